@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file etcdserverpb/raft_internal.proto.
  */
 export const file_etcdserverpb_raft_internal: GenFile = /*@__PURE__*/
-  fileDesc("CiBldGNkc2VydmVycGIvcmFmdF9pbnRlcm5hbC5wcm90bxIMZXRjZHNlcnZlcnBiIkQKDVJlcXVlc3RIZWFkZXISCgoCSUQYASABKAQSEAoIdXNlcm5hbWUYAiABKAkSFQoNYXV0aF9yZXZpc2lvbhgDIAEoBCKoDAoTSW50ZXJuYWxSYWZ0UmVxdWVzdBIrCgZoZWFkZXIYZCABKAsyGy5ldGNkc2VydmVycGIuUmVxdWVzdEhlYWRlchIKCgJJRBgBIAEoBBIpCgVyYW5nZRgDIAEoCzIaLmV0Y2RzZXJ2ZXJwYi5SYW5nZVJlcXVlc3QSJQoDcHV0GAQgASgLMhguZXRjZHNlcnZlcnBiLlB1dFJlcXVlc3QSNgoMZGVsZXRlX3JhbmdlGAUgASgLMiAuZXRjZHNlcnZlcnBiLkRlbGV0ZVJhbmdlUmVxdWVzdBIlCgN0eG4YBiABKAsyGC5ldGNkc2VydmVycGIuVHhuUmVxdWVzdBIzCgpjb21wYWN0aW9uGAcgASgLMh8uZXRjZHNlcnZlcnBiLkNvbXBhY3Rpb25SZXF1ZXN0EjQKC2xlYXNlX2dyYW50GAggASgLMh8uZXRjZHNlcnZlcnBiLkxlYXNlR3JhbnRSZXF1ZXN0EjYKDGxlYXNlX3Jldm9rZRgJIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5MZWFzZVJldm9rZVJlcXVlc3QSKQoFYWxhcm0YCiABKAsyGi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0Ej4KEGxlYXNlX2NoZWNrcG9pbnQYCyABKAsyJC5ldGNkc2VydmVycGIuTGVhc2VDaGVja3BvaW50UmVxdWVzdBI1CgthdXRoX2VuYWJsZRjoByABKAsyHy5ldGNkc2VydmVycGIuQXV0aEVuYWJsZVJlcXVlc3QSNwoMYXV0aF9kaXNhYmxlGPMHIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoRGlzYWJsZVJlcXVlc3QSQAoMYXV0aGVudGljYXRlGPQHIAEoCzIpLmV0Y2RzZXJ2ZXJwYi5JbnRlcm5hbEF1dGhlbnRpY2F0ZVJlcXVlc3QSOAoNYXV0aF91c2VyX2FkZBjMCCABKAsyIC5ldGNkc2VydmVycGIuQXV0aFVzZXJBZGRSZXF1ZXN0Ej4KEGF1dGhfdXNlcl9kZWxldGUYzQggASgLMiMuZXRjZHNlcnZlcnBiLkF1dGhVc2VyRGVsZXRlUmVxdWVzdBI4Cg1hdXRoX3VzZXJfZ2V0GM4IIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoVXNlckdldFJlcXVlc3QSTwoZYXV0aF91c2VyX2NoYW5nZV9wYXNzd29yZBjPCCABKAsyKy5ldGNkc2VydmVycGIuQXV0aFVzZXJDaGFuZ2VQYXNzd29yZFJlcXVlc3QSRQoUYXV0aF91c2VyX2dyYW50X3JvbGUY0AggASgLMiYuZXRjZHNlcnZlcnBiLkF1dGhVc2VyR3JhbnRSb2xlUmVxdWVzdBJHChVhdXRoX3VzZXJfcmV2b2tlX3JvbGUY0QggASgLMicuZXRjZHNlcnZlcnBiLkF1dGhVc2VyUmV2b2tlUm9sZVJlcXVlc3QSOgoOYXV0aF91c2VyX2xpc3QY0gggASgLMiEuZXRjZHNlcnZlcnBiLkF1dGhVc2VyTGlzdFJlcXVlc3QSOgoOYXV0aF9yb2xlX2xpc3QY0wggASgLMiEuZXRjZHNlcnZlcnBiLkF1dGhSb2xlTGlzdFJlcXVlc3QSOAoNYXV0aF9yb2xlX2FkZBiwCSABKAsyIC5ldGNkc2VydmVycGIuQXV0aFJvbGVBZGRSZXF1ZXN0Ej4KEGF1dGhfcm9sZV9kZWxldGUYsQkgASgLMiMuZXRjZHNlcnZlcnBiLkF1dGhSb2xlRGVsZXRlUmVxdWVzdBI4Cg1hdXRoX3JvbGVfZ2V0GLIJIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZUdldFJlcXVlc3QSUQoaYXV0aF9yb2xlX2dyYW50X3Blcm1pc3Npb24YswkgASgLMiwuZXRjZHNlcnZlcnBiLkF1dGhSb2xlR3JhbnRQZXJtaXNzaW9uUmVxdWVzdBJTChthdXRoX3JvbGVfcmV2b2tlX3Blcm1pc3Npb24YtAkgASgLMi0uZXRjZHNlcnZlcnBiLkF1dGhSb2xlUmV2b2tlUGVybWlzc2lvblJlcXVlc3QiUwobSW50ZXJuYWxBdXRoZW50aWNhdGVSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSFAoMc2ltcGxlX3Rva2VuGAMgASgJYgZwcm90bzM", [file_etcdserverpb_rpc]);
+  fileDesc("CiBldGNkc2VydmVycGIvcmFmdF9pbnRlcm5hbC5wcm90bxIMZXRjZHNlcnZlcnBiIkQKDVJlcXVlc3RIZWFkZXISCgoCSUQYASABKAQSEAoIdXNlcm5hbWUYAiABKAkSFQoNYXV0aF9yZXZpc2lvbhgDIAEoBCK7DQoTSW50ZXJuYWxSYWZ0UmVxdWVzdBIKCgJJRBgBIAEoBBIrCgZoZWFkZXIYZCABKAsyGy5ldGNkc2VydmVycGIuUmVxdWVzdEhlYWRlchIpCgVyYW5nZRgDIAEoCzIaLmV0Y2RzZXJ2ZXJwYi5SYW5nZVJlcXVlc3QSJQoDcHV0GAQgASgLMhguZXRjZHNlcnZlcnBiLlB1dFJlcXVlc3QSNgoMZGVsZXRlX3JhbmdlGAUgASgLMiAuZXRjZHNlcnZlcnBiLkRlbGV0ZVJhbmdlUmVxdWVzdBIlCgN0eG4YBiABKAsyGC5ldGNkc2VydmVycGIuVHhuUmVxdWVzdBIzCgpjb21wYWN0aW9uGAcgASgLMh8uZXRjZHNlcnZlcnBiLkNvbXBhY3Rpb25SZXF1ZXN0EjQKC2xlYXNlX2dyYW50GAggASgLMh8uZXRjZHNlcnZlcnBiLkxlYXNlR3JhbnRSZXF1ZXN0EjYKDGxlYXNlX3Jldm9rZRgJIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5MZWFzZVJldm9rZVJlcXVlc3QSKQoFYWxhcm0YCiABKAsyGi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0Ej4KEGxlYXNlX2NoZWNrcG9pbnQYCyABKAsyJC5ldGNkc2VydmVycGIuTGVhc2VDaGVja3BvaW50UmVxdWVzdBI1CgthdXRoX2VuYWJsZRjoByABKAsyHy5ldGNkc2VydmVycGIuQXV0aEVuYWJsZVJlcXVlc3QSNwoMYXV0aF9kaXNhYmxlGPMHIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoRGlzYWJsZVJlcXVlc3QSQAoMYXV0aGVudGljYXRlGPQHIAEoCzIpLmV0Y2RzZXJ2ZXJwYi5JbnRlcm5hbEF1dGhlbnRpY2F0ZVJlcXVlc3QSOAoNYXV0aF91c2VyX2FkZBjMCCABKAsyIC5ldGNkc2VydmVycGIuQXV0aFVzZXJBZGRSZXF1ZXN0Ej4KEGF1dGhfdXNlcl9kZWxldGUYzQggASgLMiMuZXRjZHNlcnZlcnBiLkF1dGhVc2VyRGVsZXRlUmVxdWVzdBI4Cg1hdXRoX3VzZXJfZ2V0GM4IIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoVXNlckdldFJlcXVlc3QSTwoZYXV0aF91c2VyX2NoYW5nZV9wYXNzd29yZBjPCCABKAsyKy5ldGNkc2VydmVycGIuQXV0aFVzZXJDaGFuZ2VQYXNzd29yZFJlcXVlc3QSRQoUYXV0aF91c2VyX2dyYW50X3JvbGUY0AggASgLMiYuZXRjZHNlcnZlcnBiLkF1dGhVc2VyR3JhbnRSb2xlUmVxdWVzdBJHChVhdXRoX3VzZXJfcmV2b2tlX3JvbGUY0QggASgLMicuZXRjZHNlcnZlcnBiLkF1dGhVc2VyUmV2b2tlUm9sZVJlcXVlc3QSOgoOYXV0aF91c2VyX2xpc3QY0gggASgLMiEuZXRjZHNlcnZlcnBiLkF1dGhVc2VyTGlzdFJlcXVlc3QSOgoOYXV0aF9yb2xlX2xpc3QY0wggASgLMiEuZXRjZHNlcnZlcnBiLkF1dGhSb2xlTGlzdFJlcXVlc3QSOAoNYXV0aF9yb2xlX2FkZBiwCSABKAsyIC5ldGNkc2VydmVycGIuQXV0aFJvbGVBZGRSZXF1ZXN0Ej4KEGF1dGhfcm9sZV9kZWxldGUYsQkgASgLMiMuZXRjZHNlcnZlcnBiLkF1dGhSb2xlRGVsZXRlUmVxdWVzdBI4Cg1hdXRoX3JvbGVfZ2V0GLIJIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZUdldFJlcXVlc3QSUQoaYXV0aF9yb2xlX2dyYW50X3Blcm1pc3Npb24YswkgASgLMiwuZXRjZHNlcnZlcnBiLkF1dGhSb2xlR3JhbnRQZXJtaXNzaW9uUmVxdWVzdBJTChthdXRoX3JvbGVfcmV2b2tlX3Blcm1pc3Npb24YtAkgASgLMi0uZXRjZHNlcnZlcnBiLkF1dGhSb2xlUmV2b2tlUGVybWlzc2lvblJlcXVlc3QSRAoTY2x1c3Rlcl92ZXJzaW9uX3NldBiUCiABKAsyJi5ldGNkc2VydmVycGIuQ2x1c3RlclZlcnNpb25TZXRSZXF1ZXN0EksKF2NsdXN0ZXJfbWVtYmVyX2F0dHJfc2V0GJUKIAEoCzIpLmV0Y2RzZXJ2ZXJwYi5DbHVzdGVyTWVtYmVyQXR0clNldFJlcXVlc3QiJwoYQ2x1c3RlclZlcnNpb25TZXRSZXF1ZXN0EgsKA3ZlchgBIAEoCSI1ChBNZW1iZXJBdHRyaWJ1dGVzEgwKBG5hbWUYASABKAkSEwoLY2xpZW50X3VybHMYAiADKAkiawobQ2x1c3Rlck1lbWJlckF0dHJTZXRSZXF1ZXN0EhEKCW1lbWJlcl9JRBgBIAEoBBI5ChFtZW1iZXJfYXR0cmlidXRlcxgCIAEoCzIeLmV0Y2RzZXJ2ZXJwYi5NZW1iZXJBdHRyaWJ1dGVzIlMKG0ludGVybmFsQXV0aGVudGljYXRlUmVxdWVzdBIMCgRuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEhQKDHNpbXBsZV90b2tlbhgDIAEoCWIGcHJvdG8z", [file_etcdserverpb_rpc]);
 
 /**
  * @generated from message etcdserverpb.RequestHeader
@@ -45,18 +45,20 @@ export const RequestHeaderSchema: GenMessage<RequestHeader> = /*@__PURE__*/
   messageDesc(file_etcdserverpb_raft_internal, 0);
 
 /**
+ * ID is declared first so it is encoded first: the applier reads it without decoding the rest.
+ *
  * @generated from message etcdserverpb.InternalRaftRequest
  */
 export type InternalRaftRequest = Message<"etcdserverpb.InternalRaftRequest"> & {
   /**
-   * @generated from field: etcdserverpb.RequestHeader header = 100;
-   */
-  header?: RequestHeader | undefined;
-
-  /**
    * @generated from field: uint64 ID = 1;
    */
   ID: bigint;
+
+  /**
+   * @generated from field: etcdserverpb.RequestHeader header = 100;
+   */
+  header?: RequestHeader | undefined;
 
   /**
    * @generated from field: etcdserverpb.RangeRequest range = 3;
@@ -182,6 +184,18 @@ export type InternalRaftRequest = Message<"etcdserverpb.InternalRaftRequest"> & 
    * @generated from field: etcdserverpb.AuthRoleRevokePermissionRequest auth_role_revoke_permission = 1204;
    */
   authRoleRevokePermission?: AuthRoleRevokePermissionRequest | undefined;
+
+  /**
+   * membership and version records, numbered as in etcd 3.5 (3.4 kept them in the v2 store)
+   *
+   * @generated from field: etcdserverpb.ClusterVersionSetRequest cluster_version_set = 1300;
+   */
+  clusterVersionSet?: ClusterVersionSetRequest | undefined;
+
+  /**
+   * @generated from field: etcdserverpb.ClusterMemberAttrSetRequest cluster_member_attr_set = 1301;
+   */
+  clusterMemberAttrSet?: ClusterMemberAttrSetRequest | undefined;
 };
 
 /**
@@ -190,6 +204,67 @@ export type InternalRaftRequest = Message<"etcdserverpb.InternalRaftRequest"> & 
  */
 export const InternalRaftRequestSchema: GenMessage<InternalRaftRequest> = /*@__PURE__*/
   messageDesc(file_etcdserverpb_raft_internal, 1);
+
+/**
+ * @generated from message etcdserverpb.ClusterVersionSetRequest
+ */
+export type ClusterVersionSetRequest = Message<"etcdserverpb.ClusterVersionSetRequest"> & {
+  /**
+   * @generated from field: string ver = 1;
+   */
+  ver: string;
+};
+
+/**
+ * Describes the message etcdserverpb.ClusterVersionSetRequest.
+ * Use `create(ClusterVersionSetRequestSchema)` to create a new message.
+ */
+export const ClusterVersionSetRequestSchema: GenMessage<ClusterVersionSetRequest> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_raft_internal, 2);
+
+/**
+ * @generated from message etcdserverpb.MemberAttributes
+ */
+export type MemberAttributes = Message<"etcdserverpb.MemberAttributes"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: repeated string client_urls = 2;
+   */
+  clientUrls: string[];
+};
+
+/**
+ * Describes the message etcdserverpb.MemberAttributes.
+ * Use `create(MemberAttributesSchema)` to create a new message.
+ */
+export const MemberAttributesSchema: GenMessage<MemberAttributes> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_raft_internal, 3);
+
+/**
+ * @generated from message etcdserverpb.ClusterMemberAttrSetRequest
+ */
+export type ClusterMemberAttrSetRequest = Message<"etcdserverpb.ClusterMemberAttrSetRequest"> & {
+  /**
+   * @generated from field: uint64 member_ID = 1;
+   */
+  memberID: bigint;
+
+  /**
+   * @generated from field: etcdserverpb.MemberAttributes member_attributes = 2;
+   */
+  memberAttributes?: MemberAttributes | undefined;
+};
+
+/**
+ * Describes the message etcdserverpb.ClusterMemberAttrSetRequest.
+ * Use `create(ClusterMemberAttrSetRequestSchema)` to create a new message.
+ */
+export const ClusterMemberAttrSetRequestSchema: GenMessage<ClusterMemberAttrSetRequest> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_raft_internal, 4);
 
 /**
  * @generated from message etcdserverpb.InternalAuthenticateRequest
@@ -218,5 +293,5 @@ export type InternalAuthenticateRequest = Message<"etcdserverpb.InternalAuthenti
  * Use `create(InternalAuthenticateRequestSchema)` to create a new message.
  */
 export const InternalAuthenticateRequestSchema: GenMessage<InternalAuthenticateRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_raft_internal, 2);
+  messageDesc(file_etcdserverpb_raft_internal, 5);
 
