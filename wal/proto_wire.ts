@@ -1,0 +1,208 @@
+// Protobuf wire-format primitives (varints, tags, length-delimited fields) on plain
+// numbers. Unsigned 64-bit values are limited to 2^53 because the raft types use JS
+// numbers; anything larger is rejected on decode rather than silently rounded.
+
+export const WIRE_VARINT = 0;
+export const WIRE_FIXED64 = 1;
+export const WIRE_BYTES = 2;
+export const WIRE_FIXED32 = 5;
+
+const TWO_POW_31 = 0x80000000;
+const EMPTY = new Uint8Array(0);
+
+export class ProtoError extends Error {
+  override name = "ProtoError";
+}
+
+function assertUint(v: number): void {
+  if (!Number.isSafeInteger(v) || v < 0) throw new ProtoError(`proto: ${v} is not an unsigned integer below 2^53`);
+}
+
+/** Bytes a varint of `v` takes. */
+export function uvarintSize(v: number): number {
+  if (v < 0x80) return 1;
+  if (v < 0x4000) return 2;
+  if (v < 0x200000) return 3;
+  if (v < 0x10000000) return 4;
+  let n = 4;
+  v = Math.floor(v / 0x10000000);
+  while (v > 0) {
+    n++;
+    v = Math.floor(v / 128);
+  }
+  return n;
+}
+
+/** Bytes a length-delimited field with a one-byte tag and `len` payload bytes takes. */
+export function bytesFieldSize(len: number): number {
+  return 1 + uvarintSize(len) + len;
+}
+
+/** Bytes a varint field with a one-byte tag takes (field numbers here are all < 16). */
+export function varintFieldSize(v: number): number {
+  return 1 + uvarintSize(v);
+}
+
+/** Writes into a buffer; grows on demand so callers may size exactly or guess. */
+export class ProtoWriter {
+  buf: Uint8Array;
+  pos = 0;
+
+  constructor(capacity = 256) {
+    this.buf = new Uint8Array(capacity);
+  }
+
+  /** Makes room for `n` more bytes. */
+  reserve(n: number): void {
+    const need = this.pos + n;
+    if (need <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < need) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
+
+  uvarint(v: number): void {
+    assertUint(v);
+    this.reserve(10);
+    const b = this.buf;
+    let p = this.pos;
+    while (v >= TWO_POW_31) {
+      b[p++] = (v % 128) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    while (v > 0x7f) {
+      b[p++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    b[p++] = v;
+    this.pos = p;
+  }
+
+  tag(field: number, wire: number): void {
+    this.uvarint((field << 3) | wire);
+  }
+
+  varintField(field: number, v: number): void {
+    this.tag(field, WIRE_VARINT);
+    this.uvarint(v);
+  }
+
+  bytesField(field: number, data: Uint8Array): void {
+    this.tag(field, WIRE_BYTES);
+    this.uvarint(data.length);
+    this.raw(data);
+  }
+
+  raw(data: Uint8Array): void {
+    this.reserve(data.length);
+    this.buf.set(data, this.pos);
+    this.pos += data.length;
+  }
+
+  /** The bytes written so far, as a view (valid until the next write). */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+/** Reads a slice of a buffer; byte fields come back as zero-copy views into it. */
+export class ProtoReader {
+  pos: number;
+
+  constructor(readonly buf: Uint8Array, start = 0, readonly end = buf.length) {
+    this.pos = start;
+  }
+
+  done(): boolean {
+    return this.pos >= this.end;
+  }
+
+  private byte(): number {
+    if (this.pos >= this.end) throw new ProtoError("proto: unexpected end of message");
+    return this.buf[this.pos++];
+  }
+
+  uvarint(): number {
+    let b = this.byte();
+    if (b < 0x80) return b;
+    let v = b & 0x7f;
+    for (let shift = 7; shift < 28; shift += 7) {
+      b = this.byte();
+      v |= (b & 0x7f) << shift;
+      if (b < 0x80) return v;
+    }
+    // Past 28 bits, bitwise ops would overflow int32: accumulate in floating point.
+    let mul = 0x10000000;
+    for (let i = 4; i < 10; i++) {
+      b = this.byte();
+      v += (b & 0x7f) * mul;
+      if (b < 0x80) {
+        if (v > Number.MAX_SAFE_INTEGER) throw new ProtoError("proto: varint exceeds 2^53");
+        return v;
+      }
+      mul *= 128;
+    }
+    throw new ProtoError("proto: varint longer than 10 bytes");
+  }
+
+  bool(): boolean {
+    return this.uvarint() !== 0;
+  }
+
+  /** A length-delimited payload as a view into the input. */
+  bytes(): Uint8Array {
+    const len = this.uvarint();
+    if (len === 0) return EMPTY;
+    const start = this.pos;
+    if (len > this.end - start) throw new ProtoError("proto: length-delimited field runs past the end");
+    this.pos = start + len;
+    return this.buf.subarray(start, start + len);
+  }
+
+  /** A nested message: a reader over its bytes, advancing this one past them. */
+  sub(): ProtoReader {
+    const len = this.uvarint();
+    const start = this.pos;
+    if (len > this.end - start) throw new ProtoError("proto: nested message runs past the end");
+    this.pos = start + len;
+    return new ProtoReader(this.buf, start, start + len);
+  }
+
+  /** Skips a field this decoder does not know, so newer writers stay readable. */
+  skip(wire: number): void {
+    switch (wire) {
+      case WIRE_VARINT:
+        this.uvarint();
+        return;
+      case WIRE_FIXED64:
+        this.advance(8);
+        return;
+      case WIRE_BYTES:
+        this.advance(this.uvarint());
+        return;
+      case WIRE_FIXED32:
+        this.advance(4);
+        return;
+      default:
+        throw new ProtoError(`proto: unsupported wire type ${wire}`);
+    }
+  }
+
+  private advance(n: number): void {
+    if (n > this.end - this.pos) throw new ProtoError("proto: field runs past the end");
+    this.pos += n;
+  }
+
+  /** Repeated uint64: accepts both packed and unpacked encodings, as proto decoders must. */
+  repeatedUvarint(wire: number, into: number[]): void {
+    if (wire === WIRE_VARINT) {
+      into.push(this.uvarint());
+      return;
+    }
+    if (wire !== WIRE_BYTES) throw new ProtoError(`proto: bad wire type ${wire} for repeated varint`);
+    const r = this.sub();
+    while (!r.done()) into.push(r.uvarint());
+  }
+}

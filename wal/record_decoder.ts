@@ -1,0 +1,104 @@
+// Reads framed WAL records out of one segment's bytes at a time, verifying the rolling
+// CRC. It tells a torn tail (the last write of a crash, which must be cut off) apart from
+// corruption (which must stop the server): only the last segment may be torn, and only by
+// running past the end of the file or by a record with a whole zeroed sector in it — what
+// a write that never reached the disk leaves behind in a preallocated file.
+
+import { crc32cUpdate } from "./crc32c.ts";
+import { ERR_CRC_MISMATCH, ERR_MAX_ENTRY_SIZE, WalError } from "./errors.ts";
+import { ProtoError } from "./proto_wire.ts";
+import { decodeRecord, FRAME_BYTES, MAX_RECORD_BYTES, readFrame, RecordType, type WalRecord } from "./walpb.ts";
+
+const SECTOR_BYTES = 512;
+
+/** What next() found instead of a record. */
+export const END = Symbol("end of segment");
+export const TORN = Symbol("torn tail");
+
+export class RecordDecoder {
+  private buf: Uint8Array = new Uint8Array(0);
+  private name = "";
+  private isLast = false;
+  /** Offset just past the last valid record of the current segment. */
+  lastValidOff = 0;
+
+  /** `crc` is the rolling CRC so far: 0 before the first segment read. */
+  constructor(public crc = 0) {}
+
+  /** Starts on the next segment; the rolling CRC carries over. */
+  load(name: string, buf: Uint8Array, isLast: boolean): void {
+    this.buf = buf;
+    this.name = name;
+    this.isLast = isLast;
+    this.lastValidOff = 0;
+  }
+
+  next(): WalRecord | typeof END | typeof TORN {
+    const buf = this.buf;
+    const off = this.lastValidOff;
+    const left = buf.length - off;
+    if (left === 0) return END;
+    if (left < FRAME_BYTES) return isZero(buf, off, buf.length) ? END : this.torn(off, "partial frame");
+    // A zero frame is where the writer stopped: the rest is preallocated space.
+    if (isZero(buf, off, off + FRAME_BYTES)) return END;
+    const frame = readFrame(buf, off);
+    if (frame === null) throw this.corrupt(off, "corrupt record frame");
+    const [recBytes, pad] = frame;
+    if (recBytes > MAX_RECORD_BYTES) throw this.corrupt(off, ERR_MAX_ENTRY_SIZE);
+    const start = off + FRAME_BYTES;
+    const end = start + recBytes;
+    if (end + pad > buf.length) return this.torn(off, "record runs past the end of the file");
+    let rec: WalRecord;
+    try {
+      rec = decodeRecord(buf, start, end);
+    } catch (e) {
+      if (!(e instanceof ProtoError)) throw e;
+      if (this.isTornRecord(start, end + pad)) return this.torn(off, "zeroed sector in record");
+      throw this.corrupt(off, `undecodable record (${e.message})`);
+    }
+    if (rec.type === RecordType.Crc) {
+      // The chain link: it must continue the CRC we have (unless we start mid-chain).
+      if (this.crc !== 0 && rec.crc !== this.crc) throw this.corrupt(off, ERR_CRC_MISMATCH);
+      this.crc = rec.crc;
+    } else {
+      const crc = crc32cUpdate(this.crc, rec.data);
+      if (crc !== rec.crc) {
+        if (this.isTornRecord(start, end + pad)) return this.torn(off, "zeroed sector in record");
+        throw this.corrupt(off, ERR_CRC_MISMATCH);
+      }
+      this.crc = crc;
+    }
+    this.lastValidOff = end + pad;
+    return rec;
+  }
+
+  /** Why the tail was torn, for the repair log. */
+  tornReason = "";
+
+  private torn(off: number, reason: string): typeof TORN {
+    if (!this.isLast) throw this.corrupt(off, `${reason} in a segment that is not the last`);
+    this.tornReason = reason;
+    return TORN;
+  }
+
+  private corrupt(off: number, what: string): WalError {
+    return new WalError(`${what} (segment ${this.name}, offset ${off})`);
+  }
+
+  // Split on sector boundaries of the file: a sector the disk never wrote reads as zeros.
+  private isTornRecord(start: number, end: number): boolean {
+    if (!this.isLast) return false;
+    let off = start;
+    while (off < end) {
+      const chunkEnd = Math.min(end, (Math.floor(off / SECTOR_BYTES) + 1) * SECTOR_BYTES);
+      if (isZero(this.buf, off, chunkEnd)) return true;
+      off = chunkEnd;
+    }
+    return false;
+  }
+}
+
+function isZero(buf: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i] !== 0) return false;
+  return true;
+}

@@ -1,0 +1,89 @@
+// Raft snapshots on disk (etcd's snap.Snapshotter): one file per snapshot named
+// `%016x-%016x.snap` (term, index) holding snappb.snapshot{crc=1, data=2}, where data is
+// the encoded raftpb.Snapshot and crc its CRC-32C. Files are written atomically; a file
+// that fails to load is renamed to `.broken` so it is looked at once, not at every start.
+
+import { join } from "node:path";
+import type { Snapshot } from "../raft/types.ts";
+import { crc32c } from "./crc32c.ts";
+import { ERR_EMPTY_SNAPSHOT, ERR_NO_SNAPSHOT, ERR_SNAP_CRC_MISMATCH, SnapError } from "./errors.ts";
+import { listSuffix, writeFileDurably } from "./fs_util.ts";
+import { pairName, parsePairName, SNAP_SUFFIX } from "./names.ts";
+import { ProtoReader, ProtoWriter } from "./proto_wire.ts";
+import { purge } from "./purge.ts";
+import { decodeSnapshot, encodeSnapshot } from "./raft_codec.ts";
+import type { WalSnapshot } from "./walpb.ts";
+
+export type SnapLogger = (level: "info" | "warn", msg: string, fields?: Record<string, unknown>) => void;
+
+export class Snapshotter {
+  constructor(readonly dir: string, private readonly log: SnapLogger = () => {}) {}
+
+  /** Persists `snap` durably; a snapshot at index 0 is empty and not saved (as in etcd). */
+  async save(snap: Snapshot): Promise<void> {
+    if (snap.metadata.index === 0) return;
+    const body = encodeSnapshot(snap);
+    const w = new ProtoWriter(body.length + 16);
+    w.varintField(1, crc32c(body));
+    w.bytesField(2, body);
+    await writeFileDurably(this.dir, pairName(snap.metadata.term, snap.metadata.index, SNAP_SUFFIX), w.view());
+  }
+
+  /** The newest snapshot that loads cleanly. */
+  load(): Promise<Snapshot> {
+    return this.loadMatching(() => true);
+  }
+
+  /**
+   * The newest snapshot that loads cleanly and that the WAL has a marker for (from
+   * WAL.validSnapshotEntries): a snapshot file saved without its WAL marker — a crash
+   * between the two — must not be used, since the WAL cannot replay from it.
+   */
+  loadNewestAvailable(walSnaps: WalSnapshot[]): Promise<Snapshot> {
+    return this.loadMatching((s) => walSnaps.some((w) => w.index === s.metadata.index && w.term === s.metadata.term));
+  }
+
+  /** Keeps the newest `max` snapshot files (0 keeps all); returns the names removed. */
+  purge(max: number): Promise<string[]> {
+    return purge(this.dir, SNAP_SUFFIX, max);
+  }
+
+  private async loadMatching(match: (s: Snapshot) => boolean): Promise<Snapshot> {
+    const names = (await listSuffix(this.dir, SNAP_SUFFIX)).filter((n) => parsePairName(n, SNAP_SUFFIX) !== null);
+    for (const name of names.reverse()) {
+      const snap = await this.loadFile(name);
+      if (snap !== null && match(snap)) return snap;
+    }
+    throw new SnapError(ERR_NO_SNAPSHOT);
+  }
+
+  /** Reads one file; a broken one is renamed aside and yields null. */
+  private async loadFile(name: string): Promise<Snapshot | null> {
+    const path = join(this.dir, name);
+    try {
+      return readSnapFile(await Deno.readFile(path));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return null;
+      this.log("warn", "snap: renaming broken snapshot file", { path, error: String(e) });
+      await Deno.rename(path, `${path}.broken`);
+      return null;
+    }
+  }
+}
+
+/** Decodes and verifies a snapshot file's bytes; throws SnapError or ProtoError when bad. */
+export function readSnapFile(b: Uint8Array): Snapshot {
+  if (b.length === 0) throw new SnapError(ERR_EMPTY_SNAPSHOT);
+  const r = new ProtoReader(b);
+  let crc = 0;
+  let data: Uint8Array = new Uint8Array(0);
+  while (!r.done()) {
+    const tag = r.uvarint();
+    if (tag === 0x08) crc = r.uvarint();
+    else if (tag === 0x12) data = r.bytes();
+    else r.skip(tag & 7);
+  }
+  if (data.length === 0 || crc === 0) throw new SnapError(ERR_EMPTY_SNAPSHOT);
+  if (crc32c(data) !== crc) throw new SnapError(ERR_SNAP_CRC_MISMATCH);
+  return decodeSnapshot(data);
+}

@@ -1,0 +1,449 @@
+// The write-ahead log (etcd's wal package): raft's hard state, entries and snapshot
+// markers appended to segment files `%016x-%016x.wal` (sequence, index of the first entry
+// the segment may hold) in one directory. Records chain a rolling CRC-32C across segments.
+//
+// Lifecycle: create() once per member, or open() at the snapshot the member restarts from
+// and then readAll() before anything is appended. Mutating calls run one at a time in call
+// order; the first failure makes the WAL refuse all further work (fail-stop), because after
+// a failed write nobody knows what reached the disk.
+
+import { dirname, join } from "node:path";
+import { emptyHardState, type Entry, type HardState, isEmptyHardState } from "../raft/types.ts";
+import {
+  ERR_EXISTS,
+  ERR_FILE_NOT_FOUND,
+  ERR_METADATA_CONFLICT,
+  ERR_SLICE_OUT_OF_RANGE,
+  ERR_SNAPSHOT_MISMATCH,
+  ERR_SNAPSHOT_NOT_FOUND,
+  WalError,
+} from "./errors.ts";
+import { FilePipeline } from "./file_pipeline.ts";
+import { openLocked } from "./file_lock.ts";
+import { fsyncDir, listSuffix, pathExists, readWhole, writeAll } from "./fs_util.ts";
+import { parseWalName, WAL_SUFFIX, walName } from "./names.ts";
+import { decodeEntry, decodeHardState } from "./raft_codec.ts";
+import { END, RecordDecoder, TORN } from "./record_decoder.ts";
+import { RecordEncoder } from "./record_encoder.ts";
+import { decodeWalSnapshot, RecordType, type WalRecord, type WalSnapshot } from "./walpb.ts";
+
+export type { WalSnapshot } from "./walpb.ts";
+
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+// etcd warns about an fdatasync slower than this: the disk is too slow for raft timing.
+const SLOW_SYNC_MS = 1000;
+
+export type WalLogger = (level: "info" | "warn", msg: string, fields?: Record<string, unknown>) => void;
+
+export interface WalOptions {
+  /** Size at which the tail segment is cut and the next one begins (default 64 MiB). */
+  segmentBytes?: number;
+  logger?: WalLogger;
+  /** Skip fdatasync (etcd's --unsafe-no-fsync): only for tests and benchmarks. */
+  unsafeNoSync?: boolean;
+}
+
+export interface ReadAllResult {
+  metadata: Uint8Array;
+  hardState: HardState;
+  /** Entries after the snapshot the WAL was opened at, contiguous. */
+  entries: Entry[];
+}
+
+interface Segment {
+  name: string;
+  seq: number;
+  index: number;
+  file: Deno.FsFile;
+}
+
+const consoleLogger: WalLogger = (level, msg, fields) => console.error(JSON.stringify({ level, msg, ...fields }));
+
+const EMPTY: Uint8Array = new Uint8Array(0);
+
+export class WAL {
+  private readonly segmentBytes: number;
+  private readonly log: WalLogger;
+  private readonly noSync: boolean;
+  /** Set from open() until readAll() consumes it; writing is allowed only after. */
+  private start: WalSnapshot | null;
+  private encoder: RecordEncoder | null = null;
+  private pipeline: FilePipeline | null = null;
+  private metadata: Uint8Array = EMPTY;
+  private state = emptyHardState();
+  /** Index of the last entry (or snapshot) saved. */
+  private enti = 0;
+  /** Write offset in the tail segment. */
+  private tailOff = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private failure: unknown = null;
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    opts: WalOptions,
+    /** Segments this WAL holds locks on, oldest first; the last is the tail. */
+    private locks: Segment[],
+    start: WalSnapshot | null,
+  ) {
+    this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    if (!(Number.isInteger(this.segmentBytes) && this.segmentBytes > 0)) {
+      throw new Error(`wal: bad segmentBytes ${this.segmentBytes}`);
+    }
+    this.log = opts.logger ?? consoleLogger;
+    this.noSync = opts.unsafeNoSync ?? false;
+    this.start = start;
+  }
+
+  /** Whether `dir` holds any WAL segment. */
+  static async exists(dir: string): Promise<boolean> {
+    if (!(await pathExists(dir))) return false;
+    return (await segmentNames(dir)).length > 0;
+  }
+
+  /**
+   * Creates a WAL whose every segment starts with `metadata`. Built in `<dir>.tmp` and
+   * renamed into place, so a crash never leaves a half-made WAL at `dir`.
+   */
+  static async create(dir: string, metadata: Uint8Array, opts: WalOptions = {}): Promise<WAL> {
+    if (await WAL.exists(dir)) throw new WalError(`${ERR_EXISTS}: ${dir}`);
+    const tmp = dir.replace(/\/+$/, "") + ".tmp";
+    if (await pathExists(tmp)) await Deno.remove(tmp, { recursive: true });
+    await Deno.mkdir(tmp, { recursive: true, mode: 0o700 });
+    const name = walName(0, 0);
+    const file = await openLocked(join(tmp, name), tmp, true);
+    const w = new WAL(dir, opts, [{ name, seq: 0, index: 0, file }], null);
+    try {
+      await file.truncate(w.segmentBytes);
+      const enc = new RecordEncoder(0);
+      enc.crcRecord();
+      enc.metadata(metadata);
+      enc.snapshot({ index: 0, term: 0 });
+      const bytes = enc.take();
+      await writeAll(file, bytes);
+      await file.syncData();
+      // Only an empty directory may be replaced; anything else is not ours to delete.
+      if (await pathExists(dir)) await Deno.remove(dir);
+      await Deno.rename(tmp, dir);
+      await fsyncDir(dirname(dir));
+      w.encoder = enc;
+      w.tailOff = bytes.length;
+      w.metadata = metadata;
+      w.pipeline = new FilePipeline(dir, w.segmentBytes);
+      return w;
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Opens the WAL for appending, positioned to replay from `snap` (the snapshot the member
+   * restores; {0, 0} without one). Locks every segment from the one holding `snap` on, so
+   * a second process fails here. Call readAll() next.
+   */
+  static async open(dir: string, snap: WalSnapshot, opts: WalOptions = {}): Promise<WAL> {
+    const names = await segmentNames(dir);
+    const i = searchIndex(names, snap.index);
+    if (i < 0 || !isValidSeq(names.slice(i))) {
+      throw new WalError(`${ERR_FILE_NOT_FOUND}: ${dir} at index ${snap.index}`);
+    }
+    const locks: Segment[] = [];
+    try {
+      for (const name of names.slice(i)) {
+        const file = await openLocked(join(dir, name), dir);
+        const [seq, index] = parseWalName(name)!;
+        locks.push({ name, seq, index, file });
+      }
+    } catch (e) {
+      for (const s of locks) s.file.close();
+      throw e;
+    }
+    return new WAL(dir, opts, locks, snap);
+  }
+
+  /**
+   * The snapshot markers in the WAL that are safe to restore from (index <= the committed
+   * index), oldest first: what Snapshotter.loadNewestAvailable() chooses among. Reads
+   * without locking and without repairing anything.
+   */
+  static async validSnapshotEntries(dir: string): Promise<WalSnapshot[]> {
+    const names = await segmentNames(dir);
+    if (names.length === 0) throw new WalError(`${ERR_FILE_NOT_FOUND}: ${dir}`);
+    const snaps: WalSnapshot[] = [];
+    let commit = 0;
+    const dec = new RecordDecoder();
+    for (let i = 0; i < names.length; i++) {
+      const buf = await Deno.readFile(join(dir, names[i]));
+      dec.load(names[i], buf, i === names.length - 1);
+      for (let r = dec.next(); r !== END && r !== TORN; r = dec.next()) {
+        if (r.type === RecordType.Snapshot) snaps.push(decodeWalSnapshot(r.data));
+        else if (r.type === RecordType.State) commit = decodeHardState(r.data).commit;
+      }
+    }
+    return snaps.filter((s) => s.index <= commit);
+  }
+
+  /**
+   * Replays the log from the snapshot given to open(): the metadata, the last hard state,
+   * and the entries after the snapshot, where a later entry replaces every earlier one at
+   * its index and after (raft overwrote a conflicting suffix). A torn tail — the partial
+   * last write of a crash — is cut off and logged; corruption anywhere else throws.
+   */
+  readAll(): Promise<ReadAllResult> {
+    return this.serial(async () => {
+      const start = this.start;
+      if (start === null) throw new Error("wal: readAll() only once, after open()");
+      const dec = new RecordDecoder();
+      let metadata: Uint8Array | null = null;
+      let state = emptyHardState();
+      let entries: Entry[] = [];
+      let match = false;
+      let tailSize = 0;
+      let torn = false;
+      const onRecord = (r: WalRecord): void => {
+        switch (r.type) {
+          case RecordType.Entry: {
+            const e = decodeEntry(r.data);
+            if (e.index > start.index) {
+              const up = e.index - start.index - 1;
+              if (up > entries.length) {
+                throw new WalError(`${ERR_SLICE_OUT_OF_RANGE}: entry ${e.index} after ${start.index + entries.length}`);
+              }
+              entries.length = up;
+              entries.push(e);
+            }
+            this.enti = e.index;
+            return;
+          }
+          case RecordType.State:
+            state = decodeHardState(r.data);
+            return;
+          case RecordType.Metadata:
+            if (metadata !== null && !bytesEqual(metadata, r.data)) throw new WalError(ERR_METADATA_CONFLICT);
+            metadata = r.data;
+            return;
+          case RecordType.Crc:
+            return; // the decoder checks the chain
+          case RecordType.Snapshot: {
+            const s = decodeWalSnapshot(r.data);
+            if (s.index === start.index) {
+              if (s.term !== start.term) throw new WalError(`${ERR_SNAPSHOT_MISMATCH}: ${s.term} != ${start.term}`);
+              match = true;
+            }
+            if (this.enti < s.index) this.enti = s.index;
+            return;
+          }
+          default:
+            throw new WalError(`wal: unexpected record type ${r.type}`);
+        }
+      };
+      for (let i = 0; i < this.locks.length; i++) {
+        const seg = this.locks[i];
+        const buf = await readWhole(seg.file);
+        dec.load(seg.name, buf, i === this.locks.length - 1);
+        tailSize = buf.length;
+        for (let r = dec.next(); r !== END; r = dec.next()) {
+          if (r === TORN) {
+            torn = true;
+            break;
+          }
+          onRecord(r);
+        }
+      }
+      if (!match) throw new WalError(`${ERR_SNAPSHOT_NOT_FOUND}: index ${start.index} term ${start.term}`);
+
+      const tail = this.tail();
+      this.tailOff = dec.lastValidOff;
+      if (torn) {
+        this.log("warn", "wal: repaired torn tail", {
+          segment: tail.name,
+          offset: this.tailOff,
+          droppedBytes: tailSize - this.tailOff,
+          reason: dec.tornReason,
+        });
+      }
+      // Zero everything past the last good record, so stale bytes there can never be
+      // read as records once new ones are written in front of them.
+      await tail.file.truncate(this.tailOff);
+      await tail.file.truncate(Math.max(tailSize, this.tailOff));
+      await this.syncTail();
+      await tail.file.seek(this.tailOff, Deno.SeekMode.Start);
+
+      this.start = null;
+      this.metadata = metadata ?? EMPTY;
+      this.state = state;
+      this.encoder = new RecordEncoder(dec.crc);
+      this.pipeline = new FilePipeline(this.dir, this.segmentBytes);
+      // The segment buffers are referenced by the entries' data; drop the ones before the snapshot.
+      entries = entries.slice();
+      return { metadata: this.metadata, hardState: { ...state }, entries };
+    });
+  }
+
+  /**
+   * Appends a Ready's entries and hard state with ONE write and at most ONE fdatasync:
+   * the group commit for every proposal batched into that Ready. Syncs only when raft
+   * needs it (etcd's MustSync: new entries, or a term or vote change).
+   */
+  save(hs: HardState, entries: Entry[]): Promise<void> {
+    return this.serial(async () => {
+      const enc = this.writable();
+      if (isEmptyHardState(hs) && entries.length === 0) return;
+      const mustSync = entries.length !== 0 || hs.vote !== this.state.vote || hs.term !== this.state.term;
+      if (entries.length !== 0 && entries[0].index > this.enti + 1) {
+        throw new Error(`wal: entry ${entries[0].index} would leave a gap after ${this.enti}`);
+      }
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i];
+        if (i > 0 && e.index !== entries[i - 1].index + 1) throw new Error(`wal: entries not contiguous at ${e.index}`);
+        enc.entry(e);
+      }
+      if (entries.length !== 0) this.enti = entries[entries.length - 1].index;
+      if (!isEmptyHardState(hs)) {
+        enc.state(hs);
+        this.state = { term: hs.term, vote: hs.vote, commit: hs.commit };
+      }
+      const bytes = enc.take();
+      await writeAll(this.tail().file, bytes);
+      this.tailOff += bytes.length;
+      if (this.tailOff >= this.segmentBytes) await this.cut();
+      else if (mustSync) await this.syncTail();
+    });
+  }
+
+  /** Records that a snapshot at `snap` exists, so open() can start from it; synced. */
+  saveSnapshot(snap: WalSnapshot): Promise<void> {
+    return this.serial(async () => {
+      const enc = this.writable();
+      enc.snapshot(snap);
+      const bytes = enc.take();
+      await writeAll(this.tail().file, bytes);
+      this.tailOff += bytes.length;
+      if (this.enti < snap.index) this.enti = snap.index;
+      await this.syncTail();
+    });
+  }
+
+  /**
+   * Releases the locks on segments that hold only entries before `index` (the last
+   * snapshot), keeping the one that contains it, so purge() may remove the older ones.
+   */
+  releaseLockTo(index: number): Promise<void> {
+    return this.serial(() => {
+      let keepFrom = this.locks.length - 1;
+      for (let i = 0; i < this.locks.length; i++) {
+        if (this.locks[i].index >= index) {
+          keepFrom = i - 1;
+          break;
+        }
+      }
+      if (keepFrom <= 0) return Promise.resolve();
+      for (const s of this.locks.slice(0, keepFrom)) s.file.close();
+      this.locks = this.locks.slice(keepFrom);
+      return Promise.resolve();
+    });
+  }
+
+  /** Syncs the tail, drops the prepared segment and releases every lock. */
+  close(): Promise<void> {
+    return this.serial(async () => {
+      this.closed = true;
+      try {
+        await this.pipeline?.close();
+        if (this.encoder !== null) await this.syncTail();
+      } finally {
+        for (const s of this.locks) s.file.close();
+        this.locks = [];
+      }
+    });
+  }
+
+  /** Runs `op` after every earlier call; a failure poisons the WAL. */
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (this.failure !== null) throw new WalError(`wal: unusable after an earlier failure: ${this.failure}`);
+      if (this.closed) throw new WalError("wal: closed");
+      try {
+        return await op();
+      } catch (e) {
+        this.failure = e;
+        throw e;
+      }
+    };
+    const p = this.queue.then(run);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  private writable(): RecordEncoder {
+    if (this.encoder === null) throw new Error("wal: call readAll() before writing");
+    if (this.encoder.pending !== 0) throw new Error("wal: encoder holds bytes of an unfinished write");
+    return this.encoder;
+  }
+
+  private tail(): Segment {
+    const t = this.locks[this.locks.length - 1];
+    if (t === undefined) throw new Error("wal: no tail segment");
+    return t;
+  }
+
+  private async syncTail(): Promise<void> {
+    if (this.noSync) return;
+    const t0 = performance.now();
+    await this.tail().file.syncData();
+    const took = performance.now() - t0;
+    if (took > SLOW_SYNC_MS) this.log("warn", "wal: slow fdatasync", { tookMs: Math.round(took) });
+  }
+
+  /**
+   * Seals the full tail (drops its unused preallocation, syncs) and continues in the
+   * prepared file: chain CRC, metadata and hard state first, so each segment stands alone
+   * from its head, then renamed to its final name and the directory synced.
+   */
+  private async cut(): Promise<void> {
+    const enc = this.writable();
+    const old = this.tail();
+    await old.file.truncate(this.tailOff);
+    await this.syncTail();
+    const next = await this.pipeline!.take();
+    const seq = old.seq + 1;
+    const index = this.enti + 1;
+    const name = walName(seq, index);
+    enc.crcRecord();
+    enc.metadata(this.metadata);
+    if (!isEmptyHardState(this.state)) enc.state(this.state);
+    const bytes = enc.take();
+    await writeAll(next.file, bytes);
+    await next.file.syncData();
+    await Deno.rename(next.path, join(this.dir, name));
+    await fsyncDir(this.dir);
+    this.locks.push({ name, seq, index, file: next.file });
+    this.tailOff = bytes.length;
+    this.log("info", "wal: created a new segment", { segment: name });
+  }
+}
+
+async function segmentNames(dir: string): Promise<string[]> {
+  return (await listSuffix(dir, WAL_SUFFIX)).filter((n) => parseWalName(n) !== null);
+}
+
+/** The last segment whose first index is at or before `index`, or -1. */
+function searchIndex(names: string[], index: number): number {
+  for (let i = names.length - 1; i >= 0; i--) if (index >= parseWalName(names[i])![1]) return i;
+  return -1;
+}
+
+/** Whether the segments' sequence numbers run without holes. */
+function isValidSeq(names: string[]): boolean {
+  for (let i = 1; i < names.length; i++) {
+    if (parseWalName(names[i])![0] !== parseWalName(names[i - 1])![0] + 1) return false;
+  }
+  return names.length > 0;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
