@@ -65,7 +65,8 @@ export class ProtoWriter {
 
   uvarint(v: number): void {
     assertUint(v);
-    this.reserve(10);
+    // Exact reservation near the end keeps exactly-sized buffers from growing.
+    if (this.pos + 10 > this.buf.length) this.reserve(uvarintSize(v));
     const b = this.buf;
     let p = this.pos;
     while (v >= TWO_POW_31) {

@@ -39,8 +39,11 @@ export class RecordDecoder {
     const left = buf.length - off;
     if (left === 0) return END;
     if (left < FRAME_BYTES) return isZero(buf, off, buf.length) ? END : this.torn(off, "partial frame");
-    // A zero frame is where the writer stopped: the rest is preallocated space.
-    if (isZero(buf, off, off + FRAME_BYTES)) return END;
+    // A zero frame is where the writer stopped, if all that follows is preallocated
+    // space; data after it means the frame's sector was lost from a later write.
+    if (isZero(buf, off, off + FRAME_BYTES)) {
+      return isZero(buf, off, buf.length) ? END : this.torn(off, "data after a zeroed frame");
+    }
     const frame = readFrame(buf, off);
     if (frame === null) throw this.corrupt(off, "corrupt record frame");
     const [recBytes, pad] = frame;
@@ -98,7 +101,16 @@ export class RecordDecoder {
   }
 }
 
+// Scans 4 bytes at a time where aligned: the tail check covers a whole preallocated segment.
 function isZero(buf: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (buf[i] !== 0) return false;
+  let i = start;
+  while (i < end && (buf.byteOffset + i) % 4 !== 0) if (buf[i++] !== 0) return false;
+  const words = (end - i) >>> 2;
+  if (words > 0) {
+    const w = new Uint32Array(buf.buffer, buf.byteOffset + i, words);
+    for (let k = 0; k < words; k++) if (w[k] !== 0) return false;
+    i += words * 4;
+  }
+  while (i < end) if (buf[i++] !== 0) return false;
   return true;
 }

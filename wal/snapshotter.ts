@@ -72,7 +72,7 @@ export class Snapshotter {
 }
 
 /** Decodes and verifies a snapshot file's bytes; throws SnapError or ProtoError when bad. */
-export function readSnapFile(b: Uint8Array): Snapshot {
+function readSnapFile(b: Uint8Array): Snapshot {
   if (b.length === 0) throw new SnapError(ERR_EMPTY_SNAPSHOT);
   const r = new ProtoReader(b);
   let crc = 0;

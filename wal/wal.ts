@@ -348,22 +348,28 @@ export class WAL {
   /** Syncs the tail, drops the prepared segment and releases every lock. */
   close(): Promise<void> {
     return this.serial(async () => {
+      if (this.closed) return;
       this.closed = true;
       try {
         await this.pipeline?.close();
-        if (this.encoder !== null) await this.syncTail();
+        if (this.encoder !== null && this.failure === null) await this.syncTail();
       } finally {
         for (const s of this.locks) s.file.close();
         this.locks = [];
       }
-    });
+    }, true);
   }
 
-  /** Runs `op` after every earlier call; a failure poisons the WAL. */
-  private serial<T>(op: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `op` after every earlier call; a failure poisons the WAL for everything but
+   * close(), which must still release the locks.
+   */
+  private serial<T>(op: () => Promise<T>, isClose = false): Promise<T> {
     const run = async (): Promise<T> => {
-      if (this.failure !== null) throw new WalError(`wal: unusable after an earlier failure: ${this.failure}`);
-      if (this.closed) throw new WalError("wal: closed");
+      if (!isClose) {
+        if (this.failure !== null) throw new WalError(`wal: unusable after an earlier failure: ${this.failure}`);
+        if (this.closed) throw new WalError("wal: closed");
+      }
       try {
         return await op();
       } catch (e) {

@@ -1,0 +1,272 @@
+import { deepStrictEqual as assertEquals, ok, rejects } from "node:assert/strict";
+import { join } from "node:path";
+import { WalError } from "../../wal/errors.ts";
+import { WAL } from "../../wal/wal.ts";
+import { captureLogger, ents, withTempDir } from "./helpers.ts";
+
+const META = new TextEncoder().encode("cluster-1/member-2");
+
+async function walFiles(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) names.push(e.name);
+  return names.sort();
+}
+
+Deno.test("wal: create, save many batches, reopen, readAll returns it all", async () => {
+  await withTempDir(async (root) => {
+    const dir = join(root, "wal");
+    const w = await WAL.create(dir, META);
+    let index = 0;
+    for (let batch = 1; batch <= 50; batch++) {
+      const es = ents(index + 1, index + batch, 2);
+      index += batch;
+      await w.save({ term: 2, vote: 1, commit: index - 1 }, es);
+    }
+    await w.close();
+    assertEquals(await walFiles(dir), ["0000000000000000-0000000000000000.wal"]);
+
+    const r = await WAL.open(dir, { index: 0, term: 0 });
+    const got = await r.readAll();
+    assertEquals(got.metadata, META);
+    assertEquals(got.hardState, { term: 2, vote: 1, commit: index - 1 });
+    assertEquals(got.entries, ents(1, index, 2));
+    // Still writable after the replay, and the appended entries survive another reopen.
+    await r.save({ term: 3, vote: 2, commit: index }, ents(index + 1, index + 3, 3));
+    await r.close();
+    const r2 = await WAL.open(dir, { index: 0, term: 0 });
+    const got2 = await r2.readAll();
+    assertEquals(got2.entries, [...ents(1, index, 2), ...ents(index + 1, index + 3, 3)]);
+    assertEquals(got2.hardState, { term: 3, vote: 2, commit: index });
+    await r2.close();
+  });
+});
+
+Deno.test("wal: create refuses a directory that already holds a WAL", async () => {
+  await withTempDir(async (root) => {
+    const dir = join(root, "wal");
+    await (await WAL.create(dir, META)).close();
+    await rejects(WAL.create(dir, META), /wal: directory already holds a WAL/);
+    await rejects(WAL.open(join(root, "nothing-here"), { index: 0, term: 0 }), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("wal: later entries overwrite a conflicting suffix by index", async () => {
+  await withTempDir(async (root) => {
+    const dir = join(root, "wal");
+    const w = await WAL.create(dir, META);
+    await w.save({ term: 1, vote: 1, commit: 2 }, ents(1, 10, 1));
+    // A new leader at term 2 replaces everything from index 6 on.
+    await w.save({ term: 2, vote: 3, commit: 5 }, ents(6, 8, 2));
+    await w.close();
+    const r = await WAL.open(dir, { index: 0, term: 0 });
+    const { entries } = await r.readAll();
+    assertEquals(entries, [...ents(1, 5, 1), ...ents(6, 8, 2)]);
+    await r.close();
+  });
+});
+
+Deno.test("wal: segments are cut at segmentBytes and reopen reads across them", async () => {
+  await withTempDir(async (root) => {
+    const dir = join(root, "wal");
+    const { lines, logger } = captureLogger();
+    const opts = { segmentBytes: 16 * 1024, logger };
+    const w = await WAL.create(dir, META, opts);
+    for (let i = 1; i <= 400; i += 4) await w.save({ term: 1, vote: 1, commit: i }, ents(i, i + 3, 1, 200));
+    await w.close();
+    const names = (await walFiles(dir)).filter((n) => n.endsWith(".wal"));
+    ok(names.length >= 5, `expected several segments, got ${names}`);
+    assertEquals(await walFiles(dir), names, "the prepared .tmp file is removed on close");
+    assertEquals(names[0], "0000000000000000-0000000000000000.wal");
+    // Each segment is named by its sequence and the first index it may hold.
+    for (let i = 1; i < names.length; i++) ok(names[i].startsWith(i.toString(16).padStart(16, "0") + "-"));
+    ok(lines.some((l) => l.msg === "wal: created a new segment"));
+    // Sealed segments are trimmed to their content; only the tail stays preallocated.
+    for (const n of names.slice(0, -1)) ok((await Deno.stat(join(dir, n))).size < 16 * 1024 + 2048);
+
+    const r = await WAL.open(dir, { index: 0, term: 0 }, opts);
+    const got = await r.readAll();
+    assertEquals(got.entries, ents(1, 400, 1, 200));
+    assertEquals(got.hardState, { term: 1, vote: 1, commit: 397 });
+    await r.close();
+  });
+});
+
+Deno.test("wal: open at a snapshot skips older entries and older segments", async () => {
+  await withTempDir(async (root) => {
+    const dir = join(root, "wal");
+    const opts = { segmentBytes: 8 * 1024 };
+    const w = await WAL.create(dir, META, opts);
+    for (let i = 1; i <= 200; i += 10) await w.save({ term: 1, vote: 1, commit: i + 9 }, ents(i, i + 9, 1, 100));
+    await w.saveSnapshot({ index: 150, term: 1 });
+    await w.save({ term: 1, vote: 1, commit: 205 }, ents(201, 205, 1, 100));
+    await w.close();
+
+    const r = await WAL.open(dir, { index: 150, term: 1 }, opts);
+    const got = await r.readAll();
+    assertEquals(got.entries, ents(151, 205, 1, 100));
+    await r.close();
+    // A snapshot the WAL never recorded, or recorded with another term, is refused.
+    const bad = await WAL.open(dir, { index: 120, term: 1 }, opts);
+    await rejects(bad.readAll(), /wal: snapshot not found/);
+    await bad.close().catch(() => {});
+    const mism = await WAL.open(dir, { index: 150, term: 2 }, opts);
+    await rejects(mism.readAll(), /wal: snapshot mismatch/);
+    await mism.close().catch(() => {});
+    assertEquals(await WAL.validSnapshotEntries(dir), [{ index: 0, term: 0 }, { index: 150, term: 1 }]);
+  });
+});
+
+Deno.test("wal: validSnapshotEntries leaves out markers above the committed index", async () => {
+  await withTempDir(async (root) => {
+    const dir = join(root, "wal");
+    const w = await WAL.create(dir, META);
+    await w.save({ term: 1, vote: 1, commit: 5 }, ents(1, 10));
+    await w.saveSnapshot({ index: 5, term: 1 });
+    await w.saveSnapshot({ index: 9, term: 1 });
+    await w.close();
+    assertEquals(await WAL.validSnapshotEntries(dir), [{ index: 0, term: 0 }, { index: 5, term: 1 }]);
+  });
+});
+
+async function buildWal(dir: string, size = 100): Promise<void> {
+  const w = await WAL.create(dir, META);
+  for (let i = 1; i <= 100; i += 10) await w.save({ term: 1, vote: 1, commit: i }, ents(i, i + 9, 1, size));
+  await w.close();
+}
+
+/** Offset just past the last record: the start of the preallocated zeros. */
+async function contentEnd(path: string): Promise<number> {
+  const b = await Deno.readFile(path);
+  let end = b.length;
+  while (end > 0 && b[end - 1] === 0) end--;
+  return end;
+}
+
+Deno.test("wal: a tail truncated mid-record is cut off, logged, and the WAL stays writable", async () => {
+  await withTempDir(async (root) => {
+    const dir = join(root, "wal");
+    await buildWal(dir);
+    const seg = join(dir, "0000000000000000-0000000000000000.wal");
+    const end = await contentEnd(seg);
+    await Deno.truncate(seg, end - 50); // the last entry record loses its tail
+
+    const { lines, logger } = captureLogger();
+    const r = await WAL.open(dir, { index: 0, term: 0 }, { logger });
+    const got = await r.readAll();
+    assertEquals(got.entries, ents(1, 99, 1, 100));
+    const warn = lines.find((l) => l.msg === "wal: repaired torn tail");
+    ok(warn, "the repair is logged");
+    assertEquals(warn.fields?.segment, "0000000000000000-0000000000000000.wal");
+    await r.save({ term: 2, vote: 1, commit: 99 }, ents(100, 101, 2, 100));
+    await r.close();
+
+    const r2 = await WAL.open(dir, { index: 0, term: 0 }, { logger });
+    assertEquals((await r2.readAll()).entries, [...ents(1, 99, 1, 100), ...ents(100, 101, 2, 100)]);
+    await r2.close();
+    assertEquals(lines.filter((l) => l.msg === "wal: repaired torn tail").length, 1, "repaired once, then clean");
+  });
+});
+
+for (const [what, back] of [["inside the last batch", 3000], ["at the head of the last batch", 10 * 1040]] as const) {
+  Deno.test(`wal: a zeroed sector ${what} (a torn write into preallocated space) is repaired`, async () => {
+    await withTempDir(async (root) => {
+      const dir = join(root, "wal");
+      await buildWal(dir, 1000);
+      const seg = join(dir, "0000000000000000-0000000000000000.wal");
+      const end = await contentEnd(seg);
+      const b = await Deno.readFile(seg);
+      // The disk lost one sector of the last, unsynced write; the sectors after it landed.
+      const sector = Math.floor((end - back) / 512) * 512;
+      b.fill(0, sector, sector + 512);
+      await Deno.writeFile(seg, b);
+
+      const { lines, logger } = captureLogger();
+      const r = await WAL.open(dir, { index: 0, term: 0 }, { logger });
+      const got = await r.readAll();
+      ok(got.entries.length >= 90 && got.entries.length < 100, `kept ${got.entries.length} entries`);
+      assertEquals(got.entries, ents(1, got.entries.length, 1, 1000));
+      ok(lines.some((l) => l.msg === "wal: repaired torn tail"), "the repair is logged");
+      await r.close();
+      // The repair zeroed everything past the last good record.
+      ok(await contentEnd(seg) <= sector);
+    });
+  });
+}
+
+Deno.test("wal: a flipped byte mid-WAL is a crc mismatch error, never skipped", async () => {
+  await withTempDir(async (root) => {
+    const dir = join(root, "wal");
+    await buildWal(dir);
+    const seg = join(dir, "0000000000000000-0000000000000000.wal");
+    const b = await Deno.readFile(seg);
+    const mid = Math.floor((await contentEnd(seg)) / 2);
+    b[mid] ^= 0x01;
+    await Deno.writeFile(seg, b);
+
+    const r = await WAL.open(dir, { index: 0, term: 0 });
+    await rejects(r.readAll(), (e) => e instanceof WalError && /^wal: crc mismatch/.test(e.message));
+    // The WAL is poisoned afterwards: nothing may be appended to a log that failed to replay.
+    await rejects(r.save({ term: 1, vote: 1, commit: 1 }, []), /unusable after an earlier failure/);
+    await r.close();
+    assertEquals((await Deno.readFile(seg))[mid], b[mid], "nothing was repaired over the corruption");
+  });
+});
+
+Deno.test("wal: corruption in a sealed segment is an error even when it looks torn", async () => {
+  await withTempDir(async (root) => {
+    const dir = join(root, "wal");
+    const w = await WAL.create(dir, META, { segmentBytes: 4096 });
+    for (let i = 1; i <= 100; i += 5) await w.save({ term: 1, vote: 1, commit: i }, ents(i, i + 4, 1, 100));
+    await w.close();
+    const first = join(dir, "0000000000000000-0000000000000000.wal");
+    await Deno.truncate(first, (await Deno.stat(first)).size - 20);
+    const r = await WAL.open(dir, { index: 0, term: 0 }, { segmentBytes: 4096 });
+    await rejects(r.readAll(), /not the last/);
+    await r.close();
+  });
+});
+
+Deno.test("wal: the crc chain links segments: a swapped-in segment is detected", async () => {
+  await withTempDir(async (root) => {
+    const a = join(root, "a");
+    const b = join(root, "b");
+    for (const [dir, term] of [[a, 1], [b, 2]] as const) {
+      const w = await WAL.create(dir, META, { segmentBytes: 4096 });
+      for (let i = 1; i <= 60; i += 5) await w.save({ term, vote: 1, commit: i }, ents(i, i + 4, term, 100));
+      await w.close();
+    }
+    const second = (await walFiles(a)).filter((n) => n.endsWith(".wal"))[1];
+    assertEquals((await walFiles(b)).includes(second), true);
+    await Deno.copyFile(join(b, second), join(a, second));
+    const r = await WAL.open(a, { index: 0, term: 0 }, { segmentBytes: 4096 });
+    await rejects(r.readAll(), /wal: crc mismatch/);
+    await r.close();
+  });
+});
+
+Deno.test("wal: save() without entries or term/vote change is written but not synced; empty save is a no-op", async () => {
+  await withTempDir(async (root) => {
+    const dir = join(root, "wal");
+    const w = await WAL.create(dir, META);
+    await w.save({ term: 1, vote: 1, commit: 0 }, ents(1, 3));
+    const seg = join(dir, "0000000000000000-0000000000000000.wal");
+    const before = await contentEnd(seg);
+    await w.save({ term: 0, vote: 0, commit: 0 }, []);
+    assertEquals(await contentEnd(seg), before, "empty save writes nothing");
+    await w.save({ term: 1, vote: 1, commit: 3 }, []); // commit-only: no sync needed
+    ok(await contentEnd(seg) > before, "commit-only hard state is still written");
+    await w.close();
+    const r = await WAL.open(dir, { index: 0, term: 0 });
+    assertEquals((await r.readAll()).hardState, { term: 1, vote: 1, commit: 3 });
+    await r.close();
+  });
+});
+
+Deno.test("wal: save() rejects a gap in the log", async () => {
+  await withTempDir(async (root) => {
+    const w = await WAL.create(join(root, "wal"), META);
+    await w.save({ term: 1, vote: 1, commit: 0 }, ents(1, 3));
+    await rejects(w.save({ term: 1, vote: 1, commit: 0 }, ents(5, 6)), /gap/);
+    await w.close().catch(() => {});
+  });
+});
