@@ -1,10 +1,7 @@
 // What `detcd --help` and `detcd --version` print, in etcd's layout so operators find the same sections.
 import { FLAGS, type FlagSpec } from "./flag_table.ts";
+import { DETCD_VERSION, ETCD_API_VERSION, ETCD_SERVER_VERSION } from "./version.ts";
 
-export const DETCD_VERSION = "0.1.0";
-/** The etcd release whose v3 API and command line detcd follows. */
-export const ETCD_COMPAT_VERSION = "3.4.23";
-export const ETCD_API_VERSION = "3.4";
 /** Replaced at build time by scripts that know the commit; kept in etcd's wording otherwise. */
 export const GIT_SHA = "Not provided";
 
@@ -13,7 +10,7 @@ const GO_ARCH: Record<string, string> = { x86_64: "amd64", aarch64: "arm64" };
 export function versionText(): string {
   return [
     `detcd Version: ${DETCD_VERSION}`,
-    `etcd Version: ${ETCD_COMPAT_VERSION} (compatible)`,
+    `etcd Version: ${ETCD_SERVER_VERSION} (compatible)`,
     `etcd API Version: ${ETCD_API_VERSION}`,
     `Git SHA: ${GIT_SHA}`,
     `Go Version: deno ${Deno.version.deno}`,

@@ -1,0 +1,255 @@
+// A small Prometheus registry (text exposition format 0.0.4) and the etcd metrics the server updates. Metric objects
+// are created once and updated in place, so hot paths do `metrics.x.inc()` without allocating.
+import { ETCD_SERVER_VERSION } from "./version.ts";
+
+type Kind = "counter" | "gauge" | "histogram";
+
+/** Prometheus number formatting: integers plainly, infinities as +Inf/-Inf. */
+function fmtNum(v: number): string {
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return Number.isNaN(v) ? "NaN" : String(v);
+}
+
+function escapeLabel(v: string): string {
+  return v.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
+}
+
+function escapeHelp(v: string): string {
+  return v.replaceAll("\\", "\\\\").replaceAll("\n", "\\n");
+}
+
+/** Pre-rendered `{a="x",b="y"}` (or "") for a fixed label set. */
+function labelText(names: readonly string[], values: readonly string[]): string {
+  if (names.length === 0) return "";
+  return `{${names.map((n, i) => `${n}="${escapeLabel(values[i])}"`).join(",")}}`;
+}
+
+export class Counter {
+  value = 0;
+  inc(by = 1): void {
+    if (by < 0) throw new Error("counter cannot decrease");
+    this.value += by;
+  }
+}
+
+export class Gauge {
+  value = 0;
+  set(v: number): void {
+    this.value = v;
+  }
+  inc(by = 1): void {
+    this.value += by;
+  }
+  dec(by = 1): void {
+    this.value -= by;
+  }
+}
+
+export class Histogram {
+  /** counts[i] = observations <= bounds[i] (non-cumulative per bucket; cumulated when rendered). */
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length);
+  }
+  observe(v: number): void {
+    this.sum += v;
+    this.count++;
+    const b = this.bounds;
+    for (let i = 0; i < b.length; i++) {
+      if (v <= b[i]) {
+        this.counts[i]++;
+        return;
+      }
+    }
+  }
+}
+
+/** prometheus.ExponentialBuckets. */
+export function exponentialBuckets(start: number, factor: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => start * factor ** i);
+}
+
+/** A metric family with labels; children are created on first use and should be kept by hot-path callers. */
+export class Vec<T extends Counter | Gauge | Histogram> {
+  readonly children = new Map<string, { labels: string; metric: T }>();
+  constructor(readonly labelNames: readonly string[], private readonly make: () => T) {}
+  with(...values: string[]): T {
+    if (values.length !== this.labelNames.length) {
+      throw new Error(`expected ${this.labelNames.length} label values, got ${values.length}`);
+    }
+    const key = values.join("\u0000");
+    let child = this.children.get(key);
+    if (!child) {
+      child = { labels: labelText(this.labelNames, values), metric: this.make() };
+      this.children.set(key, child);
+    }
+    return child.metric;
+  }
+}
+
+interface Family {
+  name: string;
+  help: string;
+  kind: Kind;
+  vec: Vec<Counter | Gauge | Histogram>;
+}
+
+export class MetricsRegistry {
+  private readonly families = new Map<string, Family>();
+
+  private register<T extends Counter | Gauge | Histogram>(
+    name: string,
+    help: string,
+    kind: Kind,
+    labelNames: readonly string[],
+    make: () => T,
+  ): Vec<T> {
+    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)) throw new Error(`invalid metric name ${name}`);
+    if (this.families.has(name)) throw new Error(`metric ${name} already registered`);
+    const vec = new Vec<T>(labelNames, make);
+    this.families.set(name, { name, help, kind, vec });
+    return vec;
+  }
+
+  counter(name: string, help: string): Counter {
+    return this.register(name, help, "counter", [], () => new Counter()).with();
+  }
+  gauge(name: string, help: string): Gauge {
+    return this.register(name, help, "gauge", [], () => new Gauge()).with();
+  }
+  histogram(name: string, help: string, buckets: readonly number[]): Histogram {
+    return this.register(name, help, "histogram", [], () => new Histogram(buckets)).with();
+  }
+  counterVec(name: string, help: string, labelNames: readonly string[]): Vec<Counter> {
+    return this.register(name, help, "counter", labelNames, () => new Counter());
+  }
+  gaugeVec(name: string, help: string, labelNames: readonly string[]): Vec<Gauge> {
+    return this.register(name, help, "gauge", labelNames, () => new Gauge());
+  }
+
+  /** The registry in Prometheus text format, with process metrics sampled now. */
+  render(): string {
+    const out: string[] = [];
+    for (const f of this.families.values()) {
+      if (f.vec.children.size === 0) continue; // a labelled family nobody has used yet has no samples
+      out.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.kind}`);
+      for (const { labels, metric } of f.vec.children.values()) {
+        if (metric instanceof Histogram) renderHistogram(out, f.name, labels, metric);
+        else out.push(`${f.name}${labels} ${fmtNum(metric.value)}`);
+      }
+    }
+    renderProcess(out);
+    return out.join("\n") + "\n";
+  }
+}
+
+function renderHistogram(out: string[], name: string, labels: string, h: Histogram): void {
+  // "le" goes last inside the braces of an existing label set.
+  const prefix = labels === "" ? "{" : labels.slice(0, -1) + ",";
+  let cum = 0;
+  for (let i = 0; i < h.bounds.length; i++) {
+    cum += h.counts[i];
+    out.push(`${name}_bucket${prefix}le="${fmtNum(h.bounds[i])}"} ${cum}`);
+  }
+  out.push(`${name}_bucket${prefix}le="+Inf"} ${h.count}`, `${name}_sum${labels} ${fmtNum(h.sum)}`);
+  out.push(`${name}_count${labels} ${h.count}`);
+}
+
+const processStartSeconds = (Date.now() - performance.now()) / 1000;
+
+function renderProcess(out: string[]): void {
+  out.push(
+    "# HELP process_resident_memory_bytes Resident memory size in bytes.",
+    "# TYPE process_resident_memory_bytes gauge",
+    `process_resident_memory_bytes ${Deno.memoryUsage().rss}`,
+    "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.",
+    "# TYPE process_start_time_seconds gauge",
+    `process_start_time_seconds ${fmtNum(Math.floor(processStartSeconds * 100) / 100)}`,
+  );
+}
+
+/** etcd's disk latency buckets: 1ms .. 8.192s. */
+const DISK_BUCKETS = exponentialBuckets(0.001, 2, 14);
+
+/** The etcd 3.4 metrics detcd maintains, under etcd's names and types (etcdserver/metrics.go, mvcc, wal, backend). */
+export class ServerMetrics {
+  readonly hasLeader: Gauge;
+  readonly isLeader: Gauge;
+  readonly leaderChanges: Counter;
+  /** A gauge in etcd: set to the raft commit index. */
+  readonly proposalsCommitted: Gauge;
+  /** A gauge in etcd: set to (or incremented with) the applied index. */
+  readonly proposalsApplied: Gauge;
+  readonly proposalsPending: Gauge;
+  readonly proposalsFailed: Counter;
+  readonly dbTotalSize: Gauge;
+  readonly dbTotalSizeInUse: Gauge;
+  readonly keysTotal: Gauge;
+  readonly walFsyncDuration: Histogram;
+  readonly backendCommitDuration: Histogram;
+  readonly clientGrpcReceivedBytes: Counter;
+  readonly clientGrpcSentBytes: Counter;
+  /** grpc_server_handled_total by (grpc_type, grpc_service, grpc_method, grpc_code); cache `.with(...)` results. */
+  readonly grpcHandled: Vec<Counter>;
+
+  constructor(registry: MetricsRegistry, serverVersion = ETCD_SERVER_VERSION) {
+    const r = registry;
+    this.hasLeader = r.gauge("etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not.");
+    this.isLeader = r.gauge("etcd_server_is_leader", "Whether or not this member is a leader. 1 if is, 0 otherwise.");
+    this.leaderChanges = r.counter("etcd_server_leader_changes_seen_total", "The number of leader changes seen.");
+    this.proposalsCommitted = r.gauge(
+      "etcd_server_proposals_committed_total",
+      "The total number of consensus proposals committed.",
+    );
+    this.proposalsApplied = r.gauge(
+      "etcd_server_proposals_applied_total",
+      "The total number of consensus proposals applied.",
+    );
+    this.proposalsPending = r.gauge(
+      "etcd_server_proposals_pending",
+      "The current number of pending proposals to commit.",
+    );
+    this.proposalsFailed = r.counter(
+      "etcd_server_proposals_failed_total",
+      "The total number of failed proposals seen.",
+    );
+    this.dbTotalSize = r.gauge(
+      "etcd_mvcc_db_total_size_in_bytes",
+      "Total size of the underlying database physically allocated in bytes.",
+    );
+    this.dbTotalSizeInUse = r.gauge(
+      "etcd_mvcc_db_total_size_in_use_in_bytes",
+      "Total size of the underlying database logically in use in bytes.",
+    );
+    this.keysTotal = r.gauge("etcd_debugging_mvcc_keys_total", "Total number of keys.");
+    this.walFsyncDuration = r.histogram(
+      "etcd_disk_wal_fsync_duration_seconds",
+      "The latency distributions of fsync called by WAL.",
+      DISK_BUCKETS,
+    );
+    this.backendCommitDuration = r.histogram(
+      "etcd_disk_backend_commit_duration_seconds",
+      "The latency distributions of commit called by backend.",
+      DISK_BUCKETS,
+    );
+    this.clientGrpcReceivedBytes = r.counter(
+      "etcd_network_client_grpc_received_bytes_total",
+      "The total number of bytes received from grpc clients.",
+    );
+    this.clientGrpcSentBytes = r.counter(
+      "etcd_network_client_grpc_sent_bytes_total",
+      "The total number of bytes sent to grpc clients.",
+    );
+    r.gaugeVec("etcd_server_version", "Which version is running. 1 for 'server_version' label with current version.", [
+      "server_version",
+    ]).with(serverVersion).set(1);
+    this.grpcHandled = r.counterVec(
+      "grpc_server_handled_total",
+      "Total number of RPCs completed on the server, regardless of success or failure.",
+      ["grpc_type", "grpc_service", "grpc_method", "grpc_code"],
+    );
+  }
+}
