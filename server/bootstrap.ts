@@ -1,0 +1,168 @@
+// How a member comes up from its data dir (etcd's NewServer bootstrap cases): with no
+// WAL it starts a new cluster from --initial-cluster; with a WAL it restarts from the
+// newest usable snapshot plus the WAL after it, and the backend (which records the
+// consistent index of the last entry it holds) tells which entries need applying again.
+import { mkdir } from "node:fs/promises";
+import { MemoryStorage } from "../raft/storage.ts";
+import type { Peer } from "../raft/rawnode.ts";
+import type { Snapshot } from "../raft/types.ts";
+import { Snapshotter } from "../wal/snapshotter.ts";
+import { WAL, type WalSnapshot } from "../wal/wal.ts";
+import { Backend } from "../mvcc/backend.ts";
+import { KVStore } from "../mvcc/kvstore.ts";
+import type { EtcdConfig } from "./config.ts";
+import { backendPath, snapDir, walDir } from "./data_dir.ts";
+import type { Logger } from "./logger.ts";
+import { computeClusterId, parseInitialCluster, RaftCluster } from "./membership.ts";
+import { purge } from "../wal/purge.ts";
+
+export interface Bootstrapped {
+  memberId: number;
+  cluster: RaftCluster;
+  storage: MemoryStorage;
+  wal: WAL;
+  snapshotter: Snapshotter;
+  /** The snapshot the member restarted from, if any. */
+  snapshot?: Snapshot;
+  /** Set for a brand-new member: the initial voters raft must bootstrap with. */
+  peers?: Peer[];
+  backend: Backend;
+  store: KVStore;
+  /** Removes WAL and snapshot files beyond --max-wals / --max-snapshots. */
+  purge(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface WalMetadata {
+  memberId: number;
+  clusterId: number;
+}
+
+export async function bootstrapMember(cfg: EtcdConfig, logger: Logger): Promise<Bootstrapped> {
+  const wdir = walDir(cfg.dataDir, cfg.walDir);
+  const sdir = snapDir(cfg.dataDir);
+  try {
+    await mkdir(sdir, { recursive: true, mode: 0o700 });
+    await Deno.writeFile(`${sdir}/.touch`, new Uint8Array(0));
+    await Deno.remove(`${sdir}/.touch`);
+  } catch (err) {
+    throw new Error(`cannot access data directory: ${(err as Error).message}`);
+  }
+  const walLog = (level: "info" | "warn", msg: string, fields?: Record<string, unknown>) =>
+    logger[level](msg, fields ?? {});
+  const snapshotter = new Snapshotter(sdir, walLog);
+  const haveWal = await WAL.exists(wdir);
+
+  const backend = await Backend.open(backendPath(cfg.dataDir), { logger });
+  let store: KVStore;
+  try {
+    store = await KVStore.open(backend, { logger });
+  } catch (err) {
+    await backend.close();
+    throw err;
+  }
+
+  const common = {
+    snapshotter,
+    backend,
+    store,
+    purge: async () => {
+      for (const name of await purge(wdir, ".wal", cfg.maxWals)) logger.info("purged", { path: `${wdir}/${name}` });
+      for (const name of await snapshotter.purge(cfg.maxSnapshots)) {
+        logger.info("purged", { path: `${sdir}/${name}` });
+      }
+    },
+  };
+
+  try {
+    if (!haveWal) return { ...common, ...await bootstrapNew(cfg, wdir, logger, walLog) };
+    return { ...common, ...await bootstrapFromWal(cfg, wdir, snapshotter, logger, walLog) };
+  } catch (err) {
+    await store.close?.();
+    await backend.close();
+    throw err;
+  }
+}
+
+type WalLog = (level: "info" | "warn", msg: string, fields?: Record<string, unknown>) => void;
+
+async function bootstrapNew(cfg: EtcdConfig, wdir: string, logger: Logger, walLog: WalLog) {
+  if (cfg.initialClusterState === "existing") {
+    throw new Error("joining an existing cluster (--initial-cluster-state existing) is not supported yet");
+  }
+  const members = parseInitialCluster(cfg.initialCluster, cfg.initialClusterToken);
+  const local = members.find((m) => m.name === cfg.name);
+  if (local === undefined) {
+    throw new Error(`couldn't find local name "${cfg.name}" in the initial cluster configuration`);
+  }
+  const advertised = cfg.initialAdvertisePeerUrls.map((u) => u.href.replace(/\/$/, "")).sort();
+  const listed = local.peerUrls.map((u) => new URL(u).href.replace(/\/$/, "")).sort();
+  if (advertised.join(",") !== listed.join(",")) {
+    throw new Error(
+      `--initial-cluster has ${cfg.name}=${listed.join(",")} but missing from --initial-advertise-peer-urls=${
+        advertised.join(",")
+      }`,
+    );
+  }
+  if (members.length > 1) {
+    throw new Error("multi-member clusters are not supported yet: --initial-cluster must list only this member");
+  }
+  const cluster = new RaftCluster(computeClusterId(members.map((m) => m.id)), local.id);
+  for (const m of members) cluster.add(m);
+  const meta: WalMetadata = { memberId: local.id, clusterId: cluster.clusterId };
+  const wal = await WAL.create(wdir, new TextEncoder().encode(JSON.stringify(meta)), { logger: walLog });
+  logger.info("starting local member", {
+    "local-member-id": local.id.toString(16),
+    "cluster-id": cluster.clusterId.toString(16),
+  });
+  const peers: Peer[] = members.map((m) => ({
+    id: m.id,
+    context: new TextEncoder().encode(JSON.stringify({ name: m.name, peerUrls: m.peerUrls })),
+  }));
+  return { memberId: local.id, cluster, storage: new MemoryStorage(), wal, peers, snapshot: undefined };
+}
+
+async function bootstrapFromWal(
+  cfg: EtcdConfig,
+  wdir: string,
+  snapshotter: Snapshotter,
+  logger: Logger,
+  walLog: WalLog,
+) {
+  const walSnaps = await WAL.validSnapshotEntries(wdir);
+  let snapshot: Snapshot | undefined;
+  try {
+    snapshot = await snapshotter.loadNewestAvailable(walSnaps);
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.includes("no available snapshot")) throw err;
+  }
+  const at: WalSnapshot = snapshot === undefined
+    ? { index: 0, term: 0 }
+    : { index: snapshot.metadata.index, term: snapshot.metadata.term };
+  const wal = await WAL.open(wdir, at, { logger: walLog });
+  let read;
+  try {
+    read = await wal.readAll();
+  } catch (err) {
+    await wal.close();
+    throw err;
+  }
+  const meta = JSON.parse(new TextDecoder().decode(read.metadata)) as WalMetadata;
+  const storage = new MemoryStorage();
+  if (snapshot !== undefined) storage.applySnapshot(snapshot);
+  storage.setHardState(read.hardState);
+  storage.append(read.entries);
+  const cluster = snapshot !== undefined && snapshot.data.length > 0
+    ? RaftCluster.fromJSON(meta.memberId, JSON.parse(new TextDecoder().decode(snapshot.data)))
+    : new RaftCluster(meta.clusterId, meta.memberId);
+  if (cfg.forceNewCluster) {
+    logger.warn("--force-new-cluster on a single-member cluster: restarting it as is", {});
+  }
+  logger.info("restarting local member", {
+    "local-member-id": meta.memberId.toString(16),
+    "cluster-id": meta.clusterId.toString(16),
+    "commit-index": read.hardState.commit,
+    "snapshot-index": at.index,
+  });
+  return { memberId: meta.memberId, cluster, storage, wal, snapshot, peers: undefined };
+}

@@ -1,0 +1,146 @@
+// The embed-style Etcd object (etcd's embed.Etcd): peer, client and metrics listeners
+// around one EtcdServer. startEtcd() brings a member up from its config and resolves
+// once it serves clients; close() takes it down in the reverse order.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { EtcdConfig } from "./config.ts";
+import { identifyDataDir } from "./data_dir.ts";
+import { EtcdServer } from "./etcdserver.ts";
+import { type HttpEndpoint, httpEndpoints } from "./http_endpoints.ts";
+import type { Logger } from "./logger.ts";
+import { MetricsRegistry, ServerMetrics } from "./metrics.ts";
+import { etcdServices } from "./services.ts";
+import { type ClientListener, serveClientUrl } from "../rpc/listener.ts";
+import { ETCD_SERVER_VERSION } from "./version.ts";
+
+/** etcd's grpcOverheadBytes: a gRPC message may exceed --max-request-bytes by this much before the transport refuses it. */
+const grpcOverheadBytes = 512 * 1024;
+
+export class Etcd {
+  readonly clients: ClientListener[] = [];
+  readonly peers: Server[] = [];
+  readonly metricsListeners: Server[] = [];
+  private closing: Promise<void> | undefined;
+
+  constructor(readonly server: EtcdServer, private readonly logger: Logger) {}
+
+  /** Settles when the server stops on its own (a fatal error) or through close(). */
+  get closed(): Promise<void> {
+    return this.server.stopped;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    this.logger.info("closing etcd server", { name: this.server.cfg.name });
+    // stop taking requests, let in-flight ones finish, then stop raft and the disk
+    await Promise.all(this.clients.map((c) => c.close()));
+    await Promise.all([...this.peers, ...this.metricsListeners].map(closeHttp));
+    await this.server.stop();
+    this.logger.info("closed etcd server", { name: this.server.cfg.name });
+  }
+}
+
+export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> {
+  const kind = identifyDataDir(cfg.dataDir);
+  if (kind === "proxy") throw new Error(`data dir ${cfg.dataDir} holds a v2 proxy, which detcd does not support`);
+  if (kind === "member") {
+    logger.info("the server is already initialized as member before, starting as etcd member...", {
+      "data-dir": cfg.dataDir,
+    });
+  }
+  const registry = new MetricsRegistry();
+  const metrics = new ServerMetrics(registry);
+  const server = await EtcdServer.create(cfg, logger.child("etcdserver"), metrics);
+  const e = new Etcd(server, logger);
+  try {
+    // Bind every listener before raft starts, so a taken port fails the start cleanly.
+    const endpoints = httpEndpoints(server, registry);
+    for (const url of cfg.listenPeerUrls) {
+      e.peers.push(await listenHttp(url, peerHandler(server), "peer"));
+      logger.info("starting peer listener", { address: url.href });
+    }
+    for (const url of cfg.listenMetricsUrls) {
+      e.metricsListeners.push(await listenHttp(url, endpointHandler(endpoints), "metrics"));
+      logger.info("serving metrics", { address: url.href });
+    }
+    server.start();
+    await Promise.race([server.ready, server.stopped]);
+    const services = etcdServices(server);
+    for (const url of cfg.listenClientUrls) {
+      e.clients.push(
+        await serveClientUrl(url, {
+          services,
+          maxRecvBytes: cfg.maxRequestBytes + grpcOverheadBytes,
+          corsOrigins: cfg.cors,
+          httpHandlers: endpoints,
+          gateway: cfg.enableGrpcGateway,
+          logger: logger.child("embed"),
+        }),
+      );
+      logger.info("serving client traffic insecurely; this is strongly discouraged!", { address: url.host });
+    }
+    logger.info("ready to serve client requests", {});
+    return e;
+  } catch (err) {
+    await e.close().catch(() => {});
+    throw err;
+  }
+}
+
+function listenHttp(url: URL, handler: (req: IncomingMessage, res: ServerResponse) => void, what: string) {
+  if (url.protocol !== "http:") {
+    return Promise.reject(
+      new Error(`${what} URL ${url.href}: only http:// is supported yet (no TLS, no unix sockets)`),
+    );
+  }
+  return new Promise<Server>((resolve, reject) => {
+    const srv = createServer(handler);
+    srv.once("error", (err) => reject(new Error(`listen ${what} URL ${url.href}: ${err.message}`)));
+    srv.listen(Number(url.port || 80), url.hostname.replace(/^\[|\]$/g, ""), () => resolve(srv));
+  });
+}
+
+function closeHttp(srv: Server): Promise<void> {
+  return new Promise((resolve) => {
+    srv.close(() => resolve());
+    srv.closeAllConnections();
+  });
+}
+
+function endpointHandler(endpoints: Map<string, HttpEndpoint>) {
+  return async (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? "/").split("?")[0];
+    const ep = endpoints.get(path);
+    if (ep === undefined) {
+      res.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n");
+      return;
+    }
+    const a = await ep(req.method ?? "GET");
+    res.writeHead(a.status, a.headers).end(a.body);
+  };
+}
+
+/** The peer port: members and versions for tooling; raft traffic arrives with multi-member support. */
+function peerHandler(server: EtcdServer) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/members") {
+      const body = server.cluster.list().map((m) => ({
+        id: m.id.toString(16),
+        name: m.name,
+        peerURLs: m.peerUrls,
+        clientURLs: m.clientUrls,
+      }));
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+    } else if (path === "/version") {
+      res.writeHead(200, { "content-type": "application/json" }).end(
+        JSON.stringify({ etcdserver: ETCD_SERVER_VERSION, etcdcluster: server.cluster.version || "not_decided" }),
+      );
+    } else {
+      res.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n");
+    }
+  };
+}

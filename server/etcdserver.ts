@@ -1,0 +1,517 @@
+// EtcdServer (etcd's etcdserver.EtcdServer): bootstraps a member from its data dir, runs
+// the raft node, applies committed entries in order through the FIFO scheduler, and
+// answers client requests — writes by proposing through raft and waiting for their own
+// entry's apply result, reads from the applied state once it is linearizable.
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type InternalRaftRequest, InternalRaftRequestSchema } from "../rpc/gen/etcdserverpb/raft_internal_pb.ts";
+import type {
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  ResponseHeader,
+  TxnRequest,
+  TxnResponse,
+} from "../rpc/gen/etcdserverpb/rpc_pb.ts";
+import { decodeConfChange, decodeConfChangeV2 } from "../raft/confchange_codec.ts";
+import { RawNode } from "../raft/rawnode.ts";
+import { type ConfState, type Entry, EntryType, type ReadState, type Snapshot, StateType } from "../raft/types.ts";
+import { emptyConfState } from "../raft/types.ts";
+import { Applier } from "./apply.ts";
+import { ErrGRPCRequestTooLarge, ErrGRPCTooManyRequests, RpcError } from "./apply_errors.ts";
+import type { EtcdConfig } from "./config.ts";
+import { FifoScheduler } from "./scheduler.ts";
+import { IdGenerator } from "./id_generator.ts";
+import type { Logger } from "./logger.ts";
+import { RaftCluster } from "./membership.ts";
+import type { ServerMetrics } from "./metrics.ts";
+import { RaftNode } from "./raft_node.ts";
+import { bootstrapMember, type Bootstrapped } from "./bootstrap.ts";
+import { ETCD_CLUSTER_VERSION } from "./version.ts";
+import { Wait } from "./wait.ts";
+
+/** etcd's maxGapBetweenApplyAndCommitIndex: past it, new proposals are refused. */
+const maxGapBetweenApplyAndCommit = 5000;
+/** Entries kept in the raft log behind a snapshot so slow followers can catch up without one. */
+const snapshotCatchUpEntries = 5000;
+
+type ApplyResult = { resp?: unknown; err?: unknown };
+
+export interface ServerErrorEvent {
+  err: unknown;
+}
+
+export class EtcdServer {
+  readonly id: number;
+  readonly cluster: RaftCluster;
+  private readonly raft: RaftNode;
+  private readonly applier: Applier;
+  private readonly wait = new Wait<ApplyResult>();
+  private readonly scheduler: FifoScheduler;
+  private readonly reqIds: IdGenerator;
+  /** Requests proposed by this member, kept so applying them needs no decode. */
+  private readonly localRequests = new Map<bigint, InternalRaftRequest>();
+  private appliedIndex: number;
+  private snapshotIndex: number;
+  private confState: ConfState;
+  private readonly reqTimeoutMs: number;
+  private readonly readyResolvers = Promise.withResolvers<void>();
+  private readonly stopResolvers = Promise.withResolvers<void>();
+  private stopping = false;
+  private snapshotting = false;
+  /** Reads waiting for the read index they asked raft for. */
+  private readWaiters: { index: number; resolve: () => void }[] = [];
+
+  private constructor(
+    readonly cfg: EtcdConfig,
+    private readonly b: Bootstrapped,
+    private readonly logger: Logger,
+    readonly metrics: ServerMetrics,
+  ) {
+    this.id = b.memberId;
+    this.cluster = b.cluster;
+    this.applier = new Applier(b.store, { maxTxnOps: cfg.maxTxnOps, quotaBackendBytes: cfg.quotaBackendBytes });
+    this.reqIds = new IdGenerator(this.id, Date.now());
+    this.appliedIndex = b.snapshot?.metadata.index ?? 0;
+    this.snapshotIndex = this.appliedIndex;
+    this.confState = b.snapshot?.metadata.confState ?? emptyConfState();
+    const electionTicks = Math.max(2, Math.round(cfg.electionTimeoutMs / cfg.heartbeatIntervalMs));
+    this.reqTimeoutMs = 5000 + 2 * electionTicks * cfg.heartbeatIntervalMs;
+    this.scheduler = new FifoScheduler(1 << 16, (err) => this.fatal(err));
+    const rawNode = new RawNode({
+      id: this.id,
+      electionTick: electionTicks,
+      heartbeatTick: 1,
+      storage: b.storage,
+      applied: this.appliedIndex,
+      maxSizePerMsg: 1024 * 1024,
+      maxInflightMsgs: 512,
+      checkQuorum: true,
+      preVote: cfg.preVote,
+      seed: this.id % 2 ** 31,
+    });
+    if (b.peers !== undefined) rawNode.bootstrap(b.peers);
+    this.raft = new RaftNode(
+      rawNode,
+      b.storage,
+      b.wal,
+      b.snapshotter,
+      cfg.heartbeatIntervalMs,
+      {
+        apply: (entries, snap) => this.scheduler.schedule(() => this.applyAll(entries, snap)),
+        leaderChanged: (lead, isLeader) => this.onLeaderChanged(lead, isLeader),
+        readStates: (states) => this.onReadStates(states),
+        send: () => {/* single-member: there is nobody to send to yet */},
+        fatal: (err) => this.fatal(err),
+        advanced: () => this.campaignIfLoneVoter(),
+      },
+      logger,
+      metrics,
+    );
+  }
+
+  static async create(cfg: EtcdConfig, logger: Logger, metrics: ServerMetrics): Promise<EtcdServer> {
+    const b = await bootstrapMember(cfg, logger);
+    return new EtcdServer(cfg, b, logger, metrics);
+  }
+
+  /** Resolves once this member has published itself through raft and can serve clients. */
+  get ready(): Promise<void> {
+    return this.readyResolvers.promise;
+  }
+
+  /** Resolves when the server has stopped (by stop() or by a fatal error). */
+  get stopped(): Promise<void> {
+    return this.stopResolvers.promise;
+  }
+
+  start(): void {
+    this.logger.info("starting etcd server", {
+      "local-member-id": this.id.toString(16),
+      "cluster-id": this.cluster.clusterId.toString(16),
+    });
+    this.raft.start();
+    void this.publish();
+  }
+
+  /** A lone voter need not wait an election timeout for a leader (etcd fast-forwards its ticks). */
+  private campaignIfLoneVoter(): void {
+    if (this.raft.lead !== 0 || this.stopping || !this.isSingleVoter()) return;
+    if (this.raft.rawNode.status().raftState !== StateType.Follower) return;
+    this.raft.rawNode.campaign();
+    this.raft.kick();
+  }
+
+  private isSingleVoter(): boolean {
+    const voters = this.confState.voters;
+    return voters.length === 1 && voters[0] === this.id && this.confState.votersOutgoing.length === 0;
+  }
+
+  /** Publishes this member's name and client URLs, then the cluster version (etcd's publish()). */
+  private async publish(): Promise<void> {
+    try {
+      await this.propose({
+        clusterMemberAttrSet: {
+          memberID: BigInt(this.id),
+          memberAttributes: { name: this.cfg.name, clientUrls: this.cfg.advertiseClientUrls.map((u) => u.href) },
+        },
+      });
+      this.logger.info("published local member to cluster through raft", {
+        "local-member-id": this.id.toString(16),
+        "local-member-attributes": `{Name:${this.cfg.name} ClientURLs:[${
+          this.cfg.advertiseClientUrls.map((u) => u.href).join(" ")
+        }]}`,
+        "cluster-id": this.cluster.clusterId.toString(16),
+      });
+      if (this.cluster.version === "") await this.propose({ clusterVersionSet: { ver: ETCD_CLUSTER_VERSION } });
+      this.readyResolvers.resolve();
+    } catch (err) {
+      if (!this.stopping) this.fatal(err);
+    }
+  }
+
+  // ---- client API -------------------------------------------------------------------
+
+  async range(req: RangeRequest): Promise<RangeResponse> {
+    this.applier.validateRange(req);
+    if (!req.serializable) await this.linearizableReadNotify();
+    return this.withHeader(this.applier.range(req));
+  }
+
+  async put(req: PutRequest): Promise<PutResponse> {
+    this.applier.validatePut(req);
+    return await this.propose({ put: req }) as PutResponse;
+  }
+
+  async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
+    this.applier.validateDeleteRange(req);
+    return await this.propose({ deleteRange: req }) as DeleteRangeResponse;
+  }
+
+  async txn(req: TxnRequest): Promise<TxnResponse> {
+    this.applier.validateTxn(req);
+    if (isTxnReadOnly(req)) {
+      await this.linearizableReadNotify();
+      return this.withHeader(this.applier.txn(req));
+    }
+    return await this.propose({ txn: req }) as TxnResponse;
+  }
+
+  async compact(req: CompactionRequest): Promise<CompactionResponse> {
+    const resp = await this.propose({ compaction: req }) as CompactionResponse & { physicalDone?: Promise<void> };
+    if (req.physical && resp.physicalDone !== undefined) await resp.physicalDone;
+    delete resp.physicalDone;
+    return resp;
+  }
+
+  // ---- proposals and apply ----------------------------------------------------------
+
+  private async propose(fields: Omit<Partial<InternalRaftRequest>, "$typeName" | "ID">): Promise<unknown> {
+    if (this.stopping) throw new RpcError(14, "etcdserver: server stopped");
+    if (this.raft.commitIndex - this.appliedIndex > maxGapBetweenApplyAndCommit) throw ErrGRPCTooManyRequests;
+    const id = this.reqIds.next();
+    const req = { $typeName: "etcdserverpb.InternalRaftRequest", ...fields, ID: id } as InternalRaftRequest;
+    const data = toBinary(InternalRaftRequestSchema, req);
+    if (data.length > this.cfg.maxRequestBytes) throw ErrGRPCRequestTooLarge;
+    const result = this.wait.register(id);
+    this.localRequests.set(id, req);
+    try {
+      this.raft.rawNode.propose(data);
+    } catch (err) {
+      this.localRequests.delete(id);
+      this.wait.fail(id, err);
+    }
+    this.metrics.proposalsPending.inc();
+    this.raft.kick();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RpcError(14, "etcdserver: request timed out")), this.reqTimeoutMs);
+    });
+    try {
+      const r = await Promise.race([result, timeout]);
+      if (r.err !== undefined) throw r.err;
+      return r.resp;
+    } catch (err) {
+      this.metrics.proposalsFailed.inc();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      this.metrics.proposalsPending.dec();
+      this.localRequests.delete(id);
+    }
+  }
+
+  private async applyAll(entries: Entry[], snap: Snapshot | undefined): Promise<void> {
+    if (snap !== undefined && snap.metadata.index > this.appliedIndex) {
+      // Only a follower installing its leader's snapshot gets here; single members never do.
+      throw new Error("applying a snapshot from a leader is not supported yet");
+    }
+    for (const e of entries) {
+      if (e.index <= this.appliedIndex) continue;
+      this.applyEntry(e);
+      this.appliedIndex = e.index;
+      this.metrics.proposalsApplied.inc();
+    }
+    this.metrics.proposalsCommitted.set(this.raft.commitIndex);
+    this.releaseReads();
+    if (this.appliedIndex - this.snapshotIndex > this.cfg.snapshotCount && !this.snapshotting) {
+      await this.snapshot();
+    }
+  }
+
+  private applyEntry(e: Entry): void {
+    const store = this.b.store;
+    // Entries the backend already holds (it commits the consistent index with the data)
+    // are only replayed for raft's and membership's sake.
+    const alreadyInBackend = e.index <= store.consistentIndex;
+    if (e.type === EntryType.ConfChange || e.type === EntryType.ConfChangeV2) {
+      this.applyConfChange(e);
+      if (!alreadyInBackend) store.setConsistentIndex(e.index, e.term);
+      return;
+    }
+    if (e.data.length === 0) {
+      // the empty entry a new leader appends
+      if (!alreadyInBackend) store.setConsistentIndex(e.index, e.term);
+      return;
+    }
+    const id = peekRequestId(e.data);
+    const req = this.localRequests.get(id) ?? fromBinary(InternalRaftRequestSchema, e.data);
+    if (req.clusterMemberAttrSet !== undefined) {
+      const a = req.clusterMemberAttrSet;
+      this.cluster.setAttributes(
+        Number(a.memberID),
+        a.memberAttributes?.name ?? "",
+        a.memberAttributes?.clientUrls ?? [],
+      );
+      if (!alreadyInBackend) store.setConsistentIndex(e.index, e.term);
+      this.wait.trigger(id, {});
+      return;
+    }
+    if (req.clusterVersionSet !== undefined) {
+      if (this.cluster.version !== req.clusterVersionSet.ver) {
+        this.cluster.version = req.clusterVersionSet.ver;
+        this.logger.info("set initial cluster version", { "cluster-version": this.cluster.version });
+        this.logger.info("enabled capabilities for version", { "cluster-version": this.cluster.version });
+      }
+      if (!alreadyInBackend) store.setConsistentIndex(e.index, e.term);
+      this.wait.trigger(id, {});
+      return;
+    }
+    if (alreadyInBackend) {
+      this.wait.trigger(id, {});
+      return;
+    }
+    store.setConsistentIndex(e.index, e.term);
+    let result: ApplyResult;
+    try {
+      result = { resp: this.withHeader(this.applyRequest(req)) };
+    } catch (err) {
+      if (!(err instanceof RpcError)) throw err;
+      result = { err };
+    }
+    this.wait.trigger(id, result);
+  }
+
+  private applyRequest(req: InternalRaftRequest): { header?: ResponseHeader } {
+    if (req.put !== undefined) return this.applier.put(req.put);
+    if (req.deleteRange !== undefined) return this.applier.deleteRange(req.deleteRange);
+    if (req.txn !== undefined) return this.applier.txn(req.txn);
+    if (req.compaction !== undefined) return this.applier.compaction(req.compaction);
+    if (req.range !== undefined) return this.applier.range(req.range);
+    throw new RpcError(12, "etcdserver: request kind is not supported yet");
+  }
+
+  private applyConfChange(e: Entry): void {
+    const cc = e.type === EntryType.ConfChange ? decodeConfChange(e.data) : decodeConfChangeV2(e.data);
+    this.confState = this.raft.rawNode.applyConfChange(cc);
+    if ("nodeId" in cc && cc.context !== undefined && cc.context.length > 0) {
+      const m = JSON.parse(new TextDecoder().decode(cc.context));
+      if (cc.type === 1) this.cluster.remove(cc.nodeId);
+      else if (!this.cluster.members.has(cc.nodeId)) {
+        this.cluster.add({
+          id: cc.nodeId,
+          name: m.name ?? "",
+          peerUrls: m.peerUrls ?? [],
+          clientUrls: [],
+          isLearner: cc.type === 3,
+        });
+      }
+    }
+    if ("id" in cc && cc.id !== 0) this.wait.trigger(BigInt(cc.id), {});
+  }
+
+  // ---- snapshots ---------------------------------------------------------------------
+
+  /**
+   * Makes the backend durable up to the applied index, records a raft snapshot of the
+   * membership there, and compacts the raft log behind it (etcd's snapshot()).
+   */
+  private async snapshot(): Promise<void> {
+    this.snapshotting = true;
+    try {
+      const index = this.appliedIndex;
+      await this.b.store.commit();
+      const data = new TextEncoder().encode(JSON.stringify(this.cluster.toJSON()));
+      await this.raft.exclusive(async () => {
+        const snap = this.b.storage.createSnapshot(index, this.confState, data);
+        await this.b.snapshotter.save(snap);
+        await this.b.wal.saveSnapshot({ index, term: snap.metadata.term });
+        this.snapshotIndex = index;
+        const compactIndex = index > snapshotCatchUpEntries ? index - snapshotCatchUpEntries : 1;
+        if (compactIndex > this.b.storage.firstIndex()) this.b.storage.compact(compactIndex);
+        await this.b.wal.releaseLockTo(index);
+      });
+      this.logger.info("saved snapshot", { "snapshot-index": index });
+      await this.b.purge();
+    } finally {
+      this.snapshotting = false;
+    }
+  }
+
+  // ---- reads -------------------------------------------------------------------------
+
+  /**
+   * Resolves once the applied state reflects every write acknowledged before the call.
+   * A lone voter is the leader for good, and it acknowledges writes only after applying
+   * them, so its applied state always qualifies. Otherwise ask raft for a read index.
+   */
+  private linearizableReadNotify(): Promise<void> {
+    if (this.stopping) return Promise.reject(new RpcError(14, "etcdserver: server stopped"));
+    if (this.isSingleVoter() && this.raft.lead === this.id) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.raft.rawNode.readIndex(new Uint8Array(0));
+      this.readWaiters.push({ index: Number.MAX_SAFE_INTEGER, resolve });
+      this.raft.kick();
+    });
+  }
+
+  private onReadStates(states: ReadState[]): void {
+    const index = states[states.length - 1].index;
+    for (const w of this.readWaiters) if (w.index === Number.MAX_SAFE_INTEGER) w.index = index;
+    this.releaseReads();
+  }
+
+  private releaseReads(): void {
+    if (this.readWaiters.length === 0) return;
+    const waiting: typeof this.readWaiters = [];
+    for (const w of this.readWaiters) {
+      if (w.index <= this.appliedIndex) w.resolve();
+      else waiting.push(w);
+    }
+    this.readWaiters = waiting;
+  }
+
+  private onLeaderChanged(lead: number, isLeader: boolean): void {
+    if (lead === 0) this.logger.warn("lost leader", {});
+    else if (isLeader) {
+      this.logger.info("elected leader", { "local-member-id": this.id.toString(16), term: this.raft.term });
+    }
+  }
+
+  // ---- status ------------------------------------------------------------------------
+
+  header(revision: number): ResponseHeader {
+    return {
+      $typeName: "etcdserverpb.ResponseHeader",
+      clusterId: BigInt(this.cluster.clusterId),
+      memberId: BigInt(this.id),
+      revision: BigInt(revision),
+      raftTerm: BigInt(this.raft.term),
+    };
+  }
+
+  private withHeader<T extends { header?: ResponseHeader }>(resp: T): T {
+    const h = resp.header;
+    resp.header = this.header(h === undefined ? this.b.store.rev() : Number(h.revision));
+    return resp;
+  }
+
+  get store() {
+    return this.b.store;
+  }
+
+  get backend() {
+    return this.b.backend;
+  }
+
+  status() {
+    return {
+      leader: this.raft.lead,
+      raftIndex: this.raft.commitIndex,
+      raftTerm: this.raft.term,
+      raftAppliedIndex: this.appliedIndex,
+      dbSize: this.b.backend.size(),
+      dbSizeInUse: this.b.backend.sizeInUse(),
+      isLearner: false,
+    };
+  }
+
+  /** etcd's /health: a leader exists and a linearizable read gets through in time. */
+  async checkHealth(timeoutMs: number): Promise<boolean> {
+    if (this.raft.lead === 0 || this.stopping) return false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs));
+    try {
+      return await Promise.race([this.linearizableReadNotify().then(() => true, () => false), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Rewrites the backend file with only live data (Maintenance.Defragment). */
+  async defragment(): Promise<void> {
+    this.logger.info("starting defragment", {});
+    await this.b.backend.defrag();
+    this.logger.info("finished defragment", { "current-db-size-bytes": this.b.backend.size() });
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------
+
+  private fatal(err: unknown): void {
+    this.logger.error("etcd server stopped on a fatal error", { error: String(err) });
+    void this.stop().finally(() => this.stopResolvers.reject(err));
+  }
+
+  /** Stops raft, finishes in-flight applies, flushes the backend and closes the WAL. */
+  async stop(): Promise<void> {
+    if (this.stopping) return this.stopResolvers.promise.catch(() => {});
+    this.stopping = true;
+    await this.raft.stop();
+    await this.scheduler.idle();
+    this.wait.failAll(new RpcError(14, "etcdserver: server stopped"));
+    for (const w of this.readWaiters) w.resolve();
+    this.readWaiters = [];
+    await this.b.close();
+    this.stopResolvers.resolve();
+  }
+}
+
+/** A txn with only ranges (at any depth) needs no raft round (etcd's isTxnReadonly). */
+function isTxnReadOnly(req: TxnRequest): boolean {
+  for (const ops of [req.success, req.failure]) {
+    for (const op of ops) {
+      const r = op.request;
+      if (r.case === "requestPut" || r.case === "requestDeleteRange") return false;
+      if (r.case === "requestTxn" && !isTxnReadOnly(r.value)) return false;
+    }
+  }
+  return true;
+}
+
+/** Reads InternalRaftRequest.ID, which is encoded first (field 1, varint). */
+function peekRequestId(data: Uint8Array): bigint {
+  if (data[0] !== 0x08) return 0n;
+  let id = 0n;
+  let shift = 0n;
+  for (let i = 1; i < data.length && i < 11; i++) {
+    const b = data[i];
+    id |= BigInt(b & 0x7f) << shift;
+    if ((b & 0x80) === 0) return id;
+    shift += 7n;
+  }
+  return 0n;
+}

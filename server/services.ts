@@ -1,0 +1,58 @@
+// The etcd API services this member serves, bound to its EtcdServer. Methods left out
+// answer Unimplemented on every protocol (the transport's rule); README lists them.
+import { Cluster, KV, Maintenance } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
+import { register, type ServiceRegistry } from "../rpc/services.ts";
+import type { EtcdServer } from "./etcdserver.ts";
+import { ETCD_SERVER_VERSION } from "./version.ts";
+
+export function etcdServices(s: EtcdServer): ServiceRegistry {
+  return [
+    register(KV, {
+      range: (req) => s.range(req),
+      put: (req) => s.put(req),
+      deleteRange: (req) => s.deleteRange(req),
+      txn: (req) => s.txn(req),
+      compact: (req) => s.compact(req),
+    }),
+    register(Maintenance, {
+      status: () => {
+        const st = s.status();
+        return {
+          header: s.header(s.store.rev()),
+          version: ETCD_SERVER_VERSION,
+          dbSize: BigInt(st.dbSize),
+          dbSizeInUse: BigInt(st.dbSizeInUse),
+          leader: BigInt(st.leader),
+          raftIndex: BigInt(st.raftIndex),
+          raftTerm: BigInt(st.raftTerm),
+          raftAppliedIndex: BigInt(st.raftAppliedIndex),
+          errors: [],
+          isLearner: st.isLearner,
+        };
+      },
+      defragment: async () => {
+        await s.defragment();
+        return { header: s.header(s.store.rev()) };
+      },
+      hash: () => ({ header: s.header(s.store.rev()), hash: s.store.hash().hash }),
+      hashKV: (req) => {
+        const h = s.store.hashByRev(Number(req.revision));
+        return { header: s.header(h.currentRev), hash: h.hash, compactRevision: BigInt(h.compactRev) };
+      },
+      // No alarm is ever raised by a member that has none of etcd's alarm sources yet.
+      alarm: () => ({ header: s.header(s.store.rev()), alarms: [] }),
+    }),
+    register(Cluster, {
+      memberList: () => ({
+        header: s.header(s.store.rev()),
+        members: s.cluster.list().map((m) => ({
+          ID: BigInt(m.id),
+          name: m.name,
+          peerURLs: m.peerUrls,
+          clientURLs: m.clientUrls,
+          isLearner: m.isLearner,
+        })),
+      }),
+    }),
+  ];
+}

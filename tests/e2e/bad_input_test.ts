@@ -1,0 +1,127 @@
+// Bad input gets etcd's error, changes nothing, and the member keeps serving.
+import { assert, assertEquals, assertMatch } from "node:assert";
+import { connect } from "node:http2";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { KV } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
+import { type Member, startMember } from "./harness.ts";
+
+const opts = { sanitizeResources: false, sanitizeOps: false };
+const enc = new TextEncoder();
+
+let member: Member | undefined;
+async function m(): Promise<Member> {
+  member ??= await startMember({ extraArgs: ["--max-txn-ops", "4", "--max-request-bytes", "4096"] });
+  return member;
+}
+
+function grpc(port: number) {
+  return createClient(KV, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+}
+
+async function revision(port: number): Promise<bigint> {
+  return (await grpc(port).range({ key: enc.encode("probe") })).header!.revision;
+}
+
+async function rejects(p: Promise<unknown>, code: Code, message: RegExp) {
+  const err = await p.then(() => undefined, (e) => e);
+  assert(err instanceof ConnectError, `expected an error, got ${err}`);
+  assertEquals(Code[err.code], Code[code]);
+  assertMatch(err.rawMessage, message);
+}
+
+function test(name: string, fn: (port: number) => Promise<void>) {
+  Deno.test({
+    name: `bad input: ${name}`,
+    ...opts,
+    fn: async () => {
+      const port = (await m()).clientPort;
+      const before = await revision(port);
+      await fn(port);
+      assertEquals(await revision(port), before, "bad input changed the store");
+    },
+  });
+}
+
+test("empty key", async (port) => {
+  await rejects(grpc(port).put({ key: new Uint8Array(0), value: enc.encode("v") }), Code.InvalidArgument, /^etcdserver: key is not provided$/);
+  await rejects(grpc(port).range({ key: new Uint8Array(0) }), Code.InvalidArgument, /^etcdserver: key is not provided$/);
+});
+
+test("request larger than --max-request-bytes", async (port) => {
+  await rejects(
+    grpc(port).put({ key: enc.encode("big"), value: new Uint8Array(8192) }),
+    Code.InvalidArgument,
+    /^etcdserver: request is too large$/,
+  );
+});
+
+test("too many txn ops, duplicate keys in a txn", async (port) => {
+  const put = (k: string) => ({ request: { case: "requestPut" as const, value: { key: enc.encode(k), value: enc.encode("v") } } });
+  await rejects(
+    grpc(port).txn({ success: ["a", "b", "c", "d", "e"].map(put) }),
+    Code.InvalidArgument,
+    /^etcdserver: too many operations in txn request$/,
+  );
+  await rejects(
+    grpc(port).txn({ success: [put("a"), put("a")] }),
+    Code.InvalidArgument,
+    /^etcdserver: duplicate key given in txn request$/,
+  );
+});
+
+test("malformed protobuf", async (port) => {
+  const session = connect(`http://127.0.0.1:${port}`);
+  try {
+    const trailers = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      const req = session.request({
+        ":method": "POST",
+        ":path": "/etcdserverpb.KV/Put",
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      req.on("trailers", (t) => resolve(t));
+      req.on("response", (h) => {
+        if (h["grpc-status"] !== undefined) resolve(h);
+      });
+      req.on("error", reject);
+      req.on("data", () => {});
+      // a frame whose body is a truncated length-delimited field
+      req.end(Buffer.from([0, 0, 0, 0, 3, 0x0a, 0x7f, 0x01]));
+    });
+    assertEquals(trailers["grpc-status"], "13");
+    assertMatch(decodeURIComponent(String(trailers["grpc-message"])), /^grpc: error unmarshalling request/);
+  } finally {
+    session.close();
+  }
+});
+
+test("malformed JSON and unknown paths on the gateway", async (port) => {
+  const bad = await fetch(`http://127.0.0.1:${port}/v3/kv/put`, { method: "POST", body: '{"key":' });
+  assertEquals(bad.status, 400);
+  const body = await bad.json();
+  assertEquals(body.code, 3);
+  const unknown = await fetch(`http://127.0.0.1:${port}/v3/kv/nope`, { method: "POST", body: "{}" });
+  assertEquals(unknown.status, 404);
+  await unknown.body?.cancel();
+  const emptyKey = await fetch(`http://127.0.0.1:${port}/v3/kv/put`, { method: "POST", body: '{"value":"eA=="}' });
+  assertEquals((await emptyKey.json()).error, "etcdserver: key is not provided");
+});
+
+test("Connect over HTTP/1.1 gets the same errors", async (port) => {
+  const c = createClient(KV, createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "1.1" }));
+  await rejects(c.put({ key: new Uint8Array(0) }), Code.InvalidArgument, /^etcdserver: key is not provided$/);
+});
+
+Deno.test({
+  name: "bad input: the member still serves, then stops cleanly",
+  ...opts,
+  fn: async () => {
+    const mm = await m();
+    const c = createClient(KV, createConnectTransport({ baseUrl: `http://127.0.0.1:${mm.clientPort}`, httpVersion: "1.1" }));
+    await c.put({ key: enc.encode("after"), value: enc.encode("ok") });
+    const got = await c.range({ key: enc.encode("after") });
+    assertEquals(new TextDecoder().decode(got.kvs[0].value), "ok");
+    assertEquals(await mm.stop(), 0);
+  },
+});
