@@ -1,0 +1,48 @@
+// Connect, gRPC-web (and gRPC with codecs the fast path lacks, e.g. grpc+json) through connect-node's adapter,
+// serving the same method table as the gRPC fast path. Implementations are wrapped so that errors which are not
+// ConnectErrors (the server's RpcError: `code` + etcd message) keep their code instead of becoming Unknown.
+
+import type { DescMethod } from "@bufbuild/protobuf";
+import type { ConnectRouter, HandlerContext, MethodImpl } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { toConnectError } from "./rpc_status.ts";
+import type { MethodCall, MethodTable } from "./services.ts";
+
+type NodeHandlerFn = ReturnType<typeof connectNodeAdapter>;
+
+export function createConnectHandler(table: MethodTable, maxRecvBytes: number, fallback: NodeHandlerFn): NodeHandlerFn {
+  return connectNodeAdapter({
+    readMaxBytes: maxRecvBytes,
+    fallback,
+    routes(router: ConnectRouter) {
+      for (const entry of table.values()) router.rpc(entry.method, wrap(entry.call) as MethodImpl<DescMethod>);
+    },
+  });
+}
+
+function wrap(call: MethodCall): MethodCall["fn"] {
+  switch (call.kind) {
+    case "unary":
+    case "client_streaming": {
+      const fn = call.fn as (req: unknown, ctx: HandlerContext) => unknown;
+      return (async (req: unknown, ctx: HandlerContext) => {
+        try {
+          return await fn(req, ctx);
+        } catch (e) {
+          throw toConnectError(e);
+        }
+      }) as MethodCall["fn"];
+    }
+    case "server_streaming":
+    case "bidi_streaming": {
+      const fn = call.fn as (req: unknown, ctx: HandlerContext) => AsyncIterable<unknown>;
+      return async function* (req: unknown, ctx: HandlerContext) {
+        try {
+          yield* fn(req, ctx);
+        } catch (e) {
+          throw toConnectError(e);
+        }
+      } as MethodCall["fn"];
+    }
+  }
+}
