@@ -291,9 +291,6 @@ export class WAL {
       const enc = this.writable();
       if (isEmptyHardState(hs) && entries.length === 0) return;
       const mustSync = entries.length !== 0 || hs.vote !== this.state.vote || hs.term !== this.state.term;
-      if (entries.length !== 0 && entries[0].index > this.enti + 1) {
-        throw new Error(`wal: entry ${entries[0].index} would leave a gap after ${this.enti}`);
-      }
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i];
         if (i > 0 && e.index !== entries[i - 1].index + 1) throw new Error(`wal: entries not contiguous at ${e.index}`);
