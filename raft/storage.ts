@@ -35,6 +35,11 @@ export class MemoryStorage implements Storage {
     return { hardState: { ...this.hardState }, confState: cloneConfState(this.snap.metadata.confState) };
   }
 
+  /** Sets the membership of a fresh storage, an alternative to RawNode.bootstrap. */
+  setConfState(cs: ConfState): void {
+    this.snap = { data: this.snap.data, metadata: { ...this.snap.metadata, confState: cloneConfState(cs) } };
+  }
+
   setHardState(hs: HardState): void {
     this.hardState = { ...hs };
   }
