@@ -53,10 +53,10 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger): Promise<
   const snapshotter = new Snapshotter(sdir, walLog);
   const haveWal = await WAL.exists(wdir);
 
-  const backend = await Backend.open(backendPath(cfg.dataDir), { logger });
+  const backend = await Backend.open(backendPath(cfg.dataDir));
   let store: KVStore;
   try {
-    store = await KVStore.open(backend, { logger });
+    store = KVStore.open(backend);
   } catch (err) {
     await backend.close();
     throw err;
@@ -75,10 +75,20 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger): Promise<
   };
 
   try {
-    if (!haveWal) return { ...common, ...await bootstrapNew(cfg, wdir, logger, walLog) };
-    return { ...common, ...await bootstrapFromWal(cfg, wdir, snapshotter, logger, walLog) };
+    const b = haveWal
+      ? await bootstrapFromWal(cfg, wdir, snapshotter, logger, walLog)
+      : await bootstrapNew(cfg, wdir, logger, walLog);
+    return {
+      ...common,
+      ...b,
+      close: async () => {
+        await b.wal.close();
+        await store.close();
+        await backend.close();
+      },
+    };
   } catch (err) {
-    await store.close?.();
+    await store.close();
     await backend.close();
     throw err;
   }

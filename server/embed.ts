@@ -5,18 +5,19 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { EtcdConfig } from "./config.ts";
 import { identifyDataDir } from "./data_dir.ts";
 import { EtcdServer } from "./etcdserver.ts";
-import { type HttpEndpoint, httpEndpoints } from "./http_endpoints.ts";
+import { httpEndpoints } from "./http_endpoints.ts";
+import type { PlainHttpHandler } from "../rpc/http_routes.ts";
 import type { Logger } from "./logger.ts";
 import { MetricsRegistry, ServerMetrics } from "./metrics.ts";
 import { etcdServices } from "./services.ts";
-import { type ClientListener, serveClientUrl } from "../rpc/listener.ts";
+import { type ClientUrlServer, serveClientUrl } from "../rpc/listener.ts";
 import { ETCD_SERVER_VERSION } from "./version.ts";
 
 /** etcd's grpcOverheadBytes: a gRPC message may exceed --max-request-bytes by this much before the transport refuses it. */
 const grpcOverheadBytes = 512 * 1024;
 
 export class Etcd {
-  readonly clients: ClientListener[] = [];
+  readonly clients: ClientUrlServer[] = [];
   readonly peers: Server[] = [];
   readonly metricsListeners: Server[] = [];
   private closing: Promise<void> | undefined;
@@ -76,7 +77,6 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> 
           maxRecvBytes: cfg.maxRequestBytes + grpcOverheadBytes,
           corsOrigins: cfg.cors,
           httpHandlers: endpoints,
-          gateway: cfg.enableGrpcGateway,
           logger: logger.child("embed"),
         }),
       );
@@ -110,15 +110,16 @@ function closeHttp(srv: Server): Promise<void> {
   });
 }
 
-function endpointHandler(endpoints: Map<string, HttpEndpoint>) {
+/** The metrics URLs serve only the plain endpoints (etcd's --listen-metrics-urls). */
+function endpointHandler(endpoints: Map<string, PlainHttpHandler>) {
   return async (req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? "/").split("?")[0];
-    const ep = endpoints.get(path);
+    const url = new URL(req.url ?? "/", "http://metrics");
+    const ep = endpoints.get(url.pathname);
     if (ep === undefined) {
       res.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n");
       return;
     }
-    const a = await ep(req.method ?? "GET");
+    const a = await ep({ method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers: req.headers });
     res.writeHead(a.status, a.headers).end(a.body);
   };
 }

@@ -22,12 +22,19 @@ import { RawNode } from "../raft/rawnode.ts";
 import { type ConfState, type Entry, EntryType, type ReadState, type Snapshot, StateType } from "../raft/types.ts";
 import { emptyConfState } from "../raft/types.ts";
 import { Applier } from "./apply.ts";
-import { ErrGRPCRequestTooLarge, ErrGRPCTooManyRequests, RpcError } from "./apply_errors.ts";
+import {
+  ErrGRPCRequestTooLarge,
+  ErrGRPCRequestTooManyRequests,
+  ErrGRPCStopped,
+  ErrGRPCTimeout,
+  RpcError,
+} from "./apply_errors.ts";
 import type { EtcdConfig } from "./config.ts";
 import { FifoScheduler } from "./scheduler.ts";
 import { IdGenerator } from "./id_generator.ts";
 import type { Logger } from "./logger.ts";
 import { RaftCluster } from "./membership.ts";
+import { urlString } from "./urls.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import { RaftNode } from "./raft_node.ts";
 import { bootstrapMember, type Bootstrapped } from "./bootstrap.ts";
@@ -141,7 +148,7 @@ export class EtcdServer {
   /** A lone voter need not wait an election timeout for a leader (etcd fast-forwards its ticks). */
   private campaignIfLoneVoter(): void {
     if (this.raft.lead !== 0 || this.stopping || !this.isSingleVoter()) return;
-    if (this.raft.rawNode.status().raftState !== StateType.Follower) return;
+    if (this.raft.rawNode.status().softState.raftState !== StateType.Follower) return;
     this.raft.rawNode.campaign();
     this.raft.kick();
   }
@@ -156,18 +163,25 @@ export class EtcdServer {
     try {
       await this.propose({
         clusterMemberAttrSet: {
+          $typeName: "etcdserverpb.ClusterMemberAttrSetRequest",
           memberID: BigInt(this.id),
-          memberAttributes: { name: this.cfg.name, clientUrls: this.cfg.advertiseClientUrls.map((u) => u.href) },
+          memberAttributes: {
+            $typeName: "etcdserverpb.MemberAttributes",
+            name: this.cfg.name,
+            clientUrls: this.cfg.advertiseClientUrls.map(urlString),
+          },
         },
       });
       this.logger.info("published local member to cluster through raft", {
         "local-member-id": this.id.toString(16),
         "local-member-attributes": `{Name:${this.cfg.name} ClientURLs:[${
-          this.cfg.advertiseClientUrls.map((u) => u.href).join(" ")
+          this.cfg.advertiseClientUrls.map(urlString).join(" ")
         }]}`,
         "cluster-id": this.cluster.clusterId.toString(16),
       });
-      if (this.cluster.version === "") await this.propose({ clusterVersionSet: { ver: ETCD_CLUSTER_VERSION } });
+      if (this.cluster.version === "") await this.propose({
+          clusterVersionSet: { $typeName: "etcdserverpb.ClusterVersionSetRequest", ver: ETCD_CLUSTER_VERSION },
+        });
       this.readyResolvers.resolve();
     } catch (err) {
       if (!this.stopping) this.fatal(err);
@@ -211,8 +225,8 @@ export class EtcdServer {
   // ---- proposals and apply ----------------------------------------------------------
 
   private async propose(fields: Omit<Partial<InternalRaftRequest>, "$typeName" | "ID">): Promise<unknown> {
-    if (this.stopping) throw new RpcError(14, "etcdserver: server stopped");
-    if (this.raft.commitIndex - this.appliedIndex > maxGapBetweenApplyAndCommit) throw ErrGRPCTooManyRequests;
+    if (this.stopping) throw ErrGRPCStopped;
+    if (this.raft.commitIndex - this.appliedIndex > maxGapBetweenApplyAndCommit) throw ErrGRPCRequestTooManyRequests;
     const id = this.reqIds.next();
     const req = { $typeName: "etcdserverpb.InternalRaftRequest", ...fields, ID: id } as InternalRaftRequest;
     const data = toBinary(InternalRaftRequestSchema, req);
@@ -229,7 +243,7 @@ export class EtcdServer {
     this.raft.kick();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RpcError(14, "etcdserver: request timed out")), this.reqTimeoutMs);
+      timer = setTimeout(() => reject(ErrGRPCTimeout), this.reqTimeoutMs);
     });
     try {
       const r = await Promise.race([result, timeout]);
@@ -380,7 +394,7 @@ export class EtcdServer {
    * them, so its applied state always qualifies. Otherwise ask raft for a read index.
    */
   private linearizableReadNotify(): Promise<void> {
-    if (this.stopping) return Promise.reject(new RpcError(14, "etcdserver: server stopped"));
+    if (this.stopping) return Promise.reject(ErrGRPCStopped);
     if (this.isSingleVoter() && this.raft.lead === this.id) return Promise.resolve();
     return new Promise((resolve) => {
       this.raft.rawNode.readIndex(new Uint8Array(0));
@@ -426,7 +440,7 @@ export class EtcdServer {
 
   private withHeader<T extends { header?: ResponseHeader }>(resp: T): T {
     const h = resp.header;
-    resp.header = this.header(h === undefined ? this.b.store.rev() : Number(h.revision));
+    resp.header = this.header(h === undefined ? this.b.store.rev : Number(h.revision));
     return resp;
   }
 
@@ -482,7 +496,7 @@ export class EtcdServer {
     this.stopping = true;
     await this.raft.stop();
     await this.scheduler.idle();
-    this.wait.failAll(new RpcError(14, "etcdserver: server stopped"));
+    this.wait.failAll(ErrGRPCStopped);
     for (const w of this.readWaiters) w.resolve();
     this.readWaiters = [];
     await this.b.close();

@@ -113,7 +113,7 @@ export class RaftNode {
     }
     if (rd.readStates.length > 0) this.hooks.readStates(rd.readStates);
 
-    const isLeader = this.rawNode.status().raftState === StateType.Leader;
+    const isLeader = this.rawNode.status().softState.raftState === StateType.Leader;
     // A leader may replicate while it writes its own disk; a follower must not
     // acknowledge anything before it is durable.
     if (isLeader && rd.messages.length > 0) this.hooks.send(rd.messages);

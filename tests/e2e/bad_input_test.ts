@@ -1,5 +1,5 @@
 // Bad input gets etcd's error, changes nothing, and the member keeps serving.
-import { assert, assertEquals, assertMatch } from "node:assert";
+import { deepStrictEqual as assertEquals, match as assertMatch, notDeepStrictEqual as assertNotEquals, ok as assert } from "node:assert/strict";
 import { connect } from "node:http2";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";

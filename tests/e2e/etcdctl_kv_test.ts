@@ -1,5 +1,5 @@
 // The acceptance walk of a new user: the real etcdctl 3.4 against a real detcd process.
-import { assert, assertEquals, assertMatch } from "node:assert";
+import { deepStrictEqual as assertEquals, match as assertMatch, notDeepStrictEqual as assertNotEquals, ok as assert } from "node:assert/strict";
 import { ctl, etcdctl, type Member, noEtcdctl, startMember } from "./harness.ts";
 
 let member: Member | undefined;
