@@ -41,6 +41,8 @@ export interface WalOptions {
   logger?: WalLogger;
   /** Skip fdatasync (etcd's --unsafe-no-fsync): only for tests and benchmarks. */
   unsafeNoSync?: boolean;
+  /** Called after every fdatasync with its duration (etcd's wal_fsync_duration_seconds). */
+  onFsync?: (seconds: number) => void;
 }
 
 export interface ReadAllResult {
@@ -65,6 +67,7 @@ export class WAL {
   private readonly segmentBytes: number;
   private readonly log: WalLogger;
   private readonly noSync: boolean;
+  private readonly onFsync: (seconds: number) => void;
   /** Set from open() until readAll() consumes it; writing is allowed only after. */
   private start: WalSnapshot | null;
   private encoder: RecordEncoder | null = null;
@@ -92,6 +95,7 @@ export class WAL {
     }
     this.log = opts.logger ?? consoleLogger;
     this.noSync = opts.unsafeNoSync ?? false;
+    this.onFsync = opts.onFsync ?? (() => {});
     this.start = start;
   }
 
@@ -197,7 +201,7 @@ export class WAL {
       const dec = new RecordDecoder();
       let metadata: Uint8Array | null = null;
       let state = emptyHardState();
-      let entries: Entry[] = [];
+      const entries: Entry[] = [];
       let match = false;
       let tailSize = 0;
       let torn = false;
@@ -275,8 +279,9 @@ export class WAL {
       this.state = state;
       this.encoder = new RecordEncoder(dec.crc);
       this.pipeline = new FilePipeline(this.dir, this.segmentBytes);
-      // The segment buffers are referenced by the entries' data; drop the ones before the snapshot.
-      entries = entries.slice();
+      // Decoded data are views into whole segment buffers (the tail's mostly preallocated
+      // zeros); copies let those buffers go once replay is done.
+      for (const e of entries) e.data = e.data.slice();
       return { metadata: this.metadata, hardState: { ...state }, entries };
     });
   }
@@ -396,6 +401,7 @@ export class WAL {
     const t0 = performance.now();
     await this.tail().file.syncData();
     const took = performance.now() - t0;
+    this.onFsync(took / 1000);
     if (took > SLOW_SYNC_MS) this.log("warn", "wal: slow fdatasync", { tookMs: Math.round(took) });
   }
 

@@ -244,20 +244,30 @@ Deno.test("wal: the crc chain links segments: a swapped-in segment is detected",
   });
 });
 
-Deno.test("wal: save() without entries or term/vote change is written but not synced; empty save is a no-op", async () => {
+Deno.test("wal: one fdatasync per save() batch, none when raft does not need one (mustSync)", async () => {
   await withTempDir(async (root) => {
     const dir = join(root, "wal");
-    const w = await WAL.create(dir, META);
-    await w.save({ term: 1, vote: 1, commit: 0 }, ents(1, 3));
+    let syncs = 0;
+    const w = await WAL.create(dir, META, { onFsync: () => syncs++ });
+    syncs = 0;
+    await w.save({ term: 1, vote: 1, commit: 0 }, ents(1, 500));
+    assertEquals(syncs, 1, "a batch of 500 entries is one group commit");
     const seg = join(dir, "0000000000000000-0000000000000000.wal");
     const before = await contentEnd(seg);
     await w.save({ term: 0, vote: 0, commit: 0 }, []);
-    assertEquals(await contentEnd(seg), before, "empty save writes nothing");
-    await w.save({ term: 1, vote: 1, commit: 3 }, []); // commit-only: no sync needed
-    ok(await contentEnd(seg) > before, "commit-only hard state is still written");
+    assertEquals(await contentEnd(seg), before, "an empty save writes nothing");
+    await w.save({ term: 1, vote: 1, commit: 3 }, []);
+    assertEquals(syncs, 1, "a commit-only hard state needs no sync");
+    ok(await contentEnd(seg) > before, "but it is still written");
+    await w.save({ term: 2, vote: 0, commit: 3 }, []);
+    assertEquals(syncs, 2, "a term change must be durable");
+    await w.save({ term: 2, vote: 2, commit: 3 }, []);
+    assertEquals(syncs, 3, "so must a vote");
     await w.close();
     const r = await WAL.open(dir, { index: 0, term: 0 });
-    assertEquals((await r.readAll()).hardState, { term: 1, vote: 1, commit: 3 });
+    const got = await r.readAll();
+    assertEquals(got.hardState, { term: 2, vote: 2, commit: 3 });
+    assertEquals(got.entries.length, 500);
     await r.close();
   });
 });
