@@ -30,7 +30,8 @@ export function readConfigFile(path: string): { values: Map<string, string>; war
   for (const [key, v] of Object.entries(doc as Record<string, unknown>)) {
     if (v === null) continue; // like Go's json: null leaves the default
     if (TLS_SECTIONS.has(key)) {
-      const used = typeof v === "object" && Object.values(v as object).some((x) => x !== "" && x !== false);
+      const used = typeof v === "object" &&
+        Object.values(v as object).some((x) => x !== null && x !== "" && x !== false);
       if (used) throw new Error(`config file key "${key}" is not supported: TLS is not implemented in detcd`);
       continue;
     }
