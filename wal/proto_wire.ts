@@ -2,10 +2,10 @@
 // numbers. Unsigned 64-bit values are limited to 2^53 because the raft types use JS
 // numbers; anything larger is rejected on decode rather than silently rounded.
 
-export const WIRE_VARINT = 0;
-export const WIRE_FIXED64 = 1;
+const WIRE_VARINT = 0;
+const WIRE_FIXED64 = 1;
 export const WIRE_BYTES = 2;
-export const WIRE_FIXED32 = 5;
+const WIRE_FIXED32 = 5;
 
 const TWO_POW_31 = 0x80000000;
 const EMPTY = new Uint8Array(0);

@@ -21,6 +21,8 @@ export class RecordDecoder {
   private isLast = false;
   /** Offset just past the last valid record of the current segment. */
   lastValidOff = 0;
+  /** Why the tail was torn, for the repair log. */
+  tornReason = "";
 
   /** `crc` is the rolling CRC so far: 0 before the first segment read. */
   constructor(public crc = 0) {}
@@ -74,9 +76,6 @@ export class RecordDecoder {
     this.lastValidOff = end + pad;
     return rec;
   }
-
-  /** Why the tail was torn, for the repair log. */
-  tornReason = "";
 
   private torn(off: number, reason: string): typeof TORN {
     if (!this.isLast) throw this.corrupt(off, `${reason} in a segment that is not the last`);

@@ -8,16 +8,15 @@ import type { Snapshot } from "../raft/types.ts";
 import { crc32c } from "./crc32c.ts";
 import { ERR_EMPTY_SNAPSHOT, ERR_NO_SNAPSHOT, ERR_SNAP_CRC_MISMATCH, SnapError } from "./errors.ts";
 import { listSuffix, writeFileDurably } from "./fs_util.ts";
+import type { WalLogger } from "./logger.ts";
 import { pairName, parsePairName, SNAP_SUFFIX } from "./names.ts";
 import { ProtoReader, ProtoWriter } from "./proto_wire.ts";
 import { purge } from "./purge.ts";
 import { decodeSnapshot, encodeSnapshot } from "./raft_codec.ts";
 import type { WalSnapshot } from "./walpb.ts";
 
-export type SnapLogger = (level: "info" | "warn", msg: string, fields?: Record<string, unknown>) => void;
-
 export class Snapshotter {
-  constructor(readonly dir: string, private readonly log: SnapLogger = () => {}) {}
+  constructor(readonly dir: string, private readonly log: WalLogger = () => {}) {}
 
   /** Persists `snap` durably; a snapshot at index 0 is empty and not saved (as in etcd). */
   async save(snap: Snapshot): Promise<void> {

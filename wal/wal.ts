@@ -21,6 +21,7 @@ import {
 import { FilePipeline } from "./file_pipeline.ts";
 import { openLocked } from "./file_lock.ts";
 import { fsyncDir, listSuffix, pathExists, readWhole, writeAll } from "./fs_util.ts";
+import type { WalLogger } from "./logger.ts";
 import { parseWalName, WAL_SUFFIX, walName } from "./names.ts";
 import { decodeEntry, decodeHardState } from "./raft_codec.ts";
 import { END, RecordDecoder, TORN } from "./record_decoder.ts";
@@ -28,12 +29,11 @@ import { RecordEncoder } from "./record_encoder.ts";
 import { decodeWalSnapshot, RecordType, type WalRecord, type WalSnapshot } from "./walpb.ts";
 
 export type { WalSnapshot } from "./walpb.ts";
+export type { WalLogger } from "./logger.ts";
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 // etcd warns about an fdatasync slower than this: the disk is too slow for raft timing.
 const SLOW_SYNC_MS = 1000;
-
-export type WalLogger = (level: "info" | "warn", msg: string, fields?: Record<string, unknown>) => void;
 
 export interface WalOptions {
   /** Size at which the tail segment is cut and the next one begins (default 64 MiB). */
@@ -214,7 +214,7 @@ export class WAL {
               if (up > entries.length) {
                 throw new WalError(`${ERR_SLICE_OUT_OF_RANGE}: entry ${e.index} after ${start.index + entries.length}`);
               }
-              entries.length = up;
+              if (up < entries.length) entries.length = up;
               entries.push(e);
             }
             this.enti = e.index;
@@ -280,8 +280,16 @@ export class WAL {
       this.encoder = new RecordEncoder(dec.crc);
       this.pipeline = new FilePipeline(this.dir, this.segmentBytes);
       // Decoded data are views into whole segment buffers (the tail's mostly preallocated
-      // zeros); copies let those buffers go once replay is done.
-      for (const e of entries) e.data = e.data.slice();
+      // zeros); packing the live ones into one buffer lets those go once replay is done.
+      let total = 0;
+      for (const e of entries) total += e.data.length;
+      const packed = new Uint8Array(total);
+      let at = 0;
+      for (const e of entries) {
+        packed.set(e.data, at);
+        e.data = packed.subarray(at, at + e.data.length);
+        at += e.data.length;
+      }
       return { metadata: this.metadata, hardState: { ...state }, entries };
     });
   }
