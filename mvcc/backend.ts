@@ -1,0 +1,410 @@
+/**
+ * The storage backend: named buckets of ordered byte keys held in memory, persisted through an append-only log
+ * (see backend_log.ts). Like etcd's batchTx, writes apply to memory at once and are committed to disk in batches
+ * every `batchInterval` ms or `batchLimit` ops, whichever comes first, or on forceCommit()/close().
+ *
+ * Reads and writes are synchronous; only commits are asynchronous. A commit never splits a synchronous run of
+ * writes: it is started from a timer or a microtask, so everything written inside one synchronous call (a store
+ * transaction together with its consistent index) lands in the same record.
+ */
+import { BTree } from "./btree.ts";
+import { latin1 } from "./bytes.ts";
+import { crc32c } from "./crc32c.ts";
+import { MAGIC, OP_CREATE_BUCKET, OP_DROP_BUCKET, type OpSink, RecordWriter, replayLog } from "./backend_log.ts";
+
+/** Bucket names used by etcd. */
+export const BUCKET = {
+  key: "key",
+  meta: "meta",
+  lease: "lease",
+  members: "members",
+  membersRemoved: "members_removed",
+  cluster: "cluster",
+  alarm: "alarm",
+  auth: "auth",
+  authUsers: "authUsers",
+  authRoles: "authRoles",
+} as const;
+
+export interface BackendOptions {
+  /** Max time in ms that writes stay uncommitted (etcd default 100 ms). */
+  batchInterval?: number;
+  /** Number of buffered ops that triggers a commit (etcd default 10000). */
+  batchLimit?: number;
+}
+
+/** Bytes a live entry accounts for in sizeInUse(): its encoding in a compacted log. */
+function entryCost(bucket: string, key: Uint8Array, value: Uint8Array): number {
+  return 2 + bucket.length + 4 + key.length + 4 + value.length;
+}
+
+const DEFRAG_RECORD_BYTES = 4 * 1024 * 1024;
+const MAX_SPARE_BUFFER = 4 * 1024 * 1024;
+
+export class Backend {
+  readonly path: string;
+  readonly batchInterval: number;
+  readonly batchLimit: number;
+
+  #buckets = new Map<string, BTree<Uint8Array>>();
+  #file: Deno.FsFile;
+  #fileSize: number;
+  #liveBytes = 0;
+  #pending = new RecordWriter();
+  #spare: RecordWriter | null = new RecordWriter();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #microtaskQueued = false;
+  #commitChain: Promise<void> = Promise.resolve();
+  #failed: Error | null = null;
+  #closed = false;
+
+  private constructor(path: string, file: Deno.FsFile, fileSize: number, opts: BackendOptions) {
+    this.path = path;
+    this.#file = file;
+    this.#fileSize = fileSize;
+    this.batchInterval = opts.batchInterval ?? 100;
+    this.batchLimit = opts.batchLimit ?? 10000;
+  }
+
+  /** Opens `<dataDir>/member/snap/db`, etcd's location for the backend file. */
+  static openDataDir(dataDir: string, opts: BackendOptions = {}): Promise<Backend> {
+    return Backend.open(`${dataDir}/member/snap/db`, opts);
+  }
+
+  /**
+   * Opens (creating if needed) the log at `path` and replays it. A torn final record is truncated away; damage
+   * before the end throws CorruptLogError. The standard etcd buckets always exist.
+   */
+  static async open(path: string, opts: BackendOptions = {}): Promise<Backend> {
+    const dir = parentDir(path);
+    await Deno.mkdir(dir, { recursive: true });
+    const file = await Deno.open(path, { read: true, write: true, create: true });
+    try {
+      const total = (await file.stat()).size;
+      const sink = new ReplaySink();
+      let end = await replayLog(path, file, total, sink);
+      if (end === 0) {
+        await file.truncate(0);
+        await file.seek(0, Deno.SeekMode.Start);
+        await writeAll(file, MAGIC);
+        await file.syncData();
+        await syncDir(dir);
+        end = MAGIC.length;
+      } else if (end < total) {
+        await file.truncate(end);
+        await file.syncData();
+      }
+      await file.seek(end, Deno.SeekMode.Start);
+      const b = new Backend(path, file, end, opts);
+      b.#buckets = sink.buckets;
+      b.#liveBytes = sink.liveBytes;
+      for (const name of Object.values(BUCKET)) b.createBucket(name);
+      return b;
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+  }
+
+  createBucket(name: string): void {
+    if (this.#buckets.has(name)) return;
+    this.#buckets.set(name, new BTree());
+    this.#pending.bucketOp(OP_CREATE_BUCKET, name);
+    this.#wrote();
+  }
+
+  dropBucket(name: string): void {
+    const b = this.#buckets.get(name);
+    if (b === undefined) return;
+    b.forEach((k, v) => {
+      this.#liveBytes -= entryCost(name, k, v);
+    });
+    this.#buckets.delete(name);
+    this.#pending.bucketOp(OP_DROP_BUCKET, name);
+    this.#wrote();
+  }
+
+  hasBucket(name: string): boolean {
+    return this.#buckets.has(name);
+  }
+
+  /** Stores value under key. The backend keeps both arrays: callers must not mutate them afterwards. */
+  put(bucket: string, key: Uint8Array, value: Uint8Array): void {
+    const t = this.#bucket(bucket);
+    const old = t.set(key, value);
+    if (old !== undefined) this.#liveBytes -= entryCost(bucket, key, old);
+    this.#liveBytes += entryCost(bucket, key, value);
+    this.#pending.put(bucket, key, value);
+    this.#wrote();
+  }
+
+  /** Removes key; returns whether it existed. */
+  delete(bucket: string, key: Uint8Array): boolean {
+    const old = this.#bucket(bucket).delete(key);
+    if (old === undefined) return false;
+    this.#liveBytes -= entryCost(bucket, key, old);
+    this.#pending.delete(bucket, key);
+    this.#wrote();
+    return true;
+  }
+
+  get(bucket: string, key: Uint8Array): Uint8Array | undefined {
+    return this.#bucket(bucket).get(key);
+  }
+
+  /**
+   * Entries with start <= key < end in key order (end undefined: no upper bound), at most `limit` when limit > 0.
+   */
+  range(
+    bucket: string,
+    start: Uint8Array,
+    end: Uint8Array | undefined,
+    limit = 0,
+  ): { keys: Uint8Array[]; values: Uint8Array[] } {
+    const keys: Uint8Array[] = [];
+    const values: Uint8Array[] = [];
+    this.#bucket(bucket).range(start, end, (k, v) => {
+      keys.push(k);
+      values.push(v);
+      return limit <= 0 || keys.length < limit;
+    });
+    return { keys, values };
+  }
+
+  /** Visits a bucket in key order; stops when fn returns false. Do not write to the bucket while visiting. */
+  forEach(bucket: string, fn: (key: Uint8Array, value: Uint8Array) => boolean | void): void {
+    this.#bucket(bucket).forEach(fn);
+  }
+
+  /** Number of entries in a bucket. */
+  count(bucket: string): number {
+    return this.#bucket(bucket).size;
+  }
+
+  /** Bytes of the log file that have been committed. */
+  size(): number {
+    return this.#fileSize;
+  }
+
+  /** Bytes the live data would take in a freshly defragmented file. */
+  sizeInUse(): number {
+    return MAGIC.length + this.#liveBytes;
+  }
+
+  /** Ops written but not yet handed to a commit. */
+  get pendingOps(): number {
+    return this.#pending.ops;
+  }
+
+  /**
+   * CRC-32C over all buckets in name order, each as its name followed by its keys and values, skipping
+   * `ignores` (bucket -> keys), like etcd's backend Hash.
+   */
+  hash(ignores: Map<string, Set<string>> = new Map()): number {
+    let h = 0;
+    const enc = new TextEncoder();
+    for (const name of [...this.#buckets.keys()].sort()) {
+      h = crc32c(enc.encode(name), h);
+      const skip = ignores.get(name);
+      this.#buckets.get(name)!.forEach((k, v) => {
+        if (skip !== undefined && skip.has(latin1(k))) return;
+        h = crc32c(k, h);
+        h = crc32c(v, h);
+      });
+    }
+    return h;
+  }
+
+  /** Commits everything written so far; resolves once it is on disk. */
+  forceCommit(): Promise<void> {
+    this.#assertUsable();
+    this.#cancelTimer();
+    this.#commitChain = this.#commitChain.then(() => this.#commitPending());
+    return this.#commitChain;
+  }
+
+  /**
+   * Rewrites the file with only the live data (in bounded records), fsyncs it, renames it over the log and
+   * fsyncs the directory, so a crash leaves either the old or the new file. Writes made meanwhile go to the new file.
+   */
+  defrag(): Promise<void> {
+    this.#assertUsable();
+    this.#cancelTimer();
+    this.#commitChain = this.#commitChain.then(async () => {
+      if (this.#failed) throw this.#failed;
+      // Snapshot synchronously: the encoded records capture the state including not-yet-committed writes.
+      const records = this.#snapshotRecords();
+      this.#pending.reset();
+      const tmp = `${this.path}.defrag`;
+      const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
+      let size = 0;
+      try {
+        await writeAll(f, MAGIC);
+        size += MAGIC.length;
+        for (const r of records) {
+          await writeAll(f, r);
+          size += r.length;
+        }
+        await f.syncData();
+      } finally {
+        f.close();
+      }
+      await Deno.rename(tmp, this.path);
+      await syncDir(parentDir(this.path));
+      this.#file.close();
+      this.#file = await Deno.open(this.path, { read: true, write: true });
+      await this.#file.seek(size, Deno.SeekMode.Start);
+      this.#fileSize = size;
+    }).catch((e) => this.#fail(e));
+    return this.#commitChain;
+  }
+
+  /** Commits pending writes and closes the file. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#cancelTimer();
+    this.#commitChain = this.#commitChain.then(() => this.#commitPending());
+    try {
+      await this.#commitChain;
+    } finally {
+      this.#closed = true;
+      this.#file.close();
+    }
+  }
+
+  #bucket(name: string): BTree<Uint8Array> {
+    const b = this.#buckets.get(name);
+    if (b === undefined) throw new Error(`backend: bucket ${name} does not exist`);
+    return b;
+  }
+
+  #assertUsable(): void {
+    if (this.#closed) throw new Error("backend: closed");
+    if (this.#failed) throw this.#failed;
+  }
+
+  #wrote(): void {
+    if (this.#closed) throw new Error("backend: write after close");
+    if (this.#pending.ops >= this.batchLimit) {
+      if (!this.#microtaskQueued) {
+        this.#microtaskQueued = true;
+        // A microtask runs only after the current synchronous transaction has finished.
+        queueMicrotask(() => {
+          this.#microtaskQueued = false;
+          if (!this.#closed && this.#pending.ops >= this.batchLimit) this.forceCommit().catch(() => {});
+        });
+      }
+    } else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        if (!this.#closed) this.forceCommit().catch(() => {});
+      }, this.batchInterval);
+    }
+  }
+
+  #cancelTimer(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  async #commitPending(): Promise<void> {
+    if (this.#failed) throw this.#failed;
+    if (this.#pending.ops === 0) return;
+    const w = this.#pending;
+    this.#pending = this.#spare ?? new RecordWriter();
+    this.#spare = null;
+    const record = w.seal();
+    try {
+      await writeAll(this.#file, record);
+      await this.#file.syncData();
+    } catch (e) {
+      this.#fail(e);
+    }
+    this.#fileSize += record.length;
+    w.reset();
+    if (w.buf.length <= MAX_SPARE_BUFFER) this.#spare = w;
+  }
+
+  #fail(e: unknown): never {
+    // A failed append leaves the file in an unknown state: refuse further commits, like etcd's panic.
+    this.#failed = e instanceof Error ? e : new Error(String(e));
+    throw this.#failed;
+  }
+
+  #snapshotRecords(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let w = new RecordWriter(Math.min(DEFRAG_RECORD_BYTES * 2, 1024 * 1024));
+    const flush = () => {
+      if (w.ops === 0) return;
+      out.push(w.seal().slice());
+      w = new RecordWriter(w.buf.length);
+    };
+    for (const [name, tree] of this.#buckets) {
+      w.bucketOp(OP_CREATE_BUCKET, name);
+      tree.forEach((k, v) => {
+        w.put(name, k, v);
+        if (w.payloadBytes >= DEFRAG_RECORD_BYTES) flush();
+      });
+    }
+    flush();
+    return out;
+  }
+}
+
+/** Rebuilds the buckets while the log is replayed. */
+class ReplaySink implements OpSink {
+  buckets = new Map<string, BTree<Uint8Array>>();
+  liveBytes = 0;
+
+  put(bucket: string, key: Uint8Array, value: Uint8Array): void {
+    const t = this.#bucket(bucket);
+    const old = t.set(key, value);
+    if (old !== undefined) this.liveBytes -= entryCost(bucket, key, old);
+    this.liveBytes += entryCost(bucket, key, value);
+  }
+
+  delete(bucket: string, key: Uint8Array): void {
+    const old = this.#bucket(bucket).delete(key);
+    if (old !== undefined) this.liveBytes -= entryCost(bucket, key, old);
+  }
+
+  createBucket(bucket: string): void {
+    if (!this.buckets.has(bucket)) this.buckets.set(bucket, new BTree());
+  }
+
+  dropBucket(bucket: string): void {
+    const t = this.buckets.get(bucket);
+    if (t === undefined) return;
+    t.forEach((k, v) => {
+      this.liveBytes -= entryCost(bucket, k, v);
+    });
+    this.buckets.delete(bucket);
+  }
+
+  #bucket(name: string): BTree<Uint8Array> {
+    const b = this.buckets.get(name);
+    if (b === undefined) throw new Error(`op on missing bucket ${name}`);
+    return b;
+  }
+}
+
+async function writeAll(f: Deno.FsFile, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await f.write(data.subarray(off));
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const d = await Deno.open(dir, { read: true });
+  try {
+    await d.sync();
+  } finally {
+    d.close();
+  }
+}
+
+function parentDir(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i <= 0 ? (i === 0 ? "/" : ".") : path.slice(0, i);
+}

@@ -1,0 +1,255 @@
+/**
+ * On-disk format of the backend: an append-only log of committed batches.
+ *
+ *   file   := MAGIC record*
+ *   record := u32le payloadLen | u32le ~payloadLen | u32le crc32c(payload) | payload
+ *   payload:= op*
+ *   op     := u8 kind | u8 bucketLen | bucket | (kind PUT: uvarint keyLen key uvarint valLen val)
+ *                                             | (kind DELETE: uvarint keyLen key) | (kind CREATE/DROP bucket: -)
+ *
+ * One record is one committed batch, so a batch is applied on replay entirely or not at all. The length is stored
+ * twice so a damaged length field is told apart from a record that was cut short by a crash.
+ */
+import { crc32c } from "./crc32c.ts";
+
+export const MAGIC: Uint8Array = new TextEncoder().encode("DETCDDB1");
+export const RECORD_HEADER = 12;
+
+export const OP_PUT = 1;
+export const OP_DELETE = 2;
+export const OP_CREATE_BUCKET = 3;
+export const OP_DROP_BUCKET = 4;
+
+export class CorruptLogError extends Error {
+  constructor(path: string, offset: number, why: string) {
+    super(`backend: ${path} is corrupt at offset ${offset}: ${why}`);
+    this.name = "CorruptLogError";
+  }
+}
+
+const textEncoder = new TextEncoder();
+const bucketNameCache = new Map<string, Uint8Array>();
+
+function bucketBytes(name: string): Uint8Array {
+  let b = bucketNameCache.get(name);
+  if (b === undefined) {
+    b = textEncoder.encode(name);
+    if (b.length > 255) throw new Error(`backend: bucket name too long: ${name}`);
+    bucketNameCache.set(name, b);
+  }
+  return b;
+}
+
+/** Accumulates ops of one batch, with room reserved for the record header. */
+export class RecordWriter {
+  buf: Uint8Array;
+  pos = RECORD_HEADER;
+  ops = 0;
+
+  constructor(capacity = 64 * 1024) {
+    this.buf = new Uint8Array(capacity);
+  }
+
+  get payloadBytes(): number {
+    return this.pos - RECORD_HEADER;
+  }
+
+  reset(): void {
+    this.pos = RECORD_HEADER;
+    this.ops = 0;
+  }
+
+  put(bucket: string, key: Uint8Array, value: Uint8Array): void {
+    this.#op(OP_PUT, bucket, 10 + key.length + value.length);
+    this.#bytes(key);
+    this.#bytes(value);
+  }
+
+  delete(bucket: string, key: Uint8Array): void {
+    this.#op(OP_DELETE, bucket, 5 + key.length);
+    this.#bytes(key);
+  }
+
+  bucketOp(kind: typeof OP_CREATE_BUCKET | typeof OP_DROP_BUCKET, bucket: string): void {
+    this.#op(kind, bucket, 0);
+  }
+
+  /** Fills in the header and returns the complete record (a view of the internal buffer). */
+  seal(): Uint8Array {
+    const len = this.pos - RECORD_HEADER;
+    const dv = new DataView(this.buf.buffer, this.buf.byteOffset, RECORD_HEADER);
+    dv.setUint32(0, len, true);
+    dv.setUint32(4, ~len >>> 0, true);
+    dv.setUint32(8, crc32c(this.buf.subarray(RECORD_HEADER, this.pos)), true);
+    return this.buf.subarray(0, this.pos);
+  }
+
+  #op(kind: number, bucket: string, extra: number): void {
+    const b = bucketBytes(bucket);
+    this.#reserve(2 + b.length + extra);
+    this.buf[this.pos++] = kind;
+    this.buf[this.pos++] = b.length;
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+    this.ops++;
+  }
+
+  #bytes(b: Uint8Array): void {
+    let n = b.length;
+    while (n >= 0x80) {
+      this.buf[this.pos++] = (n & 0x7f) | 0x80;
+      n >>>= 7;
+    }
+    this.buf[this.pos++] = n;
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  #reserve(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < this.pos + n) cap *= 2;
+    const nb = new Uint8Array(cap);
+    nb.set(this.buf.subarray(0, this.pos));
+    this.buf = nb;
+  }
+}
+
+/** Receives decoded ops during replay. Keys and values are fresh copies the receiver may keep. */
+export interface OpSink {
+  put(bucket: string, key: Uint8Array, value: Uint8Array): void;
+  delete(bucket: string, key: Uint8Array): void;
+  createBucket(bucket: string): void;
+  dropBucket(bucket: string): void;
+}
+
+const textDecoder = new TextDecoder();
+
+/** Decodes one verified payload into `sink`; throws a message describing the defect on malformed input. */
+export function decodePayload(p: Uint8Array, sink: OpSink): void {
+  let pos = 0;
+  const uvarint = (): number => {
+    let n = 0, shift = 0;
+    for (;;) {
+      if (pos >= p.length || shift > 28) throw new Error("bad varint");
+      const b = p[pos++];
+      n += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return n;
+      shift += 7;
+    }
+  };
+  const bytes = (): Uint8Array => {
+    const n = uvarint();
+    if (pos + n > p.length) throw new Error("field overruns payload");
+    const b = p.slice(pos, pos + n);
+    pos += n;
+    return b;
+  };
+  while (pos < p.length) {
+    const kind = p[pos++];
+    if (pos >= p.length) throw new Error("truncated op");
+    const bl = p[pos++];
+    if (pos + bl > p.length) throw new Error("truncated bucket name");
+    const bucket = textDecoder.decode(p.subarray(pos, pos + bl));
+    pos += bl;
+    switch (kind) {
+      case OP_PUT: {
+        const k = bytes();
+        sink.put(bucket, k, bytes());
+        break;
+      }
+      case OP_DELETE:
+        sink.delete(bucket, bytes());
+        break;
+      case OP_CREATE_BUCKET:
+        sink.createBucket(bucket);
+        break;
+      case OP_DROP_BUCKET:
+        sink.dropBucket(bucket);
+        break;
+      default:
+        throw new Error(`unknown op ${kind}`);
+    }
+  }
+}
+
+const READ_CHUNK = 4 * 1024 * 1024;
+
+/**
+ * Replays the log in `file` into `sink`, reading in bounded chunks. Returns the offset of the end of the last
+ * intact record: a record cut short at the end of the file (a crash during append) ends the log there; damage
+ * followed by more data throws CorruptLogError. A file shorter than MAGIC that is all zeros counts as empty.
+ */
+export async function replayLog(path: string, file: Deno.FsFile, total: number, sink: OpSink): Promise<number> {
+  let buf = new Uint8Array(Math.min(READ_CHUNK, Math.max(total, 16)));
+  let bufStart = 0; // file offset of buf[0]
+  let bufLen = 0;
+  await file.seek(0, Deno.SeekMode.Start);
+
+  // Makes buf hold [off, off+n) if the file has it; returns false at end of file.
+  const ensure = async (off: number, n: number): Promise<boolean> => {
+    if (off + n > total) return false;
+    if (off >= bufStart && off + n <= bufStart + bufLen) return true;
+    const keep = bufStart + bufLen - off;
+    if (n > buf.length) {
+      const nb = new Uint8Array(Math.max(n, buf.length * 2));
+      nb.set(buf.subarray(off - bufStart, bufLen));
+      buf = nb;
+    } else {
+      buf.copyWithin(0, off - bufStart, bufLen);
+    }
+    bufStart = off;
+    bufLen = keep;
+    while (bufLen < n) {
+      const r = await file.read(buf.subarray(bufLen, Math.min(buf.length, total - bufStart)));
+      if (r === null || r === 0) throw new Error(`backend: ${path}: unexpected end of file while reading`);
+      bufLen += r;
+    }
+    return true;
+  };
+  const restIsZero = async (off: number): Promise<boolean> => {
+    for (let o = off; o < total; o += READ_CHUNK) {
+      const n = Math.min(READ_CHUNK, total - o);
+      await ensure(o, n);
+      const view = buf.subarray(o - bufStart, o - bufStart + n);
+      for (let i = 0; i < view.length; i++) if (view[i] !== 0) return false;
+    }
+    return true;
+  };
+
+  if (total < MAGIC.length) {
+    if (await restIsZero(0)) return 0;
+    throw new CorruptLogError(path, 0, "bad magic");
+  }
+  await ensure(0, MAGIC.length);
+  for (let i = 0; i < MAGIC.length; i++) {
+    if (buf[i] !== MAGIC[i]) throw new CorruptLogError(path, 0, "bad magic");
+  }
+
+  let off = MAGIC.length;
+  while (off < total) {
+    if (!(await ensure(off, RECORD_HEADER))) return off; // torn header at the tail
+    const h = new DataView(buf.buffer, buf.byteOffset + off - bufStart, RECORD_HEADER);
+    const len = h.getUint32(0, true);
+    const lenCheck = h.getUint32(4, true);
+    const crc = h.getUint32(8, true);
+    if (len === 0 || (~len >>> 0) !== lenCheck) {
+      if (await restIsZero(off)) return off; // zero-filled tail left by a crash
+      throw new CorruptLogError(path, off, "bad record header");
+    }
+    if (!(await ensure(off + RECORD_HEADER, len))) return off; // record cut short at the tail
+    const payload = buf.subarray(off + RECORD_HEADER - bufStart, off + RECORD_HEADER - bufStart + len);
+    const end = off + RECORD_HEADER + len;
+    if (crc32c(payload) !== crc) {
+      if (end === total) return off; // last record partially written
+      throw new CorruptLogError(path, off, "checksum mismatch");
+    }
+    try {
+      decodePayload(payload, sink);
+    } catch (e) {
+      throw new CorruptLogError(path, off, (e as Error).message);
+    }
+    off = end;
+  }
+  return off;
+}

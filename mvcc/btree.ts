@@ -1,0 +1,226 @@
+/**
+ * An in-memory B+ tree ordered map keyed by byte strings. Leaves are doubly linked so ordered range scans walk
+ * leaves directly instead of re-descending. Deletes only drop empty nodes (no rebalancing): keys stay correct and
+ * lookups stay logarithmic in the number of nodes, which is enough for MVCC workloads.
+ */
+import { compareBytes } from "./bytes.ts";
+
+const MAX_KEYS = 64;
+
+class Leaf<V> {
+  keys: Uint8Array[] = [];
+  vals: V[] = [];
+  prev: Leaf<V> | null = null;
+  next: Leaf<V> | null = null;
+}
+
+class Inner<V> {
+  /** keys[i] is a lower bound of every key in children[i]; keys[0] is never consulted. */
+  keys: Uint8Array[] = [];
+  children: Node<V>[] = [];
+}
+
+type Node<V> = Leaf<V> | Inner<V>;
+
+/** First index whose key is >= key. */
+function lowerBound(keys: Uint8Array[], key: Uint8Array): number {
+  let lo = 0, hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareBytes(keys[mid], key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index of the child that may hold key: the last i >= 0 with i == 0 or keys[i] <= key. */
+function childIndex(keys: Uint8Array[], key: Uint8Array): number {
+  let lo = 1, hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareBytes(keys[mid], key) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
+export class BTree<V> {
+  #root: Node<V> = new Leaf<V>();
+  #size = 0;
+  // Out-parameters of the recursive insert, kept on the instance to avoid allocating per call.
+  #old: V | undefined = undefined;
+  #split: Node<V> | null = null;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get(key: Uint8Array): V | undefined {
+    const leaf = this.#leafFor(key);
+    const i = lowerBound(leaf.keys, key);
+    return i < leaf.keys.length && compareBytes(leaf.keys[i], key) === 0 ? leaf.vals[i] : undefined;
+  }
+
+  /** Inserts or replaces; returns the previous value. The tree keeps a reference to `key`: do not mutate it. */
+  set(key: Uint8Array, val: V): V | undefined {
+    this.#old = undefined;
+    this.#split = null;
+    this.#insert(this.#root, key, val);
+    const right = this.#split;
+    if (right !== null) {
+      const root = new Inner<V>();
+      root.children.push(this.#root, right);
+      root.keys.push(firstKey(this.#root), firstKey(right));
+      this.#root = root;
+    }
+    return this.#old;
+  }
+
+  delete(key: Uint8Array): V | undefined {
+    const path: Inner<V>[] = [];
+    const idx: number[] = [];
+    let n = this.#root;
+    while (n instanceof Inner) {
+      const ci = childIndex(n.keys, key);
+      path.push(n);
+      idx.push(ci);
+      n = n.children[ci];
+    }
+    const i = lowerBound(n.keys, key);
+    if (i >= n.keys.length || compareBytes(n.keys[i], key) !== 0) return undefined;
+    const old = n.vals[i];
+    n.keys.splice(i, 1);
+    n.vals.splice(i, 1);
+    this.#size--;
+    if (n.keys.length === 0 && path.length > 0) {
+      if (n.prev) n.prev.next = n.next;
+      if (n.next) n.next.prev = n.prev;
+      // Remove the empty leaf and any ancestors that become empty.
+      for (let d = path.length - 1; d >= 0; d--) {
+        const p = path[d];
+        p.children.splice(idx[d], 1);
+        p.keys.splice(idx[d], 1);
+        if (p.children.length > 0) break;
+      }
+      this.#collapseRoot();
+    }
+    return old;
+  }
+
+  /**
+   * Visits keys in [start, end) in order; `end` undefined means no upper bound. Stops when `fn` returns false.
+   */
+  range(start: Uint8Array, end: Uint8Array | undefined, fn: (key: Uint8Array, val: V) => boolean | void): void {
+    let leaf: Leaf<V> | null = this.#leafFor(start);
+    let i = lowerBound(leaf.keys, start);
+    while (leaf !== null) {
+      const keys = leaf.keys;
+      for (; i < keys.length; i++) {
+        if (end !== undefined && compareBytes(keys[i], end) >= 0) return;
+        if (fn(keys[i], leaf.vals[i]) === false) return;
+      }
+      leaf = leaf.next;
+      i = 0;
+    }
+  }
+
+  /** Visits every entry in key order; stops when `fn` returns false. */
+  forEach(fn: (key: Uint8Array, val: V) => boolean | void): void {
+    let leaf: Leaf<V> | null = this.#firstLeaf();
+    while (leaf !== null) {
+      for (let i = 0; i < leaf.keys.length; i++) {
+        if (fn(leaf.keys[i], leaf.vals[i]) === false) return;
+      }
+      leaf = leaf.next;
+    }
+  }
+
+  /** The greatest entry, or undefined when empty. */
+  last(): [Uint8Array, V] | undefined {
+    let n = this.#root;
+    while (n instanceof Inner) n = n.children[n.children.length - 1];
+    const k = n.keys.length;
+    return k === 0 ? undefined : [n.keys[k - 1], n.vals[k - 1]];
+  }
+
+  clear(): void {
+    this.#root = new Leaf<V>();
+    this.#size = 0;
+  }
+
+  #firstLeaf(): Leaf<V> {
+    let n = this.#root;
+    while (n instanceof Inner) n = n.children[0];
+    return n;
+  }
+
+  #leafFor(key: Uint8Array): Leaf<V> {
+    let n = this.#root;
+    while (n instanceof Inner) n = n.children[childIndex(n.keys, key)];
+    return n;
+  }
+
+  #collapseRoot(): void {
+    while (this.#root instanceof Inner && this.#root.children.length === 1) this.#root = this.#root.children[0];
+    if (this.#root instanceof Inner && this.#root.children.length === 0) this.#root = new Leaf<V>();
+  }
+
+  #insert(n: Node<V>, key: Uint8Array, val: V): void {
+    if (n instanceof Leaf) {
+      const i = lowerBound(n.keys, key);
+      if (i < n.keys.length && compareBytes(n.keys[i], key) === 0) {
+        this.#old = n.vals[i];
+        n.vals[i] = val;
+        return;
+      }
+      this.#size++;
+      if (n.keys.length < MAX_KEYS) {
+        if (i === n.keys.length) {
+          n.keys.push(key);
+          n.vals.push(val);
+        } else {
+          n.keys.splice(i, 0, key);
+          n.vals.splice(i, 0, val);
+        }
+        return;
+      }
+      const right = new Leaf<V>();
+      if (i === n.keys.length && n.next === null) {
+        // Appending past the rightmost key (revision keys, sequential loads): start a new leaf, keep this one full.
+        right.keys.push(key);
+        right.vals.push(val);
+      } else {
+        const mid = MAX_KEYS >>> 1;
+        right.keys = n.keys.splice(mid);
+        right.vals = n.vals.splice(mid);
+        const target = i < mid ? n : right;
+        const j = i < mid ? i : i - mid;
+        target.keys.splice(j, 0, key);
+        target.vals.splice(j, 0, val);
+      }
+      right.next = n.next;
+      right.prev = n;
+      if (n.next) n.next.prev = right;
+      n.next = right;
+      this.#split = right;
+      return;
+    }
+    const ci = childIndex(n.keys, key);
+    this.#insert(n.children[ci], key, val);
+    const split = this.#split;
+    if (split === null) return;
+    this.#split = null;
+    n.children.splice(ci + 1, 0, split);
+    n.keys.splice(ci + 1, 0, firstKey(split));
+    if (n.children.length <= MAX_KEYS) return;
+    const right = new Inner<V>();
+    const mid = n.children.length === ci + 2 && ci + 1 === MAX_KEYS ? MAX_KEYS : n.children.length >>> 1;
+    right.children = n.children.splice(mid);
+    right.keys = n.keys.splice(mid);
+    this.#split = right;
+  }
+}
+
+function firstKey<V>(n: Node<V>): Uint8Array {
+  return n.keys[0];
+}

@@ -1,0 +1,120 @@
+/**
+ * treeIndex: key -> keyIndex, ordered by key bytes (a B+ tree), answering "which revision of which keys is
+ * visible at revision R" for single keys and ranges.
+ *
+ * Ranges follow etcd: `end` undefined is the single key `key`; an empty `end` means every key >= key.
+ */
+import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
+import { BTree } from "./btree.ts";
+import { type GetResult, type IndexRev, KeyIndex } from "./key_index.ts";
+
+export class TreeIndex {
+  #tree = new BTree<KeyIndex>();
+
+  /** Number of keyIndexes (keys with any retained history). */
+  get size(): number {
+    return this.#tree.size;
+  }
+
+  keyIndex(key: Uint8Array): KeyIndex | undefined {
+    return this.#tree.get(key);
+  }
+
+  insert(ki: KeyIndex): void {
+    this.#tree.set(ki.key, ki);
+  }
+
+  get(key: Uint8Array, atRev: number): GetResult | null {
+    const ki = this.#tree.get(key);
+    return ki === undefined ? null : ki.get(atRev);
+  }
+
+  put(key: Uint8Array, main: number, sub: number, kv: KeyValue): void {
+    let ki = this.#tree.get(key);
+    if (ki === undefined) {
+      ki = new KeyIndex(key);
+      this.#tree.set(key, ki);
+    }
+    ki.put(main, sub, kv);
+  }
+
+  /** Tombstones a live key; false if the key is missing or already deleted. */
+  tombstone(key: Uint8Array, main: number, sub: number, kv: KeyValue): boolean {
+    const ki = this.#tree.get(key);
+    return ki !== undefined && ki.tombstone(main, sub, kv);
+  }
+
+  /** Visits keyIndexes with key in the range. Stops when fn returns false. */
+  visit(key: Uint8Array, end: Uint8Array | undefined, fn: (ki: KeyIndex) => boolean | void): void {
+    if (end === undefined) {
+      const ki = this.#tree.get(key);
+      if (ki !== undefined) fn(ki);
+      return;
+    }
+    this.#tree.range(key, end.length === 0 ? undefined : end, (_k, ki) => fn(ki));
+  }
+
+  /**
+   * Revisions visible at atRev in key order: at most `limit` entries (limit <= 0: all) and the count of all
+   * matching keys.
+   */
+  revisions(
+    key: Uint8Array,
+    end: Uint8Array | undefined,
+    atRev: number,
+    limit: number,
+  ): { revs: IndexRev[]; count: number } {
+    const revs: IndexRev[] = [];
+    let count = 0;
+    this.visit(key, end, (ki) => {
+      const r = ki.getRev(atRev);
+      if (r === null) return;
+      count++;
+      if (limit <= 0 || revs.length < limit) revs.push(r);
+    });
+    return { revs, count };
+  }
+
+  /** Number of keys visible at atRev in the range. */
+  countRevisions(key: Uint8Array, end: Uint8Array | undefined, atRev: number): number {
+    let count = 0;
+    this.visit(key, end, (ki) => {
+      if (ki.getRev(atRev) !== null) count++;
+    });
+    return count;
+  }
+
+  /** Every revision >= rev of keys in the range, ordered by revision (for watchers catching up). */
+  rangeSince(key: Uint8Array, end: Uint8Array | undefined, rev: number): IndexRev[] {
+    const out: IndexRev[] = [];
+    this.visit(key, end, (ki) => {
+      for (const r of ki.since(rev)) out.push(r);
+    });
+    if (end !== undefined) out.sort((a, b) => a.main - b.main || a.sub - b.sub);
+    return out;
+  }
+
+  /** Compacts every keyIndex at rev, dropping ones left empty; returns the revisions the backend must keep. */
+  compact(rev: number): Set<string> {
+    const available = new Set<string>();
+    const emptied: Uint8Array[] = [];
+    this.#tree.forEach((k, ki) => {
+      ki.compact(rev, available);
+      if (ki.isEmpty()) emptied.push(k);
+    });
+    for (const k of emptied) this.#tree.delete(k);
+    return available;
+  }
+
+  /** The revisions a compaction at rev would keep, without compacting. */
+  keep(rev: number): Set<string> {
+    const available = new Set<string>();
+    this.#tree.forEach((_k, ki) => ki.keep(rev, available));
+    return available;
+  }
+
+  /** Visits every keyIndex in key order. */
+  forEach(fn: (ki: KeyIndex) => void): void {
+    this.#tree.forEach((_k, ki) => fn(ki));
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * keyIndex: the revision history of one key, as etcd keeps it. Each generation runs from a creation to a
+ * deletion (the tombstone, its last revision); the last generation is the live one (empty after a delete).
+ *
+ * Each revision entry carries its immutable KeyValue so reads need no backend lookup or decoding. Tombstone
+ * entries carry a KeyValue with only key and mod_revision set (version 0), like etcd's delete events.
+ */
+import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
+import { revGreater, type Revision, revKey } from "./revision.ts";
+
+export interface IndexRev extends Revision {
+  kv: KeyValue;
+}
+
+export interface Generation {
+  /** Number of revisions put in this generation (including its tombstone). */
+  ver: number;
+  created: Revision;
+  revs: IndexRev[];
+}
+
+export interface GetResult {
+  rev: IndexRev;
+  created: Revision;
+  ver: number;
+}
+
+function newGeneration(): Generation {
+  return { ver: 0, created: { main: 0, sub: 0 }, revs: [] };
+}
+
+export class KeyIndex {
+  readonly key: Uint8Array;
+  modified: Revision = { main: 0, sub: 0 };
+  generations: Generation[] = [];
+
+  constructor(key: Uint8Array) {
+    this.key = key;
+  }
+
+  put(main: number, sub: number, kv: KeyValue): void {
+    const rev: IndexRev = { main, sub, kv };
+    if (!revGreater(rev, this.modified)) {
+      throw new Error(`mvcc: 'put' with an unexpected smaller revision ${main}/${sub} <= ${this.modified.main}`);
+    }
+    if (this.generations.length === 0) this.generations.push(newGeneration());
+    const g = this.generations[this.generations.length - 1];
+    if (g.revs.length === 0) g.created = { main, sub };
+    g.revs.push(rev);
+    g.ver++;
+    this.modified = rev;
+  }
+
+  /** Initializes an empty keyIndex from the latest revision found on restore. */
+  restore(created: Revision, modified: IndexRev, ver: number): void {
+    if (this.generations.length !== 0) throw new Error("mvcc: 'restore' got an unexpected non-empty generations");
+    this.modified = modified;
+    this.generations.push({ created, ver, revs: [modified] });
+  }
+
+  /** Puts a tombstone revision and starts a new empty generation; false if the key is not live. */
+  tombstone(main: number, sub: number, kv: KeyValue): boolean {
+    if (this.isEmpty()) throw new Error("mvcc: 'tombstone' got an unexpected empty keyIndex");
+    if (this.generations[this.generations.length - 1].revs.length === 0) return false;
+    this.put(main, sub, kv);
+    this.generations.push(newGeneration());
+    return true;
+  }
+
+  /** The revision visible at atRev with its generation's creation and the version at that point, or null. */
+  get(atRev: number): GetResult | null {
+    const g = this.findGeneration(atRev);
+    if (g === null) return null;
+    const revs = g.revs;
+    for (let n = revs.length - 1; n >= 0; n--) {
+      if (revs[n].main <= atRev) return { rev: revs[n], created: g.created, ver: g.ver - (revs.length - n - 1) };
+    }
+    return null;
+  }
+
+  /** The entry visible at atRev, without computing the version (the hot read path). */
+  getRev(atRev: number): IndexRev | null {
+    const g = this.findGeneration(atRev);
+    if (g === null) return null;
+    const revs = g.revs;
+    for (let n = revs.length - 1; n >= 0; n--) {
+      if (revs[n].main <= atRev) return revs[n];
+    }
+    return null;
+  }
+
+  /** Revisions since rev (main >= rev), keeping only the last revision of each main revision. */
+  since(rev: number): IndexRev[] {
+    if (this.isEmpty()) throw new Error("mvcc: 'since' got an unexpected empty keyIndex");
+    const since: Revision = { main: rev, sub: 0 };
+    let gi = this.generations.length - 1;
+    for (; gi > 0; gi--) {
+      const g = this.generations[gi];
+      if (g.revs.length === 0) continue;
+      if (revGreater(since, g.created)) break;
+    }
+    const out: IndexRev[] = [];
+    let last = 0;
+    for (; gi < this.generations.length; gi++) {
+      for (const r of this.generations[gi].revs) {
+        if (revGreater(since, r)) continue;
+        if (r.main === last) {
+          // Only the last change of one main revision matters (etcd's rule for txns touching a key twice).
+          out[out.length - 1] = r;
+          continue;
+        }
+        out.push(r);
+        last = r.main;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Drops revisions older than the one visible at atRev (keeping the tombstone-free latest <= atRev), and whole
+   * generations ended by a tombstone <= atRev. Revisions to keep in the backend are added to `available`.
+   */
+  compact(atRev: number, available: Set<string>): void {
+    if (this.isEmpty()) throw new Error("mvcc: 'compact' got an unexpected empty keyIndex");
+    let [genIdx, revIndex] = this.#doCompact(atRev, available);
+    const g = this.generations[genIdx];
+    if (g.revs.length !== 0) {
+      if (revIndex !== -1) g.revs = g.revs.slice(revIndex);
+      // Only the tombstone is left of a finished generation: it is not needed any more.
+      if (g.revs.length === 1 && genIdx !== this.generations.length - 1) {
+        available.delete(revKey(g.revs[0].main, g.revs[0].sub));
+        genIdx++;
+      }
+    }
+    if (genIdx > 0) this.generations = this.generations.slice(genIdx);
+  }
+
+  /** Like compact but without modifying the index: only computes the revisions to keep. */
+  keep(atRev: number, available: Set<string>): void {
+    if (this.isEmpty()) return;
+    const [genIdx, revIndex] = this.#doCompact(atRev, available);
+    const g = this.generations[genIdx];
+    if (g.revs.length !== 0 && revIndex === g.revs.length - 1 && genIdx !== this.generations.length - 1) {
+      available.delete(revKey(g.revs[revIndex].main, g.revs[revIndex].sub));
+    }
+  }
+
+  #doCompact(atRev: number, available: Set<string>): [number, number] {
+    let genIdx = 0;
+    let g = this.generations[0];
+    // Skip generations whose tombstone is at or below atRev.
+    while (genIdx < this.generations.length - 1) {
+      if (g.revs[g.revs.length - 1].main > atRev) break;
+      genIdx++;
+      g = this.generations[genIdx];
+    }
+    let revIndex = -1;
+    for (let i = g.revs.length - 1; i >= 0; i--) {
+      if (g.revs[i].main <= atRev) {
+        available.add(revKey(g.revs[i].main, g.revs[i].sub));
+        revIndex = i;
+        break;
+      }
+    }
+    return [genIdx, revIndex];
+  }
+
+  isEmpty(): boolean {
+    return this.generations.length === 1 && this.generations[0].revs.length === 0;
+  }
+
+  /** The generation holding the revision visible at rev, or null if the key did not exist then. */
+  findGeneration(rev: number): Generation | null {
+    const lastg = this.generations.length - 1;
+    for (let cg = lastg; cg >= 0; cg--) {
+      const g = this.generations[cg];
+      if (g.revs.length === 0) continue;
+      if (cg !== lastg && g.revs[g.revs.length - 1].main <= rev) return null; // deleted by then
+      if (g.revs[0].main <= rev) return g;
+    }
+    return null;
+  }
+}

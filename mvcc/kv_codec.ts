@@ -1,0 +1,166 @@
+/**
+ * Binary encoding of mvccpb.KeyValue for the "key" bucket, byte-identical to etcd's gogo-protobuf Marshal
+ * (fields in number order, zero values omitted) so HashKV matches etcd for the same history. Hand-written because
+ * it runs once per write and per restored revision.
+ */
+import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
+import { EMPTY_BYTES } from "./bytes.ts";
+
+export function newKeyValue(
+  key: Uint8Array,
+  value: Uint8Array,
+  createRevision: bigint,
+  modRevision: bigint,
+  version: bigint,
+  lease: bigint,
+): KeyValue {
+  return { $typeName: "mvccpb.KeyValue", key, createRevision, modRevision, version, value, lease };
+}
+
+function varintLen(n: bigint): number {
+  let v = BigInt.asUintN(64, n);
+  let len = 1;
+  while (v >= 0x80n) {
+    v >>= 7n;
+    len++;
+  }
+  return len;
+}
+
+function numVarintLen(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+class Writer {
+  pos = 0;
+  constructor(readonly buf: Uint8Array) {}
+
+  tag(t: number): void {
+    this.buf[this.pos++] = t;
+  }
+
+  num(n: number): void {
+    while (n >= 0x80) {
+      this.buf[this.pos++] = (n & 0x7f) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    this.buf[this.pos++] = n;
+  }
+
+  big(n: bigint): void {
+    let v = BigInt.asUintN(64, n);
+    if (v <= 0x1fffffffffffffn) return this.num(Number(v));
+    while (v >= 0x80n) {
+      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
+      v >>= 7n;
+    }
+    this.buf[this.pos++] = Number(v);
+  }
+
+  bytes(b: Uint8Array): void {
+    this.num(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+}
+
+/** Encodes kv as protobuf bytes. */
+export function encodeKeyValue(kv: KeyValue): Uint8Array {
+  let size = 0;
+  if (kv.key.length > 0) size += 1 + numVarintLen(kv.key.length) + kv.key.length;
+  if (kv.createRevision !== 0n) size += 1 + varintLen(kv.createRevision);
+  if (kv.modRevision !== 0n) size += 1 + varintLen(kv.modRevision);
+  if (kv.version !== 0n) size += 1 + varintLen(kv.version);
+  if (kv.value.length > 0) size += 1 + numVarintLen(kv.value.length) + kv.value.length;
+  if (kv.lease !== 0n) size += 1 + varintLen(kv.lease);
+  const w = new Writer(new Uint8Array(size));
+  if (kv.key.length > 0) {
+    w.tag(0x0a);
+    w.bytes(kv.key);
+  }
+  if (kv.createRevision !== 0n) {
+    w.tag(0x10);
+    w.big(kv.createRevision);
+  }
+  if (kv.modRevision !== 0n) {
+    w.tag(0x18);
+    w.big(kv.modRevision);
+  }
+  if (kv.version !== 0n) {
+    w.tag(0x20);
+    w.big(kv.version);
+  }
+  if (kv.value.length > 0) {
+    w.tag(0x2a);
+    w.bytes(kv.value);
+  }
+  if (kv.lease !== 0n) {
+    w.tag(0x30);
+    w.big(kv.lease);
+  }
+  if (w.pos !== size) throw new Error("mvcc: KeyValue size mismatch");
+  return w.buf;
+}
+
+/** Decodes protobuf bytes into a KeyValue whose key and value are copies. */
+export function decodeKeyValue(b: Uint8Array): KeyValue {
+  let pos = 0;
+  const varint = (): bigint => {
+    let lo = 0, shift = 0;
+    // Fast path for values below 2^49, the common case for revisions and versions.
+    while (shift < 49) {
+      if (pos >= b.length) throw new Error("mvcc: truncated KeyValue");
+      const c = b[pos++];
+      lo += (c & 0x7f) * 2 ** shift;
+      if (c < 0x80) return BigInt(lo);
+      shift += 7;
+    }
+    let v = BigInt(lo);
+    for (let s = 49n;; s += 7n) {
+      if (pos >= b.length || s > 63n) throw new Error("mvcc: bad varint in KeyValue");
+      const c = b[pos++];
+      v |= BigInt(c & 0x7f) << s;
+      if (c < 0x80) return BigInt.asIntN(64, v);
+    }
+  };
+  const bytes = (): Uint8Array => {
+    const n = Number(varint());
+    if (pos + n > b.length) throw new Error("mvcc: truncated KeyValue");
+    const out = b.slice(pos, pos + n);
+    pos += n;
+    return out;
+  };
+  let key = EMPTY_BYTES, value = EMPTY_BYTES;
+  let createRevision = 0n, modRevision = 0n, version = 0n, lease = 0n;
+  while (pos < b.length) {
+    const tag = b[pos++];
+    switch (tag) {
+      case 0x0a:
+        key = bytes();
+        break;
+      case 0x10:
+        createRevision = varint();
+        break;
+      case 0x18:
+        modRevision = varint();
+        break;
+      case 0x20:
+        version = varint();
+        break;
+      case 0x2a:
+        value = bytes();
+        break;
+      case 0x30:
+        lease = varint();
+        break;
+      default:
+        throw new Error(`mvcc: unexpected tag ${tag} in KeyValue`);
+    }
+  }
+  return newKeyValue(key, value, createRevision, modRevision, version, lease);
+}

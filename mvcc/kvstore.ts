@@ -1,0 +1,300 @@
+/**
+ * The MVCC key-value store (etcd's mvcc.store): a treeIndex in memory over the "key" bucket of the backend,
+ * whose keys are revisions and values encoded KeyValues. Revisions are JS numbers internally; KeyValue objects
+ * are created once per change and shared, immutable, by every read.
+ */
+import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
+import { type Backend, BUCKET } from "./backend.ts";
+import { EMPTY_BYTES } from "./bytes.ts";
+import { crc32c } from "./crc32c.ts";
+import { ErrCompacted, ErrFutureRev } from "./errors.ts";
+import { TreeIndex } from "./index.ts";
+import { KeyIndex } from "./key_index.ts";
+import { decodeKeyValue, newKeyValue } from "./kv_codec.ts";
+import { type RangeOptions, type RangeResult, TxnRead, TxnWrite } from "./kvstore_txn.ts";
+import { bytesToRev, bytesToUint64, isTombstone, revKey, revToBytes, uint64ToBytes } from "./revision.ts";
+
+const enc = new TextEncoder();
+const CONSISTENT_INDEX_KEY = enc.encode("consistent_index");
+const TERM_KEY = enc.encode("term");
+const SCHEDULED_COMPACT_KEY = enc.encode("scheduledCompactRev");
+const FINISHED_COMPACT_KEY = enc.encode("finishedCompactRev");
+const KEY_BUCKET_NAME = enc.encode(BUCKET.key);
+
+/** Keys the lease module attaches to leases; called as keys gain, change or lose a lease. */
+export interface LeaseAttacher {
+  attach(lease: bigint, key: Uint8Array): void;
+  detach(lease: bigint, key: Uint8Array): void;
+}
+
+export interface KVStoreOptions {
+  lessor?: LeaseAttacher;
+  /** Revisions deleted from the backend per compaction batch (etcd default 1000). */
+  compactionBatchLimit?: number;
+  /** Pause between compaction batches, in ms (etcd: 10). */
+  compactionSleepMs?: number;
+}
+
+/** Called after each write transaction with changes, with its changes and the new store revision. */
+export type WriteListener = (changes: KeyValue[], rev: number) => void;
+
+export class KVStore {
+  readonly backend: Backend;
+  readonly index = new TreeIndex();
+  readonly lessor: LeaseAttacher | undefined;
+  readonly compactionBatchLimit: number;
+  readonly compactionSleepMs: number;
+
+  #currentRev = 1;
+  #compactMainRev = -1;
+  #consistentIndex = 0;
+  #term = 0;
+  #writing = false;
+  #closed = false;
+  #compactions: Promise<void> = Promise.resolve();
+  #listeners = new Set<WriteListener>();
+
+  private constructor(backend: Backend, opts: KVStoreOptions) {
+    this.backend = backend;
+    this.lessor = opts.lessor;
+    this.compactionBatchLimit = opts.compactionBatchLimit ?? 1000;
+    this.compactionSleepMs = opts.compactionSleepMs ?? 10;
+  }
+
+  /**
+   * Builds the store over `backend`, rebuilding the index from the "key" bucket. An unfinished compaction found
+   * there is resumed in the background (see compactionDone()).
+   */
+  static open(backend: Backend, opts: KVStoreOptions = {}): KVStore {
+    const s = new KVStore(backend, opts);
+    s.#restore();
+    return s;
+  }
+
+  /** The revision of the last write transaction (1 for an empty store). */
+  get rev(): number {
+    return this.#currentRev;
+  }
+
+  /** The last compacted revision (-1 if never compacted). */
+  get compactMainRev(): number {
+    return this.#compactMainRev;
+  }
+
+  /** The raft index of the last applied entry saved with the data (0 if none). */
+  get consistentIndex(): number {
+    return this.#consistentIndex;
+  }
+
+  get term(): number {
+    return this.#term;
+  }
+
+  /** Sets the raft index and term stored with the next write transaction (or by commit()). */
+  setConsistentIndex(index: number, term: number): void {
+    this.#consistentIndex = index;
+    this.#term = term;
+  }
+
+  read(): TxnRead {
+    return new TxnRead(this);
+  }
+
+  /** Opens the write transaction; there can be only one, and it must be ended synchronously. */
+  write(): TxnWrite {
+    if (this.#closed) throw new Error("mvcc: closed");
+    if (this.#writing) throw new Error("mvcc: a write transaction is already open");
+    this.#writing = true;
+    return new TxnWrite(this);
+  }
+
+  /** Reads at the current revision (see TxnRead.range). */
+  range(key: Uint8Array, end?: Uint8Array, ro: RangeOptions = {}): RangeResult {
+    return this.read().range(key, end, ro);
+  }
+
+  /** Puts in its own transaction; returns the new revision. */
+  put(key: Uint8Array, value: Uint8Array, lease = 0n): number {
+    const t = this.write();
+    try {
+      return t.put(key, value, lease);
+    } finally {
+      t.end();
+    }
+  }
+
+  /** Deletes in its own transaction. */
+  deleteRange(key: Uint8Array, end?: Uint8Array): { deleted: number; rev: number } {
+    const t = this.write();
+    try {
+      return t.deleteRange(key, end);
+    } finally {
+      t.end();
+    }
+  }
+
+  /** Registers a listener for committed write transactions; returns its removal function. */
+  addWriteListener(fn: WriteListener): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** Called by TxnWrite.end(). */
+  endWrite(t: TxnWrite): void {
+    if (!this.#writing) throw new Error("mvcc: ending a write txn that is not open");
+    this.#writing = false;
+    if (t.changes.length === 0) return;
+    this.#saveIndex();
+    this.#currentRev++;
+    for (const fn of this.#listeners) fn(t.changes, this.#currentRev);
+  }
+
+  /**
+   * Compacts history before rev. Throws ErrCompacted (rev <= compacted) or ErrFutureRev synchronously; reads
+   * below rev fail from now on. The promise resolves once the backend deletions and the "finishedCompactRev"
+   * record are committed to disk.
+   */
+  compact(rev: number): Promise<void> {
+    if (rev <= this.#compactMainRev) throw ErrCompacted;
+    if (rev > this.#currentRev) throw ErrFutureRev;
+    return this.#startCompaction(rev);
+  }
+
+  /** Resolves when every started compaction (including one resumed by open) has finished. */
+  compactionDone(): Promise<void> {
+    return this.#compactions;
+  }
+
+  /** Saves the consistent index and commits the backend. */
+  commit(): Promise<void> {
+    this.#saveIndex();
+    return this.backend.forceCommit();
+  }
+
+  /** etcd's Hash: a hash of the whole backend except the consistent index, and the current revision. */
+  hash(): { hash: number; rev: number } {
+    const ignores = new Map([[BUCKET.meta, new Set(["consistent_index", "term"])]]);
+    return { hash: this.backend.hash(ignores), rev: this.#currentRev };
+  }
+
+  /**
+   * etcd's HashKV: CRC-32C of the "key" bucket up to rev (0: current), skipping revisions a compaction at rev
+   * would remove. Throws ErrCompacted for rev <= compacted and ErrFutureRev beyond the current revision.
+   */
+  hashByRev(rev: number): { hash: number; currentRev: number; compactRev: number } {
+    const compactRev = this.#compactMainRev, currentRev = this.#currentRev;
+    if (rev > 0 && rev <= compactRev) throw ErrCompacted;
+    if (rev > 0 && rev > currentRev) throw ErrFutureRev;
+    if (rev === 0) rev = currentRev;
+    const keep = this.index.keep(rev);
+    let h = crc32c(KEY_BUCKET_NAME);
+    this.backend.forEach(BUCKET.key, (k, v) => {
+      const kr = bytesToRev(k);
+      if (kr.main > rev) return false;
+      if (kr.main <= compactRev && keep.size > 0 && !keep.has(revKey(kr.main, kr.sub))) return;
+      h = crc32c(k, h);
+      h = crc32c(v, h);
+    });
+    return { hash: h, currentRev, compactRev };
+  }
+
+  /** Stops background compaction. The backend stays open: its owner closes it. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#compactions.catch(() => {});
+  }
+
+  #saveIndex(): void {
+    if (this.#consistentIndex === 0) return;
+    this.backend.put(BUCKET.meta, CONSISTENT_INDEX_KEY, uint64ToBytes(this.#consistentIndex));
+    this.backend.put(BUCKET.meta, TERM_KEY, uint64ToBytes(this.#term));
+  }
+
+  #startCompaction(rev: number): Promise<void> {
+    this.#compactMainRev = rev;
+    // Recorded first, so a crash before the compaction finishes resumes it on restart.
+    this.backend.put(BUCKET.meta, SCHEDULED_COMPACT_KEY, revToBytes(rev, 0));
+    const scheduled = this.backend.forceCommit();
+    this.#compactions = this.#compactions.then(async () => {
+      await scheduled;
+      if (this.#closed) return;
+      const keep = this.index.compact(rev);
+      await this.#compactBackend(rev, keep);
+    });
+    return this.#compactions;
+  }
+
+  /** Deletes revisions <= rev not in `keep` from the backend, in bounded batches each committed on its own. */
+  async #compactBackend(rev: number, keep: Set<string>): Promise<void> {
+    const end = revToBytes(rev + 1, 0);
+    let last = revToBytes(0, 0);
+    for (;;) {
+      const { keys } = this.backend.range(BUCKET.key, last, end, this.compactionBatchLimit);
+      for (const k of keys) {
+        const r = bytesToRev(k);
+        if (!keep.has(revKey(r.main, r.sub))) this.backend.delete(BUCKET.key, k);
+      }
+      if (keys.length < this.compactionBatchLimit) {
+        this.backend.put(BUCKET.meta, FINISHED_COMPACT_KEY, revToBytes(rev, 0));
+        await this.backend.forceCommit();
+        return;
+      }
+      const lr = bytesToRev(keys[keys.length - 1]);
+      last = revToBytes(lr.main, lr.sub + 1);
+      await this.backend.forceCommit();
+      await new Promise((r) => setTimeout(r, this.compactionSleepMs));
+      if (this.#closed) return;
+    }
+  }
+
+  #restore(): void {
+    const b = this.backend;
+    const finished = b.get(BUCKET.meta, FINISHED_COMPACT_KEY);
+    if (finished !== undefined) this.#compactMainRev = bytesToRev(finished).main;
+    const scheduledBytes = b.get(BUCKET.meta, SCHEDULED_COMPACT_KEY);
+    let scheduled = scheduledBytes === undefined ? 0 : bytesToRev(scheduledBytes).main;
+    const ci = b.get(BUCKET.meta, CONSISTENT_INDEX_KEY);
+    if (ci !== undefined) this.#consistentIndex = bytesToUint64(ci);
+    const term = b.get(BUCKET.meta, TERM_KEY);
+    if (term !== undefined) this.#term = bytesToUint64(term);
+
+    let currentRev = 1;
+    b.forEach(BUCKET.key, (k, v) => {
+      const rev = bytesToRev(k);
+      const stored = decodeKeyValue(v);
+      currentRev = rev.main;
+      const ki = this.index.keyIndex(stored.key);
+      if (isTombstone(k)) {
+        // A tombstone whose key has no retained history was compacted away with it.
+        if (ki !== undefined) {
+          ki.tombstone(rev.main, rev.sub, newKeyValue(ki.key, EMPTY_BYTES, 0n, BigInt(rev.main), 0n, 0n));
+        }
+        return;
+      }
+      if (ki !== undefined) {
+        ki.put(
+          rev.main,
+          rev.sub,
+          newKeyValue(ki.key, stored.value, stored.createRevision, stored.modRevision, stored.version, stored.lease),
+        );
+        return;
+      }
+      const nki = new KeyIndex(stored.key);
+      nki.restore({ main: Number(stored.createRevision), sub: 0 }, { ...rev, kv: stored }, Number(stored.version));
+      this.index.insert(nki);
+    });
+    this.#currentRev = Math.max(currentRev, this.#compactMainRev);
+    if (scheduled <= this.#compactMainRev) scheduled = 0;
+
+    if (this.lessor !== undefined) {
+      const lessor = this.lessor;
+      this.index.forEach((ki) => {
+        const g = ki.generations[ki.generations.length - 1];
+        if (g.revs.length === 0) return;
+        const kv = g.revs[g.revs.length - 1].kv;
+        if (kv.lease !== 0n) lessor.attach(kv.lease, ki.key);
+      });
+    }
+    if (scheduled !== 0) this.#startCompaction(scheduled).catch(() => {});
+  }
+}

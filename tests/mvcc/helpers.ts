@@ -1,0 +1,63 @@
+/** Test helpers: temp data dirs and byte/string conversions. */
+import nodeAssert from "node:assert";
+import { Backend, type BackendOptions } from "../../mvcc/backend.ts";
+import { KVStore, type KVStoreOptions } from "../../mvcc/kvstore.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export const b = (s: string): Uint8Array => enc.encode(s);
+export const s = (u: Uint8Array): string => dec.decode(u);
+
+export async function tempDir(): Promise<string> {
+  return await Deno.makeTempDir({ prefix: "detcd-mvcc-" });
+}
+
+/** A store over a backend in `dir`; close() closes both. */
+export async function openStore(
+  dir: string,
+  opts: KVStoreOptions = {},
+  bopts: BackendOptions = {},
+): Promise<{ store: KVStore; backend: Backend; close: () => Promise<void> }> {
+  const backend = await Backend.openDataDir(dir, bopts);
+  const store = KVStore.open(backend, opts);
+  return {
+    store,
+    backend,
+    close: async () => {
+      await store.close();
+      await backend.close();
+    },
+  };
+}
+
+export function assert(cond: unknown, msg?: string): asserts cond {
+  nodeAssert.ok(cond, msg);
+}
+
+export function assertEquals<T>(actual: T, expected: T, msg?: string): void {
+  nodeAssert.deepStrictEqual(actual, expected, msg);
+}
+
+/** Asserts fn throws an error satisfying pred (e.g. identity with an error constant). */
+export function assertThrows(fn: () => unknown, pred: (e: unknown) => boolean, msg?: string): void {
+  let threw = false;
+  try {
+    fn();
+  } catch (e) {
+    threw = true;
+    nodeAssert.ok(pred(e), `${msg ?? "unexpected error"}: ${e}`);
+  }
+  nodeAssert.ok(threw, msg ?? "expected an error");
+}
+
+export async function assertRejects(fn: () => Promise<unknown>, pred: (e: unknown) => boolean): Promise<void> {
+  let threw = false;
+  try {
+    await fn();
+  } catch (e) {
+    threw = true;
+    nodeAssert.ok(pred(e), `unexpected error: ${e}`);
+  }
+  nodeAssert.ok(threw, "expected a rejection");
+}
