@@ -644,6 +644,11 @@ export class Raft {
     // We were removed from the config but still lead: don't accept new work.
     if (!this.prs.progress.has(this.id)) throw ErrProposalDropped;
     if (this.leadTransferee !== NONE) throw ErrProposalDropped;
+    // appendEntry stamps term and index into the entries: never into objects a
+    // transport might still hold (a duplicated forward would rewrite our log).
+    if (m.from !== this.id) {
+      m.entries = m.entries.map((e) => ({ term: 0, index: 0, type: e.type, data: e.data }));
+    }
     for (let i = 0; i < m.entries.length; i++) {
       const e = m.entries[i];
       if (e.type !== EntryType.ConfChange && e.type !== EntryType.ConfChangeV2) continue;

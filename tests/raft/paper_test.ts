@@ -161,7 +161,9 @@ Deno.test("paper 5.2: election timeouts are randomized in [et, 2et)", () => {
 Deno.test("paper 5.2: different nodes rarely time out together", () => {
   let conflicts = 0;
   for (let round = 0; round < 1000; round++) {
-    const rs = [1, 2, 3, 4, 5].map((id) => newTestRaft(id, 10, 1, newTestStorage([1, 2, 3, 4, 5]), { seed: round * 7 + id }));
+    const rs = [1, 2, 3, 4, 5].map((id) =>
+      newTestRaft(id, 10, 1, newTestStorage([1, 2, 3, 4, 5]), { seed: round * 7 + id })
+    );
     let timedOut = 0;
     while (timedOut === 0) {
       for (const r of rs) {
@@ -189,11 +191,22 @@ Deno.test("paper 5.3: leader appends a proposal and replicates it", () => {
 });
 
 Deno.test("paper 5.3: leader commits once a majority acknowledges", () => {
-  for (const [size, acks, wcommit] of [[1, 0, true], [3, 0, false], [3, 1, true], [3, 2, true], [5, 0, false], [
-    5,
-    1,
-    false,
-  ], [5, 2, true], [5, 4, true]] as [number, number, boolean][]) {
+  for (
+    const [size, acks, wcommit] of [
+      [1, 0, true],
+      [3, 0, false],
+      [3, 1, true],
+      [3, 2, true],
+      [5, 0, false],
+      [
+        5,
+        1,
+        false,
+      ],
+      [5, 2, true],
+      [5, 4, true],
+    ] as [number, number, boolean][]
+  ) {
     const ids = Array.from({ length: size }, (_, i) => i + 1);
     const s = newTestStorage(ids);
     const r = newTestRaft(1, 10, 1, s);
@@ -228,10 +241,12 @@ Deno.test("paper 5.3: committing an entry commits all preceding entries", () => 
 });
 
 Deno.test("paper 5.3: follower commits what the leader says is committed", () => {
-  for (const [ents, commit] of [[[ent(1, 1, "a")], 1], [[ent(1, 1, "a"), ent(1, 2, "b")], 1], [
-    [ent(1, 1, "a"), ent(1, 2, "b")],
-    2,
-  ]] as const) {
+  for (
+    const [ents, commit] of [[[ent(1, 1, "a")], 1], [[ent(1, 1, "a"), ent(1, 2, "b")], 1], [
+      [ent(1, 1, "a"), ent(1, 2, "b")],
+      2,
+    ]] as const
+  ) {
     const s = newTestStorage([1, 2, 3]);
     const r = newTestRaft(1, 10, 1, s);
     r.becomeFollower(1, 2);

@@ -1,0 +1,537 @@
+// Deterministic cluster simulator: RawNodes over MemoryStorage ("disk"), a seeded
+// network that drops, delays, duplicates and reorders, partitions, crashes that
+// lose everything not persisted from a Ready, and membership changes. Safety is
+// checked after every step; a final healed phase checks liveness.
+
+import { RawNode, SnapshotStatus } from "../../raft/rawnode.ts";
+import { MemoryStorage } from "../../raft/storage.ts";
+import { Rand } from "../../raft/rand.ts";
+import { ErrProposalDropped } from "../../raft/errors.ts";
+import { decodeConfChange, decodeConfChangeV2 } from "../../raft/confchange_codec.ts";
+import {
+  type ConfChangeSingle,
+  ConfChangeTransition,
+  ConfChangeType,
+  type ConfState,
+  type Entry,
+  EntryType,
+  type Message,
+  MessageType,
+  type Ready,
+  StateType,
+} from "../../raft/types.ts";
+
+export interface SimResult {
+  ok: boolean;
+  seed: number;
+  error?: string;
+  stats: { steps: number; applied: number; elections: number; crashes: number; confChanges: number; snapshots: number };
+}
+
+interface Node {
+  id: number;
+  storage: MemoryStorage;
+  rn: RawNode | undefined; // undefined while crashed
+  applied: number;
+  hash: number; // running hash of applied entries: the "state machine"
+  confState: ConfState;
+  removed: boolean;
+}
+
+interface InFlight {
+  at: number;
+  seq: number;
+  m: Message;
+}
+
+class SimError extends Error {}
+
+const enc = new TextEncoder();
+
+function entryKey(e: Entry): string {
+  let s = `${e.term}|${e.type}|`;
+  for (let i = 0; i < e.data.length; i++) s += String.fromCharCode(e.data[i]);
+  return s;
+}
+
+function mixHash(h: number, key: string): number {
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619) >>> 0;
+  return h;
+}
+
+function hashBytes(h: number): Uint8Array {
+  return enc.encode(String(h));
+}
+
+export class Simulator {
+  private readonly rand: Rand;
+  private readonly nodes = new Map<number, Node>();
+  private queue: InFlight[] = [];
+  private seq = 0;
+  private now = 0;
+  private nextSpare: number;
+  private partition: Set<number> | undefined;
+  private readonly dropP: number;
+  private readonly dupP: number;
+  private readonly maxDelay: number;
+  private readonly preVote: boolean;
+  private readonly checkQuorum: boolean;
+  private readonly maxSizePerMsg: number;
+  private readonly maxInflight: number;
+  private propCounter = 0;
+  // Global knowledge for the safety checks.
+  private readonly appliedAt = new Map<number, string>(); // index -> entry key
+  private readonly appliedTermAt = new Map<number, number>();
+  private readonly hashAt = new Map<number, number>(); // index -> state hash after applying it
+  private maxApplied = 0;
+  private readonly entryAt = new Map<string, string>(); // "index/term" -> entry key
+  private readonly leaderOf = new Map<number, number>(); // term -> leader id
+  private readonly removalsRequested = new Set<number>();
+  private readonly stats = { steps: 0, applied: 0, elections: 0, crashes: 0, confChanges: 0, snapshots: 0 };
+
+  constructor(readonly seed: number) {
+    this.rand = new Rand(seed * 2654435761 + 12345);
+    const r = this.rand;
+    const n = r.intn(2) === 0 ? 3 : 5;
+    this.dropP = r.intn(4) * 0.03;
+    this.dupP = r.intn(3) * 0.03;
+    this.maxDelay = 1 + r.intn(3);
+    this.preVote = r.intn(2) === 0;
+    this.checkQuorum = r.intn(2) === 0;
+    // One entry per message half the time: it opens the windows figure 8 is about.
+    this.maxSizePerMsg = [0, 0, 0, 64, 1024, 1 << 20][r.intn(6)];
+    this.maxInflight = 1 + r.intn(8);
+    const ids = Array.from({ length: n }, (_, i) => i + 1);
+    this.nextSpare = n + 1;
+    for (const id of ids) {
+      const node = this.newNode(id);
+      node.rn!.bootstrap(ids.map((x) => ({ id: x })));
+    }
+  }
+
+  private config(id: number, storage: MemoryStorage) {
+    return {
+      id,
+      electionTick: 10,
+      heartbeatTick: 2,
+      storage,
+      preVote: this.preVote,
+      checkQuorum: this.checkQuorum,
+      maxSizePerMsg: this.maxSizePerMsg,
+      maxInflightMsgs: this.maxInflight,
+      seed: this.seed * 31 + id * 7 + this.stats.crashes,
+    };
+  }
+
+  private newNode(id: number): Node {
+    const storage = new MemoryStorage();
+    const node: Node = {
+      id,
+      storage,
+      rn: new RawNode(this.config(id, storage)),
+      applied: 0,
+      hash: 0,
+      confState: storage.initialState().confState,
+      removed: false,
+    };
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  private fail(msg: string): never {
+    throw new SimError(`t=${this.now}: ${msg}`);
+  }
+
+  // --- network -----------------------------------------------------------
+
+  private connected(a: number, b: number): boolean {
+    return !this.partition || this.partition.has(a) === this.partition.has(b);
+  }
+
+  private send(msgs: Message[], lossy: boolean): void {
+    for (let m of msgs) {
+      if (m.type === MessageType.MsgSnap) m = this.mergedSnapshot(m);
+      if (lossy && this.rand.intn(1000) < this.dropP * 1000) {
+        this.reportFailure(m);
+        continue;
+      }
+      this.queue.push({ at: this.now + this.rand.intn(this.maxDelay + 1), seq: this.seq++, m });
+      if (lossy && this.rand.intn(1000) < this.dupP * 1000) {
+        this.queue.push({ at: this.now + this.rand.intn(this.maxDelay + 2), seq: this.seq++, m });
+      }
+    }
+  }
+
+  private deliver(): void {
+    const due: InFlight[] = [];
+    const later: InFlight[] = [];
+    for (const f of this.queue) (f.at <= this.now ? due : later).push(f);
+    this.queue = later;
+    due.sort((a, b) => a.at - b.at || a.seq - b.seq);
+    for (const { m } of due) {
+      const to = this.nodes.get(m.to);
+      if (!to || !to.rn || to.removed || !this.connected(m.from, m.to)) {
+        this.reportFailure(m);
+        continue;
+      }
+      try {
+        // A shallow copy: raft may rewrite fields of a message it forwards.
+        to.rn.step({ ...m });
+      } catch (e) {
+        if ((e as Error).message.includes("peer not found")) continue;
+        throw e;
+      }
+      if (m.type === MessageType.MsgSnap) this.nodes.get(m.from)?.rn?.reportSnapshot(m.to, SnapshotStatus.Finish);
+    }
+  }
+
+  /**
+   * Like etcd's server, ship a snapshot of the sender's current applied state rather
+   * than the possibly older stored one: a member added after the stored snapshot was
+   * taken is not in its ConfState and would (rightly) refuse it.
+   */
+  private mergedSnapshot(m: Message): Message {
+    const from = this.nodes.get(m.from)!;
+    if (from.applied <= m.snapshot!.metadata.index) return m;
+    const term = from.storage.term(from.applied);
+    const snapshot = {
+      data: hashBytes(from.hash),
+      metadata: { index: from.applied, term, confState: from.confState },
+    };
+    return { ...m, snapshot };
+  }
+
+  /** What a transport tells its sender when a message is lost, as etcd's does. */
+  private reportFailure(m: Message): void {
+    const from = this.nodes.get(m.from)?.rn;
+    if (!from) return;
+    if (m.type === MessageType.MsgSnap) from.reportSnapshot(m.to, SnapshotStatus.Failure);
+    else if (m.type === MessageType.MsgApp) from.reportUnreachable(m.to);
+  }
+
+  // --- ready handling ------------------------------------------------------
+
+  private handleReady(node: Node, lossy: boolean, crashP: number): void {
+    const rn = node.rn!;
+    if (!rn.hasReady()) return;
+    const rd: Ready = rn.ready();
+    this.checkEntries(rd.entries);
+    const leader = rn.isLeader();
+    // A leader may send before its own write (see rawnode.ts); model a crash in between.
+    if (leader) {
+      this.send(rd.messages, lossy);
+      if (this.rand.intn(1000) < crashP * 1000) {
+        this.crash(node);
+        return;
+      }
+    }
+    if (rd.snapshot) {
+      node.storage.applySnapshot(rd.snapshot);
+      const md = rd.snapshot.metadata;
+      const h = Number(new TextDecoder().decode(rd.snapshot.data));
+      const known = this.hashAt.get(md.index);
+      if (known !== undefined && known !== h) this.fail(`node ${node.id} got snapshot at ${md.index} with wrong state`);
+      node.applied = md.index;
+      node.hash = h;
+      node.confState = md.confState;
+    }
+    node.storage.append(rd.entries);
+    if (rd.hardState) node.storage.setHardState(rd.hardState);
+    if (!leader) this.send(rd.messages, lossy);
+    for (const e of rd.committedEntries) {
+      this.apply(node, e);
+      if (!node.rn) return; // it applied its own removal and was stopped
+    }
+    rn.advance(rd);
+  }
+
+  private checkEntries(ents: Entry[]): void {
+    for (const e of ents) {
+      const k = `${e.index}/${e.term}`;
+      const key = entryKey(e);
+      const prev = this.entryAt.get(k);
+      if (prev === undefined) this.entryAt.set(k, key);
+      else if (prev !== key) this.fail(`log matching: two different entries at index ${e.index} term ${e.term}`);
+    }
+  }
+
+  private apply(node: Node, e: Entry): void {
+    if (e.index <= node.applied) return; // replay after restart, below the snapshot
+    if (e.index !== node.applied + 1) this.fail(`node ${node.id} applied ${e.index} after ${node.applied}`);
+    const key = entryKey(e);
+    const prev = this.appliedAt.get(e.index);
+    if (prev === undefined) {
+      this.appliedAt.set(e.index, key);
+      this.appliedTermAt.set(e.index, e.term);
+      this.maxApplied = Math.max(this.maxApplied, e.index);
+      this.stats.applied++;
+    } else if (prev !== key) {
+      this.fail(`state machine safety: node ${node.id} applied a different entry at ${e.index}`);
+    }
+    node.hash = mixHash(node.hash, key);
+    const h = this.hashAt.get(e.index);
+    if (h === undefined) this.hashAt.set(e.index, node.hash);
+    else if (h !== node.hash) this.fail(`node ${node.id} state diverged at ${e.index}`);
+    node.applied = e.index;
+    if (e.type === EntryType.ConfChange || e.type === EntryType.ConfChangeV2) {
+      const cc = e.type === EntryType.ConfChange ? decodeConfChange(e.data) : decodeConfChangeV2(e.data);
+      for (const c of "changes" in cc ? cc.changes : [cc]) {
+        if (c.type === ConfChangeType.RemoveNode) this.removalsRequested.add(c.nodeId);
+      }
+      node.confState = node.rn!.applyConfChange(cc);
+      this.noteRemovals(node.confState);
+    }
+  }
+
+  /** etcd stops a member once its removal is applied anywhere; so do we. */
+  private noteRemovals(cs: ConfState): void {
+    const members = new Set([...cs.voters, ...cs.learners, ...cs.votersOutgoing, ...cs.learnersNext]);
+    for (const id of this.removalsRequested) {
+      const n = this.nodes.get(id);
+      if (n && !members.has(id) && !n.removed) {
+        n.removed = true;
+        n.rn = undefined;
+      }
+    }
+  }
+
+  // --- faults ----------------------------------------------------------------
+
+  private crash(node: Node): void {
+    node.rn = undefined;
+    this.stats.crashes++;
+  }
+
+  private restart(node: Node): void {
+    const snap = node.storage.snapshot();
+    node.applied = snap.metadata.index;
+    node.hash = snap.metadata.index > 0 ? Number(new TextDecoder().decode(snap.data)) : 0;
+    node.confState = snap.metadata.confState;
+    node.rn = new RawNode({ ...this.config(node.id, node.storage), applied: snap.metadata.index });
+  }
+
+  private leader(): Node | undefined {
+    let best: Node | undefined;
+    for (const n of this.nodes.values()) {
+      if (n.rn && n.rn.isLeader() && (!best || n.rn.raft.term > best.rn!.raft.term)) best = n;
+    }
+    return best;
+  }
+
+  private liveNodes(): Node[] {
+    return [...this.nodes.values()].filter((n) => n.rn);
+  }
+
+  private propose(node: Node, data: string): void {
+    try {
+      node.rn!.propose(enc.encode(data));
+    } catch (e) {
+      if (e !== ErrProposalDropped) throw e;
+    }
+  }
+
+  private proposeConfChange(): void {
+    const lead = this.leader();
+    if (!lead) return;
+    const r = lead.rn!.raft;
+    const cfg = r.prs.config;
+    if (cfg.voters.isJoint() || r.pendingConfIndex > r.raftLog.applied) return;
+    const voters = [...cfg.voters.incoming];
+    const learners = [...cfg.learners];
+    const pick = <T>(xs: T[]) => xs[this.rand.intn(xs.length)];
+    const changes: ConfChangeSingle[] = [];
+    const spare = () => {
+      const id = this.nextSpare++;
+      this.newNode(id); // empty storage, learns everything from the leader
+      return id;
+    };
+    switch (this.rand.intn(5)) {
+      case 0:
+        if (voters.length + learners.length < 6) changes.push({ type: ConfChangeType.AddNode, nodeId: spare() });
+        break;
+      case 1:
+        if (voters.length + learners.length < 6) changes.push({ type: ConfChangeType.AddLearnerNode, nodeId: spare() });
+        break;
+      case 2:
+        if (learners.length > 0) changes.push({ type: ConfChangeType.AddNode, nodeId: pick(learners) });
+        break;
+      case 3:
+        if (voters.length > 2) changes.push({ type: ConfChangeType.RemoveNode, nodeId: pick(voters) });
+        break;
+      case 4:
+        // Replace a voter through a joint config.
+        if (voters.length >= 3) {
+          changes.push({ type: ConfChangeType.RemoveNode, nodeId: pick(voters) });
+          changes.push({ type: ConfChangeType.AddNode, nodeId: spare() });
+        }
+        break;
+    }
+    if (changes.length === 0) return;
+    try {
+      if (changes.length === 1 && this.rand.intn(2) === 0) {
+        lead.rn!.proposeConfChange({ id: 0, type: changes[0].type, nodeId: changes[0].nodeId });
+      } else {
+        lead.rn!.proposeConfChange({ transition: ConfChangeTransition.Auto, changes });
+      }
+      this.stats.confChanges++;
+    } catch (e) {
+      if (e !== ErrProposalDropped) throw e;
+    }
+  }
+
+  private compact(node: Node): void {
+    const snapIndex = node.storage.snapshot().metadata.index;
+    if (node.applied <= snapIndex + 2) return;
+    node.storage.createSnapshot(node.applied, node.confState, hashBytes(node.hash));
+    node.storage.compact(node.applied);
+    this.stats.snapshots++;
+  }
+
+  // --- checks ---------------------------------------------------------------
+
+  private checkLeaders(appliedBefore: number): void {
+    for (const n of this.nodes.values()) {
+      if (!n.rn || !n.rn.isLeader()) continue;
+      const r = n.rn.raft;
+      const prev = this.leaderOf.get(r.term);
+      if (prev === undefined) {
+        this.leaderOf.set(r.term, n.id);
+        this.stats.elections++;
+        this.checkLeaderCompleteness(n, appliedBefore);
+      } else if (prev !== n.id) {
+        this.fail(`election safety: ${prev} and ${n.id} both lead term ${r.term}`);
+      }
+    }
+  }
+
+  /** A new leader holds every entry committed before its election (§5.4). */
+  private checkLeaderCompleteness(n: Node, appliedBefore: number): void {
+    const log = n.rn!.raft.raftLog;
+    if (log.lastIndex() < appliedBefore) {
+      this.fail(`leader completeness: leader ${n.id} last index ${log.lastIndex()} < committed ${appliedBefore}`);
+    }
+    for (let i = Math.max(log.firstIndex(), 1); i <= appliedBefore; i++) {
+      if (log.termOrZero(i) !== this.appliedTermAt.get(i)) {
+        this.fail(`leader completeness: leader ${n.id} lacks committed entry ${i}`);
+      }
+    }
+  }
+
+  /** Log matching: logs agreeing on an entry's term agree on everything before it. */
+  private checkLogMatching(): void {
+    const live = this.liveNodes();
+    for (let a = 0; a < live.length; a++) {
+      for (let b = a + 1; b < live.length; b++) {
+        const la = live[a].rn!.raft.raftLog;
+        const lb = live[b].rn!.raft.raftLog;
+        const lo = Math.max(la.firstIndex(), lb.firstIndex());
+        let hi = Math.min(la.lastIndex(), lb.lastIndex());
+        while (hi >= lo && la.termOrZero(hi) !== lb.termOrZero(hi)) hi--;
+        if (hi < lo) continue;
+        const ea = la.slice(lo, hi + 1, Number.MAX_SAFE_INTEGER);
+        const eb = lb.slice(lo, hi + 1, Number.MAX_SAFE_INTEGER);
+        for (let i = 0; i < ea.length; i++) {
+          if (entryKey(ea[i]) !== entryKey(eb[i])) {
+            this.fail(`log matching: nodes ${live[a].id} and ${live[b].id} differ at ${ea[i].index} below ${hi}`);
+          }
+        }
+      }
+    }
+  }
+
+  // --- driver ------------------------------------------------------------------
+
+  private step(chaos: boolean): void {
+    this.now++;
+    this.stats.steps++;
+    const appliedBefore = this.maxApplied;
+    const r = this.rand;
+    if (chaos) {
+      const ev = r.intn(100);
+      const all = [...this.nodes.values()].filter((n) => !n.removed);
+      if (ev < 3) {
+        const part = new Set<number>();
+        for (const n of all) if (r.intn(2) === 0) part.add(n.id);
+        this.partition = part;
+      } else if (ev < 6) {
+        this.partition = undefined;
+      } else if (ev < 9) {
+        const live = all.filter((n) => n.rn);
+        if (live.length > 0) this.crash(live[r.intn(live.length)]);
+      } else if (ev < 11) {
+        // Leaders die young: old-term entries then get finished by new leaders.
+        const lead = this.leader();
+        if (lead) this.crash(lead);
+      } else if (ev < 14) {
+        const dead = all.filter((n) => !n.rn);
+        if (dead.length > 0) this.restart(dead[r.intn(dead.length)]);
+      } else if (ev < 16) {
+        this.proposeConfChange();
+      } else if (ev < 18) {
+        const live = all.filter((n) => n.rn);
+        if (live.length > 0) this.compact(live[r.intn(live.length)]);
+      } else if (ev < 19) {
+        const lead = this.leader();
+        const voters = lead ? [...lead.rn!.raft.prs.config.voters.incoming] : [];
+        if (lead && voters.length > 0) lead.rn!.transferLeader(voters[r.intn(voters.length)]);
+      } else if (ev < 45) {
+        const live = all.filter((n) => n.rn);
+        if (live.length > 0) this.propose(live[r.intn(live.length)], `p${this.propCounter++}`);
+      }
+    }
+    for (const n of this.nodes.values()) if (n.rn) n.rn.tick();
+    this.deliver();
+    for (const n of [...this.nodes.values()]) {
+      if (n.rn) this.handleReady(n, chaos, chaos ? 0.02 : 0);
+    }
+    this.checkLeaders(appliedBefore);
+    if (this.now % 10 === 0) this.checkLogMatching();
+  }
+
+  /** Heals everything and checks that a leader emerges and a fresh proposal commits everywhere. */
+  private checkLiveness(budget: number): void {
+    this.partition = undefined;
+    for (const n of this.nodes.values()) if (!n.rn && !n.removed) this.restart(n);
+    const marker = `live-${this.seed}`;
+    let markerIndex = 0;
+    for (let t = 0; t < budget; t++) {
+      this.step(false);
+      const lead = this.leader();
+      if (!lead) continue;
+      if (markerIndex === 0 || t % 30 === 0) {
+        // Re-propose: the first attempt may be dropped (e.g. during a transfer).
+        const before = lead.rn!.raft.raftLog.lastIndex();
+        this.propose(lead, marker);
+        if (lead.rn!.raft.raftLog.lastIndex() > before) markerIndex = lead.rn!.raft.raftLog.lastIndex();
+        continue;
+      }
+      const cs = lead.rn!.raft.prs.confState();
+      const members = [...cs.voters, ...cs.learners];
+      const done = members.every((id) => {
+        const n = this.nodes.get(id);
+        return n && n.rn && n.applied >= markerIndex && this.appliedAt.get(markerIndex)?.endsWith(marker);
+      });
+      if (done) return;
+    }
+    this.fail(`liveness: no leader committed a proposal on all members within ${budget} ticks after healing`);
+  }
+
+  run(chaosSteps: number, healBudget: number): SimResult {
+    try {
+      for (let i = 0; i < chaosSteps; i++) this.step(true);
+      this.checkLiveness(healBudget);
+      this.checkLogMatching();
+      if (this.stats.applied === 0) this.fail("nothing was ever applied");
+      return { ok: true, seed: this.seed, stats: this.stats };
+    } catch (e) {
+      const msg = e instanceof SimError ? e.message : `t=${this.now}: exception: ${(e as Error).stack ?? e}`;
+      return { ok: false, seed: this.seed, error: msg, stats: this.stats };
+    }
+  }
+}
+
+export function runSeed(seed: number, chaosSteps = 1200, healBudget = 400): SimResult {
+  return new Simulator(seed).run(chaosSteps, healBudget);
+}
+
+export { MessageType, StateType };
