@@ -53,45 +53,39 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger): Promise<
   const snapshotter = new Snapshotter(sdir, walLog);
   const haveWal = await WAL.exists(wdir);
 
-  const backend = await Backend.open(backendPath(cfg.dataDir));
-  let store: KVStore;
+  // The WAL's segment locks keep a second process out, so take them before the backend.
+  const b = haveWal
+    ? await bootstrapFromWal(cfg, wdir, snapshotter, logger, walLog)
+    : await bootstrapNew(cfg, wdir, logger, walLog);
+  let backend: Backend | undefined;
+  let store: KVStore | undefined;
   try {
+    backend = await Backend.open(backendPath(cfg.dataDir));
     store = KVStore.open(backend);
   } catch (err) {
-    await backend.close();
+    await backend?.close();
+    await b.wal.close();
     throw err;
   }
-
-  const common = {
+  const be = backend;
+  const st = store;
+  return {
+    ...b,
     snapshotter,
-    backend,
-    store,
+    backend: be,
+    store: st,
     purge: async () => {
       for (const name of await purge(wdir, ".wal", cfg.maxWals)) logger.info("purged", { path: `${wdir}/${name}` });
       for (const name of await snapshotter.purge(cfg.maxSnapshots)) {
         logger.info("purged", { path: `${sdir}/${name}` });
       }
     },
+    close: async () => {
+      await b.wal.close();
+      await st.close();
+      await be.close();
+    },
   };
-
-  try {
-    const b = haveWal
-      ? await bootstrapFromWal(cfg, wdir, snapshotter, logger, walLog)
-      : await bootstrapNew(cfg, wdir, logger, walLog);
-    return {
-      ...common,
-      ...b,
-      close: async () => {
-        await b.wal.close();
-        await store.close();
-        await backend.close();
-      },
-    };
-  } catch (err) {
-    await store.close();
-    await backend.close();
-    throw err;
-  }
 }
 
 type WalLog = (level: "info" | "warn", msg: string, fields?: Record<string, unknown>) => void;
