@@ -203,10 +203,10 @@ function build(values: Map<string, string>, fromFlags: boolean, notices: ConfigN
         notices.push({ level: "warn", msg: `flag "-${name}" is no longer supported - ignoring.` });
         continue;
       case "rejected":
-        if (!sameValue(spec.kind, v, spec.def)) throw new FlagError(`--${name} is not supported: ${spec.reason}`, 1);
-        notices.push({ level: "warn", msg: `flag --${name} is not supported by detcd yet; ignored` });
-        continue;
       case "ignored":
+        // A value equal to etcd's default asks for nothing detcd lacks (etcd's sample config sets many of these).
+        if (sameValue(spec.kind, v, spec.def)) continue;
+        if (spec.support === "rejected") throw new FlagError(`--${name} is not supported: ${spec.reason}`, 1);
         notices.push({ level: "warn", msg: `flag --${name} is not supported by detcd yet; ignored` });
         continue;
     }

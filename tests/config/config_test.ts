@@ -277,9 +277,13 @@ Deno.test("unsupported etcd flags: harmless ones warn, surprising ones are refus
     "--metrics=extensive",
     "--unsafe-no-fsync",
   ]);
-  for (const f of ["grpc-keepalive-interval", "auth-token", "enable-v2", "proxy", "metrics", "unsafe-no-fsync"]) {
+  for (const f of ["grpc-keepalive-interval", "auth-token", "metrics", "unsafe-no-fsync"]) {
     assert.ok(warnings(r).includes(`flag --${f} is not supported by detcd yet; ignored`), f);
   }
+  // values equal to etcd's defaults change nothing, so they pass silently
+  assert.deepEqual(warnings(ok(["--enable-v2=false", "--proxy=off", "--strict-reconfig-check", "--metrics=basic"])), [
+    "'data-dir' was empty; using default",
+  ]);
   assert.ok(warnings(ok(["-v"])).includes('flag "-v" is no longer supported - ignoring.'));
   const refused: [string, RegExp][] = [
     ["--cert-file=/c.pem", /^--cert-file is not supported: TLS is not implemented in detcd$/],
