@@ -2,6 +2,8 @@
 // serving the same method table as the gRPC fast path. Implementations are wrapped so that errors which are not
 // ConnectErrors (the server's RpcError: `code` + etcd message) keep their code instead of becoming Unknown.
 
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext, MethodImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -9,11 +11,12 @@ import { toConnectError } from "./rpc_status.ts";
 import type { MethodCall, MethodTable } from "./services.ts";
 
 type NodeHandlerFn = ReturnType<typeof connectNodeAdapter>;
+type Fallback = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
 
-export function createConnectHandler(table: MethodTable, maxRecvBytes: number, fallback: NodeHandlerFn): NodeHandlerFn {
+export function createConnectHandler(table: MethodTable, maxRecvBytes: number, fallback: Fallback): NodeHandlerFn {
   return connectNodeAdapter({
     readMaxBytes: maxRecvBytes,
-    fallback,
+    fallback: (req, res) => fallback(req, res as unknown as ServerResponse),
     routes(router: ConnectRouter) {
       for (const entry of table.values()) router.rpc(entry.method, wrap(entry.call) as MethodImpl<DescMethod>);
     },

@@ -26,7 +26,7 @@ const RESPONSE_HEADERS = Object.freeze({ ":status": 200, "content-type": "applic
 const OK_TRAILERS = Object.freeze({ "grpc-status": "0" });
 const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true });
 const END_STREAM = Object.freeze({ endStream: true });
-const { NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_CANCEL } = http2.constants;
 
 export function isGrpcContentType(contentType: string | undefined): boolean {
   return contentType === "application/grpc" || contentType === "application/grpc+proto";
@@ -70,7 +70,7 @@ class Call {
     const ms = Math.max(0, deadline - Date.now());
     this.#timer = setTimeout(() => {
       this.ctx.abort(new ConnectError("context deadline exceeded", GrpcCode.DeadlineExceeded));
-      this.fail({ code: GrpcCode.DeadlineExceeded, message: "context deadline exceeded" });
+      this.fail({ code: GrpcCode.DeadlineExceeded, message: "context deadline exceeded" }, 0);
     }, ms);
   }
 
@@ -108,17 +108,21 @@ class Call {
     this.stream.end();
   }
 
-  // Answers with an error and stops the client from sending more (RST_STREAM NO_ERROR after the status).
-  fail(status: RpcStatus) {
+  // Answers with an error and stops reading: what the client still sends is discarded, and a client that goes on
+  // sending past maxDiscard bytes is reset with CANCEL (NO_ERROR, grpc-go's choice, leaves node's client hanging
+  // mid-upload; the status already went out, so clients report it either way).
+  fail(status: RpcStatus, maxDiscard: number) {
     if (this.done) return;
     this.finish(status);
     this.ctx.abort(new ConnectError(status.message, status.code));
     const s = this.stream;
-    if (!s.destroyed) {
-      s.removeAllListeners("data");
-      s.resume();
-      setImmediate(() => s.destroyed || s.close(NGHTTP2_NO_ERROR));
-    }
+    if (s.destroyed) return;
+    s.removeAllListeners("data");
+    let discarded = 0;
+    s.on("data", (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > maxDiscard && !s.destroyed) s.close(NGHTTP2_CANCEL);
+    });
   }
 }
 
@@ -157,7 +161,7 @@ function readSingle(call: Call, entry: MethodEntry, maxRecvBytes: number) {
     try {
       reader.push(chunk, messages);
     } catch (e) {
-      call.fail(statusFromError(e));
+      call.fail(statusFromError(e), maxRecvBytes);
     }
   });
   stream.once("end", () => {
@@ -166,13 +170,13 @@ function readSingle(call: Call, entry: MethodEntry, maxRecvBytes: number) {
       const message = messages.length === 0
         ? "grpc: error while receiving request: EOF"
         : "grpc: too many request messages for a unary call";
-      return call.fail({ code: GrpcCode.Internal, message });
+      return call.fail({ code: GrpcCode.Internal, message }, maxRecvBytes);
     }
     let req: MessageShape<DescMessage>;
     try {
       req = decode(entry.method.input, messages[0]);
     } catch (e) {
-      return call.fail(statusFromError(e));
+      return call.fail(statusFromError(e), maxRecvBytes);
     }
     if (entry.call.kind === "unary") runUnary(call, entry, req);
     else if (entry.call.kind === "server_streaming") pump(call, entry, entry.call.fn(req, call.ctx));
@@ -219,7 +223,7 @@ function readStream(call: Call, entry: MethodEntry, maxRecvBytes: number, hwm: n
     } catch (e) {
       const status = statusFromError(e);
       input.end(new ConnectError(status.message, status.code));
-      call.fail(status);
+      call.fail(status, maxRecvBytes);
     } finally {
       batch.length = 0;
     }
