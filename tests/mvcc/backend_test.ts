@@ -1,0 +1,153 @@
+import { Backend, BUCKET } from "../../mvcc/backend.ts";
+import { CorruptLogError, MAGIC } from "../../mvcc/backend_log.ts";
+import { assert, assertEquals, assertRejects, b, s, tempDir } from "./helpers.ts";
+
+async function open(dir: string, opts = {}) {
+  return await Backend.openDataDir(dir, opts);
+}
+const dbPath = (dir: string) => `${dir}/member/snap/db`;
+const dump = (be: Backend, bucket: string) => {
+  const out: string[] = [];
+  be.forEach(bucket, (k, v) => {
+    out.push(`${s(k)}=${s(v)}`);
+  });
+  return out;
+};
+
+Deno.test("backend: write, commit, reopen; standard buckets; ordered range", async () => {
+  const dir = await tempDir();
+  let be = await open(dir);
+  for (const name of Object.values(BUCKET)) assert(be.hasBucket(name), name);
+  be.put("key", b("b"), b("2"));
+  be.put("key", b("a"), b("1"));
+  be.put("key", b("c"), b("3"));
+  be.put("meta", b("x"), b("y"));
+  assert(be.delete("key", b("c")));
+  assert(!be.delete("key", b("zz")));
+  be.createBucket("custom");
+  be.put("custom", b("k"), b("v"));
+  await be.forceCommit();
+  assertEquals(be.pendingOps, 0);
+  await be.close();
+
+  be = await open(dir);
+  try {
+    assertEquals(dump(be, "key"), ["a=1", "b=2"]);
+    assertEquals(dump(be, "custom"), ["k=v"]);
+    assertEquals(s(be.get("meta", b("x"))!), "y");
+    assertEquals(be.range("key", b("a"), b("b")).keys.map(s), ["a"]);
+    assertEquals(be.range("key", b("a"), undefined, 1).keys.map(s), ["a"]);
+    assertEquals(be.size(), (await Deno.stat(dbPath(dir))).size);
+  } finally {
+    await be.close();
+  }
+});
+
+Deno.test("backend: close commits pending writes; batch limit and interval commit on their own", async () => {
+  const dir = await tempDir();
+  let be = await open(dir, { batchInterval: 20, batchLimit: 10 });
+  const s0 = be.size();
+  for (let i = 0; i < 10; i++) be.put("key", b(`k${i}`), b("v"));
+  await Promise.resolve();
+  await new Promise((r) => setTimeout(r, 5));
+  assert(be.size() > s0, "batch limit commits without waiting for the interval");
+  const s1 = be.size();
+  be.put("key", b("late"), b("v"));
+  await new Promise((r) => setTimeout(r, 60));
+  assert(be.size() > s1, "interval commit");
+  be.put("key", b("atclose"), b("v"));
+  await be.close();
+  be = await open(dir);
+  assertEquals(be.count("key"), 12);
+  await be.close();
+});
+
+Deno.test("backend: a torn last batch is dropped whole and the file repaired", async () => {
+  const dir = await tempDir();
+  let be = await open(dir);
+  be.put("key", b("first"), b("1"));
+  await be.forceCommit();
+  const goodSize = be.size();
+  for (let i = 0; i < 100; i++) be.put("key", b(`batch2-${i}`), b("x".repeat(50)));
+  await be.close();
+  const full = (await Deno.stat(dbPath(dir))).size;
+  assert(full > goodSize);
+
+  // Cut the second record at several points: header, middle of payload, one byte short.
+  for (const cut of [goodSize + 5, goodSize + 100, full - 1]) {
+    const data = await Deno.readFile(dbPath(dir));
+    const d2 = `${dir}-cut${cut}`;
+    await Deno.mkdir(`${d2}/member/snap`, { recursive: true });
+    await Deno.writeFile(dbPath(d2), data.subarray(0, cut));
+    be = await open(d2);
+    assertEquals(dump(be, "key"), ["first=1"], `cut at ${cut}`);
+    assertEquals(be.size(), goodSize);
+    assertEquals((await Deno.stat(dbPath(d2))).size, goodSize, "torn tail truncated");
+    be.put("key", b("after"), b("2"));
+    await be.close();
+    be = await open(d2);
+    assertEquals(dump(be, "key"), ["after=2", "first=1"]);
+    await be.close();
+  }
+});
+
+Deno.test("backend: zero-filled tail is treated as torn", async () => {
+  const dir = await tempDir();
+  let be = await open(dir);
+  be.put("key", b("a"), b("1"));
+  await be.close();
+  const f = await Deno.open(dbPath(dir), { append: true });
+  await f.write(new Uint8Array(4096));
+  f.close();
+  be = await open(dir);
+  assertEquals(dump(be, "key"), ["a=1"]);
+  await be.close();
+});
+
+Deno.test("backend: damage before the end is a clear error", async () => {
+  const dir = await tempDir();
+  const be = await open(dir);
+  be.put("key", b("a"), b("value-one"));
+  await be.forceCommit();
+  be.put("key", b("b"), b("value-two"));
+  await be.close();
+  const data = await Deno.readFile(dbPath(dir));
+  const corrupt = data.slice();
+  corrupt[MAGIC.length + 12 + 3] ^= 0xff; // a payload byte of the first record
+  await Deno.writeFile(dbPath(dir), corrupt);
+  await assertRejects(() => open(dir), (e) => e instanceof CorruptLogError && /checksum mismatch/.test(String(e)));
+  const badLen = data.slice();
+  badLen[MAGIC.length] ^= 0x01; // the first record's length no longer matches its check copy
+  await Deno.writeFile(dbPath(dir), badLen);
+  await assertRejects(() => open(dir), (e) => e instanceof CorruptLogError && /bad record header/.test(String(e)));
+  const badMagic = data.slice();
+  badMagic[0] = 0x41;
+  await Deno.writeFile(dbPath(dir), badMagic);
+  await assertRejects(() => open(dir), (e) => e instanceof CorruptLogError && /bad magic/.test(String(e)));
+});
+
+Deno.test("backend: defrag keeps data, shrinks the file, survives reopen", async () => {
+  const dir = await tempDir();
+  let be = await open(dir);
+  for (let i = 0; i < 2000; i++) {
+    be.put("key", b(`k${i % 10}`), b(`value-${i}`));
+    if (i % 100 === 0) await be.forceCommit();
+  }
+  be.delete("key", b("k9"));
+  await be.forceCommit();
+  const before = be.size();
+  const live = dump(be, "key");
+  const hash = be.hash();
+  await be.defrag();
+  assert(be.size() < before / 10, `${be.size()} vs ${before}`);
+  assertEquals(be.size(), (await Deno.stat(dbPath(dir))).size);
+  assert(Math.abs(be.size() - be.sizeInUse()) < 200, `${be.size()} vs in use ${be.sizeInUse()}`);
+  assertEquals(dump(be, "key"), live);
+  be.put("key", b("post"), b("defrag"));
+  await be.close();
+  be = await open(dir);
+  assertEquals(dump(be, "key"), [...live, "post=defrag"].sort());
+  be.delete("key", b("post"));
+  assertEquals(be.hash(), hash);
+  await be.close();
+});
