@@ -12,6 +12,7 @@ import { MetricsRegistry, ServerMetrics } from "./metrics.ts";
 import { etcdServices } from "./services.ts";
 import { type ClientUrlServer, serveClientUrl } from "../rpc/listener.ts";
 import { ETCD_SERVER_VERSION } from "./version.ts";
+import { urlString } from "./urls.ts";
 
 /** etcd's grpcOverheadBytes: a gRPC message may exceed --max-request-bytes by this much before the transport refuses it. */
 const grpcOverheadBytes = 512 * 1024;
@@ -61,14 +62,15 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> 
     const endpoints = httpEndpoints(server, registry);
     for (const url of cfg.listenPeerUrls) {
       e.peers.push(await listenHttp(url, peerHandler(server), "peer"));
-      logger.info("starting peer listener", { address: url.href });
+      logger.info("starting peer listener", { address: urlString(url) });
     }
     for (const url of cfg.listenMetricsUrls) {
       e.metricsListeners.push(await listenHttp(url, endpointHandler(endpoints), "metrics"));
-      logger.info("serving metrics", { address: url.href });
+      logger.info("serving metrics", { address: urlString(url) });
     }
     server.start();
-    await Promise.race([server.ready, server.stopped]);
+    const readyOrStopped = await Promise.race([server.ready.then(() => true), server.stopped.then(() => false)]);
+    if (!readyOrStopped) throw new Error("etcd server stopped before it was ready");
     const services = etcdServices(server);
     for (const url of cfg.listenClientUrls) {
       e.clients.push(

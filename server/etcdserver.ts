@@ -21,8 +21,19 @@ import { decodeConfChange, decodeConfChangeV2 } from "../raft/confchange_codec.t
 import { RawNode } from "../raft/rawnode.ts";
 import { type ConfState, type Entry, EntryType, type ReadState, type Snapshot, StateType } from "../raft/types.ts";
 import { emptyConfState } from "../raft/types.ts";
-import { Applier } from "./apply.ts";
 import {
+  Applier,
+  checkDeleteRequest,
+  checkPutRequest,
+  checkRangeRequest,
+  costPut,
+  costTxn,
+  isTxnReadonly,
+  validateTxnRequest,
+} from "./apply.ts";
+import {
+  ErrGRPCNoLeader,
+  ErrGRPCNoSpace,
   ErrGRPCRequestTooLarge,
   ErrGRPCRequestTooManyRequests,
   ErrGRPCStopped,
@@ -69,6 +80,9 @@ export class EtcdServer {
   private readonly readyResolvers = Promise.withResolvers<void>();
   private readonly stopResolvers = Promise.withResolvers<void>();
   private stopping = false;
+  private fatalError: unknown = undefined;
+  /** Proposers waiting for a leader to exist (raft drops proposals without one). */
+  private leaderWaiters: (() => void)[] = [];
   private snapshotting = false;
   /** Reads waiting for the read index they asked raft for. */
   private readWaiters: { index: number; resolve: () => void }[] = [];
@@ -81,7 +95,7 @@ export class EtcdServer {
   ) {
     this.id = b.memberId;
     this.cluster = b.cluster;
-    this.applier = new Applier(b.store, { maxTxnOps: cfg.maxTxnOps, quotaBackendBytes: cfg.quotaBackendBytes });
+    this.applier = new Applier(b.store, { quotaBackendBytes: cfg.quotaBackendBytes });
     this.reqIds = new IdGenerator(this.id, Date.now());
     this.appliedIndex = b.snapshot?.metadata.index ?? 0;
     this.snapshotIndex = this.appliedIndex;
@@ -191,35 +205,37 @@ export class EtcdServer {
   // ---- client API -------------------------------------------------------------------
 
   async range(req: RangeRequest): Promise<RangeResponse> {
-    this.applier.validateRange(req);
+    check(checkRangeRequest(req));
     if (!req.serializable) await this.linearizableReadNotify();
     return this.withHeader(this.applier.range(req));
   }
 
   async put(req: PutRequest): Promise<PutResponse> {
-    this.applier.validatePut(req);
+    check(checkPutRequest(req));
+    if (!this.applier.quotaAvailable(costPut(req))) throw ErrGRPCNoSpace;
     return await this.propose({ put: req }) as PutResponse;
   }
 
   async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    this.applier.validateDeleteRange(req);
+    check(checkDeleteRequest(req));
     return await this.propose({ deleteRange: req }) as DeleteRangeResponse;
   }
 
   async txn(req: TxnRequest): Promise<TxnResponse> {
-    this.applier.validateTxn(req);
-    if (isTxnReadOnly(req)) {
+    check(validateTxnRequest(req, this.cfg.maxTxnOps));
+    if (isTxnReadonly(req)) {
       await this.linearizableReadNotify();
       return this.withHeader(this.applier.txn(req));
     }
+    if (!this.applier.quotaAvailable(costTxn(req))) throw ErrGRPCNoSpace;
     return await this.propose({ txn: req }) as TxnResponse;
   }
 
   async compact(req: CompactionRequest): Promise<CompactionResponse> {
-    const resp = await this.propose({ compaction: req }) as CompactionResponse & { physicalDone?: Promise<void> };
-    if (req.physical && resp.physicalDone !== undefined) await resp.physicalDone;
-    delete resp.physicalDone;
-    return resp;
+    const r = await this.propose({ compaction: req }) as { response: CompactionResponse; physical: Promise<void> };
+    // the compaction goes on in the background; physical=true waits until it is durable
+    if (req.physical) await r.physical;
+    return this.withHeader(r.response);
   }
 
   // ---- proposals and apply ----------------------------------------------------------
@@ -227,6 +243,7 @@ export class EtcdServer {
   private async propose(fields: Omit<Partial<InternalRaftRequest>, "$typeName" | "ID">): Promise<unknown> {
     if (this.stopping) throw ErrGRPCStopped;
     if (this.raft.commitIndex - this.appliedIndex > maxGapBetweenApplyAndCommit) throw ErrGRPCRequestTooManyRequests;
+    if (this.raft.lead === 0) await this.waitLeader();
     const id = this.reqIds.next();
     const req = { $typeName: "etcdserverpb.InternalRaftRequest", ...fields, ID: id } as InternalRaftRequest;
     const data = toBinary(InternalRaftRequestSchema, req);
@@ -257,6 +274,18 @@ export class EtcdServer {
       this.metrics.proposalsPending.dec();
       this.localRequests.delete(id);
     }
+  }
+
+  /** Waits for a leader for up to the request timeout (etcd blocks proposals the same way). */
+  private async waitLeader(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((resolve) => {
+      this.leaderWaiters.push(resolve);
+      timer = setTimeout(resolve, this.reqTimeoutMs);
+    });
+    clearTimeout(timer);
+    if (this.stopping) throw ErrGRPCStopped;
+    if (this.raft.lead === 0) throw ErrGRPCNoLeader;
   }
 
   private async applyAll(entries: Entry[], snap: Snapshot | undefined): Promise<void> {
@@ -322,7 +351,8 @@ export class EtcdServer {
     store.setConsistentIndex(e.index, e.term);
     let result: ApplyResult;
     try {
-      result = { resp: this.withHeader(this.applyRequest(req)) };
+      const resp = this.applyRequest(req) as { header?: ResponseHeader };
+      result = { resp: "header" in resp ? this.withHeader(resp) : resp };
     } catch (err) {
       if (!(err instanceof RpcError)) throw err;
       result = { err };
@@ -330,11 +360,15 @@ export class EtcdServer {
     this.wait.trigger(id, result);
   }
 
-  private applyRequest(req: InternalRaftRequest): { header?: ResponseHeader } {
+  private applyRequest(req: InternalRaftRequest): object {
     if (req.put !== undefined) return this.applier.put(req.put);
     if (req.deleteRange !== undefined) return this.applier.deleteRange(req.deleteRange);
     if (req.txn !== undefined) return this.applier.txn(req.txn);
-    if (req.compaction !== undefined) return this.applier.compaction(req.compaction);
+    if (req.compaction !== undefined) {
+      const r = this.applier.compaction(req.compaction);
+      r.physical.catch((err) => this.logger.warn("compaction failed", { error: String(err) }));
+      return r;
+    }
     if (req.range !== undefined) return this.applier.range(req.range);
     throw new RpcError(12, "etcdserver: request kind is not supported yet");
   }
@@ -420,6 +454,10 @@ export class EtcdServer {
   }
 
   private onLeaderChanged(lead: number, isLeader: boolean): void {
+    if (lead !== 0) {
+      for (const w of this.leaderWaiters) w();
+      this.leaderWaiters = [];
+    }
     if (lead === 0) this.logger.warn("lost leader", {});
     else if (isLeader) {
       this.logger.info("elected leader", { "local-member-id": this.id.toString(16), term: this.raft.term });
@@ -486,34 +524,31 @@ export class EtcdServer {
   // ---- lifecycle ---------------------------------------------------------------------
 
   private fatal(err: unknown): void {
+    if (this.fatalError !== undefined) return;
+    this.fatalError = err;
     this.logger.error("etcd server stopped on a fatal error", { error: String(err) });
-    void this.stop().finally(() => this.stopResolvers.reject(err));
+    void this.stop();
   }
 
   /** Stops raft, finishes in-flight applies, flushes the backend and closes the WAL. */
   async stop(): Promise<void> {
-    if (this.stopping) return this.stopResolvers.promise.catch(() => {});
+    if (this.stopping) return await this.stopResolvers.promise.catch(() => {});
     this.stopping = true;
     await this.raft.stop();
     await this.scheduler.idle();
     this.wait.failAll(ErrGRPCStopped);
     for (const w of this.readWaiters) w.resolve();
     this.readWaiters = [];
+    for (const w of this.leaderWaiters) w();
+    this.leaderWaiters = [];
     await this.b.close();
-    this.stopResolvers.resolve();
+    if (this.fatalError !== undefined) this.stopResolvers.reject(this.fatalError);
+    else this.stopResolvers.resolve();
   }
 }
 
-/** A txn with only ranges (at any depth) needs no raft round (etcd's isTxnReadonly). */
-function isTxnReadOnly(req: TxnRequest): boolean {
-  for (const ops of [req.success, req.failure]) {
-    for (const op of ops) {
-      const r = op.request;
-      if (r.case === "requestPut" || r.case === "requestDeleteRange") return false;
-      if (r.case === "requestTxn" && !isTxnReadOnly(r.value)) return false;
-    }
-  }
-  return true;
+function check(err: RpcError | null): void {
+  if (err !== null) throw err;
 }
 
 /** Reads InternalRaftRequest.ID, which is encoded first (field 1, varint). */

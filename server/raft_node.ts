@@ -99,6 +99,10 @@ export class RaftNode {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
+    if (rd.hardState !== undefined) {
+      this.term = rd.hardState.term;
+      this.commitIndex = rd.hardState.commit;
+    }
     if (rd.softState !== undefined && rd.softState.lead !== this.lead) {
       const isLeader = rd.softState.raftState === StateType.Leader;
       if (this.lead !== 0 || rd.softState.lead !== 0) this.metrics.leaderChanges.inc();
@@ -106,10 +110,6 @@ export class RaftNode {
       this.metrics.hasLeader.set(this.lead !== 0 ? 1 : 0);
       this.metrics.isLeader.set(isLeader ? 1 : 0);
       this.hooks.leaderChanged(this.lead, isLeader);
-    }
-    if (rd.hardState !== undefined) {
-      this.term = rd.hardState.term;
-      this.commitIndex = rd.hardState.commit;
     }
     if (rd.readStates.length > 0) this.hooks.readStates(rd.readStates);
 

@@ -1,9 +1,8 @@
 // Real-process test harness: runs detcd (main.ts) as a child process on loopback ports
 // with a temp data dir, and the real etcdctl 3.4 against it.
 import { createServer } from "node:net";
-import { fromFileUrl } from "node:url";
 
-export const repoRoot = fromFileUrl(new URL("../../", import.meta.url));
+export const repoRoot = new URL("../../", import.meta.url).pathname;
 
 const etcdctlPath = (() => {
   for (const p of ["/usr/bin/etcdctl", "/usr/local/bin/etcdctl"]) {
