@@ -19,14 +19,18 @@ export interface ChangeResult {
   progress: ProgressMap;
 }
 
+/** What a Changer reads: the current config and progress (a ProgressTracker fits). */
+export interface TrackerView {
+  config: TrackerConfig;
+  progress: ProgressMap;
+  maxInflight: number;
+}
+
 export class Changer {
-  private readonly tracker: { config: TrackerConfig; progress: ProgressMap; maxInflight: number };
+  private readonly tracker: TrackerView;
   private readonly lastIndex: number;
 
-  constructor(
-    tracker: ProgressTracker | { config: TrackerConfig; progress: ProgressMap; maxInflight: number },
-    lastIndex: number,
-  ) {
+  constructor(tracker: TrackerView, lastIndex: number) {
     this.tracker = tracker;
     this.lastIndex = lastIndex;
   }
@@ -195,7 +199,7 @@ export function restoreConfState(tracker: ProgressTracker, lastIndex: number, cs
   for (const id of cs.learners) incoming.push({ type: ConfChangeType.AddLearnerNode, nodeId: id });
   for (const id of cs.learnersNext) incoming.push({ type: ConfChangeType.AddLearnerNode, nodeId: id });
 
-  let state = { config: tracker.config, progress: tracker.progress, maxInflight: tracker.maxInflight };
+  let state: TrackerView = { config: tracker.config, progress: tracker.progress, maxInflight: tracker.maxInflight };
   const step = (r: ChangeResult) => {
     state = { config: r.config, progress: r.progress, maxInflight: tracker.maxInflight };
   };

@@ -116,10 +116,6 @@ export class Raft {
     );
   }
 
-  hasLeader(): boolean {
-    return this.lead !== NONE;
-  }
-
   softState(): SoftState {
     return { lead: this.lead, raftState: this.state };
   }

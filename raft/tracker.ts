@@ -105,10 +105,6 @@ export class ProgressTracker {
     return this.config.voters.ids();
   }
 
-  learnerNodes(): number[] {
-    return sorted(this.config.learners);
-  }
-
   resetVotes(): void {
     this.votes = new Map();
   }

@@ -18,7 +18,6 @@ import {
   type Message,
   MessageType,
   type Ready,
-  StateType,
 } from "../../raft/types.ts";
 
 export interface SimResult {
@@ -533,5 +532,3 @@ export class Simulator {
 export function runSeed(seed: number, chaosSteps = 1200, healBudget = 400): SimResult {
   return new Simulator(seed).run(chaosSteps, healBudget);
 }
-
-export { MessageType, StateType };
