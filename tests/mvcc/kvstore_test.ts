@@ -90,3 +90,115 @@ Deno.test("kvstore: restart restores rev, compacted rev, consistent index, hash"
     await o.close();
   }
 });
+
+Deno.test("kvstore: compaction removes old revisions from the backend; crash mid-compaction resumes", async () => {
+  const dir = await tempDir();
+  let o = await openStore(dir, { compactionBatchLimit: 5, compactionSleepMs: 30 });
+  for (let i = 0; i < 100; i++) o.store.put(b(`k${i % 4}`), b(`v${i}`));
+  o.store.deleteRange(b("k3"));
+  const rev = o.store.rev; // 102
+  assertEquals(o.backend.count("key"), 101);
+  const done = o.store.compact(90);
+  // Let a couple of batches commit, then stop as a crash would (the finishing record is never written).
+  while (o.backend.count("key") > 80) await new Promise((r) => setTimeout(r, 5));
+  await o.close();
+  await done;
+
+  o = await openStore(dir, { compactionBatchLimit: 1000 });
+  try {
+    assertEquals(o.store.compactMainRev, 90);
+    assertEquals(o.store.rev, rev);
+    await o.store.compactionDone();
+    // Kept: the newest revision <= 90 of each key (k1 87, k2 88, k3 89, k0 90) and everything after 90.
+    const left: number[] = [];
+    o.backend.forEach("key", (k) => {
+      left.push(new DataView(k.buffer, k.byteOffset).getUint32(4));
+    });
+    assertEquals(left, [87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 101, 102]);
+    assertEquals(o.store.range(b("k0"), undefined, { rev: 90 }).kvs[0].modRevision, 90n);
+    assertThrows(() => o.store.range(b("k0"), undefined, { rev: 89 }), (e: unknown) => e === ErrCompacted);
+    assertThrows(() => o.store.compact(90), (e: unknown) => e === ErrCompacted);
+  } finally {
+    await o.close();
+  }
+  o = await openStore(dir);
+  try {
+    assertEquals(o.store.compactMainRev, 90);
+    await o.store.compactionDone();
+    assertEquals(o.backend.count("key"), 16, "finished compaction is not redone");
+  } finally {
+    await o.close();
+  }
+});
+
+Deno.test("kvstore: compacting past a tombstone drops the key; hashByRev is stable across restart", async () => {
+  const dir = await tempDir();
+  let o = await openStore(dir);
+  o.store.put(b("gone"), b("1")); // 2
+  o.store.put(b("stay"), b("1")); // 3
+  o.store.deleteRange(b("gone")); // 4
+  o.store.put(b("stay"), b("2")); // 5
+  const h5 = o.store.hashByRev(5);
+  const h3 = o.store.hashByRev(3);
+  assertThrows(() => o.store.hashByRev(6), (e: unknown) => e === ErrFutureRev);
+  await o.store.compact(4);
+  assertEquals(o.store.index.size, 1);
+  assertEquals(o.backend.count("key"), 2);
+  assertThrows(() => o.store.hashByRev(3), (e: unknown) => e === ErrCompacted);
+  const after = o.store.hashByRev(5);
+  await o.close();
+  o = await openStore(dir);
+  try {
+    assertEquals(o.store.hashByRev(5), after);
+    assert(h5.hash !== h3.hash);
+    assertEquals(o.store.range(b("gone"), undefined, { rev: 4 }).count, 0);
+    assertEquals(o.store.range(b("stay"), undefined, { rev: 4 }).kvs[0].version, 1n);
+    assertEquals(o.store.range(b("stay")).kvs[0].version, 2n);
+  } finally {
+    await o.close();
+  }
+});
+
+Deno.test("kvstore: leases attach/detach and are re-attached on restore", async () => {
+  const dir = await tempDir();
+  const log: string[] = [];
+  const lessor = {
+    attach: (id: bigint, key: Uint8Array) => log.push(`+${id}:${s(key)}`),
+    detach: (id: bigint, key: Uint8Array) => log.push(`-${id}:${s(key)}`),
+  };
+  let o = await openStore(dir, { lessor });
+  o.store.put(b("a"), b("1"), 5n);
+  o.store.put(b("a"), b("2"), 6n);
+  o.store.put(b("b"), b("1"), 6n);
+  o.store.put(b("c"), b("1"), 7n);
+  o.store.deleteRange(b("c"));
+  assertEquals(log, ["+5:a", "-5:a", "+6:a", "+6:b", "+7:c", "-7:c"]);
+  await o.close();
+  log.length = 0;
+  o = await openStore(dir, { lessor });
+  assertEquals(log, ["+6:a", "+6:b"]);
+  await o.close();
+});
+
+Deno.test("kvstore: write listeners get each txn's changes; one write txn at a time", async () => {
+  const dir = await tempDir();
+  const o = await openStore(dir);
+  try {
+    const seen: string[] = [];
+    const off = o.store.addWriteListener((changes, rev) => {
+      seen.push(`${rev}:` + changes.map((kv) => `${s(kv.key)}${kv.version === 0n ? "(del)" : ""}`).join(","));
+    });
+    const t = o.store.write();
+    assertThrows(() => o.store.write(), (e: unknown) => /already open/.test(String(e)));
+    t.put(b("x"), b("1"));
+    t.put(b("y"), b("1"));
+    t.end();
+    o.store.deleteRange(b("x"), b("z"));
+    o.store.deleteRange(b("nothing"));
+    off();
+    o.store.put(b("q"), b("1"));
+    assertEquals(seen, ["2:x,y", "3:x(del),y(del)"]);
+  } finally {
+    await o.close();
+  }
+});
