@@ -447,11 +447,12 @@ export class Raft {
         }
       }
     } else if (m.term < this.term) {
-      if (
-        (this.checkQuorum || this.preVote) && (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)
-      ) {
+      const fromLeader = m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp;
+      if (fromLeader && (this.checkQuorum || this.preVote || !this.promotable())) {
         // A stale leader (e.g. after a partition) would otherwise never learn of the new
-        // term when our vote requests are suppressed by its followers' lease or PreVote.
+        // term when our vote requests are suppressed by its followers' lease or PreVote,
+        // or when we can't campaign at all (a learner, or a member that hasn't caught up
+        // with its own addition): we would be stranded at our higher term.
         // Any response with our higher term makes it step down.
         this.send(newMessage(MessageType.MsgAppResp, m.from, this.id));
       } else if (m.type === MessageType.MsgPreVote) {

@@ -86,6 +86,7 @@ export class Simulator {
   private readonly entryAt = new Map<string, string>(); // "index/term" -> entry key
   private readonly leaderOf = new Map<number, number>(); // term -> leader id
   private readonly removalsRequested = new Set<number>();
+  private readonly initialIds: number[];
   private readonly stats = { steps: 0, applied: 0, elections: 0, crashes: 0, confChanges: 0, snapshots: 0 };
 
   constructor(readonly seed: number) {
@@ -101,6 +102,7 @@ export class Simulator {
     this.maxSizePerMsg = [0, 0, 0, 64, 1024, 1 << 20][r.intn(6)];
     this.maxInflight = 1 + r.intn(8);
     const ids = Array.from({ length: n }, (_, i) => i + 1);
+    this.initialIds = ids;
     this.nextSpare = n + 1;
     for (const id of ids) {
       const node = this.newNode(id);
@@ -307,6 +309,11 @@ export class Simulator {
     node.hash = snap.metadata.index > 0 ? Number(new TextDecoder().decode(snap.data)) : 0;
     node.confState = snap.metadata.confState;
     node.rn = new RawNode({ ...this.config(node.id, node.storage), applied: snap.metadata.index });
+    // Crashed before persisting its bootstrap: bootstrap again, as etcd does on an empty
+    // WAL. Starting blank instead would let it apply "AddNode(self)" alone and elect itself.
+    if (node.id <= this.initialIds.length && node.storage.lastIndex() === 0) {
+      node.rn.bootstrap(this.initialIds.map((id) => ({ id })));
+    }
   }
 
   private leader(): Node | undefined {
