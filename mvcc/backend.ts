@@ -35,7 +35,11 @@ export interface BackendOptions {
 
 /** Bytes a live entry accounts for in sizeInUse(): its encoding in a compacted log. */
 function entryCost(bucket: string, key: Uint8Array, value: Uint8Array): number {
-  return 2 + bucket.length + 4 + key.length + 4 + value.length;
+  return 2 + bucket.length + uvarintLen(key.length) + key.length + uvarintLen(value.length) + value.length;
+}
+
+function uvarintLen(n: number): number {
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
 }
 
 const DEFRAG_RECORD_BYTES = 4 * 1024 * 1024;

@@ -115,9 +115,15 @@ export class BTree<V> {
     let i = lowerBound(leaf.keys, start);
     while (leaf !== null) {
       const keys = leaf.keys;
-      for (; i < keys.length; i++) {
-        if (end !== undefined && compareBytes(keys[i], end) >= 0) return;
-        if (fn(keys[i], leaf.vals[i]) === false) return;
+      const n = keys.length;
+      // Compare with `end` per key only in the leaf where the range stops.
+      if (end === undefined || (n > 0 && compareBytes(keys[n - 1], end) < 0)) {
+        for (; i < n; i++) if (fn(keys[i], leaf.vals[i]) === false) return;
+      } else {
+        for (; i < n; i++) {
+          if (compareBytes(keys[i], end) >= 0) return;
+          if (fn(keys[i], leaf.vals[i]) === false) return;
+        }
       }
       leaf = leaf.next;
       i = 0;

@@ -33,6 +33,9 @@ export class KeyIndex {
   readonly key: Uint8Array;
   modified: Revision = { main: 0, sub: 0 };
   generations: Generation[] = [];
+  /** The newest entry, and whether it is a tombstone: answers reads at or after it without a search. */
+  #latest: IndexRev | null = null;
+  #deleted = false;
 
   constructor(key: Uint8Array) {
     this.key = key;
@@ -49,13 +52,16 @@ export class KeyIndex {
     g.revs.push(rev);
     g.ver++;
     this.modified = rev;
+    this.#latest = rev;
+    this.#deleted = false;
   }
 
   /** Initializes an empty keyIndex from the latest revision found on restore. */
   restore(created: Revision, modified: IndexRev, ver: number): void {
     if (this.generations.length !== 0) throw new Error("mvcc: 'restore' got an unexpected non-empty generations");
     this.modified = modified;
-    this.generations.push({ created, ver, revs: [modified] });
+    this.#latest = modified;
+    this.generations.push({ ver, created, revs: [modified] });
   }
 
   /** Puts a tombstone revision and starts a new empty generation; false if the key is not live. */
@@ -64,11 +70,18 @@ export class KeyIndex {
     if (this.generations[this.generations.length - 1].revs.length === 0) return false;
     this.put(main, sub, kv);
     this.generations.push(newGeneration());
+    this.#deleted = true;
     return true;
   }
 
   /** The revision visible at atRev with its generation's creation and the version at that point, or null. */
   get(atRev: number): GetResult | null {
+    const latest = this.#latest;
+    if (latest !== null && atRev >= latest.main) {
+      if (this.#deleted) return null;
+      const lg = this.generations[this.generations.length - 1];
+      return { rev: latest, created: lg.created, ver: lg.ver };
+    }
     const g = this.findGeneration(atRev);
     if (g === null) return null;
     const revs = g.revs;
@@ -80,6 +93,8 @@ export class KeyIndex {
 
   /** The entry visible at atRev, without computing the version (the hot read path). */
   getRev(atRev: number): IndexRev | null {
+    const latest = this.#latest;
+    if (latest !== null && atRev >= latest.main) return this.#deleted ? null : latest;
     const g = this.findGeneration(atRev);
     if (g === null) return null;
     const revs = g.revs;

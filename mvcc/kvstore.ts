@@ -280,7 +280,11 @@ export class KVStore {
         return;
       }
       const nki = new KeyIndex(stored.key);
-      nki.restore({ main: Number(stored.createRevision), sub: 0 }, { ...rev, kv: stored }, Number(stored.version));
+      nki.restore(
+        { main: Number(stored.createRevision), sub: 0 },
+        { main: rev.main, sub: rev.sub, kv: stored },
+        Number(stored.version),
+      );
       this.index.insert(nki);
     });
     this.#currentRev = Math.max(currentRev, this.#compactMainRev);
