@@ -31,6 +31,11 @@ export interface BackendOptions {
   batchInterval?: number;
   /** Number of buffered ops that triggers a commit (etcd default 10000). */
   batchLimit?: number;
+  /**
+   * The log is rewritten (defrag) once it is larger than this many bytes and more than twice the live data, so
+   * overwritten and deleted entries do not accumulate forever. Default 64 MiB; 0 disables.
+   */
+  autoDefragMinBytes?: number;
 }
 
 /** Bytes a live entry accounts for in sizeInUse(): its encoding in a compacted log. */
@@ -49,6 +54,7 @@ export class Backend {
   readonly path: string;
   readonly batchInterval: number;
   readonly batchLimit: number;
+  readonly autoDefragMinBytes: number;
 
   #buckets = new Map<string, BTree<Uint8Array>>();
   #file: Deno.FsFile;
@@ -68,6 +74,7 @@ export class Backend {
     this.#fileSize = fileSize;
     this.batchInterval = opts.batchInterval ?? 100;
     this.batchLimit = opts.batchLimit ?? 10000;
+    this.autoDefragMinBytes = opts.autoDefragMinBytes ?? 64 * 1024 * 1024;
   }
 
   /** Opens `<dataDir>/member/snap/db`, etcd's location for the backend file. */
@@ -329,6 +336,12 @@ export class Backend {
     this.#fileSize += record.length;
     w.reset();
     if (w.buf.length <= MAX_SPARE_BUFFER) this.#spare = w;
+    if (
+      this.autoDefragMinBytes > 0 && this.#fileSize > this.autoDefragMinBytes &&
+      this.#fileSize > 2 * this.sizeInUse() && !this.#closed
+    ) {
+      this.defrag().catch(() => {});
+    }
   }
 
   #fail(e: unknown): never {

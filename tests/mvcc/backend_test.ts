@@ -151,3 +151,24 @@ Deno.test("backend: defrag keeps data, shrinks the file, survives reopen", async
   assertEquals(be.hash(), hash);
   await be.close();
 });
+
+Deno.test("backend: the log is rewritten automatically once garbage dominates", async () => {
+  const dir = await tempDir();
+  const be = await open(dir, { autoDefragMinBytes: 64 * 1024 });
+  try {
+    let maxSize = 0;
+    for (let i = 0; i < 3000; i++) {
+      be.put("key", b(`k${i % 5}`), b("x".repeat(100)));
+      if (i % 50 === 0) {
+        await be.forceCommit();
+        maxSize = Math.max(maxSize, be.size());
+      }
+    }
+    await be.forceCommit();
+    await be.forceCommit(); // waits for a defrag queued by the previous commit
+    assert(maxSize <= 64 * 1024 + 8 * 1024, `log grew to ${maxSize}`);
+    assertEquals(be.count("key"), 5);
+  } finally {
+    await be.close();
+  }
+});
