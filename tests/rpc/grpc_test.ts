@@ -160,7 +160,7 @@ Deno.test(
       const queue: ((v: IteratorResult<unknown>) => void)[] = [];
       const sent: number[] = [];
       // Interleaved: request n+1 is only sent after response n arrived, which proves streaming (not buffering).
-      async function* requests() {
+      const requests = async function* () {
         for (let i = 1; i <= 3; i++) {
           sent.push(i);
           yield create(WatchRequestSchema, {
@@ -168,7 +168,7 @@ Deno.test(
           });
           await new Promise((r) => queue.push(r));
         }
-      }
+      };
       const ids: bigint[] = [];
       for await (const res of watch.watch(requests())) {
         ids.push(res.watchId);
@@ -177,10 +177,10 @@ Deno.test(
       assertEquals(ids, [1n, 2n, 3n]);
       assertEquals(sent, [1, 2, 3]);
 
-      async function* cancelAfterOne() {
+      const cancelAfterOne = async function* () {
         yield create(WatchRequestSchema, { requestUnion: { case: "createRequest", value: { startRevision: 9n } } });
         yield create(WatchRequestSchema, { requestUnion: { case: "cancelRequest", value: { watchId: 9n } } });
-      }
+      };
       const got: bigint[] = [];
       await rejects(
         (async () => {
