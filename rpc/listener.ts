@@ -66,6 +66,7 @@ export function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<Client
   const h1 = http.createServer(routes);
 
   const sockets = new Set<net.Socket>();
+  const h2Sockets = new WeakSet<net.Socket>();
   const sessions = new Set<Http2Session>();
   h2.on("session", (s: Http2Session) => {
     sessions.add(s);
@@ -93,7 +94,10 @@ export function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<Client
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => {}); // peer resets are routine; the protocol servers see their own errors
-    sniff(socket, (isH2) => (isH2 ? h2 : h1).emit("connection", socket));
+    sniff(socket, (isH2) => {
+      if (isH2) h2Sockets.add(socket);
+      (isH2 ? h2 : h1).emit("connection", socket);
+    });
   });
 
   return new Promise((resolve, reject) => {
@@ -109,7 +113,13 @@ export function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<Client
         port: bound,
         close: () => {
           closing = true;
-          return shutdown(server, sockets, sessions, busy, opts.closeTimeoutMs ?? 5000);
+          return shutdown(
+            server,
+            sockets,
+            (s) => h2Sockets.has(s) || busy.has(s),
+            sessions,
+            opts.closeTimeoutMs ?? 5000,
+          );
         },
       });
     });
@@ -136,16 +146,14 @@ function sniff(socket: net.Socket, route: (isH2: boolean) => void) {
 async function shutdown(
   server: net.Server,
   sockets: Set<net.Socket>,
+  inUse: (s: net.Socket) => boolean,
   sessions: Set<Http2Session>,
-  busy: Map<net.Socket, number>,
   timeoutMs: number,
 ): Promise<void> {
   const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
   // GOAWAY lets HTTP/2 streams in flight finish; idle HTTP/1.1 and unsniffed sockets go now.
   for (const s of sessions) s.close();
-  for (const s of sockets) {
-    if (!busy.has(s) && ![...sessions].some((x) => x.socket === s)) s.destroy();
-  }
+  for (const s of sockets) if (!inUse(s)) s.destroy();
   const drained = new Promise<void>((resolve) => {
     const check = () => (sockets.size === 0 ? resolve() : setTimeout(check, 10));
     check();
