@@ -4,12 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=50000
-PROF=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -n) N="$2"; shift 2 ;;
-    --cpu-prof) PROF=1; shift ;;
-    *) echo "usage: $0 [-n requests] [--cpu-prof]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-n requests]" >&2; exit 2 ;;
   esac
 done
 DENO="${DENO:-$(command -v deno || echo /tmp/denoinst/node_modules/.bin/deno)}"
@@ -40,12 +38,10 @@ load() { # port path payload requests
 
 # Deno 2.9's node:http2 sometimes aborts inside nghttp2 when a client's GOAWAY arrives (denoland/deno#36788):
 # each figure comes from a fresh server (warm-up run, then the measured run), retried if the server died.
-PROF_FLAGS=()
-[ -n "$PROF" ] && PROF_FLAGS=(--cpu-prof --cpu-prof-dir="$PWD/rpc_bench_prof")
 measure_detcd() { # path payload-name
   for attempt in 1 2 3 4 5; do
     local port; port=$(free_port)
-    "$DENO" run -A "${PROF_FLAGS[@]}" scripts/rpc_bench_server.ts "$port" "$WORK" >"$WORK/detcd.log" 2>&1 &
+    "$DENO" run -A scripts/rpc_bench_server.ts "$port" "$WORK" >"$WORK/detcd.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
     wait_for "$WORK/detcd.log" ready
@@ -62,7 +58,6 @@ measure_detcd() { # path payload-name
 D_RANGE=$(measure_detcd /etcdserverpb.KV/Range range.bin)
 D_PUT=$(measure_detcd /etcdserverpb.KV/Put put.bin)
 printf 'detcd rpc  Range: %10.0f req/s   Put: %10.0f req/s   (h2load -n %s -c 10 -m 10)\n' "$D_RANGE" "$D_PUT" "$N"
-[ -n "$PROF" ] && echo "cpu profiles in rpc_bench_prof/ (summary: $DENO run -A scripts/rpc_bench_prof.ts rpc_bench_prof/*.cpuprofile)"
 
 if command -v etcd >/dev/null; then
   EPORT=$(free_port); PPORT=$(free_port)
