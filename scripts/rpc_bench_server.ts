@@ -6,7 +6,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { PutRequestSchema, RangeRequestSchema } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { serveClientUrl } from "../rpc/listener.ts";
-import type { ServiceRegistry } from "../rpc/services.ts";
+import type { ServiceRegistration, ServiceRegistry } from "../rpc/services.ts";
 import { fakeServices } from "../tests/rpc/fixtures/fake_services.ts";
 import { frame } from "../tests/rpc/fixtures/server.ts";
 
@@ -19,7 +19,7 @@ Deno.writeFileSync(`${dir}/put.bin`, frame(put));
 
 let calls = 0;
 const countCalls = (registry: ServiceRegistry): ServiceRegistry =>
-  registry.map(({ service, impl }) => ({
+  registry.map(({ service, impl }): ServiceRegistration => ({
     service,
     impl: Object.fromEntries(
       Object.entries(impl).map(([name, fn]) => [name, (...args: unknown[]) => {
