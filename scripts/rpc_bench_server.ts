@@ -26,7 +26,7 @@ const countCalls = (registry: ServiceRegistry): ServiceRegistry =>
         if (++calls === Number(exitAfter)) setTimeout(() => Deno.exit(0), 0);
         return (fn as (...a: unknown[]) => unknown).apply(impl, args);
       }]),
-    ),
+    ) as unknown as ServiceRegistration["impl"],
   }));
 
 const server = await serveClientUrl(new URL(`http://127.0.0.1:${port}`), {
