@@ -80,6 +80,7 @@ export class EtcdServer {
   private readonly readyResolvers = Promise.withResolvers<void>();
   private readonly stopResolvers = Promise.withResolvers<void>();
   private stopping = false;
+  private sweeper: ReturnType<typeof setInterval> | undefined;
   private fatalError: unknown = undefined;
   /** Proposers waiting for a leader to exist (raft drops proposals without one). */
   private leaderWaiters: (() => void)[] = [];
@@ -156,6 +157,7 @@ export class EtcdServer {
       "cluster-id": this.cluster.clusterId.toString(16),
     });
     this.raft.start();
+    this.sweeper = setInterval(() => this.wait.expire(performance.now(), ErrGRPCTimeout), 250);
     void this.publish();
   }
 
@@ -248,29 +250,23 @@ export class EtcdServer {
     const req = { $typeName: "etcdserverpb.InternalRaftRequest", ...fields, ID: id } as InternalRaftRequest;
     const data = toBinary(InternalRaftRequestSchema, req);
     if (data.length > this.cfg.maxRequestBytes) throw ErrGRPCRequestTooLarge;
-    const result = this.wait.register(id);
+    const result = this.wait.register(id, performance.now() + this.reqTimeoutMs);
     this.localRequests.set(id, req);
     try {
       this.raft.rawNode.propose(data);
     } catch (err) {
-      this.localRequests.delete(id);
       this.wait.fail(id, err);
     }
     this.metrics.proposalsPending.inc();
     this.raft.kick();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(ErrGRPCTimeout), this.reqTimeoutMs);
-    });
     try {
-      const r = await Promise.race([result, timeout]);
+      const r = await result;
       if (r.err !== undefined) throw r.err;
       return r.resp;
     } catch (err) {
       this.metrics.proposalsFailed.inc();
       throw err;
     } finally {
-      clearTimeout(timer);
       this.metrics.proposalsPending.dec();
       this.localRequests.delete(id);
     }
@@ -534,6 +530,7 @@ export class EtcdServer {
   async stop(): Promise<void> {
     if (this.stopping) return await this.stopResolvers.promise.catch(() => {});
     this.stopping = true;
+    clearInterval(this.sweeper);
     await this.raft.stop();
     await this.scheduler.idle();
     this.wait.failAll(ErrGRPCStopped);

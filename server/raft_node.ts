@@ -4,6 +4,7 @@
 // handed to the apply scheduler, then acknowledged with advance(). Proposals that arrive
 // while a Ready is being written pile up in raft and go out together in the next one:
 // that is the group commit.
+import { setImmediate } from "node:timers";
 import type { RawNode } from "../raft/rawnode.ts";
 import type { MemoryStorage } from "../raft/storage.ts";
 import {
@@ -66,13 +67,14 @@ export class RaftNode {
   kick(): void {
     if (this.drainQueued || this.stopped) return;
     this.drainQueued = true;
-    // run after the current macrotask so a burst of proposals lands in one Ready
-    setTimeout(() => {
+    // run once the current I/O callbacks are done, so a burst of proposals lands in one
+    // Ready; setImmediate, since nested setTimeout(0) is clamped to 4 ms
+    setImmediate(() => {
       void this.serial(() => {
         this.drainQueued = false;
         return this.drain();
       });
-    }, 0);
+    });
   }
 
   /** Runs fn with the disk to itself: no Ready is being persisted meanwhile. */
