@@ -18,7 +18,7 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
       status: () => {
         const st = s.status();
         return {
-          header: s.header(s.store.rev()),
+          header: s.header(s.store.rev),
           version: ETCD_SERVER_VERSION,
           dbSize: BigInt(st.dbSize),
           dbSizeInUse: BigInt(st.dbSizeInUse),
@@ -32,19 +32,19 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
       },
       defragment: async () => {
         await s.defragment();
-        return { header: s.header(s.store.rev()) };
+        return { header: s.header(s.store.rev) };
       },
-      hash: () => ({ header: s.header(s.store.rev()), hash: s.store.hash().hash }),
+      hash: () => ({ header: s.header(s.store.rev), hash: s.store.hash().hash }),
       hashKV: (req) => {
         const h = s.store.hashByRev(Number(req.revision));
         return { header: s.header(h.currentRev), hash: h.hash, compactRevision: BigInt(h.compactRev) };
       },
       // No alarm is ever raised by a member that has none of etcd's alarm sources yet.
-      alarm: () => ({ header: s.header(s.store.rev()), alarms: [] }),
+      alarm: () => ({ header: s.header(s.store.rev), alarms: [] }),
     }),
     register(Cluster, {
       memberList: () => ({
-        header: s.header(s.store.rev()),
+        header: s.header(s.store.rev),
         members: s.cluster.list().map((m) => ({
           ID: BigInt(m.id),
           name: m.name,
