@@ -3,24 +3,27 @@
 // ConnectErrors (the server's RpcError: `code` + etcd message) keep their code instead of becoming Unknown.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { H2ServerRequest, H2ServerResponse } from "./h2/compat.ts";
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext, MethodImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { toConnectError } from "./rpc_status.ts";
 import type { MethodCall, MethodTable } from "./services.ts";
 
-type NodeHandlerFn = ReturnType<typeof connectNodeAdapter>;
-type Fallback = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
+type Req = IncomingMessage | H2ServerRequest;
+type Res = ServerResponse | H2ServerResponse;
+type Handler = (req: Req, res: Res) => void;
 
-export function createConnectHandler(table: MethodTable, maxRecvBytes: number, fallback: Fallback): NodeHandlerFn {
-  return connectNodeAdapter({
+export function createConnectHandler(table: MethodTable, maxRecvBytes: number, fallback: Handler): Handler {
+  const handler = connectNodeAdapter({
     readMaxBytes: maxRecvBytes,
-    fallback: (req, res) => fallback(req, res as unknown as ServerResponse),
+    fallback: (req, res) => fallback(req as unknown as Req, res as unknown as Res),
     routes(router: ConnectRouter) {
       for (const entry of table.values()) router.rpc(entry.method, wrap(entry.call) as MethodImpl<DescMethod>);
     },
   });
+  // H2ServerRequest/Response implement what the adapter reads of node's HTTP/2 request/response (rpc/h2/compat.ts).
+  return (req, res) => handler(req as IncomingMessage, res as ServerResponse);
 }
 
 function wrap(call: MethodCall): MethodCall["fn"] {

@@ -2,7 +2,7 @@
 // matches, "*" allows any.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { H2ServerRequest, H2ServerResponse } from "./h2/compat.ts";
 
 const ALLOW_METHODS = "POST, GET, OPTIONS, PUT, DELETE";
 const ALLOW_HEADERS = [
@@ -17,7 +17,7 @@ const ALLOW_HEADERS = [
 ].join(", ");
 const EXPOSE_HEADERS = "grpc-status, grpc-message, grpc-status-details-bin";
 
-export type Cors = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => boolean;
+export type Cors = (req: IncomingMessage | H2ServerRequest, res: ServerResponse | H2ServerResponse) => boolean;
 
 // Returns a function that adds CORS headers and answers preflights itself (returning true when it did).
 export function createCors(origins: readonly string[]): Cors {

@@ -4,15 +4,15 @@
 
 import { Buffer } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { H2ServerRequest, H2ServerResponse } from "./h2/compat.ts";
 import { create, type DescMessage, fromJson, type JsonValue, type MessageShape, toJson } from "@bufbuild/protobuf";
 import { createHandlerContext } from "@connectrpc/connect";
 import { type RpcStatus, statusFromError } from "./rpc_status.ts";
 import type { MethodEntry, MethodTable } from "./services.ts";
 import { GrpcCode, httpStatusFromGrpcCode } from "./status_codes.ts";
 
-type Req = IncomingMessage | Http2ServerRequest;
-type Res = ServerResponse | Http2ServerResponse;
+type Req = IncomingMessage | H2ServerRequest;
+type Res = ServerResponse | H2ServerResponse;
 
 // Paths from the google.api.http annotations of etcd 3.4's rpc.proto ("/v3/kv/lease/..." are its additional
 // bindings). Hash and HashKV share /v3/maintenance/hash there; grpc-gateway's mux matches the later-registered
@@ -231,5 +231,5 @@ export function sendError(res: Res, status: RpcStatus, httpStatus = httpStatusFr
 
 function sendJson(res: Res, status: number, body: string) {
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-  res.end(body);
+  (res as ServerResponse).end(body);
 }

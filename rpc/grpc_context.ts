@@ -3,9 +3,9 @@
 
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { type ContextValues, createContextValues, type HandlerContext } from "@connectrpc/connect";
-import type { IncomingHttpHeaders } from "node:http2";
-
-// Header objects as node:http2 takes them.
+// Request headers as the HTTP/2 layer decodes them.
+export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
+// Response header objects as rpc/h2 encodes them.
 export type Headerish = Readonly<Record<string, string | number>>;
 
 export class GrpcContext implements HandlerContext {
@@ -19,7 +19,7 @@ export class GrpcContext implements HandlerContext {
   constructor(
     readonly service: DescService,
     readonly method: DescMethod,
-    readonly headers: IncomingHttpHeaders,
+    readonly headers: RequestHeaders,
     readonly deadline: number | undefined,
   ) {}
 

@@ -1,12 +1,14 @@
-// The gRPC fast path: gRPC over HTTP/2 served straight from node:http2 server streams, without the http2
-// compatibility layer or connect's generic handler (measured ~2x faster; see scripts/rpc_bench.sh).
+// The gRPC fast path: gRPC over HTTP/2 served straight from rpc/h2 streams, without a node-style request/response
+// layer or connect's generic handler (measured ~2x faster; see scripts/rpc_bench.sh).
 
-import { Buffer } from "node:buffer";
-import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import type { Buffer } from "node:buffer";
 import { create, type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import { encodeFrame, FrameReader } from "./grpc_frame.ts";
 import { GrpcContext, type Headerish } from "./grpc_context.ts";
+import { CANCEL } from "./h2/frames.ts";
+import { encodeHeaders } from "./h2/hpack.ts";
+import type { H2Stream, HeaderBlock, StreamHandler } from "./h2/stream.ts";
 import { MessageQueue } from "./message_queue.ts";
 import { encodeGrpcMessage, type RpcStatus, statusFromError } from "./rpc_status.ts";
 import type { MethodEntry, MethodTable } from "./services.ts";
@@ -19,14 +21,13 @@ export interface GrpcHandlerOptions {
   readonly streamHighWaterMark?: number;
 }
 
-export type GrpcStreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;
+export type GrpcStreamHandler = (stream: H2Stream) => void;
 
-// Static header objects: built once, not per response.
-const RESPONSE_HEADERS = Object.freeze({ ":status": 200, "content-type": "application/grpc" });
-const OK_TRAILERS = Object.freeze({ "grpc-status": "0" });
-const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true });
-const END_STREAM = Object.freeze({ endStream: true });
-const { NGHTTP2_CANCEL } = http2.constants;
+// The constant header sets, HPACK-encoded once; used whenever the implementation added nothing to them.
+const RESPONSE_HEADERS: Headerish = Object.freeze({ ":status": 200, "content-type": "application/grpc" });
+const OK_TRAILERS: Headerish = Object.freeze({ "grpc-status": "0" });
+const RESPONSE_HEADERS_BLOCK = encodeHeaders(RESPONSE_HEADERS);
+const OK_TRAILERS_BLOCK = encodeHeaders(OK_TRAILERS);
 
 export function isGrpcContentType(contentType: string | undefined): boolean {
   return contentType === "application/grpc" || contentType === "application/grpc+proto";
@@ -34,37 +35,87 @@ export function isGrpcContentType(contentType: string | undefined): boolean {
 
 export function createGrpcHandler(table: MethodTable, opts: GrpcHandlerOptions): GrpcStreamHandler {
   const hwm = opts.streamHighWaterMark ?? 16;
-  return (stream, headers) => {
-    const entry = table.get(headers[":path"] as string);
+  return (stream) => {
+    const headers = stream.headers;
+    const entry = table.get(headers[":path"]);
     if (!entry) {
-      const path = String(headers[":path"]);
-      return trailersOnly(stream, { code: GrpcCode.Unimplemented, message: `unknown method ${path}` });
+      trailersOnly(stream, { code: GrpcCode.Unimplemented, message: `unknown method ${headers[":path"]}` });
+      return stream.attach(DISCARD);
     }
     const encoding = headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity") {
       const message = `grpc: Decompressor is not installed for grpc-encoding "${encoding}"`;
-      return trailersOnly(stream, { code: GrpcCode.Unimplemented, message });
+      trailersOnly(stream, { code: GrpcCode.Unimplemented, message });
+      return stream.attach(DISCARD);
     }
     const timeout = headers["grpc-timeout"];
-    const deadline = timeout === undefined ? undefined : parseTimeout(timeout as string);
+    const deadline = timeout === undefined ? undefined : parseTimeout(timeout);
     const ctx = new GrpcContext(entry.service, entry.method, headers, deadline);
-    const call = new Call(stream, ctx);
-    if (deadline !== undefined) call.armDeadline(deadline);
     const kind = entry.call.kind;
-    if (kind === "unary" || kind === "server_streaming") readSingle(call, entry, opts.maxRecvBytes);
-    else readStream(call, entry, opts.maxRecvBytes, hwm);
+    const call = kind === "unary" || kind === "server_streaming"
+      ? new SingleCall(stream, ctx, entry, opts.maxRecvBytes)
+      : new StreamCall(stream, ctx, entry, opts.maxRecvBytes, hwm);
+    if (deadline !== undefined) call.armDeadline(deadline);
+    stream.attach(call);
+    call.start();
   };
 }
 
-// Per-call response state: makes sure exactly one status goes out, whichever of the implementation, the decoder,
-// the deadline or the client finishes the call first.
-class Call {
+// For streams answered before reading them: the request body is dropped (its window still returns to the peer).
+const DISCARD: StreamHandler = { onData() {}, onEnd() {}, onDrain() {}, onClose() {} };
+
+// Per-call state and the stream's handler: makes sure exactly one status goes out, whichever of the
+// implementation, the decoder, the deadline or the client finishes the call first.
+abstract class Call implements StreamHandler {
   headersSent = false;
   done = false;
-  #trailers: Headerish = OK_TRAILERS;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  // Bytes the client may still send after fail() before it is reset; -1 while the call reads its input.
+  #discardLeft = -1;
+  #drainWaiter: (() => void) | undefined;
+  #closeWaiter: ((r: IteratorResult<unknown>) => void) | undefined;
 
-  constructor(readonly stream: ServerHttp2Stream, readonly ctx: GrpcContext) {}
+  constructor(
+    readonly stream: H2Stream,
+    readonly ctx: GrpcContext,
+    readonly entry: MethodEntry,
+    readonly maxRecvBytes: number,
+  ) {}
+
+  abstract start(): void;
+  abstract receive(chunk: Uint8Array): void;
+  abstract onEnd(): void;
+  abstract closed(aborted: boolean): void;
+
+  onData(chunk: Uint8Array): void {
+    if (this.#discardLeft < 0) return this.receive(chunk);
+    this.#discardLeft -= chunk.length;
+    if (this.#discardLeft < 0) this.stream.reset(CANCEL);
+  }
+
+  onDrain(): void {
+    const w = this.#drainWaiter;
+    this.#drainWaiter = undefined;
+    w?.();
+  }
+
+  onClose(aborted: boolean): void {
+    clearTimeout(this.#timer);
+    this.closed(aborted || !this.done);
+    this.onDrain();
+    this.#closeWaiter?.({ value: undefined, done: true });
+  }
+
+  // Resolves when write() may be called again (or the stream is gone).
+  drained(): Promise<void> {
+    return new Promise((resolve) => (this.#drainWaiter = resolve));
+  }
+
+  // Resolves as an ended iteration when the stream closes, to race against the implementation's output.
+  whenClosed(): Promise<IteratorResult<unknown>> {
+    if (this.stream.closed) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => (this.#closeWaiter = resolve));
+  }
 
   armDeadline(deadline: number) {
     const ms = Math.max(0, deadline - Date.now());
@@ -77,20 +128,16 @@ class Call {
   sendHeaders() {
     if (this.headersSent) return;
     this.headersSent = true;
-    const h = this.ctx.addResponseHeaders(RESPONSE_HEADERS);
-    this.stream.respond(h, WAIT_FOR_TRAILERS);
-    this.stream.once("wantTrailers", () => {
-      this.stream.sendTrailers(this.ctx.addResponseTrailers(this.#trailers));
-    });
+    this.stream.respond(block(this.ctx.addResponseHeaders(RESPONSE_HEADERS), RESPONSE_HEADERS, RESPONSE_HEADERS_BLOCK));
   }
 
-  // Unary success: headers, one message and trailers in as few writes as node allows.
+  // Unary success: headers, one message and trailers, all in the connection's next write.
   replyOne(frame: Buffer) {
-    if (this.done || this.stream.destroyed) return;
+    if (this.done || this.stream.closed) return;
     this.done = true;
     clearTimeout(this.#timer);
     this.sendHeaders();
-    this.stream.end(frame);
+    this.stream.end(frame, this.#okTrailers());
   }
 
   write(frame: Buffer): boolean {
@@ -102,10 +149,16 @@ class Call {
     if (this.done) return;
     this.done = true;
     clearTimeout(this.#timer);
-    if (this.stream.destroyed) return;
+    if (this.stream.closed) return;
     if (!this.headersSent) return trailersOnly(this.stream, status, this.ctx);
-    if (status.code !== GrpcCode.OK) this.#trailers = statusTrailers(status);
-    this.stream.end();
+    const trailers = status.code === GrpcCode.OK
+      ? this.#okTrailers()
+      : this.ctx.addResponseTrailers(statusTrailers(status));
+    this.stream.end(undefined, trailers);
+  }
+
+  #okTrailers(): HeaderBlock {
+    return block(this.ctx.addResponseTrailers(OK_TRAILERS), OK_TRAILERS, OK_TRAILERS_BLOCK);
   }
 
   // Answers with an error and stops reading: what the client still sends is discarded, and a client that goes on
@@ -115,26 +168,24 @@ class Call {
     if (this.done) return;
     this.finish(status);
     this.ctx.abort(new ConnectError(status.message, status.code));
-    const s = this.stream;
-    if (s.destroyed) return;
-    s.removeAllListeners("data");
-    let discarded = 0;
-    s.on("data", (chunk: Buffer) => {
-      discarded += chunk.length;
-      if (discarded > maxDiscard && !s.destroyed) s.close(NGHTTP2_CANCEL);
-    });
+    this.#discardLeft = maxDiscard;
+    this.stream.resume();
   }
+}
+
+function block(h: Headerish, constant: Headerish, encoded: Uint8Array): HeaderBlock {
+  return h === constant ? encoded : h;
 }
 
 function statusTrailers({ code, message }: RpcStatus): Headerish {
   return { "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) };
 }
 
-function trailersOnly(stream: ServerHttp2Stream, status: RpcStatus, ctx?: GrpcContext) {
-  if (stream.destroyed || stream.headersSent) return;
+function trailersOnly(stream: H2Stream, status: RpcStatus, ctx?: GrpcContext) {
+  if (stream.closed || stream.headersSent) return;
   let h: Headerish = { ...RESPONSE_HEADERS, ...statusTrailers(status) };
   if (ctx) h = ctx.addResponseTrailers(ctx.addResponseHeaders(h));
-  stream.respond(h, END_STREAM);
+  stream.respond(h, true);
 }
 
 function decode(schema: DescMessage, bytes: Uint8Array): MessageShape<DescMessage> {
@@ -153,35 +204,43 @@ function encode(schema: DescMessage, res: unknown): Buffer {
 }
 
 // Unary and server-streaming: exactly one request message, then call.
-function readSingle(call: Call, entry: MethodEntry, maxRecvBytes: number) {
-  const { stream } = call;
-  const reader = new FrameReader(maxRecvBytes);
-  const messages: Uint8Array[] = [];
-  stream.on("data", (chunk: Buffer) => {
+class SingleCall extends Call {
+  readonly #reader = new FrameReader(this.maxRecvBytes);
+  readonly #messages: Uint8Array[] = [];
+
+  start(): void {}
+
+  receive(chunk: Uint8Array): void {
     try {
-      reader.push(chunk, messages);
+      this.#reader.push(chunk as Buffer, this.#messages);
     } catch (e) {
-      call.fail(statusFromError(e), maxRecvBytes);
+      this.fail(statusFromError(e), this.maxRecvBytes);
     }
-  });
-  stream.once("end", () => {
-    if (call.done) return;
-    if (messages.length !== 1 || !reader.idle) {
+  }
+
+  onEnd(): void {
+    if (this.done) return;
+    const messages = this.#messages;
+    if (messages.length !== 1 || !this.#reader.idle) {
       const message = messages.length === 0
         ? "grpc: error while receiving request: EOF"
         : "grpc: too many request messages for a unary call";
-      return call.fail({ code: GrpcCode.Internal, message }, maxRecvBytes);
+      return this.fail({ code: GrpcCode.Internal, message }, this.maxRecvBytes);
     }
+    const entry = this.entry;
     let req: MessageShape<DescMessage>;
     try {
       req = decode(entry.method.input, messages[0]);
     } catch (e) {
-      return call.fail(statusFromError(e), maxRecvBytes);
+      return this.fail(statusFromError(e), this.maxRecvBytes);
     }
-    if (entry.call.kind === "unary") runUnary(call, entry, req);
-    else if (entry.call.kind === "server_streaming") pump(call, entry, entry.call.fn(req, call.ctx));
-  });
-  stream.once("aborted", () => call.ctx.abort(new ConnectError("client canceled", GrpcCode.Canceled)));
+    if (entry.call.kind === "unary") runUnary(this, entry, req);
+    else if (entry.call.kind === "server_streaming") pump(this, entry, entry.call.fn(req, this.ctx));
+  }
+
+  closed(aborted: boolean): void {
+    if (aborted) this.ctx.abort(new ConnectError("client canceled", GrpcCode.Canceled));
+  }
 }
 
 function runUnary(call: Call, entry: MethodEntry, req: MessageShape<DescMessage>) {
@@ -208,63 +267,72 @@ function replyUnary(call: Call, output: DescMessage, res: unknown) {
   call.replyOne(frame);
 }
 
-// Client- and bidi-streaming: requests are decoded as they arrive and fed to the implementation as an iterable.
-function readStream(call: Call, entry: MethodEntry, maxRecvBytes: number, hwm: number) {
-  const { stream } = call;
-  const reader = new FrameReader(maxRecvBytes);
-  const input = new MessageQueue<MessageShape<DescMessage>>(hwm, () => stream.resume());
-  const batch: Uint8Array[] = [];
-  stream.on("data", (chunk: Buffer) => {
+// Client- and bidi-streaming: requests are decoded as they arrive and fed to the implementation as an iterable;
+// a full queue pauses the stream, which holds the client back through flow control.
+class StreamCall extends Call {
+  readonly #reader = new FrameReader(this.maxRecvBytes);
+  readonly #batch: Uint8Array[] = [];
+  readonly #input: MessageQueue<MessageShape<DescMessage>>;
+
+  constructor(stream: H2Stream, ctx: GrpcContext, entry: MethodEntry, maxRecvBytes: number, hwm: number) {
+    super(stream, ctx, entry, maxRecvBytes);
+    this.#input = new MessageQueue(hwm, () => stream.resume());
+  }
+
+  start(): void {
+    const c = this.entry.call;
+    const input = this.#input;
+    if (c.kind === "bidi_streaming") pump(this, this.entry, c.fn(input, this.ctx));
+    else if (c.kind === "client_streaming") {
+      Promise.resolve().then(() => c.fn(input, this.ctx)).then(
+        (r) => replyUnary(this, this.entry.method.output, r),
+        (e) => this.finish(statusFromError(e)),
+      );
+    }
+  }
+
+  receive(chunk: Uint8Array): void {
+    const batch = this.#batch;
     try {
-      reader.push(chunk, batch);
+      this.#reader.push(chunk as Buffer, batch);
       let more = true;
-      for (const m of batch) more = input.push(decode(entry.method.input, m)) && more;
-      if (!more) stream.pause();
+      for (const m of batch) more = this.#input.push(decode(this.entry.method.input, m)) && more;
+      if (!more) this.stream.pause();
     } catch (e) {
       const status = statusFromError(e);
-      input.end(new ConnectError(status.message, status.code));
-      call.fail(status, maxRecvBytes);
+      this.#input.end(new ConnectError(status.message, status.code));
+      this.fail(status, this.maxRecvBytes);
     } finally {
       batch.length = 0;
     }
-  });
-  stream.once("end", () => input.end());
+  }
+
+  onEnd(): void {
+    this.#input.end();
+  }
+
   // The client went away: the implementation's input ends and its signal fires.
-  stream.once("close", () => {
-    if (call.done) return;
-    input.end();
-    call.ctx.abort(new ConnectError("client canceled", GrpcCode.Canceled));
-  });
-  const c = entry.call;
-  if (c.kind === "bidi_streaming") pump(call, entry, c.fn(input, call.ctx));
-  else if (c.kind === "client_streaming") {
-    Promise.resolve().then(() => c.fn(input, call.ctx)).then(
-      (r) => replyUnary(call, entry.method.output, r),
-      (e) => call.finish(statusFromError(e)),
-    );
+  closed(aborted: boolean): void {
+    if (!aborted) return;
+    this.#input.end();
+    this.ctx.abort(new ConnectError("client canceled", GrpcCode.Canceled));
   }
 }
 
-// Writes an implementation's responses as they come, honouring HTTP/2 flow control: waits for 'drain' when the
-// stream's buffer is full, and stops early (without waiting for the implementation) when the client goes away.
+// Writes an implementation's responses as they come, honouring HTTP/2 flow control: waits for the drain signal
+// when the stream's queue is full, and stops early (without waiting for the implementation) when the client goes.
 async function pump(call: Call, entry: MethodEntry, out: AsyncIterable<unknown>) {
   const { stream } = call;
-  const closed = new Promise<IteratorResult<unknown>>((resolve) => {
-    const onClose = () => resolve({ value: undefined, done: true });
-    if (stream.destroyed) onClose();
-    else stream.once("close", onClose);
-  });
+  const closed = call.whenClosed();
   let it: AsyncIterator<unknown> | undefined;
   try {
     it = out[Symbol.asyncIterator]();
     for (;;) {
       const r = await Promise.race([it.next(), closed]);
       if (r.done || call.done) break;
-      if (!call.write(encode(entry.method.output, r.value))) {
-        await Promise.race([new Promise((resolve) => stream.once("drain", resolve)), closed]);
-      }
+      if (!call.write(encode(entry.method.output, r.value))) await call.drained();
     }
-    if (stream.destroyed || call.done) {
+    if (stream.closed || call.done) {
       it.return?.()?.catch(() => {});
       call.done = true;
       return;

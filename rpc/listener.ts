@@ -1,11 +1,15 @@
 // One --listen-client-urls URL: a TCP listener whose connections are sniffed - the HTTP/2 client preface goes to
-// an HTTP/2 server (gRPC fast path + compatibility API for everything else), anything else to an HTTP/1.1 server.
+// our HTTP/2 server (rpc/h2: gRPC fast path, node-style request/response objects for everything else), anything
+// else to node's HTTP/1.1 server.
 
 import { Buffer } from "node:buffer";
 import http from "node:http";
-import http2, { type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import net from "node:net";
 import { createGrpcHandler, isGrpcContentType } from "./grpc_handler.ts";
+import { H2ServerRequest } from "./h2/compat.ts";
+import { H2Connection } from "./h2/connection.ts";
+import { PREFACE } from "./h2/frames.ts";
+import type { H2Stream } from "./h2/stream.ts";
 import { createHttpRoutes, type PlainHttpHandler } from "./http_routes.ts";
 import type { RpcLogger } from "./logger.ts";
 import { buildMethodTable, type ServiceRegistry } from "./services.ts";
@@ -30,8 +34,6 @@ export interface ClientUrlServer {
   close(): Promise<void>;
 }
 
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-
 export function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<ClientUrlServer> {
   if (url.protocol === "unix:" || url.protocol === "unixs:") {
     return Promise.reject(new Error(`rpc: ${url.href}: unix socket client URLs are not supported yet`));
@@ -55,24 +57,20 @@ export function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<Client
   });
   const grpc = createGrpcHandler(table, { maxRecvBytes: opts.maxRecvBytes });
 
-  // Only a 'stream' listener on the real HTTP/2 server, so gRPC streams skip the compatibility layer; the rest
-  // are handed to a never-listening server whose 'request' listener installs node's compatibility API.
-  const compat = http2.createServer(routes);
-  const h2 = http2.createServer({ maxSessionMemory: 64 });
-  h2.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
-    if (isGrpcContentType(headers["content-type"])) grpc(stream, headers);
-    else compat.emit("stream", stream, headers, flags, rawHeaders);
-  });
   const h1 = http.createServer(routes);
 
   const sockets = new Set<net.Socket>();
-  const h2Sockets = new WeakSet<net.Socket>();
-  const sessions = new Set<Http2Session>();
-  h2.on("session", (s: Http2Session) => {
-    sessions.add(s);
-    s.once("close", () => sessions.delete(s));
-    s.on("error", (e) => opts.logger?.warn("rpc: http2 session error", { url: url.href, error: String(e) }));
-  });
+  const connections = new Map<net.Socket, H2Connection>();
+  const startH2 = (socket: net.Socket, seen: Uint8Array) => {
+    const onStream = (stream: H2Stream) => {
+      if (isGrpcContentType(stream.headers["content-type"])) return grpc(stream);
+      const req = new H2ServerRequest(stream, socket);
+      routes(req, req.response);
+    };
+    const conn = new H2Connection(socket, { onStream, onClose: () => connections.delete(socket) }, seen);
+    connections.set(socket, conn);
+    if (closing) conn.close();
+  };
   // HTTP/1.1 sockets with a request in flight; idle ones are closed at once on shutdown.
   const busy = new Map<net.Socket, number>();
   let closing = false;
@@ -94,9 +92,12 @@ export function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<Client
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => {}); // peer resets are routine; the protocol servers see their own errors
-    sniff(socket, (isH2) => {
-      if (isH2) h2Sockets.add(socket);
-      (isH2 ? h2 : h1).emit("connection", socket);
+    sniff(socket, (isH2, seen) => {
+      if (isH2) return startH2(socket, seen);
+      socket.pause();
+      socket.unshift(seen);
+      h1.emit("connection", socket);
+      socket.resume();
     });
   });
 
@@ -116,8 +117,8 @@ export function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<Client
           return shutdown(
             server,
             sockets,
-            (s) => h2Sockets.has(s) || busy.has(s),
-            sessions,
+            (s) => connections.has(s) || busy.has(s),
+            connections.values(),
             opts.closeTimeoutMs ?? 5000,
           );
         },
@@ -126,8 +127,8 @@ export function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<Client
   });
 }
 
-// Reads just enough of the connection to tell the HTTP/2 preface from anything else, then puts it back.
-function sniff(socket: net.Socket, route: (isH2: boolean) => void) {
+// Reads just enough of the connection to tell the HTTP/2 preface from anything else; hands over what it read.
+function sniff(socket: net.Socket, route: (isH2: boolean, seen: Buffer) => void) {
   let seen: Buffer = Buffer.alloc(0);
   const onData = (chunk: Buffer) => {
     seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
@@ -135,10 +136,7 @@ function sniff(socket: net.Socket, route: (isH2: boolean) => void) {
     const isPrefix = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
     if (isPrefix && n < PREFACE.length) return;
     socket.off("data", onData);
-    socket.pause();
-    socket.unshift(seen);
-    route(isPrefix);
-    socket.resume();
+    route(isPrefix, seen);
   };
   socket.on("data", onData);
 }
@@ -147,12 +145,12 @@ async function shutdown(
   server: net.Server,
   sockets: Set<net.Socket>,
   inUse: (s: net.Socket) => boolean,
-  sessions: Set<Http2Session>,
+  h2: Iterable<H2Connection>,
   timeoutMs: number,
 ): Promise<void> {
   const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
   // GOAWAY lets HTTP/2 streams in flight finish; idle HTTP/1.1 and unsniffed sockets go now.
-  for (const s of sessions) s.close();
+  for (const c of h2) c.close();
   for (const s of sockets) if (!inUse(s)) s.destroy();
   const drained = new Promise<void>((resolve) => {
     const check = () => (sockets.size === 0 ? resolve() : setTimeout(check, 10));

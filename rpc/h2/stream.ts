@@ -1,0 +1,164 @@
+// One server-side HTTP/2 stream (a request and its response) as handlers see it. Callbacks go to a single
+// StreamHandler object (typically the call's own state object), so serving a request needs no closures.
+
+import type { HeaderMap, OutgoingHeaders } from "./hpack.ts";
+
+export interface StreamHandler {
+  // A chunk of request body. The view is only valid until the handler returns unless the handler keeps it.
+  onData(chunk: Uint8Array): void;
+  // The client half-closed (END_STREAM); no more onData.
+  onEnd(): void;
+  // write() returned false earlier and the queued response data has drained below the mark.
+  onDrain(): void;
+  // The stream is gone: `aborted` when it was reset (by either side) or the connection died before the response
+  // was complete. Called exactly once, last.
+  onClose(aborted: boolean): void;
+}
+
+// Pre-encoded (encodeHeaders) or plain header lists.
+export type HeaderBlock = Uint8Array | OutgoingHeaders;
+
+// What the connection does for its streams; implemented by H2Connection.
+export interface StreamSink {
+  sendHeaders(stream: H2Stream, block: HeaderBlock, endStream: boolean): void;
+  sendData(stream: H2Stream): void;
+  reset(stream: H2Stream, code: number): void;
+  consumed(stream: H2Stream, bytes: number): void;
+}
+
+// Response bytes queued per stream beyond which write() asks the caller to wait for onDrain.
+export const WRITE_HIGH_WATER = 64 * 1024;
+
+export class H2Stream {
+  handler: StreamHandler | undefined;
+  // Flow-control windows: what we may still send, and what the peer may still send us.
+  sendWindow: number;
+  recvWindow: number;
+  // Bytes handed to the handler (or discarded) but not yet returned to the peer with WINDOW_UPDATE.
+  unacked = 0;
+  // Response data waiting for window: chunks, and the offset into the first.
+  readonly queue: Uint8Array[] = [];
+  queueOffset = 0;
+  queued = 0;
+  // end() was called: after the queue, trailers (or an empty END_STREAM DATA frame) close our side.
+  ending = false;
+  trailers: HeaderBlock | undefined;
+  headersSent = false;
+  localEnded = false;
+  remoteEnded = false;
+  closed = false;
+  rstCode = 0;
+  needDrain = false;
+  #paused = false;
+  // Body chunks that arrived while paused or before a handler was attached; bounded by the receive window.
+  #inbox: Uint8Array[] = [];
+  #inboxEnded = false;
+
+  constructor(
+    readonly id: number,
+    readonly headers: HeaderMap,
+    readonly sink: StreamSink,
+    sendWindow: number,
+    recvWindow: number,
+  ) {
+    this.sendWindow = sendWindow;
+    this.recvWindow = recvWindow;
+  }
+
+  // Attaches the handler and delivers anything that arrived before it.
+  attach(handler: StreamHandler): void {
+    this.handler = handler;
+    if (!this.#paused) this.#flushInbox();
+  }
+
+  // Stops delivering onData; the peer is held back by flow control (the window is not replenished).
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#flushInbox();
+  }
+
+  respond(headers: HeaderBlock, endStream = false): void {
+    if (this.headersSent || this.closed) return;
+    this.headersSent = true;
+    if (endStream) this.ending = true;
+    this.sink.sendHeaders(this, headers, endStream);
+  }
+
+  // Queues response data; false when the caller should wait for onDrain.
+  write(data: Uint8Array): boolean {
+    if (this.closed || this.ending) return false;
+    if (data.length > 0) {
+      this.queue.push(data);
+      this.queued += data.length;
+      this.sink.sendData(this);
+    }
+    if (this.queued < WRITE_HIGH_WATER) return true;
+    this.needDrain = true;
+    return false;
+  }
+
+  // Ends the response: optional last data, then trailers (or END_STREAM on the data).
+  end(data?: Uint8Array, trailers?: HeaderBlock): void {
+    if (this.closed || this.ending) return;
+    if (data !== undefined && data.length > 0) {
+      this.queue.push(data);
+      this.queued += data.length;
+    }
+    this.ending = true;
+    this.trailers = trailers;
+    this.sink.sendData(this);
+  }
+
+  reset(code: number): void {
+    if (!this.closed) this.sink.reset(this, code);
+  }
+
+  // Connection side: a DATA payload (possibly empty) and whether it carried END_STREAM.
+  receive(data: Uint8Array, end: boolean): void {
+    if (end) this.remoteEnded = true;
+    if (this.handler === undefined || this.#paused || this.#inbox.length > 0) {
+      if (data.length > 0) this.#inbox.push(data);
+      if (end) this.#inboxEnded = true;
+      return;
+    }
+    if (data.length > 0) {
+      this.handler.onData(data);
+      this.sink.consumed(this, data.length);
+    }
+    if (end && !this.closed) this.handler.onEnd();
+  }
+
+  #flushInbox() {
+    const h = this.handler;
+    if (h === undefined) return;
+    while (this.#inbox.length > 0 && !this.#paused && !this.closed) {
+      const chunk = this.#inbox.shift()!;
+      h.onData(chunk);
+      this.sink.consumed(this, chunk.length);
+    }
+    if (this.#inbox.length === 0 && this.#inboxEnded && !this.#paused && !this.closed) {
+      this.#inboxEnded = false;
+      h.onEnd();
+    }
+  }
+
+  // Connection side: the stream is finished; `aborted` unless both sides ended cleanly.
+  close(aborted: boolean, code: number): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.rstCode = code;
+    this.queue.length = 0;
+    this.queued = 0;
+    // Unread body still counts against the connection window: return it.
+    let unread = 0;
+    for (const c of this.#inbox) unread += c.length;
+    this.#inbox.length = 0;
+    if (unread > 0) this.sink.consumed(this, unread);
+    this.handler?.onClose(aborted);
+  }
+}
