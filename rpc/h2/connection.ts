@@ -2,6 +2,7 @@
 // flow control in both directions, stream lifecycle, PING, GOAWAY. Connection errors answer GOAWAY and close;
 // stream errors answer RST_STREAM. All frames produced during one event-loop turn go out in one socket write.
 
+import { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
 import * as F from "./frames.ts";
 import { encodeHeaders, HpackDecoder, HpackError } from "./hpack.ts";
@@ -109,10 +110,8 @@ export class H2Connection implements StreamSink {
   #onData(chunk: Uint8Array) {
     if (this.#dead) return;
     if (this.#pending !== undefined) {
-      const joined = new Uint8Array(this.#pending.length + chunk.length);
-      joined.set(this.#pending);
-      joined.set(chunk, this.#pending.length);
-      chunk = joined;
+      // A Buffer like the socket's own chunks, so body views handed to handlers are Buffers either way.
+      chunk = Buffer.concat([this.#pending, chunk]);
       this.#pending = undefined;
     }
     try {

@@ -4,7 +4,7 @@
 import type { HeaderMap, OutgoingHeaders } from "./hpack.ts";
 
 export interface StreamHandler {
-  // A chunk of request body. The view is only valid until the handler returns unless the handler keeps it.
+  // A chunk of request body: a view (a node Buffer) into what the socket read, the handler may keep it.
   onData(chunk: Uint8Array): void;
   // The client half-closed (END_STREAM); no more onData.
   onEnd(): void;
