@@ -38,49 +38,9 @@ const HOUR = 3600_000;
 /** etcd's revInterval for revision mode. */
 export const REVISION_CHECK_INTERVAL = 5 * 60_000;
 
-const UNIT_MS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  "µs": 1e-3,
-  "μs": 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: HOUR,
-};
-
-/** Parses a Go duration string ("1h30m", "90s", "1.5h") into milliseconds. */
-export function parseGoDuration(s: string): number {
-  if (/^[-+]?0$/.test(s)) return 0;
-  if (!/^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$/.test(s)) throw new Error(`time: invalid duration "${s}"`);
-  let total = 0;
-  for (const part of s.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
-    total += parseFloat(part[1]) * UNIT_MS[part[2]];
-  }
-  return s.startsWith("-") ? -total : total;
-}
-
-/**
- * etcd's parseCompactionRetention: a bare non-negative integer is hours (periodic) or a revision count
- * (revision); anything else must be a duration. Returns ms for periodic and a count for revision.
- */
-export function parseCompactionRetention(mode: CompactionMode, retention: string): number {
-  if (/^\+?\d+$/.test(retention)) {
-    const n = parseInt(retention, 10);
-    return mode === "revision" ? n : n * HOUR;
-  }
-  try {
-    const ms = parseGoDuration(retention);
-    // etcd reads a duration in revision mode as a count of nanoseconds.
-    return mode === "revision" ? Math.round(ms * 1e6) : ms;
-  } catch (e) {
-    throw new Error(`error parsing CompactionRetention: ${(e as Error).message}`);
-  }
-}
-
 export interface AutoCompactorOptions {
   mode: CompactionMode;
-  /** ms for periodic mode, a number of revisions for revision mode (see parseCompactionRetention). */
+  /** ms for periodic mode, a number of revisions for revision mode (server/config.ts parseCompactionRetention). */
   retention: number;
   /** The current store revision. */
   rev: () => number;

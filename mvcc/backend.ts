@@ -9,7 +9,7 @@
  */
 import { BTree } from "./btree.ts";
 import { latin1 } from "./bytes.ts";
-import { crc32c } from "./crc32c.ts";
+import { crc32cUpdate } from "../wal/crc32c.ts";
 import { MAGIC, OP_CREATE_BUCKET, OP_DROP_BUCKET, type OpSink, RecordWriter, replayLog } from "./backend_log.ts";
 
 /** Bucket names used by etcd. */
@@ -215,12 +215,12 @@ export class Backend {
     let h = 0;
     const enc = new TextEncoder();
     for (const name of [...this.#buckets.keys()].sort()) {
-      h = crc32c(enc.encode(name), h);
+      h = crc32cUpdate(h, enc.encode(name));
       const skip = ignores.get(name);
       this.#buckets.get(name)!.forEach((k, v) => {
         if (skip !== undefined && skip.has(latin1(k))) return;
-        h = crc32c(k, h);
-        h = crc32c(v, h);
+        h = crc32cUpdate(h, k);
+        h = crc32cUpdate(h, v);
       });
     }
     return h;

@@ -10,7 +10,7 @@
  * One record is one committed batch, so a batch is applied on replay entirely or not at all. The length is stored
  * twice so a damaged length field is told apart from a record that was cut short by a crash.
  */
-import { crc32c } from "./crc32c.ts";
+import { crc32c } from "../wal/crc32c.ts";
 
 export const MAGIC: Uint8Array = new TextEncoder().encode("DETCDDB1");
 export const RECORD_HEADER = 12;

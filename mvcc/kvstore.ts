@@ -6,7 +6,7 @@
 import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
 import { type Backend, BUCKET } from "./backend.ts";
 import { EMPTY_BYTES } from "./bytes.ts";
-import { crc32c } from "./crc32c.ts";
+import { crc32c, crc32cUpdate } from "../wal/crc32c.ts";
 import { ErrCompacted, ErrFutureRev } from "./errors.ts";
 import { TreeIndex } from "./index.ts";
 import { KeyIndex } from "./key_index.ts";
@@ -192,8 +192,8 @@ export class KVStore {
       const kr = bytesToRev(k);
       if (kr.main > rev) return false;
       if (kr.main <= compactRev && keep.size > 0 && !keep.has(revKey(kr.main, kr.sub))) return;
-      h = crc32c(k, h);
-      h = crc32c(v, h);
+      h = crc32cUpdate(h, k);
+      h = crc32cUpdate(h, v);
     });
     return { hash: h, currentRev, compactRev };
   }

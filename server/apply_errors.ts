@@ -3,26 +3,9 @@
  * with their exact codes and messages. The gRPC layer turns RpcError into a status; clients match on messages.
  */
 
-/** gRPC status codes. */
-export const GrpcCode = {
-  OK: 0,
-  Canceled: 1,
-  Unknown: 2,
-  InvalidArgument: 3,
-  DeadlineExceeded: 4,
-  NotFound: 5,
-  AlreadyExists: 6,
-  PermissionDenied: 7,
-  ResourceExhausted: 8,
-  FailedPrecondition: 9,
-  Aborted: 10,
-  OutOfRange: 11,
-  Unimplemented: 12,
-  Internal: 13,
-  Unavailable: 14,
-  DataLoss: 15,
-  Unauthenticated: 16,
-} as const;
+import { GrpcCode } from "../rpc/status_codes.ts";
+
+export { GrpcCode };
 
 export class RpcError extends Error {
   /** gRPC status code. */

@@ -40,7 +40,8 @@ import {
   ErrGRPCTimeout,
   RpcError,
 } from "./apply_errors.ts";
-import type { EtcdConfig } from "./config.ts";
+import { type EtcdConfig, parseCompactionRetention } from "./config.ts";
+import { AutoCompactor } from "../mvcc/auto_compactor.ts";
 import { FifoScheduler } from "./scheduler.ts";
 import { IdGenerator } from "./id_generator.ts";
 import type { Logger } from "./logger.ts";
@@ -81,6 +82,7 @@ export class EtcdServer {
   private readonly stopResolvers = Promise.withResolvers<void>();
   private stopping = false;
   private sweeper: ReturnType<typeof setInterval> | undefined;
+  private compactor: AutoCompactor | undefined;
   private fatalError: unknown = undefined;
   /** Proposers waiting for a leader to exist (raft drops proposals without one). */
   private leaderWaiters: (() => void)[] = [];
@@ -159,6 +161,25 @@ export class EtcdServer {
     this.raft.start();
     this.sweeper = setInterval(() => this.wait.expire(performance.now(), ErrGRPCTimeout), 250);
     void this.publish();
+    this.startAutoCompaction();
+  }
+
+  /** --auto-compaction-*: compactions go through raft like a client's Compact. */
+  private startAutoCompaction(): void {
+    const retention = parseCompactionRetention(this.cfg.autoCompactionMode, this.cfg.autoCompactionRetention);
+    if (retention === 0) return;
+    this.compactor = new AutoCompactor({
+      mode: this.cfg.autoCompactionMode,
+      retention,
+      rev: () => this.b.store.rev,
+      compact: (rev) => this.compact({ $typeName: "etcdserverpb.CompactionRequest", revision: BigInt(rev), physical: false }),
+      onError: (err) => this.logger.warn("failed auto compaction", { error: String(err) }),
+    });
+    this.compactor.start();
+    this.logger.info("auto compaction enabled", {
+      "compact-mode": this.cfg.autoCompactionMode,
+      "compact-retention": this.cfg.autoCompactionRetention,
+    });
   }
 
   /** A lone voter need not wait an election timeout for a leader (etcd fast-forwards its ticks). */
@@ -531,6 +552,7 @@ export class EtcdServer {
     if (this.stopping) return await this.stopResolvers.promise.catch(() => {});
     this.stopping = true;
     clearInterval(this.sweeper);
+    await this.compactor?.stop();
     await this.raft.stop();
     await this.scheduler.idle();
     this.wait.failAll(ErrGRPCStopped);

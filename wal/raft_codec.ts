@@ -15,6 +15,7 @@ import {
   type Snapshot,
   type SnapshotMetadata,
 } from "../raft/types.ts";
+import { newMessage } from "../raft/util.ts";
 import { bytesFieldSize, ProtoReader, ProtoWriter, varintFieldSize, WIRE_BYTES } from "./proto_wire.ts";
 
 const EMPTY: Uint8Array = new Uint8Array(0);
@@ -304,18 +305,7 @@ export function encodeMessage(m: Message): Uint8Array {
 
 export function decodeMessage(b: Uint8Array): Message {
   const r = new ProtoReader(b);
-  const m: Message = {
-    type: 0,
-    to: 0,
-    from: 0,
-    term: 0,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-  };
+  const m = newMessage(0, 0, 0);
   while (!r.done()) {
     const tag = r.uvarint();
     switch (tag) {

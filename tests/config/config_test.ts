@@ -1,6 +1,6 @@
 // parseConfig against etcd 3.4's command-line behaviour (etcdmain/config.go, embed/config.go, pkg/flags).
 import assert from "node:assert/strict";
-import { defaultConfig, type EtcdConfig, parseConfig } from "../../server/config.ts";
+import { defaultConfig, type EtcdConfig, parseCompactionRetention, parseConfig } from "../../server/config.ts";
 import { FLAG_BY_NAME } from "../../server/flag_table.ts";
 import { urlString } from "../../server/urls.ts";
 
@@ -430,4 +430,15 @@ Deno.test({
       assert.ok(r.ok || !/not defined/.test(r.error ?? ""), n);
     }
   },
+});
+
+Deno.test("auto compaction retention parses like etcd's", () => {
+  assert.equal(parseCompactionRetention("periodic", "1"), 3600_000);
+  assert.equal(parseCompactionRetention("periodic", "1h30m"), 5400_000);
+  assert.equal(parseCompactionRetention("periodic", "90s"), 90_000);
+  assert.equal(parseCompactionRetention("periodic", "1.5h"), 5400_000);
+  assert.equal(parseCompactionRetention("revision", "1000"), 1000);
+  assert.throws(() => parseCompactionRetention("periodic", "-1"), /invalid auto compaction retention/);
+  assert.throws(() => parseCompactionRetention("periodic", "1x"), /invalid auto compaction retention/);
+  assert.throws(() => parseCompactionRetention("revision", "1h"), /want a revision count/);
 });

@@ -1,8 +1,6 @@
 import {
   AutoCompactor,
   type Clock,
-  parseCompactionRetention,
-  parseGoDuration,
   REVISION_CHECK_INTERVAL,
 } from "../../mvcc/auto_compactor.ts";
 import { ErrCompacted } from "../../mvcc/errors.ts";
@@ -42,17 +40,6 @@ class FakeClock implements Clock {
     await flush();
   }
 }
-
-Deno.test("auto compaction: retention parsing like etcd", () => {
-  assertEquals(parseCompactionRetention("periodic", "1"), 3600_000);
-  assertEquals(parseCompactionRetention("periodic", "1h30m"), 5400_000);
-  assertEquals(parseCompactionRetention("periodic", "90s"), 90_000);
-  assertEquals(parseCompactionRetention("periodic", "1.5h"), 5400_000);
-  assertEquals(parseCompactionRetention("revision", "1000"), 1000);
-  assertEquals(parseGoDuration("250ms"), 250);
-  assertThrows(() => parseCompactionRetention("periodic", "-1"), (e) => /CompactionRetention/.test(String(e)));
-  assertThrows(() => parseCompactionRetention("periodic", "1x"), (e) => /CompactionRetention/.test(String(e)));
-});
 
 Deno.test("auto compaction: periodic compacts at the revision of one period ago", async () => {
   const clock = new FakeClock();
