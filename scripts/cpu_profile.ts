@@ -20,8 +20,10 @@ ws.onmessage = (ev) => {
   const msg = JSON.parse(ev.data);
   if (msg.id !== undefined) pending.get(msg.id)?.(msg.result);
 };
+// deno-lint-ignore no-explicit-any -- inspector protocol results are untyped JSON
+type Json = any;
 const call = (method: string, params: Record<string, unknown> = {}) =>
-  new Promise<any>((resolve) => {
+  new Promise<Json>((resolve) => {
     const id = next++;
     pending.set(id, resolve);
     ws.send(JSON.stringify({ id, method, params }));
@@ -36,11 +38,13 @@ await Deno.writeTextFile(values.out!, JSON.stringify(profile));
 
 // self time per function, heaviest first
 const self = new Map<string, number>();
-const byId = new Map<number, any>(profile.nodes.map((n: any) => [n.id, n]));
+const byId = new Map<number, Json>(profile.nodes.map((n: Json) => [n.id, n]));
 const dt = profile.timeDeltas as number[];
 (profile.samples as number[]).forEach((id, i) => {
   const cf = byId.get(id).callFrame;
-  const key = `${cf.functionName || "(anonymous)"} ${String(cf.url).split("/").slice(-2).join("/")}:${cf.lineNumber + 1}`;
+  const key = `${cf.functionName || "(anonymous)"} ${String(cf.url).split("/").slice(-2).join("/")}:${
+    cf.lineNumber + 1
+  }`;
   self.set(key, (self.get(key) ?? 0) + (dt[i] ?? 0));
 });
 const total = [...self.values()].reduce((a, b) => a + b, 0);

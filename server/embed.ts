@@ -121,7 +121,12 @@ function endpointHandler(endpoints: Map<string, PlainHttpHandler>) {
       res.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n");
       return;
     }
-    const a = await ep({ method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers: req.headers });
+    const a = await ep({
+      method: req.method ?? "GET",
+      path: url.pathname,
+      query: url.searchParams,
+      headers: req.headers,
+    });
     res.writeHead(a.status, a.headers).end(a.body);
   };
 }

@@ -172,7 +172,8 @@ export class EtcdServer {
       mode: this.cfg.autoCompactionMode,
       retention,
       rev: () => this.b.store.rev,
-      compact: (rev) => this.compact({ $typeName: "etcdserverpb.CompactionRequest", revision: BigInt(rev), physical: false }),
+      compact: (rev) =>
+        this.compact({ $typeName: "etcdserverpb.CompactionRequest", revision: BigInt(rev), physical: false }),
       onError: (err) => this.logger.warn("failed auto compaction", { error: String(err) }),
     });
     this.compactor.start();
@@ -216,9 +217,11 @@ export class EtcdServer {
         }]}`,
         "cluster-id": this.cluster.clusterId.toString(16),
       });
-      if (this.cluster.version === "") await this.propose({
+      if (this.cluster.version === "") {
+        await this.propose({
           clusterVersionSet: { $typeName: "etcdserverpb.ClusterVersionSetRequest", ver: ETCD_CLUSTER_VERSION },
         });
+      }
       this.readyResolvers.resolve();
     } catch (err) {
       if (!this.stopping) this.fatal(err);

@@ -28,6 +28,10 @@ export function httpEndpoints(s: EtcdServer, registry: MetricsRegistry): Map<str
       }],
     ["/metrics", (req) =>
       onlyGet(req.method) ??
-        { status: 200, headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" }, body: registry.render() }],
+        {
+          status: 200,
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+          body: registry.render(),
+        }],
   ]);
 }

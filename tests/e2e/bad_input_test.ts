@@ -1,5 +1,5 @@
 // Bad input gets etcd's error, changes nothing, and the member keeps serving.
-import { deepStrictEqual as assertEquals, match as assertMatch, notDeepStrictEqual as assertNotEquals, ok as assert } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
 import { connect } from "node:http2";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
@@ -46,8 +46,16 @@ function test(name: string, fn: (port: number) => Promise<void>) {
 }
 
 test("empty key", async (port) => {
-  await rejects(grpc(port).put({ key: new Uint8Array(0), value: enc.encode("v") }), Code.InvalidArgument, /^etcdserver: key is not provided$/);
-  await rejects(grpc(port).range({ key: new Uint8Array(0) }), Code.InvalidArgument, /^etcdserver: key is not provided$/);
+  await rejects(
+    grpc(port).put({ key: new Uint8Array(0), value: enc.encode("v") }),
+    Code.InvalidArgument,
+    /^etcdserver: key is not provided$/,
+  );
+  await rejects(
+    grpc(port).range({ key: new Uint8Array(0) }),
+    Code.InvalidArgument,
+    /^etcdserver: key is not provided$/,
+  );
 });
 
 test("request larger than --max-request-bytes", async (port) => {
@@ -59,7 +67,9 @@ test("request larger than --max-request-bytes", async (port) => {
 });
 
 test("too many txn ops, duplicate keys in a txn", async (port) => {
-  const put = (k: string) => ({ request: { case: "requestPut" as const, value: { key: enc.encode(k), value: enc.encode("v") } } });
+  const put = (k: string) => ({
+    request: { case: "requestPut" as const, value: { key: enc.encode(k), value: enc.encode("v") } },
+  });
   await rejects(
     grpc(port).txn({ success: ["a", "b", "c", "d", "e"].map(put) }),
     Code.InvalidArgument,
@@ -120,7 +130,10 @@ Deno.test({
   ...opts,
   fn: async () => {
     const mm = await m();
-    const c = createClient(KV, createConnectTransport({ baseUrl: `http://127.0.0.1:${mm.clientPort}`, httpVersion: "1.1" }));
+    const c = createClient(
+      KV,
+      createConnectTransport({ baseUrl: `http://127.0.0.1:${mm.clientPort}`, httpVersion: "1.1" }),
+    );
     await c.put({ key: enc.encode("after"), value: enc.encode("ok") });
     const got = await c.range({ key: enc.encode("after") });
     assertEquals(new TextDecoder().decode(got.kvs[0].value), "ok");

@@ -1,6 +1,11 @@
 // Crash and restart with real processes and real files: nothing acknowledged is lost,
 // a torn WAL tail is repaired, and a corrupt WAL keeps the member from starting.
-import { deepStrictEqual as assertEquals, match as assertMatch, notDeepStrictEqual as assertNotEquals, ok as assert } from "node:assert/strict";
+import {
+  deepStrictEqual as assertEquals,
+  match as assertMatch,
+  notDeepStrictEqual as assertNotEquals,
+  ok as assert,
+} from "node:assert/strict";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { KV } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";

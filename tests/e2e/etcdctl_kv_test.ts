@@ -1,5 +1,5 @@
 // The acceptance walk of a new user: the real etcdctl 3.4 against a real detcd process.
-import { deepStrictEqual as assertEquals, match as assertMatch, notDeepStrictEqual as assertNotEquals, ok as assert } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
 import { ctl, etcdctl, type Member, noEtcdctl, startMember } from "./harness.ts";
 
 let member: Member | undefined;
@@ -20,7 +20,10 @@ test("put and get with prefix, from-key, limit, sort, keys-only, print-value-onl
   }
   assertEquals(await ctl(ep, "get", "foo"), "foo\nbar\n");
   assertEquals(await ctl(ep, "get", "foo", "--prefix"), "foo\nbar\nfoo1\nb1\nfoo2\nb2\n");
-  assertEquals(await ctl(ep, "get", "foo", "--prefix", "--sort-by=MODIFY", "--order=DESCEND"), "foo2\nb2\nfoo1\nb1\nfoo\nbar\n");
+  assertEquals(
+    await ctl(ep, "get", "foo", "--prefix", "--sort-by=MODIFY", "--order=DESCEND"),
+    "foo2\nb2\nfoo1\nb1\nfoo\nbar\n",
+  );
   assertEquals(await ctl(ep, "get", "foo1", "--from-key", "--keys-only"), "foo1\n\nfoo2\n\nzoo\n\n");
   assertEquals(await ctl(ep, "get", "foo", "--prefix", "--print-value-only"), "bar\nb1\nb2\n");
   assertEquals(await ctl(ep, "get", "foo", "--prefix", "--limit", "2"), "foo\nbar\nfoo1\nb1\n");

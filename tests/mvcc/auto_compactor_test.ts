@@ -1,10 +1,6 @@
-import {
-  AutoCompactor,
-  type Clock,
-  REVISION_CHECK_INTERVAL,
-} from "../../mvcc/auto_compactor.ts";
+import { AutoCompactor, type Clock, REVISION_CHECK_INTERVAL } from "../../mvcc/auto_compactor.ts";
 import { ErrCompacted } from "../../mvcc/errors.ts";
-import { assertEquals, assertThrows } from "./helpers.ts";
+import { assertEquals } from "./helpers.ts";
 
 const MIN = 60_000;
 const flush = () => new Promise((r) => setTimeout(r, 0));

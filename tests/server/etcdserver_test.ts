@@ -32,7 +32,8 @@ async function start(cfg: EtcdConfig) {
   return { s, logger };
 }
 
-const put = (s: EtcdServer, k: string, v: string) => s.put(create(PutRequestSchema, { key: enc.encode(k), value: enc.encode(v) }));
+const put = (s: EtcdServer, k: string, v: string) =>
+  s.put(create(PutRequestSchema, { key: enc.encode(k), value: enc.encode(v) }));
 const get = async (s: EtcdServer, k: string, revision = 0n) => {
   const r = await s.range(create(RangeRequestSchema, { key: enc.encode(k), revision }));
   return r.kvs.length === 0 ? undefined : dec.decode(r.kvs[0].value);
