@@ -26,12 +26,18 @@ export function httpEndpoints(s: EtcdServer, registry: MetricsRegistry): Map<str
         headers: json,
         body: JSON.stringify({ etcdserver: ETCD_SERVER_VERSION, etcdcluster: s.cluster.version || "not_decided" }),
       }],
-    ["/metrics", (req) =>
-      onlyGet(req.method) ??
-        {
-          status: 200,
-          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
-          body: registry.render(),
-        }],
+    ["/metrics", (req) => {
+      const bad = onlyGet(req.method);
+      if (bad !== undefined) return bad;
+      // sizes are read when scraped rather than kept current on the write path
+      s.metrics.dbTotalSize.set(s.backend.size());
+      s.metrics.dbTotalSizeInUse.set(s.backend.sizeInUse());
+      s.metrics.keysTotal.set(s.store.index.size);
+      return {
+        status: 200,
+        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        body: registry.render(),
+      };
+    }],
   ]);
 }

@@ -1,0 +1,92 @@
+// The member as systemd and monitoring see it: sd_notify READY=1 once it serves and
+// STOPPING=1 on SIGTERM (a real datagram socket), /health, /version and /metrics over
+// plain HTTP on the client port and on --listen-metrics-urls.
+import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
+import { ctl, freePort, noEtcdctl, startMember, tempDir } from "./harness.ts";
+
+const opts = { sanitizeResources: false, sanitizeOps: false };
+
+/** A unix datagram socket (python3) that prints each message it receives on a line. */
+async function notifySocket(path: string) {
+  const child = new Deno.Command("python3", {
+    args: [
+      "-c",
+      "import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint('bound',flush=True)\n" +
+      "while True:\n  print(s.recv(4096).decode().replace('\\n',' '),flush=True)",
+      path,
+    ],
+    stdout: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  void (async () => {
+    let buf = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += value;
+      const parts = buf.split("\n");
+      buf = parts.pop()!;
+      lines.push(...parts);
+    }
+  })();
+  const waitFor = async (text: string) => {
+    const deadline = Date.now() + 20_000;
+    while (!lines.some((l) => l.includes(text))) {
+      if (Date.now() > deadline) throw new Error(`no ${text} on the notify socket; got ${JSON.stringify(lines)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  await waitFor("bound");
+  return { lines, waitFor, close: () => child.kill("SIGKILL") };
+}
+
+Deno.test({
+  name: "systemd: READY=1 once serving, STOPPING=1 on SIGTERM",
+  ...opts,
+  fn: async () => {
+    const sock = `${await tempDir()}/notify.sock`;
+    const n = await notifySocket(sock);
+    try {
+      const m = await startMember({ env: { NOTIFY_SOCKET: sock } });
+      await n.waitFor("READY=1");
+      assert(!n.lines.some((l) => l.includes("STOPPING=1")));
+      assertEquals(await m.stop(), 0);
+      await n.waitFor("STOPPING=1");
+      assertMatch(m.log(), /received signal; shutting down/);
+    } finally {
+      n.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "http: /health, /version and /metrics on client and metrics URLs",
+  ignore: noEtcdctl,
+  ...opts,
+  fn: async () => {
+    const metricsPort = await freePort();
+    const m = await startMember({ extraArgs: ["--listen-metrics-urls", `http://127.0.0.1:${metricsPort}`] });
+    try {
+      await ctl(m.endpoint, "put", "metric", "value");
+      for (const port of [m.clientPort, metricsPort]) {
+        const health = await fetch(`http://127.0.0.1:${port}/health`);
+        assertEquals(health.status, 200);
+        assertEquals(await health.json(), { health: "true" });
+        const version = await (await fetch(`http://127.0.0.1:${port}/version`)).json();
+        assertEquals(version, { etcdserver: "3.4.23", etcdcluster: "3.4.0" });
+        const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        assertMatch(metrics, /^etcd_server_has_leader 1$/m);
+        assertMatch(metrics, /^etcd_server_is_leader 1$/m);
+        assertMatch(metrics, /^etcd_debugging_mvcc_keys_total 1$/m);
+        assertMatch(metrics, /^etcd_mvcc_db_total_size_in_bytes [1-9]\d*$/m);
+        assertMatch(metrics, /^etcd_disk_wal_fsync_duration_seconds_count [1-9]\d*$/m);
+      }
+      const post = await fetch(`http://127.0.0.1:${m.clientPort}/health`, { method: "POST" });
+      assertEquals(post.status, 405);
+      await post.body?.cancel();
+    } finally {
+      assertEquals(await m.stop(), 0);
+    }
+  },
+});
