@@ -117,6 +117,54 @@ test("member list shows this member", async (ep) => {
   assertMatch(out, new RegExp(`^[0-9a-f]+, started, m1, http://127\\.0\\.0\\.1:\\d+, http://${ep}, false\\n$`));
 });
 
+test("defrag, hashkv and a physical compaction", async (ep) => {
+  assertEquals(await ctl(ep, "defrag"), `Finished defragmenting etcd member[${ep}]\n`);
+  const h1 = await ctl(ep, "endpoint", "hashkv");
+  assertMatch(h1, new RegExp(`^${ep}, \\d+\\n$`));
+  assertEquals(await ctl(ep, "endpoint", "hashkv"), h1, "hash changed without writes");
+  await ctl(ep, "put", "phys", "1");
+  const rev = JSON.parse(await ctl(ep, "put", "phys", "2", "-w", "json")).header.revision;
+  assertEquals(await ctl(ep, "compaction", "--physical", String(rev)), `compacted revision ${rev}\n`);
+  assertEquals(await ctl(ep, "alarm", "list"), "");
+});
+
+test("the JSON gateway answers like etcd's (curl-style requests)", async (ep) => {
+  const post = async (path: string, body: unknown) => {
+    const r = await fetch(`http://${ep}${path}`, { method: "POST", body: JSON.stringify(body) });
+    assertEquals(r.status, 200);
+    return await r.json();
+  };
+  const put = await post("/v3/kv/put", { key: btoa("gw"), value: btoa("bar") });
+  assertEquals(Object.keys(put), ["header"]);
+  assertMatch(put.header.revision, /^\d+$/, "int64 fields are strings");
+  assertMatch(put.header.cluster_id, /^\d+$/);
+  const rev = put.header.revision;
+  const range = await post("/v3/kv/range", { key: btoa("gw") });
+  assertEquals(range.kvs, [{
+    key: btoa("gw"),
+    create_revision: rev,
+    mod_revision: rev,
+    version: "1",
+    value: btoa("bar"),
+  }]);
+  assertEquals(range.count, "1");
+  assertEquals(range.more, undefined, "defaults are omitted");
+  const count = await post("/v3/kv/range", { key: btoa("gw"), count_only: true });
+  assertEquals(count.kvs, undefined);
+  assertEquals(count.count, "1");
+  const txn = await post("/v3/kv/txn", {
+    compare: [{ key: btoa("gw"), result: "EQUAL", target: "VERSION", version: "1" }],
+    success: [{ request_put: { key: btoa("gw"), value: btoa("baz") } }],
+  });
+  assertEquals(txn.succeeded, true);
+  assertEquals(Object.keys(txn.responses[0]), ["response_put"]);
+  const del = await post("/v3/kv/deleterange", { key: btoa("gw") });
+  assertEquals(del.deleted, "1");
+  const status = await post("/v3/maintenance/status", {});
+  assertEquals(status.version, "3.4.23");
+  assertEquals(status.leader, status.header.member_id);
+});
+
 Deno.test({
   name: "etcdctl: stop the member",
   ...opts,
