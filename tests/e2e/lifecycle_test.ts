@@ -90,3 +90,31 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "start failures: port in use, unwritable data dir, data dir in use — one line, non-zero exit",
+  ...opts,
+  fn: async () => {
+    // the client port is taken by a running member
+    const first = await startMember();
+    try {
+      const clash = await startMember({ clientPort: first.clientPort, expectExit: true });
+      assertEquals(await clash.stop(), 1);
+      assertMatch(clash.log(), new RegExp(`127\\.0\\.0\\.1:${first.clientPort}.*(EADDRINUSE|in use)`, "i"));
+      assert(!clash.log().includes("ready to serve client requests"));
+
+      // the same data dir while the first member holds its WAL locks
+      const twin = await startMember({ dataDir: first.dataDir, expectExit: true });
+      assertEquals(await twin.stop(), 1);
+      assertMatch(twin.log(), /another process holds the lock/);
+    } finally {
+      assertEquals(await first.stop(), 0);
+    }
+    // a data dir under a regular file cannot be created
+    const file = `${await tempDir()}/plain-file`;
+    await Deno.writeTextFile(file, "x");
+    const bad = await startMember({ dataDir: `${file}/m.etcd`, expectExit: true });
+    assertEquals(await bad.stop(), 1);
+    assertMatch(bad.log(), /cannot access data directory/);
+  },
+});
