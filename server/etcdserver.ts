@@ -2,7 +2,8 @@
 // the raft node, applies committed entries in order through the FIFO scheduler, and
 // answers client requests — writes by proposing through raft and waiting for their own
 // entry's apply result, reads from the applied state once it is linearizable.
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
+import { encodeRequest, peekRequestId } from "./raft_request_codec.ts";
 import { type InternalRaftRequest, InternalRaftRequestSchema } from "../rpc/gen/etcdserverpb/raft_internal_pb.ts";
 import type {
   CompactionRequest,
@@ -73,7 +74,7 @@ export class EtcdServer {
   private readonly scheduler: FifoScheduler;
   private readonly reqIds: IdGenerator;
   /** Requests proposed by this member, kept so applying them needs no decode. */
-  private readonly localRequests = new Map<bigint, InternalRaftRequest>();
+  private readonly localRequests = new Map<number, InternalRaftRequest>();
   private appliedIndex: number;
   private snapshotIndex: number;
   private confState: ConfState;
@@ -271,8 +272,8 @@ export class EtcdServer {
     if (this.raft.commitIndex - this.appliedIndex > maxGapBetweenApplyAndCommit) throw ErrGRPCRequestTooManyRequests;
     if (this.raft.lead === 0) await this.waitLeader();
     const id = this.reqIds.next();
-    const req = { $typeName: "etcdserverpb.InternalRaftRequest", ...fields, ID: id } as InternalRaftRequest;
-    const data = toBinary(InternalRaftRequestSchema, req);
+    const req = { $typeName: "etcdserverpb.InternalRaftRequest", ...fields, ID: BigInt(id) } as InternalRaftRequest;
+    const data = encodeRequest(req);
     if (data.length > this.cfg.maxRequestBytes) throw ErrGRPCRequestTooLarge;
     const result = this.wait.register(id, performance.now() + this.reqTimeoutMs);
     this.localRequests.set(id, req);
@@ -409,7 +410,7 @@ export class EtcdServer {
         });
       }
     }
-    if ("id" in cc && cc.id !== 0) this.wait.trigger(BigInt(cc.id), {});
+    if ("id" in cc && cc.id !== 0) this.wait.trigger(cc.id, {});
   }
 
   // ---- snapshots ---------------------------------------------------------------------
@@ -571,18 +572,4 @@ export class EtcdServer {
 
 function check(err: RpcError | null): void {
   if (err !== null) throw err;
-}
-
-/** Reads InternalRaftRequest.ID, which is encoded first (field 1, varint). */
-function peekRequestId(data: Uint8Array): bigint {
-  if (data[0] !== 0x08) return 0n;
-  let id = 0n;
-  let shift = 0n;
-  for (let i = 1; i < data.length && i < 11; i++) {
-    const b = data[i];
-    id |= BigInt(b & 0x7f) << shift;
-    if ((b & 0x80) === 0) return id;
-    shift += 7n;
-  }
-  return 0n;
 }

@@ -1,21 +1,22 @@
-// Request ids unique across members and restarts (etcd's pkg/idutil): the low 16 bits
-// of the member id, then a millisecond timestamp and a counter in the remaining bits.
+// Request ids unique across members and restarts (etcd's pkg/idutil): the low 16 bits of
+// the member id, then a counter seeded from the clock. 16 + 37 bits keeps ids exact JS
+// numbers; the counter starts from milliseconds, so it moves past any id used before a
+// restart unless the clock went back.
 
-const suffixBits = 40n;
-const suffixMask = (1n << suffixBits) - 1n;
+const suffixBits = 37;
+const suffixSpace = 2 ** suffixBits;
 
 export class IdGenerator {
-  private prefix: bigint;
-  private suffix: bigint;
+  private readonly prefix: number;
+  private suffix: number;
 
   constructor(memberId: number, nowMs: number) {
-    this.prefix = (BigInt(memberId) & 0xffffn) << (64n - 16n);
-    // start from the time so ids after a restart do not collide with those before it
-    this.suffix = (BigInt(nowMs) << 8n) & suffixMask;
+    this.prefix = (memberId % 0x10000) * suffixSpace;
+    this.suffix = (nowMs * 16) % suffixSpace;
   }
 
-  next(): bigint {
-    this.suffix = (this.suffix + 1n) & suffixMask;
-    return this.prefix | this.suffix;
+  next(): number {
+    this.suffix = (this.suffix + 1) % suffixSpace;
+    return this.prefix + this.suffix;
   }
 }

@@ -11,21 +11,21 @@ interface Waiter<T> {
 
 export class Wait<T> {
   // Map keeps insertion order; with one timeout for all, that is deadline order too.
-  private readonly pending = new Map<bigint, Waiter<T>>();
+  private readonly pending = new Map<number, Waiter<T>>();
 
-  register(id: bigint, deadline: number): Promise<T> {
+  register(id: number, deadline: number): Promise<T> {
     if (this.pending.has(id)) throw new Error(`wait: duplicate id ${id}`);
     return new Promise<T>((resolve, reject) => this.pending.set(id, { resolve, reject, deadline }));
   }
 
-  trigger(id: bigint, value: T): void {
+  trigger(id: number, value: T): void {
     const w = this.pending.get(id);
     if (w === undefined) return;
     this.pending.delete(id);
     w.resolve(value);
   }
 
-  fail(id: bigint, err: unknown): void {
+  fail(id: number, err: unknown): void {
     const w = this.pending.get(id);
     if (w === undefined) return;
     this.pending.delete(id);
