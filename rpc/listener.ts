@@ -90,6 +90,8 @@ export function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<Client
 
   const server = net.createServer((socket) => {
     sockets.add(socket);
+    // Responses often leave in more than one write; with Nagle on, a client's delayed ACK stalls each by ~40 ms.
+    socket.setNoDelay(true);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => {}); // peer resets are routine; the protocol servers see their own errors
     sniff(socket, (isH2, seen) => {
