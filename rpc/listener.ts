@@ -71,22 +71,48 @@ export function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<Client
     connections.set(socket, conn);
     if (closing) conn.close();
   };
-  // HTTP/1.1 sockets with a request in flight; idle ones are closed at once on shutdown.
-  const busy = new Map<net.Socket, number>();
+  // HTTP/1.1 relay connections with a request in flight, by the relay's local port (the h1 server sees it as the
+  // remote port); idle ones are closed at once on shutdown.
+  const busy = new Map<number, number>();
   let closing = false;
   h1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
     const s = req.socket;
-    busy.set(s, (busy.get(s) ?? 0) + 1);
+    const port = s.remotePort!;
+    busy.set(port, (busy.get(port) ?? 0) + 1);
     res.once("close", () => {
-      const n = (busy.get(s) ?? 1) - 1;
-      if (n > 0) busy.set(s, n);
+      const n = (busy.get(port) ?? 1) - 1;
+      if (n > 0) busy.set(port, n);
       else {
-        busy.delete(s);
+        busy.delete(port);
         if (closing) s.destroy();
       }
     });
     if (closing) res.shouldKeepAlive = false;
   });
+
+  // Deno's node:http sometimes answers 400 to the first request on a socket handed over with emit("connection")
+  // after sniffing, so HTTP/1.1 connections are relayed to the HTTP/1.1 server on a private loopback port.
+  const h1Port = new Promise<number>((resolve, reject) => {
+    h1.once("error", reject);
+    h1.listen(0, "127.0.0.1", () => resolve((h1.address() as net.AddressInfo).port));
+  });
+  const inner = new Map<net.Socket, net.Socket>();
+  const relayToH1 = async (socket: net.Socket, seen: Buffer) => {
+    socket.pause();
+    const up = net.connect(await h1Port, "127.0.0.1");
+    up.setNoDelay(true);
+    inner.set(socket, up);
+    up.write(seen);
+    socket.pipe(up);
+    up.pipe(socket);
+    socket.resume();
+    up.on("error", () => socket.destroy());
+    up.once("close", () => socket.destroy());
+    socket.once("close", () => {
+      inner.delete(socket);
+      up.destroy();
+    });
+  };
 
   const server = net.createServer((socket) => {
     sockets.add(socket);
@@ -96,10 +122,7 @@ export function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<Client
     socket.on("error", () => {}); // peer resets are routine; the protocol servers see their own errors
     sniff(socket, (isH2, seen) => {
       if (isH2) return startH2(socket, seen);
-      socket.pause();
-      socket.unshift(seen);
-      h1.emit("connection", socket);
-      socket.resume();
+      relayToH1(socket, seen);
     });
   });
 
@@ -114,15 +137,19 @@ export function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<Client
       resolve({
         url: actual,
         port: bound,
-        close: () => {
+        close: async () => {
           closing = true;
-          return shutdown(
+          await shutdown(
             server,
             sockets,
-            (s) => connections.has(s) || busy.has(s),
+            (s) => connections.has(s) || busy.has(inner.get(s)?.localPort ?? -1),
             connections.values(),
             opts.closeTimeoutMs ?? 5000,
           );
+          await new Promise<void>((resolve) => {
+            h1.close(() => resolve());
+            h1.closeAllConnections();
+          });
         },
       });
     });
