@@ -42,6 +42,16 @@ export interface Member {
   kill(): Promise<void>;
 }
 
+/** Members still running when the test module ends (a failed test) are killed, not left behind. */
+const running = new Set<Deno.ChildProcess>();
+globalThis.addEventListener("unload", () => {
+  for (const c of running) {
+    try {
+      c.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }
+});
+
 export interface StartOptions {
   dataDir?: string;
   clientPort?: number;
@@ -95,8 +105,10 @@ export async function startMember(opts: StartOptions = {}): Promise<Member> {
   };
   const pumps = Promise.all([pump(child.stderr, (t) => stderr += t), pump(child.stdout, (t) => stdout += t)]);
   let exited = false;
+  running.add(child);
   const status = child.status.then(async (s) => {
     exited = true;
+    running.delete(child);
     await pumps;
     return s;
   });
