@@ -36,27 +36,17 @@ load() { # port path payload requests
   awk '/^finished in/ { gsub(",", "", $4); print $4 }' "$WORK/h2load.out"
 }
 
-# Deno 2.9's node:http2 sometimes aborts inside nghttp2 when a client's GOAWAY arrives (denoland/deno#36788):
-# each figure comes from a fresh server (warm-up run, then the measured run), retried if the server died.
-measure_detcd() { # path payload-name
-  for attempt in 1 2 3 4 5; do
-    local port; port=$(free_port)
-    "$DENO" run -A scripts/rpc_bench_server.ts "$port" "$WORK" >"$WORK/detcd.log" 2>&1 &
-    local pid=$!
-    PIDS+=("$pid")
-    wait_for "$WORK/detcd.log" ready
-    local r=""
-    if load "$port" "$1" "$WORK/$2" $((N / 5)) >/dev/null; then r=$(load "$port" "$1" "$WORK/$2" "$N") || r=""; fi
-    if kill -INT "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; else
-      echo "detcd server died (attempt $attempt): $(grep -v '^ready' "$WORK/detcd.log" | head -1)" >&2
-    fi
-    [ -n "$r" ] && { echo "$r"; return 0; }
-  done
-  echo "no clean run" >&2; return 1
-}
-
-D_RANGE=$(measure_detcd /etcdserverpb.KV/Range range.bin)
-D_PUT=$(measure_detcd /etcdserverpb.KV/Put put.bin)
+# One server (rpc/h2) for both figures: warm-up run, then the measured runs; it must still be alive afterwards
+# (node:http2 used to abort on client GOAWAYs, denoland/deno#36788).
+DPORT=$(free_port)
+"$DENO" run -A scripts/rpc_bench_server.ts "$DPORT" "$WORK" >"$WORK/detcd.log" 2>&1 &
+DPID=$!
+PIDS+=("$DPID")
+wait_for "$WORK/detcd.log" ready
+load "$DPORT" /etcdserverpb.KV/Range "$WORK/range.bin" $((N / 5)) >/dev/null
+D_RANGE=$(load "$DPORT" /etcdserverpb.KV/Range "$WORK/range.bin" "$N")
+D_PUT=$(load "$DPORT" /etcdserverpb.KV/Put "$WORK/put.bin" "$N")
+kill -0 "$DPID" 2>/dev/null || { echo "detcd server died: $(head -3 "$WORK/detcd.log")" >&2; exit 1; }
 printf 'detcd rpc  Range: %10.0f req/s   Put: %10.0f req/s   (h2load -n %s -c 10 -m 10)\n' "$D_RANGE" "$D_PUT" "$N"
 
 if command -v etcd >/dev/null; then
