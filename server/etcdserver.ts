@@ -20,7 +20,7 @@ import type {
 } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { decodeConfChange, decodeConfChangeV2 } from "../raft/confchange_codec.ts";
 import { RawNode } from "../raft/rawnode.ts";
-import { type ConfState, type Entry, EntryType, type ReadState, type Snapshot, StateType } from "../raft/types.ts";
+import { type ConfState, type Entry, EntryType, type Snapshot, StateType } from "../raft/types.ts";
 import { emptyConfState } from "../raft/types.ts";
 import {
   Applier,
@@ -53,6 +53,7 @@ import { RaftNode } from "./raft_node.ts";
 import { bootstrapMember, type Bootstrapped } from "./bootstrap.ts";
 import { ETCD_CLUSTER_VERSION } from "./version.ts";
 import { Wait } from "./wait.ts";
+import { ReadIndexLoop } from "./read_index.ts";
 
 /** etcd's maxGapBetweenApplyAndCommitIndex: past it, new proposals are refused. */
 const maxGapBetweenApplyAndCommit = 5000;
@@ -60,10 +61,6 @@ const maxGapBetweenApplyAndCommit = 5000;
 const snapshotCatchUpEntries = 5000;
 
 type ApplyResult = { resp?: unknown; err?: unknown };
-
-export interface ServerErrorEvent {
-  err: unknown;
-}
 
 export class EtcdServer {
   readonly id: number;
@@ -88,8 +85,7 @@ export class EtcdServer {
   /** Proposers waiting for a leader to exist (raft drops proposals without one). */
   private leaderWaiters: (() => void)[] = [];
   private snapshotting = false;
-  /** Reads waiting for the read index they asked raft for. */
-  private readWaiters: { index: number; resolve: () => void }[] = [];
+  private readonly reads: ReadIndexLoop;
 
   private constructor(
     readonly cfg: EtcdConfig,
@@ -107,6 +103,10 @@ export class EtcdServer {
     const electionTicks = Math.max(2, Math.round(cfg.electionTimeoutMs / cfg.heartbeatIntervalMs));
     this.reqTimeoutMs = 5000 + 2 * electionTicks * cfg.heartbeatIntervalMs;
     this.scheduler = new FifoScheduler(1 << 16, (err) => this.fatal(err));
+    this.reads = new ReadIndexLoop((ctx) => {
+      this.raft.rawNode.readIndex(ctx);
+      this.raft.kick();
+    }, () => this.appliedIndex);
     const rawNode = new RawNode({
       id: this.id,
       electionTick: electionTicks,
@@ -129,7 +129,7 @@ export class EtcdServer {
       {
         apply: (entries, snap) => this.scheduler.schedule(() => this.applyAll(entries, snap)),
         leaderChanged: (lead, isLeader) => this.onLeaderChanged(lead, isLeader),
-        readStates: (states) => this.onReadStates(states),
+        readStates: (states) => this.reads.onReadStates(states),
         send: () => {/* single-member: there is nobody to send to yet */},
         fatal: (err) => this.fatal(err),
         advanced: () => this.campaignIfLoneVoter(),
@@ -160,7 +160,11 @@ export class EtcdServer {
       "cluster-id": this.cluster.clusterId.toString(16),
     });
     this.raft.start();
-    this.sweeper = setInterval(() => this.wait.expire(performance.now(), ErrGRPCTimeout), 250);
+    this.sweeper = setInterval(() => {
+      const now = performance.now();
+      this.wait.expire(now, ErrGRPCTimeout);
+      this.reads.expire(now, ErrGRPCTimeout);
+    }, 250);
     void this.publish();
     this.startAutoCompaction();
   }
@@ -321,7 +325,7 @@ export class EtcdServer {
       this.metrics.proposalsApplied.inc();
     }
     this.metrics.proposalsCommitted.set(this.raft.commitIndex);
-    this.releaseReads();
+    this.reads.onApplied();
     if (this.appliedIndex - this.snapshotIndex > this.cfg.snapshotCount && !this.snapshotting) {
       await this.snapshot();
     }
@@ -443,35 +447,10 @@ export class EtcdServer {
 
   // ---- reads -------------------------------------------------------------------------
 
-  /**
-   * Resolves once the applied state reflects every write acknowledged before the call.
-   * A lone voter is the leader for good, and it acknowledges writes only after applying
-   * them, so its applied state always qualifies. Otherwise ask raft for a read index.
-   */
+  /** Resolves once the applied state reflects every write acknowledged before the call. */
   private linearizableReadNotify(): Promise<void> {
     if (this.stopping) return Promise.reject(ErrGRPCStopped);
-    if (this.isSingleVoter() && this.raft.lead === this.id) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.raft.rawNode.readIndex(new Uint8Array(0));
-      this.readWaiters.push({ index: Number.MAX_SAFE_INTEGER, resolve });
-      this.raft.kick();
-    });
-  }
-
-  private onReadStates(states: ReadState[]): void {
-    const index = states[states.length - 1].index;
-    for (const w of this.readWaiters) if (w.index === Number.MAX_SAFE_INTEGER) w.index = index;
-    this.releaseReads();
-  }
-
-  private releaseReads(): void {
-    if (this.readWaiters.length === 0) return;
-    const waiting: typeof this.readWaiters = [];
-    for (const w of this.readWaiters) {
-      if (w.index <= this.appliedIndex) w.resolve();
-      else waiting.push(w);
-    }
-    this.readWaiters = waiting;
+    return this.reads.wait(performance.now() + this.reqTimeoutMs);
   }
 
   private onLeaderChanged(lead: number, isLeader: boolean): void {
@@ -560,8 +539,7 @@ export class EtcdServer {
     await this.raft.stop();
     await this.scheduler.idle();
     this.wait.failAll(ErrGRPCStopped);
-    for (const w of this.readWaiters) w.resolve();
-    this.readWaiters = [];
+    this.reads.failAll(ErrGRPCStopped);
     for (const w of this.leaderWaiters) w();
     this.leaderWaiters = [];
     await this.b.close();

@@ -1,0 +1,63 @@
+// The linearizable read loop: one ReadIndex per burst of reads, release at the applied
+// index, deadlines and shutdown.
+import { deepStrictEqual as assertEquals, rejects } from "node:assert/strict";
+import { ReadIndexLoop } from "../../server/read_index.ts";
+
+function setup() {
+  const sent: Uint8Array[] = [];
+  let applied = 0;
+  const loop = new ReadIndexLoop((ctx) => sent.push(ctx), () => applied);
+  return { loop, sent, setApplied: (n: number) => (applied = n) };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+Deno.test("reads in one turn share one ReadIndex and wait for the applied index", async () => {
+  const { loop, sent, setApplied } = setup();
+  const done: number[] = [];
+  const reads = [1, 2, 3].map((i) => loop.wait(Infinity).then(() => done.push(i)));
+  await tick();
+  assertEquals(sent.length, 1);
+  loop.onReadStates([{ index: 10, requestCtx: sent[0] }]);
+  await tick();
+  assertEquals(done, [], "released before the applied index reached the read index");
+  setApplied(10);
+  loop.onApplied();
+  await Promise.all(reads);
+  assertEquals(done, [1, 2, 3]);
+});
+
+Deno.test("batches are answered independently; a stale or foreign ReadState releases nothing", async () => {
+  const { loop, sent, setApplied } = setup();
+  setApplied(5);
+  let first = false;
+  let second = false;
+  void loop.wait(Infinity).then(() => (first = true));
+  await tick();
+  void loop.wait(Infinity).then(() => (second = true));
+  await tick();
+  assertEquals(sent.length, 2);
+  loop.onReadStates([{ index: 1, requestCtx: new Uint8Array([1, 2, 3]) }]);
+  loop.onReadStates([{ index: 7, requestCtx: sent[1] }]);
+  loop.onReadStates([{ index: 5, requestCtx: sent[0] }]);
+  await tick();
+  assertEquals([first, second], [true, false]);
+  setApplied(7);
+  loop.onApplied();
+  await tick();
+  assertEquals(second, true);
+});
+
+Deno.test("unanswered reads fail at their deadline; failAll rejects everything pending", async () => {
+  const { loop } = setup();
+  const late = loop.wait(100);
+  await tick();
+  loop.expire(50, new Error("timeout"));
+  loop.expire(100, new Error("timeout"));
+  await rejects(late, /timeout/);
+  const a = loop.wait(Infinity);
+  const b = loop.wait(Infinity);
+  loop.failAll(new Error("stopped"));
+  await rejects(a, /stopped/);
+  await rejects(b, /stopped/);
+});
