@@ -1,6 +1,8 @@
 // HTTP/2 frame constants (RFC 9113 §6, §7, §11) and the per-connection output buffer frames are serialised into,
 // so that everything a connection sends during one event-loop turn leaves in a single socket write.
 
+import { Buffer } from "node:buffer";
+
 export const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 export const FRAME_HEADER = 9;
 
@@ -50,7 +52,7 @@ export class FrameWriter {
   #pos = 0;
 
   constructor(readonly initialSize = 16384) {
-    this.#buf = new Uint8Array(initialSize);
+    this.#buf = Buffer.allocUnsafe(initialSize);
   }
 
   get length(): number {
@@ -59,14 +61,15 @@ export class FrameWriter {
 
   take(): Uint8Array {
     const out = this.#buf.subarray(0, this.#pos);
-    this.#buf = new Uint8Array(Math.max(this.initialSize, Math.min(this.#pos, 1 << 20)));
+    // Unzeroed: every byte handed out is written first.
+    this.#buf = Buffer.allocUnsafe(Math.max(this.initialSize, Math.min(this.#pos, 1 << 20)));
     this.#pos = 0;
     return out;
   }
 
   #reserve(n: number) {
     if (this.#pos + n <= this.#buf.length) return;
-    const next = new Uint8Array(Math.max(this.#buf.length * 2, this.#pos + n));
+    const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#pos + n));
     next.set(this.#buf.subarray(0, this.#pos));
     this.#buf = next;
   }
