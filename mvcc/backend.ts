@@ -3,6 +3,9 @@
  * (see backend_log.ts). Like etcd's batchTx, writes apply to memory at once and are committed to disk in batches
  * every `batchInterval` ms or `batchLimit` ops, whichever comes first, or on forceCommit()/close().
  *
+ * A bucket can be detached (see detach()): it is then only written to the log, and its owner supplies its content
+ * for hash() and defrag(), so data the owner holds anyway in another form is not kept twice.
+ *
  * Reads and writes are synchronous; only commits are asynchronous. A commit never splits a synchronous run of
  * writes: it is started from a timer or a microtask, so everything written inside one synchronous call (a store
  * transaction together with its consistent index) lands in the same record.
@@ -38,9 +41,15 @@ export interface BackendOptions {
   autoDefragMinBytes?: number;
 }
 
+/** The content of a detached bucket, kept by its owner. */
+export interface BucketSource {
+  /** Visits every entry in key order, exactly as put and not yet deleted. */
+  forEach(fn: (key: Uint8Array, value: Uint8Array) => void): void;
+}
+
 /** Bytes a live entry accounts for in sizeInUse(): its encoding in a compacted log. */
-function entryCost(bucket: string, key: Uint8Array, value: Uint8Array): number {
-  return 2 + bucket.length + uvarintLen(key.length) + key.length + uvarintLen(value.length) + value.length;
+function entryCost(bucket: string, keyLen: number, valueLen: number): number {
+  return 2 + bucket.length + uvarintLen(keyLen) + keyLen + uvarintLen(valueLen) + valueLen;
 }
 
 function uvarintLen(n: number): number {
@@ -57,6 +66,7 @@ export class Backend {
   readonly autoDefragMinBytes: number;
 
   #buckets = new Map<string, BTree<Uint8Array>>();
+  #detached = new Map<string, BucketSource>();
   #file: Deno.FsFile;
   #fileSize: number;
   #liveBytes = 0;
@@ -118,17 +128,18 @@ export class Backend {
   }
 
   createBucket(name: string): void {
-    if (this.#buckets.has(name)) return;
+    if (this.hasBucket(name)) return;
     this.#buckets.set(name, new BTree());
     this.#pending.bucketOp(OP_CREATE_BUCKET, name);
     this.#wrote();
   }
 
   dropBucket(name: string): void {
+    if (this.#detached.has(name)) throw new Error(`backend: bucket ${name} is detached`);
     const b = this.#buckets.get(name);
     if (b === undefined) return;
     b.forEach((k, v) => {
-      this.#liveBytes -= entryCost(name, k, v);
+      this.#liveBytes -= entryCost(name, k.length, v.length);
     });
     this.#buckets.delete(name);
     this.#pending.bucketOp(OP_DROP_BUCKET, name);
@@ -136,24 +147,46 @@ export class Backend {
   }
 
   hasBucket(name: string): boolean {
-    return this.#buckets.has(name);
+    return this.#buckets.has(name) || this.#detached.has(name);
   }
 
-  /** Stores value under key. The backend keeps both arrays: callers must not mutate them afterwards. */
+  /**
+   * Stops keeping bucket `name` in memory and returns its replayed content. From now on `source` supplies the
+   * content, and the owner must put each key only once and pass the stored value's length when deleting it.
+   */
+  detach(name: string, source: BucketSource): BTree<Uint8Array> {
+    const t = this.#bucket(name);
+    this.#buckets.delete(name);
+    this.#detached.set(name, source);
+    return t;
+  }
+
+  /**
+   * Stores value under key. An attached bucket keeps both arrays (callers must not mutate them afterwards); a
+   * detached one only writes them to the log.
+   */
   put(bucket: string, key: Uint8Array, value: Uint8Array): void {
-    const t = this.#bucket(bucket);
-    const old = t.set(key, value);
-    if (old !== undefined) this.#liveBytes -= entryCost(bucket, key, old);
-    this.#liveBytes += entryCost(bucket, key, value);
+    if (!this.#detached.has(bucket)) {
+      const old = this.#bucket(bucket).set(key, value);
+      if (old !== undefined) this.#liveBytes -= entryCost(bucket, key.length, old.length);
+    }
+    this.#liveBytes += entryCost(bucket, key.length, value.length);
     this.#pending.put(bucket, key, value);
     this.#wrote();
   }
 
-  /** Removes key; returns whether it existed. */
-  delete(bucket: string, key: Uint8Array): boolean {
-    const old = this.#bucket(bucket).delete(key);
-    if (old === undefined) return false;
-    this.#liveBytes -= entryCost(bucket, key, old);
+  /**
+   * Removes key; returns whether it existed. In a detached bucket the key must exist and `valueLength` be the
+   * length of its value.
+   */
+  delete(bucket: string, key: Uint8Array, valueLength = 0): boolean {
+    if (this.#detached.has(bucket)) {
+      this.#liveBytes -= entryCost(bucket, key.length, valueLength);
+    } else {
+      const old = this.#bucket(bucket).delete(key);
+      if (old === undefined) return false;
+      this.#liveBytes -= entryCost(bucket, key.length, old.length);
+    }
     this.#pending.delete(bucket, key);
     this.#wrote();
     return true;
@@ -214,10 +247,10 @@ export class Backend {
   hash(ignores: Map<string, Set<string>> = new Map()): number {
     let h = 0;
     const enc = new TextEncoder();
-    for (const name of [...this.#buckets.keys()].sort()) {
+    for (const name of [...this.#buckets.keys(), ...this.#detached.keys()].sort()) {
       h = crc32cUpdate(h, enc.encode(name));
       const skip = ignores.get(name);
-      this.#buckets.get(name)!.forEach((k, v) => {
+      this.#content(name).forEach((k, v) => {
         if (skip !== undefined && skip.has(latin1(k))) return;
         h = crc32cUpdate(h, k);
         h = crc32cUpdate(h, v);
@@ -285,8 +318,14 @@ export class Backend {
 
   #bucket(name: string): BTree<Uint8Array> {
     const b = this.#buckets.get(name);
-    if (b === undefined) throw new Error(`backend: bucket ${name} does not exist`);
+    if (b === undefined) {
+      throw new Error(`backend: bucket ${name} ${this.#detached.has(name) ? "is detached" : "does not exist"}`);
+    }
     return b;
+  }
+
+  #content(name: string): BucketSource {
+    return this.#detached.get(name) ?? this.#bucket(name);
   }
 
   #assertUsable(): void {
@@ -358,9 +397,9 @@ export class Backend {
       out.push(w.seal().slice());
       w = new RecordWriter(w.buf.length);
     };
-    for (const [name, tree] of this.#buckets) {
+    for (const name of [...this.#buckets.keys(), ...this.#detached.keys()]) {
       w.bucketOp(OP_CREATE_BUCKET, name);
-      tree.forEach((k, v) => {
+      this.#content(name).forEach((k, v) => {
         w.put(name, k, v);
         if (w.payloadBytes >= DEFRAG_RECORD_BYTES) flush();
       });
@@ -378,13 +417,13 @@ class ReplaySink implements OpSink {
   put(bucket: string, key: Uint8Array, value: Uint8Array): void {
     const t = this.#bucket(bucket);
     const old = t.set(key, value);
-    if (old !== undefined) this.liveBytes -= entryCost(bucket, key, old);
-    this.liveBytes += entryCost(bucket, key, value);
+    if (old !== undefined) this.liveBytes -= entryCost(bucket, key.length, old.length);
+    this.liveBytes += entryCost(bucket, key.length, value.length);
   }
 
   delete(bucket: string, key: Uint8Array): void {
     const old = this.#bucket(bucket).delete(key);
-    if (old !== undefined) this.liveBytes -= entryCost(bucket, key, old);
+    if (old !== undefined) this.liveBytes -= entryCost(bucket, key.length, old.length);
   }
 
   createBucket(bucket: string): void {
@@ -395,7 +434,7 @@ class ReplaySink implements OpSink {
     const t = this.buckets.get(bucket);
     if (t === undefined) return;
     t.forEach((k, v) => {
-      this.liveBytes -= entryCost(bucket, k, v);
+      this.liveBytes -= entryCost(bucket, k.length, v.length);
     });
     this.buckets.delete(bucket);
   }

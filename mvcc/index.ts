@@ -94,16 +94,16 @@ export class TreeIndex {
     return out;
   }
 
-  /** Compacts every keyIndex at rev, dropping ones left empty; returns the revisions the backend must keep. */
-  compact(rev: number): Set<string> {
-    const available = new Set<string>();
+  /** Compacts every keyIndex at rev, dropping ones left empty; returns the dropped revisions (unordered). */
+  compact(rev: number): IndexRev[] {
+    const removed: IndexRev[] = [];
     const emptied: Uint8Array[] = [];
     this.#tree.forEach((k, ki) => {
-      ki.compact(rev, available);
+      ki.compact(rev, removed);
       if (ki.isEmpty()) emptied.push(k);
     });
     for (const k of emptied) this.#tree.delete(k);
-    return available;
+    return removed;
   }
 
   /** The revisions a compaction at rev would keep, without compacting. */
@@ -111,6 +111,15 @@ export class TreeIndex {
     const available = new Set<string>();
     this.#tree.forEach((_k, ki) => ki.keep(rev, available));
     return available;
+  }
+
+  /** Every retained revision of every key, unordered. */
+  allRevisions(): IndexRev[] {
+    const out: IndexRev[] = [];
+    this.#tree.forEach((_k, ki) => {
+      for (const g of ki.generations) for (const r of g.revs) out.push(r);
+    });
+    return out;
   }
 
   /** Visits every keyIndex in key order. */

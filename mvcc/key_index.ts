@@ -25,13 +25,15 @@ export interface GetResult {
   ver: number;
 }
 
+const NO_REV: Revision = Object.freeze({ main: 0, sub: 0 });
+
 function newGeneration(): Generation {
-  return { ver: 0, created: { main: 0, sub: 0 }, revs: [] };
+  return { ver: 0, created: NO_REV, revs: [] };
 }
 
 export class KeyIndex {
   readonly key: Uint8Array;
-  modified: Revision = { main: 0, sub: 0 };
+  modified: Revision = NO_REV;
   generations: Generation[] = [];
   /** The newest entry, and whether it is a tombstone: answers reads at or after it without a search. */
   #latest: IndexRev | null = null;
@@ -46,10 +48,16 @@ export class KeyIndex {
     if (!revGreater(rev, this.modified)) {
       throw new Error(`mvcc: 'put' with an unexpected smaller revision ${main}/${sub} <= ${this.modified.main}`);
     }
-    if (this.generations.length === 0) this.generations.push(newGeneration());
+    // Arrays are created with literals, which allocate exactly one slot: push on an empty array reserves 17, and
+    // most keys have a single generation with a single revision.
+    if (this.generations.length === 0) this.generations = [newGeneration()];
     const g = this.generations[this.generations.length - 1];
-    if (g.revs.length === 0) g.created = { main, sub };
-    g.revs.push(rev);
+    if (g.revs.length === 0) {
+      g.created = rev;
+      g.revs = [rev];
+    } else {
+      g.revs.push(rev);
+    }
     g.ver++;
     this.modified = rev;
     this.#latest = rev;
@@ -61,7 +69,7 @@ export class KeyIndex {
     if (this.generations.length !== 0) throw new Error("mvcc: 'restore' got an unexpected non-empty generations");
     this.modified = modified;
     this.#latest = modified;
-    this.generations.push({ ver, created, revs: [modified] });
+    this.generations = [{ ver, created, revs: [modified] }];
   }
 
   /** Puts a tombstone revision and starts a new empty generation; false if the key is not live. */
@@ -133,24 +141,29 @@ export class KeyIndex {
 
   /**
    * Drops revisions older than the one visible at atRev (keeping the tombstone-free latest <= atRev), and whole
-   * generations ended by a tombstone <= atRev. Revisions to keep in the backend are added to `available`.
+   * generations ended by a tombstone <= atRev. The dropped revisions, which the backend must delete too, are
+   * appended to `removed`.
    */
-  compact(atRev: number, available: Set<string>): void {
+  compact(atRev: number, removed: IndexRev[]): void {
     if (this.isEmpty()) throw new Error("mvcc: 'compact' got an unexpected empty keyIndex");
-    let [genIdx, revIndex] = this.#doCompact(atRev, available);
+    let [genIdx, revIndex] = this.#doCompact(atRev, null);
+    for (let i = 0; i < genIdx; i++) for (const r of this.generations[i].revs) removed.push(r);
     const g = this.generations[genIdx];
     if (g.revs.length !== 0) {
-      if (revIndex !== -1) g.revs = g.revs.slice(revIndex);
+      if (revIndex > 0) {
+        for (let i = 0; i < revIndex; i++) removed.push(g.revs[i]);
+        g.revs = g.revs.slice(revIndex);
+      }
       // Only the tombstone is left of a finished generation: it is not needed any more.
       if (g.revs.length === 1 && genIdx !== this.generations.length - 1) {
-        available.delete(revKey(g.revs[0].main, g.revs[0].sub));
+        removed.push(g.revs[0]);
         genIdx++;
       }
     }
     if (genIdx > 0) this.generations = this.generations.slice(genIdx);
   }
 
-  /** Like compact but without modifying the index: only computes the revisions to keep. */
+  /** The revisions a compaction at atRev would keep, added to `available`, without modifying the index. */
   keep(atRev: number, available: Set<string>): void {
     if (this.isEmpty()) return;
     const [genIdx, revIndex] = this.#doCompact(atRev, available);
@@ -160,7 +173,7 @@ export class KeyIndex {
     }
   }
 
-  #doCompact(atRev: number, available: Set<string>): [number, number] {
+  #doCompact(atRev: number, available: Set<string> | null): [number, number] {
     let genIdx = 0;
     let g = this.generations[0];
     // Skip generations whose tombstone is at or below atRev.
@@ -172,7 +185,7 @@ export class KeyIndex {
     let revIndex = -1;
     for (let i = g.revs.length - 1; i >= 0; i--) {
       if (g.revs[i].main <= atRev) {
-        available.add(revKey(g.revs[i].main, g.revs[i].sub));
+        available?.add(revKey(g.revs[i].main, g.revs[i].sub));
         revIndex = i;
         break;
       }

@@ -69,8 +69,8 @@ class Writer {
   }
 }
 
-/** Encodes kv as protobuf bytes. */
-export function encodeKeyValue(kv: KeyValue): Uint8Array {
+/** Length of encodeKeyValue(kv). */
+export function encodedKeyValueSize(kv: KeyValue): number {
   let size = 0;
   if (kv.key.length > 0) size += 1 + numVarintLen(kv.key.length) + kv.key.length;
   if (kv.createRevision !== 0n) size += 1 + varintLen(kv.createRevision);
@@ -78,6 +78,12 @@ export function encodeKeyValue(kv: KeyValue): Uint8Array {
   if (kv.version !== 0n) size += 1 + varintLen(kv.version);
   if (kv.value.length > 0) size += 1 + numVarintLen(kv.value.length) + kv.value.length;
   if (kv.lease !== 0n) size += 1 + varintLen(kv.lease);
+  return size;
+}
+
+/** Encodes kv as protobuf bytes. */
+export function encodeKeyValue(kv: KeyValue): Uint8Array {
+  const size = encodedKeyValueSize(kv);
   const w = new Writer(new Uint8Array(size));
   if (kv.key.length > 0) {
     w.tag(0x0a);
@@ -163,4 +169,19 @@ export function decodeKeyValue(b: Uint8Array): KeyValue {
     }
   }
   return newKeyValue(key, value, createRevision, modRevision, version, lease);
+}
+
+/** Tombstones (version 0) are stored in the "key" bucket as a KeyValue holding only the key, like etcd's. */
+function storedForm(kv: KeyValue): KeyValue {
+  return kv.version === 0n ? newKeyValue(kv.key, EMPTY_BYTES, 0n, 0n, 0n, 0n) : kv;
+}
+
+/** The "key" bucket value of a change (a put or a tombstone as kept by the index). */
+export function storedValue(kv: KeyValue): Uint8Array {
+  return encodeKeyValue(storedForm(kv));
+}
+
+/** Length of storedValue(kv). */
+export function storedValueSize(kv: KeyValue): number {
+  return encodedKeyValueSize(storedForm(kv));
 }

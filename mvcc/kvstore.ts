@@ -2,6 +2,9 @@
  * The MVCC key-value store (etcd's mvcc.store): a treeIndex in memory over the "key" bucket of the backend,
  * whose keys are revisions and values encoded KeyValues. Revisions are JS numbers internally; KeyValue objects
  * are created once per change and shared, immutable, by every read.
+ *
+ * The backend keeps the "key" bucket only in its log (it is detached): the index holds every stored revision, so
+ * the bucket's bytes are re-encoded from it when the backend needs them (hash, defrag) instead of kept twice.
  */
 import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
 import { type Backend, BUCKET } from "./backend.ts";
@@ -9,10 +12,11 @@ import { EMPTY_BYTES } from "./bytes.ts";
 import { crc32c, crc32cUpdate } from "../wal/crc32c.ts";
 import { ErrCompacted, ErrFutureRev } from "./errors.ts";
 import { TreeIndex } from "./index.ts";
-import { KeyIndex } from "./key_index.ts";
-import { decodeKeyValue, newKeyValue } from "./kv_codec.ts";
+import { type IndexRev, KeyIndex } from "./key_index.ts";
+import { decodeKeyValue, newKeyValue, storedValue, storedValueSize } from "./kv_codec.ts";
 import { type RangeOptions, type RangeResult, TxnRead, TxnWrite } from "./kvstore_txn.ts";
 import { bytesToRev, bytesToUint64, isTombstone, revKey, revToBytes, uint64ToBytes } from "./revision.ts";
+import type { BTree } from "./btree.ts";
 
 const enc = new TextEncoder();
 const CONSISTENT_INDEX_KEY = enc.encode("consistent_index");
@@ -38,6 +42,15 @@ export interface KVStoreOptions {
 /** Called after each write transaction with changes, with its changes and the new store revision. */
 export type WriteListener = (changes: KeyValue[], rev: number) => void;
 
+function compareRevs(a: IndexRev, b: IndexRev): number {
+  return a.main - b.main || a.sub - b.sub;
+}
+
+/** The "key" bucket key of a revision: tombstones (version 0) carry the mark. */
+function storedKey(r: IndexRev): Uint8Array {
+  return revToBytes(r.main, r.sub, r.kv.version === 0n);
+}
+
 export class KVStore {
   readonly backend: Backend;
   readonly index = new TreeIndex();
@@ -53,6 +66,9 @@ export class KVStore {
   #closed = false;
   #compactions: Promise<void> = Promise.resolve();
   #listeners = new Set<WriteListener>();
+  /** Revisions the running compaction dropped from the index, in order; those from #removedUpTo still in the backend. */
+  #removing: IndexRev[] = [];
+  #removedUpTo = 0;
 
   private constructor(backend: Backend, opts: KVStoreOptions) {
     this.backend = backend;
@@ -67,7 +83,7 @@ export class KVStore {
    */
   static open(backend: Backend, opts: KVStoreOptions = {}): KVStore {
     const s = new KVStore(backend, opts);
-    s.#restore();
+    s.#restore(backend.detach(BUCKET.key, { forEach: (fn) => s.#forEachStored(fn) }));
     return s;
   }
 
@@ -188,13 +204,12 @@ export class KVStore {
     if (rev === 0) rev = currentRev;
     const keep = this.index.keep(rev);
     let h = crc32c(KEY_BUCKET_NAME);
-    this.backend.forEach(BUCKET.key, (k, v) => {
-      const kr = bytesToRev(k);
-      if (kr.main > rev) return false;
-      if (kr.main <= compactRev && keep.size > 0 && !keep.has(revKey(kr.main, kr.sub))) return;
-      h = crc32cUpdate(h, k);
-      h = crc32cUpdate(h, v);
-    });
+    for (const r of this.#storedRevisions()) {
+      if (r.main > rev) break;
+      if (r.main <= compactRev && keep.size > 0 && !keep.has(revKey(r.main, r.sub))) continue;
+      h = crc32cUpdate(h, storedKey(r));
+      h = crc32cUpdate(h, storedValue(r.kv));
+    }
     return { hash: h, currentRev, compactRev };
   }
 
@@ -218,36 +233,49 @@ export class KVStore {
     this.#compactions = this.#compactions.then(async () => {
       await scheduled;
       if (this.#closed) return;
-      const keep = this.index.compact(rev);
-      await this.#compactBackend(rev, keep);
+      this.#removing = this.index.compact(rev).sort(compareRevs);
+      this.#removedUpTo = 0;
+      await this.#compactBackend(rev);
     });
     return this.#compactions;
   }
 
-  /** Deletes revisions <= rev not in `keep` from the backend, in bounded batches each committed on its own. */
-  async #compactBackend(rev: number, keep: Set<string>): Promise<void> {
-    const end = revToBytes(rev + 1, 0);
-    let last = revToBytes(0, 0);
+  /** Deletes the revisions in #removing from the backend, in bounded batches each committed on its own. */
+  async #compactBackend(rev: number): Promise<void> {
+    const removing = this.#removing;
     for (;;) {
-      const { keys } = this.backend.range(BUCKET.key, last, end, this.compactionBatchLimit);
-      for (const k of keys) {
-        const r = bytesToRev(k);
-        if (!keep.has(revKey(r.main, r.sub))) this.backend.delete(BUCKET.key, k);
+      const end = Math.min(this.#removedUpTo + this.compactionBatchLimit, removing.length);
+      for (let i = this.#removedUpTo; i < end; i++) {
+        this.backend.delete(BUCKET.key, storedKey(removing[i]), storedValueSize(removing[i].kv));
       }
-      if (keys.length < this.compactionBatchLimit) {
+      this.#removedUpTo = end;
+      if (end === removing.length) {
+        this.#removing = [];
+        this.#removedUpTo = 0;
         this.backend.put(BUCKET.meta, FINISHED_COMPACT_KEY, revToBytes(rev, 0));
         await this.backend.forceCommit();
         return;
       }
-      const lr = bytesToRev(keys[keys.length - 1]);
-      last = revToBytes(lr.main, lr.sub + 1);
       await this.backend.forceCommit();
       await new Promise((r) => setTimeout(r, this.compactionSleepMs));
       if (this.#closed) return;
     }
   }
 
-  #restore(): void {
+  /** The revisions of the "key" bucket in key order: the index's and those a compaction has yet to delete. */
+  #storedRevisions(): IndexRev[] {
+    const revs = this.index.allRevisions();
+    for (let i = this.#removedUpTo; i < this.#removing.length; i++) revs.push(this.#removing[i]);
+    return revs.sort(compareRevs);
+  }
+
+  /** The "key" bucket's content, re-encoded from the index, for the backend. */
+  #forEachStored(fn: (key: Uint8Array, value: Uint8Array) => void): void {
+    for (const r of this.#storedRevisions()) fn(storedKey(r), storedValue(r.kv));
+  }
+
+  /** Rebuilds the index from the replayed "key" bucket. */
+  #restore(replayed: BTree<Uint8Array>): void {
     const b = this.backend;
     const finished = b.get(BUCKET.meta, FINISHED_COMPACT_KEY);
     if (finished !== undefined) this.#compactMainRev = bytesToRev(finished).main;
@@ -259,15 +287,17 @@ export class KVStore {
     if (term !== undefined) this.#term = bytesToUint64(term);
 
     let currentRev = 1;
-    b.forEach(BUCKET.key, (k, v) => {
+    replayed.forEach((k, v) => {
       const rev = bytesToRev(k);
       const stored = decodeKeyValue(v);
       currentRev = rev.main;
       const ki = this.index.keyIndex(stored.key);
       if (isTombstone(k)) {
-        // A tombstone whose key has no retained history was compacted away with it.
         if (ki !== undefined) {
           ki.tombstone(rev.main, rev.sub, newKeyValue(ki.key, EMPTY_BYTES, 0n, BigInt(rev.main), 0n, 0n));
+        } else {
+          // Left by a compaction interrupted after deleting the key's earlier revisions: it is garbage.
+          b.delete(BUCKET.key, k, v.length);
         }
         return;
       }

@@ -9,7 +9,7 @@ import { EMPTY_BYTES, ownBytes } from "./bytes.ts";
 import { BUCKET } from "./backend.ts";
 import { ErrCompacted, ErrFutureRev } from "./errors.ts";
 import { KeyIndex } from "./key_index.ts";
-import { encodeKeyValue, newKeyValue } from "./kv_codec.ts";
+import { encodeKeyValue, newKeyValue, storedValue } from "./kv_codec.ts";
 import type { KVStore } from "./kvstore.ts";
 import { revToBytes } from "./revision.ts";
 
@@ -57,6 +57,13 @@ function rangeKeys(
     if (!ro.countOnly && (limit <= 0 || kvs.length < limit)) kvs.push(r.kv);
   });
   return { kvs, count, rev: curRev };
+}
+
+// BigInts are heap objects: share the common small versions instead of allocating one per put.
+const SMALL_VERSIONS = Array.from({ length: 256 }, (_, i) => BigInt(i));
+
+function bigVersion(n: number): bigint {
+  return n < SMALL_VERSIONS.length ? SMALL_VERSIONS[n] : BigInt(n);
 }
 
 /** A consistent read view at the store revision when it was opened. */
@@ -123,7 +130,7 @@ export class TxnWrite {
       ownBytes(value),
       prev === null ? this.#nextRevBig : prev.rev.kv.createRevision,
       this.#nextRevBig,
-      BigInt(prev === null ? 1 : prev.ver + 1),
+      bigVersion(prev === null ? 1 : prev.ver + 1),
       lease,
     );
     s.backend.put(BUCKET.key, revToBytes(rev, sub), encodeKeyValue(kv));
@@ -153,12 +160,8 @@ export class TxnWrite {
     for (let i = 0; i < victims.length; i++) {
       const ki = victims[i];
       const sub = this.changes.length;
-      s.backend.put(
-        BUCKET.key,
-        revToBytes(this.#nextRev, sub, true),
-        encodeKeyValue(newKeyValue(ki.key, EMPTY_BYTES, 0n, 0n, 0n, 0n)),
-      );
       const tomb = newKeyValue(ki.key, EMPTY_BYTES, 0n, this.#nextRevBig, 0n, 0n);
+      s.backend.put(BUCKET.key, revToBytes(this.#nextRev, sub, true), storedValue(tomb));
       if (!ki.tombstone(this.#nextRev, sub, tomb)) throw new Error("mvcc: failed to tombstone an existing key");
       this.changes.push(tomb);
       if (s.lessor !== undefined && leases[i] !== 0n) s.lessor.detach(leases[i], ki.key);

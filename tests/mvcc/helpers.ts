@@ -1,6 +1,8 @@
 /** Test helpers: temp data dirs and byte/string conversions. */
 import nodeAssert from "node:assert";
 import { Backend, type BackendOptions } from "../../mvcc/backend.ts";
+import { replayLog } from "../../mvcc/backend_log.ts";
+import { BTree } from "../../mvcc/btree.ts";
 import { KVStore, type KVStoreOptions } from "../../mvcc/kvstore.ts";
 
 const enc = new TextEncoder();
@@ -29,6 +31,33 @@ export async function openStore(
       await backend.close();
     },
   };
+}
+
+/** Commits `backend` and returns the keys of `bucket` in its log file, in key order, as a reopen would see them. */
+export async function committedKeys(backend: Backend, bucket: string): Promise<Uint8Array[]> {
+  await backend.forceCommit();
+  return await logKeys(backend.path, bucket);
+}
+
+/** The keys of `bucket` replayed from the log file at `path`, in key order. */
+export async function logKeys(path: string, bucket: string): Promise<Uint8Array[]> {
+  const t = new BTree<Uint8Array>();
+  const f = await Deno.open(path, { read: true });
+  try {
+    await replayLog(path, f, (await f.stat()).size, {
+      put: (bk, k, v) => bk === bucket && t.set(k, v),
+      delete: (bk, k) => bk === bucket && t.delete(k),
+      createBucket: () => {},
+      dropBucket: () => {},
+    });
+  } finally {
+    f.close();
+  }
+  const keys: Uint8Array[] = [];
+  t.forEach((k) => {
+    keys.push(k);
+  });
+  return keys;
 }
 
 export function assert(cond: unknown, msg?: string): asserts cond {

@@ -1,4 +1,4 @@
-import { KeyIndex } from "../../mvcc/key_index.ts";
+import { type IndexRev, KeyIndex } from "../../mvcc/key_index.ts";
 import { TreeIndex } from "../../mvcc/index.ts";
 import { newKeyValue } from "../../mvcc/kv_codec.ts";
 import { EMPTY_BYTES } from "../../mvcc/bytes.ts";
@@ -23,10 +23,11 @@ function testKeyIndex(): KeyIndex {
 
 const gens = (ki: KeyIndex) => ki.generations.map((g) => g.revs.map((r) => r.sub ? `${r.main}.${r.sub}` : `${r.main}`));
 const revs = (set: Set<string>) => [...set].map((k) => k.replace("_0", "").replace("_", ".")).sort();
+const names = (rs: IndexRev[]) => rs.map((r) => r.sub ? `${r.main}.${r.sub}` : `${r.main}`).sort();
 
 Deno.test("keyIndex: get after compact(4) (etcd TestKeyIndexGet)", () => {
   const ki = testKeyIndex();
-  ki.compact(4, new Set());
+  ki.compact(4, []);
   const table: [number, string | null, number, number][] = [
     [17, null, 0, 0],
     [16, null, 0, 0],
@@ -94,15 +95,19 @@ Deno.test("keyIndex: compact generations and keep sets (etcd TestKeyIndexCompact
     testKeyIndex().keep(rev, keep);
     assertEquals(revs(keep), [...wantAvail].sort(), `keep ${rev}`);
     const ki = testKeyIndex();
-    const avail = new Set<string>();
-    ki.compact(rev, avail);
+    const removed: IndexRev[] = [];
+    ki.compact(rev, removed);
     assertEquals(gens(ki), wantGens, `compact ${rev}`);
-    assertEquals(revs(avail), [...wantAvail].sort(), `compact avail ${rev}`);
+    // The backend deletes exactly the revisions <= rev that a compaction does not keep.
+    const upTo = testKeyIndex().generations.flatMap((g) => g.revs).filter((r) => r.main <= rev);
+    assertEquals(names(removed), names(upTo).filter((n) => !wantAvail.includes(n)), `compact removed ${rev}`);
   }
-  // Compacting step by step gives the same result as compacting at once.
+  // Compacting step by step gives the same result as compacting at once, and removes every dropped revision once.
   const ki = testKeyIndex();
-  for (let rev = 1; rev <= 15; rev++) ki.compact(rev, new Set());
+  const removed: IndexRev[] = [];
+  for (let rev = 1; rev <= 15; rev++) ki.compact(rev, removed);
   assertEquals(gens(ki), [["14.1", "16"], []]);
+  assertEquals(names(removed), names(testKeyIndex().generations.flatMap((g) => g.revs).slice(0, 7)));
 });
 
 Deno.test("keyIndex: tombstone of a deleted key fails; put after tombstone starts a generation", () => {
@@ -132,9 +137,9 @@ Deno.test("treeIndex: ranges, limits, counts, rangeSince, compact", () => {
   assertEquals(ti.countRevisions(b("key0002"), undefined, 503), 0);
   assertEquals(ti.rangeSince(b("key0000"), b("key0003"), 3).map((x) => x.main), [3, 4, 502, 503]);
   assertEquals(ti.get(b("key0001"), 600)?.ver, 2);
-  const avail = ti.compact(503);
+  const removed = ti.compact(503);
   assertEquals(ti.size, 499, "the deleted key's history is dropped");
-  assertEquals(avail.size, 499);
+  assertEquals(removed.map((r) => r.main).sort((x, y) => x - y), [3, 4, 503], "key0001@3, key0002@4 and @503");
   assertEquals(ti.get(b("key0001"), 503)?.rev.main, 502);
   const seen: string[] = [];
   ti.visit(b("key0498"), EMPTY_BYTES, (ki) => {
