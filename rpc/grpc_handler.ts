@@ -5,6 +5,7 @@ import type { Buffer } from "node:buffer";
 import { create, type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import { encodeFrame, FrameReader } from "./grpc_frame.ts";
+import { FAST_FRAME_ENCODERS } from "./fast_codec.ts";
 import { GrpcContext, type Headerish } from "./grpc_context.ts";
 import { CANCEL } from "./h2/frames.ts";
 import { encodeHeaders } from "./h2/hpack.ts";
@@ -197,6 +198,8 @@ function decode(schema: DescMessage, bytes: Uint8Array): MessageShape<DescMessag
 }
 
 function encode(schema: DescMessage, res: unknown): Buffer {
+  const fast = FAST_FRAME_ENCODERS.get(schema.typeName)?.(res);
+  if (fast !== undefined) return fast;
   const msg = (res as { $typeName?: string }).$typeName === schema.typeName
     ? res as MessageShape<DescMessage>
     : create(schema, res as MessageShape<DescMessage>);
