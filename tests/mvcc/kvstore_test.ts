@@ -198,3 +198,91 @@ Deno.test("kvstore: write listeners get each txn's changes; one write txn at a t
     await o.close();
   }
 });
+
+/** Keys, updates, a txn, deletes and a finished compaction, then more writes left uncommitted. */
+async function history(o: Awaited<ReturnType<typeof openStore>>): Promise<void> {
+  for (let i = 0; i < 60; i++) o.store.put(b(`k${i % 9}`), b(`v${i}`), BigInt(i % 2));
+  const t = o.store.write();
+  t.put(b("t1"), b("x"));
+  t.put(b("t2"), b("y"));
+  t.deleteRange(b("t1"));
+  t.end();
+  o.store.deleteRange(b("k2"), b("k4"));
+  await o.store.compact(40);
+  o.store.put(b("k2"), b("back"));
+  o.store.deleteRange(b("k5"));
+}
+
+Deno.test("kvstore: defrag writes exactly the live key bucket; hash and hashByRev equal across defrag and restart", async () => {
+  const dir = await tempDir();
+  let o = await openStore(dir);
+  await history(o);
+  const hash = o.store.hash(), hashKV = o.store.hashByRev(0), hashKV50 = o.store.hashByRev(50);
+  const keys = (await committedKeys(o.backend, "key")).map((k) => k.join(","));
+  const inUse = o.backend.sizeInUse();
+  const before = o.store.range(b("a"), new Uint8Array([0]));
+  await o.backend.defrag();
+  assertEquals((await logKeys(o.backend.path, "key")).map((k) => k.join(",")), keys);
+  assertEquals([o.store.hash(), o.store.hashByRev(0), o.store.hashByRev(50)], [hash, hashKV, hashKV50]);
+  assertEquals(o.backend.sizeInUse(), inUse);
+  await o.close();
+
+  o = await openStore(dir);
+  try {
+    assertEquals([o.store.hash(), o.store.hashByRev(0), o.store.hashByRev(50)], [hash, hashKV, hashKV50]);
+    assertEquals(o.store.range(b("a"), new Uint8Array([0])), before);
+    assertEquals(o.backend.sizeInUse(), inUse, "live bytes replayed equal live bytes tracked");
+  } finally {
+    await o.close();
+  }
+});
+
+Deno.test("kvstore: defrag during a compaction keeps the revisions it has yet to delete; the result reopens", async () => {
+  const dir = await tempDir();
+  let o = await openStore(dir, { compactionBatchLimit: 3, compactionSleepMs: 20 });
+  for (let i = 0; i < 40; i++) o.store.put(b(`k${i % 4}`), b(`v${i}`));
+  await o.backend.forceCommit();
+  const done = o.store.compact(30);
+  await new Promise((r) => setTimeout(r, 30));
+  const hashKV = o.store.hashByRev(0);
+  await o.backend.defrag();
+  assert((await logKeys(o.backend.path, "key")).length > 4 + 10, "defrag ran before the compaction finished");
+  assertEquals(o.store.hashByRev(0), hashKV);
+  await done;
+  const keys = (await committedKeys(o.backend, "key")).map((k) => new DataView(k.buffer, k.byteOffset).getUint32(4));
+  assertEquals(keys, [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41]);
+  const inUse = o.backend.sizeInUse();
+  await o.close();
+  o = await openStore(dir);
+  try {
+    assertEquals(o.backend.sizeInUse(), inUse);
+    assertEquals(o.store.hashByRev(0), hashKV);
+  } finally {
+    await o.close();
+  }
+});
+
+Deno.test("kvstore: a batch torn by a crash is dropped whole on restore", async () => {
+  const dir = await tempDir();
+  let o = await openStore(dir);
+  await history(o);
+  await o.backend.forceCommit();
+  const hashKV = o.store.hashByRev(0), rev = o.store.rev, size = o.backend.size();
+  const t = o.store.write();
+  for (let i = 0; i < 20; i++) t.put(b(`torn${i}`), b("x"));
+  t.deleteRange(b("k0"));
+  t.end();
+  await o.close();
+  // Cut the last record short, as a crash during its append would.
+  const f = await Deno.open(o.backend.path, { write: true });
+  await f.truncate(size + 50);
+  f.close();
+  o = await openStore(dir);
+  try {
+    assertEquals([o.store.rev, o.store.hashByRev(0)], [rev, hashKV]);
+    assertEquals(o.store.range(b("torn"), b("tornz")).count, 0);
+    assertEquals(o.store.range(b("k0")).count, 1);
+  } finally {
+    await o.close();
+  }
+});
