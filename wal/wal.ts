@@ -20,7 +20,7 @@ import {
 } from "./errors.ts";
 import { FilePipeline } from "./file_pipeline.ts";
 import { openLocked } from "./file_lock.ts";
-import { fsyncDir, listSuffix, pathExists, readWhole, writeAll } from "./fs_util.ts";
+import { fsyncDir, listSuffix, pathExists, readWhole, writeAll, writeAllSync } from "./fs_util.ts";
 import type { WalLogger } from "./logger.ts";
 import { parseWalName, WAL_SUFFIX, walName } from "./names.ts";
 import { decodeEntry, decodeHardState } from "./raft_codec.ts";
@@ -315,7 +315,7 @@ export class WAL {
         this.state = { term: hs.term, vote: hs.vote, commit: hs.commit };
       }
       const bytes = enc.take();
-      await writeAll(this.tail().file, bytes);
+      writeAllSync(this.tail().file, bytes);
       this.tailOff += bytes.length;
       if (this.tailOff >= this.segmentBytes) await this.cut();
       else if (mustSync) await this.syncTail();
