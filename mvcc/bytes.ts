@@ -20,12 +20,39 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+function isOwned(b: Uint8Array): boolean {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
+}
+
 /**
  * Returns a copy when `b` is a view into a larger buffer: decoded protobuf fields are subarrays of the whole
- * request, and keeping them in long-lived structures would pin the entire request buffer in memory.
+ * request, and keeping them in long-lived structures would pin the entire request buffer in memory. Copies with
+ * set(), not slice(): request bodies are node Buffers, whose slice() returns another view.
  */
 export function ownBytes(b: Uint8Array): Uint8Array {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
+  if (b.length === 0) return EMPTY_BYTES;
+  if (isOwned(b)) return b;
+  const c = new Uint8Array(b.length);
+  c.set(b);
+  return c;
+}
+
+/** Values up to this size share one allocation with their new key (see ownKeyValue). */
+const SHARED_VALUE_MAX = 1024;
+
+/**
+ * ownBytes for a new key and its first value. Both go into one ArrayBuffer when the value is small, as every
+ * ArrayBuffer costs about 200 bytes beyond its data; a large value gets its own, so the key, which lives as long
+ * as the key's history, does not keep it alive after it is overwritten and compacted.
+ */
+export function ownKeyValue(key: Uint8Array, value: Uint8Array): { key: Uint8Array; value: Uint8Array } {
+  if ((isOwned(key) && isOwned(value)) || value.length > SHARED_VALUE_MAX) {
+    return { key: ownBytes(key), value: ownBytes(value) };
+  }
+  const buf = new Uint8Array(key.length + value.length);
+  buf.set(key);
+  buf.set(value, key.length);
+  return { key: buf.subarray(0, key.length), value: value.length === 0 ? EMPTY_BYTES : buf.subarray(key.length) };
 }
 
 /** One char per byte, for keying byte strings in JS maps and sets. */

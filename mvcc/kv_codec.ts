@@ -113,7 +113,10 @@ export function encodeKeyValue(kv: KeyValue): Uint8Array {
   return w.buf;
 }
 
-/** Decodes protobuf bytes into a KeyValue whose key and value are copies. */
+/**
+ * Decodes protobuf bytes into a KeyValue whose key and value are views into `b`, which the caller must own and
+ * not modify: one allocation then holds both, instead of one each.
+ */
 export function decodeKeyValue(b: Uint8Array): KeyValue {
   let pos = 0;
   const varint = (): bigint => {
@@ -137,7 +140,7 @@ export function decodeKeyValue(b: Uint8Array): KeyValue {
   const bytes = (): Uint8Array => {
     const n = Number(varint());
     if (pos + n > b.length) throw new Error("mvcc: truncated KeyValue");
-    const out = b.slice(pos, pos + n);
+    const out = n === 0 ? EMPTY_BYTES : b.subarray(pos, pos + n);
     pos += n;
     return out;
   };

@@ -5,7 +5,7 @@
  * Range `end` follows etcd requests: undefined or empty is the single key `key`, "\0" means every key >= key.
  */
 import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
-import { EMPTY_BYTES, ownBytes } from "./bytes.ts";
+import { EMPTY_BYTES, ownBytes, ownKeyValue } from "./bytes.ts";
 import { BUCKET } from "./backend.ts";
 import { ErrCompacted, ErrFutureRev } from "./errors.ts";
 import { KeyIndex } from "./key_index.ts";
@@ -122,12 +122,16 @@ export class TxnWrite {
     let ki = s.index.keyIndex(key);
     const prev = ki?.get(rev) ?? null;
     if (ki === undefined) {
-      ki = new KeyIndex(ownBytes(key));
+      const owned = ownKeyValue(key, value);
+      ki = new KeyIndex(owned.key);
       s.index.insert(ki);
+      value = owned.value;
+    } else {
+      value = ownBytes(value);
     }
     const kv = newKeyValue(
       ki.key,
-      ownBytes(value),
+      value,
       prev === null ? this.#nextRevBig : prev.rev.kv.createRevision,
       this.#nextRevBig,
       bigVersion(prev === null ? 1 : prev.ver + 1),

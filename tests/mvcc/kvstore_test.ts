@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { ErrCompacted, ErrFutureRev } from "../../mvcc/errors.ts";
 import { assert, assertEquals, assertThrows, b, committedKeys, logKeys, openStore, s, tempDir } from "./helpers.ts";
 
@@ -282,6 +283,33 @@ Deno.test("kvstore: a batch torn by a crash is dropped whole on restore", async 
     assertEquals([o.store.rev, o.store.hashByRev(0)], [rev, hashKV]);
     assertEquals(o.store.range(b("torn"), b("tornz")).count, 0);
     assertEquals(o.store.range(b("k0")).count, 1);
+  } finally {
+    await o.close();
+  }
+});
+
+Deno.test("kvstore: keys and values are copied out of request buffers (node Buffer views too)", async () => {
+  const dir = await tempDir();
+  const o = await openStore(dir);
+  try {
+    const body = Buffer.alloc(4096);
+    const view = (off: number, text: string) => {
+      body.write(text, off);
+      return body.subarray(off, off + text.length);
+    };
+    o.store.put(view(0, "key1"), view(10, "small"));
+    o.store.put(view(100, "key1"), view(200, "second"));
+    o.store.put(view(300, "key2"), view(2000, "x".repeat(1500)));
+    o.store.put(view(400, "key3"), view(500, ""));
+    body.fill(0);
+    const r = o.store.range(b("key"), b("key9"));
+    assertEquals(r.kvs.map((kv) => [s(kv.key), s(kv.value).slice(0, 6)]), [
+      ["key1", "second"],
+      ["key2", "xxxxxx"],
+      ["key3", ""],
+    ]);
+    for (const kv of r.kvs) assert(kv.key.buffer !== body.buffer && kv.value.buffer !== body.buffer);
+    assertEquals(s(o.store.range(b("key1"), undefined, { rev: 2 }).kvs[0].value), "small");
   } finally {
     await o.close();
   }
