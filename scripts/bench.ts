@@ -1,0 +1,22 @@
+// deno task bench [--full]: side-by-side load against Debian's etcd 3.4 on loopback with
+// ../shared/bench: raw gRPC through h2load (compare.sh), then etcd's own Go client
+// (compare-go.sh, quick mode unless --full). Both print ratios detcd / etcd.
+const root = new URL("../", import.meta.url).pathname;
+const bench = `${root}../shared/bench`;
+try {
+  Deno.statSync(`${bench}/compare.sh`);
+} catch {
+  console.error(`bench: ${bench}/compare.sh not found (the shared bench scripts sit beside the repo)`);
+  Deno.exit(2);
+}
+const server = [Deno.execPath(), "run", "-A", `${root}main.ts`, "--log-level", "warn"];
+const run = async (script: string, args: string[]) => {
+  console.log(`== ${script} ${args.join(" ")}`);
+  const r = await new Deno.Command("bash", { args: [`${bench}/${script}`, ...args, "--", ...server], cwd: root })
+    .output();
+  await Deno.stdout.write(r.stdout);
+  await Deno.stderr.write(r.stderr);
+  if (!r.success) Deno.exit(r.code);
+};
+await run("compare.sh", ["-n", "50000", "-c", "10", "-m", "10"]);
+await run("compare-go.sh", Deno.args.includes("--full") ? [] : ["-q"]);
