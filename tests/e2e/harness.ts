@@ -57,6 +57,8 @@ export interface StartOptions {
   clientPort?: number;
   extraArgs?: string[];
   env?: Record<string, string>;
+  /** Replaces the generated flags entirely (e.g. a lone --config-file); ports and data dir must match it. */
+  args?: string[];
   /** Resolve as soon as the process exits instead of waiting for readiness (for start failures). */
   expectExit?: boolean;
 }
@@ -69,10 +71,7 @@ export async function startMember(opts: StartOptions = {}): Promise<Member> {
   const dataDir = opts.dataDir ?? `${await tempDir()}/m.etcd`;
   const clientPort = opts.clientPort ?? await freePort();
   const peerPort = await freePort();
-  const args = [
-    "run",
-    "-A",
-    `${repoRoot}main.ts`,
+  const flags = opts.args ?? [
     "--name",
     "m1",
     "--data-dir",
@@ -89,6 +88,7 @@ export async function startMember(opts: StartOptions = {}): Promise<Member> {
     `m1=http://127.0.0.1:${peerPort}`,
     ...(opts.extraArgs ?? []),
   ];
+  const args = ["run", "-A", `${repoRoot}main.ts`, ...flags];
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd: repoRoot,

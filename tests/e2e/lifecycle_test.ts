@@ -118,3 +118,50 @@ Deno.test({
     assertMatch(bad.log(), /cannot access data directory/);
   },
 });
+
+Deno.test({
+  name: "config: --config-file with etcd's YAML keys, and ETCD_* variables",
+  ignore: noEtcdctl,
+  ...opts,
+  fn: async () => {
+    const dir = await tempDir();
+    const [client, peer] = [await freePort(), await freePort()];
+    const yaml = [
+      "name: fromfile",
+      `data-dir: ${dir}/file.etcd`,
+      `listen-client-urls: http://127.0.0.1:${client}`,
+      `advertise-client-urls: http://127.0.0.1:${client}`,
+      `listen-peer-urls: http://127.0.0.1:${peer}`,
+      `initial-advertise-peer-urls: http://127.0.0.1:${peer}`,
+      `initial-cluster: fromfile=http://127.0.0.1:${peer}`,
+      "initial-cluster-token: etcd-cluster-1",
+      "initial-cluster-state: new",
+      "snapshot-count: 5000",
+    ].join("\n");
+    await Deno.writeTextFile(`${dir}/etcd.conf.yml`, yaml);
+    const m = await startMember({ args: ["--config-file", `${dir}/etcd.conf.yml`], clientPort: client });
+    try {
+      assertMatch(await ctl(m.endpoint, "member", "list"), /, started, fromfile, /);
+      await Deno.stat(`${dir}/file.etcd/member/wal`);
+    } finally {
+      assertEquals(await m.stop(), 0);
+    }
+
+    const [c2, p2] = [await freePort(), await freePort()];
+    const env = {
+      ETCD_NAME: "fromenv",
+      ETCD_DATA_DIR: `${dir}/env.etcd`,
+      ETCD_LISTEN_CLIENT_URLS: `http://127.0.0.1:${c2}`,
+      ETCD_ADVERTISE_CLIENT_URLS: `http://127.0.0.1:${c2}`,
+      ETCD_LISTEN_PEER_URLS: `http://127.0.0.1:${p2}`,
+      ETCD_INITIAL_ADVERTISE_PEER_URLS: `http://127.0.0.1:${p2}`,
+      ETCD_INITIAL_CLUSTER: `fromenv=http://127.0.0.1:${p2}`,
+    };
+    const e = await startMember({ args: [], env, clientPort: c2 });
+    try {
+      assertMatch(await ctl(e.endpoint, "member", "list"), /, started, fromenv, /);
+    } finally {
+      assertEquals(await e.stop(), 0);
+    }
+  },
+});
