@@ -18,7 +18,45 @@ import {
   type Message,
   MessageType,
   type Ready,
+  StateType,
 } from "../../raft/types.ts";
+
+/**
+ * The raft implementation under test. Mutation testing loads a patched copy of raft/
+ * (see mutations.ts); error identity matters, so everything comes from one copy.
+ */
+export interface RaftLib {
+  RawNode: typeof RawNode;
+  MemoryStorage: typeof MemoryStorage;
+  ErrProposalDropped: Error;
+  decodeConfChange: typeof decodeConfChange;
+  decodeConfChangeV2: typeof decodeConfChangeV2;
+}
+
+export const defaultLib: RaftLib = { RawNode, MemoryStorage, ErrProposalDropped, decodeConfChange, decodeConfChangeV2 };
+
+/** Loads a RaftLib from a directory laid out like raft/ (a URL ending in "/"). */
+export async function loadLib(root: URL): Promise<RaftLib> {
+  const [rawnode, storage, errors, codec] = await Promise.all(
+    ["rawnode.ts", "storage.ts", "errors.ts", "confchange_codec.ts"].map((f) => import(new URL(f, root).href)),
+  );
+  return {
+    RawNode: rawnode.RawNode,
+    MemoryStorage: storage.MemoryStorage,
+    ErrProposalDropped: errors.ErrProposalDropped,
+    decodeConfChange: codec.decodeConfChange,
+    decodeConfChangeV2: codec.decodeConfChangeV2,
+  };
+}
+
+export interface SimOptions {
+  lib?: RaftLib;
+  /**
+   * A broken server, for mutation testing: followers send (acknowledge) before their
+   * Ready is persisted, which rawnode.ts forbids.
+   */
+  sendBeforePersist?: boolean;
+}
 
 export interface SimResult {
   ok: boolean;
@@ -35,6 +73,17 @@ interface Node {
   hash: number; // running hash of applied entries: the "state machine"
   confState: ConfState;
   removed: boolean;
+  /** Highest term this node heard of or reached by election: its term may never exceed it. */
+  termSeen: number;
+  /** Commit index of its last persisted HardState (or snapshot). */
+  commitSeen: number;
+}
+
+/** An entry known committed, and the lowest term of anyone who knew it: it was committed at or before that term. */
+interface Committed {
+  key: string;
+  term: number;
+  knownAt: number;
 }
 
 interface InFlight {
@@ -78,18 +127,22 @@ export class Simulator {
   private readonly maxSizePerMsg: number;
   private readonly maxInflight: number;
   private propCounter = 0;
-  // Global knowledge for the safety checks.
-  private readonly appliedAt = new Map<number, string>(); // index -> entry key
-  private readonly appliedTermAt = new Map<number, number>();
+  // Global knowledge for the safety checks, kept across crashes.
+  private readonly committedAt = new Map<number, Committed>();
+  private maxCommitted = 0;
   private readonly hashAt = new Map<number, number>(); // index -> state hash after applying it
-  private maxApplied = 0;
   private readonly entryAt = new Map<string, string>(); // "index/term" -> entry key
   private readonly leaderOf = new Map<number, number>(); // term -> leader id
   private readonly removalsRequested = new Set<number>();
   private readonly initialIds: number[];
   private readonly stats = { steps: 0, applied: 0, elections: 0, crashes: 0, confChanges: 0, snapshots: 0 };
 
-  constructor(readonly seed: number) {
+  private readonly lib: RaftLib;
+  private readonly sendBeforePersist: boolean;
+
+  constructor(readonly seed: number, opts: SimOptions = {}) {
+    this.lib = opts.lib ?? defaultLib;
+    this.sendBeforePersist = opts.sendBeforePersist ?? false;
     this.rand = new Rand(seed * 2654435761 + 12345);
     const r = this.rand;
     const n = r.intn(2) === 0 ? 3 : 5;
@@ -107,6 +160,7 @@ export class Simulator {
     for (const id of ids) {
       const node = this.newNode(id);
       node.rn!.bootstrap(ids.map((x) => ({ id: x })));
+      node.termSeen = node.rn!.raft.term;
     }
   }
 
@@ -125,15 +179,17 @@ export class Simulator {
   }
 
   private newNode(id: number): Node {
-    const storage = new MemoryStorage();
+    const storage = new this.lib.MemoryStorage();
     const node: Node = {
       id,
       storage,
-      rn: new RawNode(this.config(id, storage)),
+      rn: new this.lib.RawNode(this.config(id, storage)),
       applied: 0,
       hash: 0,
       confState: storage.initialState().confState,
       removed: false,
+      termSeen: 0,
+      commitSeen: 0,
     };
     this.nodes.set(id, node);
     return node;
@@ -175,6 +231,9 @@ export class Simulator {
         this.reportFailure(m);
         continue;
       }
+      // A pre-vote's term is one nobody holds yet: hearing it is no licence to adopt it.
+      const prospective = m.type === MessageType.MsgPreVote || (m.type === MessageType.MsgPreVoteResp && !m.reject);
+      if (!prospective) to.termSeen = Math.max(to.termSeen, m.term);
       try {
         // A shallow copy: raft may rewrite fields of a message it forwards.
         to.rn.step({ ...m });
@@ -182,6 +241,7 @@ export class Simulator {
         if ((e as Error).message.includes("peer not found")) continue;
         throw e;
       }
+      this.checkTerm(to);
       if (m.type === MessageType.MsgSnap) this.nodes.get(m.from)?.rn?.reportSnapshot(m.to, SnapshotStatus.Finish);
     }
   }
@@ -217,9 +277,9 @@ export class Simulator {
     if (!rn.hasReady()) return;
     const rd: Ready = rn.ready();
     this.checkEntries(rd.entries);
-    const leader = rn.isLeader();
     // A leader may send before its own write (see rawnode.ts); model a crash in between.
-    if (leader) {
+    const early = rn.isLeader() || this.sendBeforePersist;
+    if (early) {
       this.send(rd.messages, lossy);
       if (this.rand.intn(1000) < crashP * 1000) {
         this.crash(node);
@@ -235,10 +295,14 @@ export class Simulator {
       node.applied = md.index;
       node.hash = h;
       node.confState = md.confState;
+      node.commitSeen = Math.max(node.commitSeen, md.index);
     }
     node.storage.append(rd.entries);
-    if (rd.hardState) node.storage.setHardState(rd.hardState);
-    if (!leader) this.send(rd.messages, lossy);
+    if (rd.hardState) {
+      node.storage.setHardState(rd.hardState);
+      this.noteCommit(node, rd.hardState.commit, rd.hardState.term);
+    }
+    if (!early) this.send(rd.messages, lossy);
     for (const e of rd.committedEntries) {
       this.apply(node, e);
       if (!node.rn) return; // it applied its own removal and was stopped
@@ -256,26 +320,48 @@ export class Simulator {
     }
   }
 
+  /**
+   * Records the entries a node's persisted commit index newly covers (persisted: a
+   * leader may count its own unwritten entries, which a crash can still take back).
+   */
+  private noteCommit(node: Node, commit: number, term: number): void {
+    if (commit <= node.commitSeen) return;
+    const log = node.rn!.raft.raftLog;
+    const lo = Math.max(node.commitSeen + 1, log.firstIndex());
+    node.commitSeen = commit;
+    if (lo > commit) return;
+    for (const e of log.slice(lo, commit + 1, Number.MAX_SAFE_INTEGER)) this.noteCommitted(node, e, term, "committed");
+  }
+
+  /** Committed (a fortiori applied) entries are never replaced, on any node, for the whole run. */
+  private noteCommitted(node: Node, e: Entry, knownAt: number, how: string): void {
+    const key = entryKey(e);
+    const c = this.committedAt.get(e.index);
+    if (c === undefined) {
+      this.committedAt.set(e.index, { key, term: e.term, knownAt });
+      this.maxCommitted = Math.max(this.maxCommitted, e.index);
+    } else if (c.key !== key) {
+      this.fail(`state machine safety: node ${node.id} ${how} ${e.index}/${e.term} where ${e.index}/${c.term} was`);
+    } else if (knownAt < c.knownAt) {
+      c.knownAt = knownAt;
+    }
+  }
+
   private apply(node: Node, e: Entry): void {
     if (e.index <= node.applied) return; // replay after restart, below the snapshot
     if (e.index !== node.applied + 1) this.fail(`node ${node.id} applied ${e.index} after ${node.applied}`);
     const key = entryKey(e);
-    const prev = this.appliedAt.get(e.index);
-    if (prev === undefined) {
-      this.appliedAt.set(e.index, key);
-      this.appliedTermAt.set(e.index, e.term);
-      this.maxApplied = Math.max(this.maxApplied, e.index);
-      this.stats.applied++;
-    } else if (prev !== key) {
-      this.fail(`state machine safety: node ${node.id} applied a different entry at ${e.index}`);
-    }
+    this.noteCommitted(node, e, node.rn!.raft.term, "applied");
+    this.stats.applied = Math.max(this.stats.applied, e.index);
     node.hash = mixHash(node.hash, key);
     const h = this.hashAt.get(e.index);
     if (h === undefined) this.hashAt.set(e.index, node.hash);
     else if (h !== node.hash) this.fail(`node ${node.id} state diverged at ${e.index}`);
     node.applied = e.index;
     if (e.type === EntryType.ConfChange || e.type === EntryType.ConfChangeV2) {
-      const cc = e.type === EntryType.ConfChange ? decodeConfChange(e.data) : decodeConfChangeV2(e.data);
+      const cc = e.type === EntryType.ConfChange
+        ? this.lib.decodeConfChange(e.data)
+        : this.lib.decodeConfChangeV2(e.data);
       for (const c of "changes" in cc ? cc.changes : [cc]) {
         if (c.type === ConfChangeType.RemoveNode) this.removalsRequested.add(c.nodeId);
       }
@@ -308,12 +394,14 @@ export class Simulator {
     node.applied = snap.metadata.index;
     node.hash = snap.metadata.index > 0 ? Number(new TextDecoder().decode(snap.data)) : 0;
     node.confState = snap.metadata.confState;
-    node.rn = new RawNode({ ...this.config(node.id, node.storage), applied: snap.metadata.index });
+    node.rn = new this.lib.RawNode({ ...this.config(node.id, node.storage), applied: snap.metadata.index });
+    node.commitSeen = node.storage.initialState().hardState.commit;
     // Crashed before persisting its bootstrap: bootstrap again, as etcd does on an empty
     // WAL. Starting blank instead would let it apply "AddNode(self)" alone and elect itself.
     if (node.id <= this.initialIds.length && node.storage.lastIndex() === 0) {
       node.rn.bootstrap(this.initialIds.map((id) => ({ id })));
     }
+    this.checkTerm(node);
   }
 
   private leader(): Node | undefined {
@@ -332,7 +420,7 @@ export class Simulator {
     try {
       node.rn!.propose(enc.encode(data));
     } catch (e) {
-      if (e !== ErrProposalDropped) throw e;
+      if (e !== this.lib.ErrProposalDropped) throw e;
     }
   }
 
@@ -381,7 +469,7 @@ export class Simulator {
       }
       this.stats.confChanges++;
     } catch (e) {
-      if (e !== ErrProposalDropped) throw e;
+      if (e !== this.lib.ErrProposalDropped) throw e;
     }
   }
 
@@ -395,7 +483,18 @@ export class Simulator {
 
   // --- checks ---------------------------------------------------------------
 
-  private checkLeaders(appliedBefore: number): void {
+  /** Terms rise only by standing for election or by hearing of a higher one (PreVote must not bump them). */
+  private checkTerm(node: Node): void {
+    const r = node.rn?.raft;
+    if (!r) return;
+    if (r.state === StateType.Candidate || r.state === StateType.Leader) {
+      node.termSeen = Math.max(node.termSeen, r.term);
+    } else if (r.term > node.termSeen) {
+      this.fail(`node ${node.id} is at term ${r.term} (${StateType[r.state]}) unbidden`);
+    }
+  }
+
+  private checkLeaders(): void {
     for (const n of this.nodes.values()) {
       if (!n.rn || !n.rn.isLeader()) continue;
       const r = n.rn.raft;
@@ -403,23 +502,26 @@ export class Simulator {
       if (prev === undefined) {
         this.leaderOf.set(r.term, n.id);
         this.stats.elections++;
-        this.checkLeaderCompleteness(n, appliedBefore);
+        this.checkLeaderCompleteness(n);
       } else if (prev !== n.id) {
         this.fail(`election safety: ${prev} and ${n.id} both lead term ${r.term}`);
       }
     }
   }
 
-  /** A new leader holds every entry committed before its election (§5.4). */
-  private checkLeaderCompleteness(n: Node, appliedBefore: number): void {
-    const log = n.rn!.raft.raftLog;
-    if (log.lastIndex() < appliedBefore) {
-      this.fail(`leader completeness: leader ${n.id} last index ${log.lastIndex()} < committed ${appliedBefore}`);
-    }
-    for (let i = Math.max(log.firstIndex(), 1); i <= appliedBefore; i++) {
-      if (log.termOrZero(i) !== this.appliedTermAt.get(i)) {
-        this.fail(`leader completeness: leader ${n.id} lacks committed entry ${i}`);
-      }
+  /**
+   * Leader completeness (§5.4): an entry committed in term t is in the log of every
+   * leader of a later term. knownAt bounds t from above, whenever the commit happened.
+   */
+  private checkLeaderCompleteness(n: Node): void {
+    const r = n.rn!.raft;
+    const log = r.raftLog;
+    for (let i = Math.max(log.firstIndex(), 1); i <= this.maxCommitted; i++) {
+      const c = this.committedAt.get(i);
+      if (c === undefined || c.knownAt >= r.term || log.termOrZero(i) === c.term) continue;
+      this.fail(
+        `leader completeness: leader ${n.id} of term ${r.term} lacks ${i}/${c.term}, committed by term ${c.knownAt}`,
+      );
     }
   }
 
@@ -450,7 +552,6 @@ export class Simulator {
   private step(chaos: boolean): void {
     this.now++;
     this.stats.steps++;
-    const appliedBefore = this.maxApplied;
     const r = this.rand;
     if (chaos) {
       const ev = r.intn(100);
@@ -485,12 +586,16 @@ export class Simulator {
         if (live.length > 0) this.propose(live[r.intn(live.length)], `p${this.propCounter++}`);
       }
     }
-    for (const n of this.nodes.values()) if (n.rn) n.rn.tick();
+    for (const n of this.nodes.values()) {
+      if (!n.rn) continue;
+      n.rn.tick();
+      this.checkTerm(n);
+    }
     this.deliver();
     for (const n of [...this.nodes.values()]) {
       if (n.rn) this.handleReady(n, chaos, chaos ? 0.02 : 0);
     }
-    this.checkLeaders(appliedBefore);
+    this.checkLeaders();
     if (this.now % 10 === 0) this.checkLogMatching();
   }
 
@@ -515,7 +620,7 @@ export class Simulator {
       const members = [...cs.voters, ...cs.learners];
       const done = members.every((id) => {
         const n = this.nodes.get(id);
-        return n && n.rn && n.applied >= markerIndex && this.appliedAt.get(markerIndex)?.endsWith(marker);
+        return n && n.rn && n.applied >= markerIndex && this.committedAt.get(markerIndex)?.key.endsWith(marker);
       });
       if (done) return;
     }
@@ -536,6 +641,6 @@ export class Simulator {
   }
 }
 
-export function runSeed(seed: number, chaosSteps = 1200, healBudget = 400): SimResult {
-  return new Simulator(seed).run(chaosSteps, healBudget);
+export function runSeed(seed: number, chaosSteps = 1200, healBudget = 400, opts: SimOptions = {}): SimResult {
+  return new Simulator(seed, opts).run(chaosSteps, healBudget);
 }
