@@ -60,12 +60,16 @@ export async function logKeys(path: string, bucket: string): Promise<Uint8Array[
   return keys;
 }
 
+// Messages are passed only when given: newer @types/node overloads reject an explicit undefined, and a message
+// replaces node's diff.
 export function assert(cond: unknown, msg?: string): asserts cond {
-  nodeAssert.ok(cond, msg);
+  if (msg === undefined) nodeAssert.ok(cond);
+  else nodeAssert.ok(cond, msg);
 }
 
 export function assertEquals<T>(actual: T, expected: T, msg?: string): void {
-  nodeAssert.deepStrictEqual(actual, expected, msg);
+  if (msg === undefined) nodeAssert.deepStrictEqual(actual, expected);
+  else nodeAssert.deepStrictEqual(actual, expected, msg);
 }
 
 /** Asserts fn throws an error satisfying pred (e.g. identity with an error constant). */
