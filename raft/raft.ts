@@ -455,9 +455,10 @@ export class Raft {
         // with its own addition): we would be stranded at our higher term.
         // Any response with our higher term makes it step down.
         this.send(newMessage(MessageType.MsgAppResp, m.from, this.id));
-      } else if (m.type === MessageType.MsgPreVote) {
-        // Reject explicitly so the pre-candidate learns our term and doesn't wait forever.
-        const r = newMessage(MessageType.MsgPreVoteResp, m.from, this.id);
+      } else if (m.type === MessageType.MsgPreVote || m.type === MessageType.MsgVote) {
+        // Reject explicitly so the candidate learns our term and doesn't wait forever: we
+        // may be a voter it needs that never asks it (we don't know it is a member yet).
+        const r = newMessage(voteRespMsgType(m.type), m.from, this.id);
         r.term = this.term;
         r.reject = true;
         this.send(r);

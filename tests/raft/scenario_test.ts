@@ -403,3 +403,26 @@ Deno.test("a stale leader learns the new term from MsgAppResp (checkQuorum/preVo
   assertEquals(n.raft(1).state, StateType.Follower);
   assertEquals(n.raft(1).term, n.raft(2).term);
 });
+
+// A voter that doesn't yet know a candidate is a member never asks it for votes, so the
+// candidate only learns the voter's higher term from this rejection. Ignoring it (as etcd
+// does) left the sim's cluster {2, 4} without a leader: 2, stale and with an inflated
+// term, kept campaigning among removed members while 4's requests went unanswered.
+Deno.test("a vote request with a lower term is rejected with our term", () => {
+  for (const preVote of [false, true]) {
+    const r = newTestRaft(1, 10, 1, newTestStorage([1, 2]), { preVote });
+    r.becomeFollower(5, 0);
+    const t = preVote ? MT.MsgPreVote : MT.MsgVote;
+    r.step(msg(t, 2, 1, { term: 3, index: 10, logTerm: 3 }));
+    const ms = readMessages(r);
+    assertEquals(ms.length, 1);
+    assertEquals(ms[0].type, preVote ? MT.MsgPreVoteResp : MT.MsgVoteResp);
+    assertEquals(ms[0].term, 5);
+    assert(ms[0].reject);
+    // The candidate adopts the term and can win the next election there.
+    const c = newTestRaft(2, 10, 1, newTestStorage([1, 2]), { preVote });
+    c.becomeFollower(3, 0);
+    c.step(ms[0]);
+    assertEquals(c.term, 5);
+  }
+});
