@@ -1,6 +1,8 @@
 // deno task bench [--full]: side-by-side load against Debian's etcd 3.4 on loopback with
 // ../shared/bench: raw gRPC through h2load (compare.sh), then etcd's own Go client
 // (compare-go.sh, quick mode unless --full). Both print ratios detcd / etcd.
+import { V8_FLAGS } from "./v8_flags.ts";
+
 const root = new URL("../", import.meta.url).pathname;
 const bench = `${root}../shared/bench`;
 try {
@@ -9,7 +11,8 @@ try {
   console.error(`bench: ${bench}/compare.sh not found (the shared bench scripts sit beside the repo)`);
   Deno.exit(2);
 }
-const server = [Deno.execPath(), "run", "-A", `${root}main.ts`, "--log-level", "warn"];
+// the same V8 flags as `deno task start` and the compiled binary
+const server = [Deno.execPath(), "run", "-A", V8_FLAGS, `${root}main.ts`, "--log-level", "warn"];
 const run = async (script: string, args: string[]) => {
   console.log(`== ${script} ${args.join(" ")}`);
   const r = await new Deno.Command("bash", { args: [`${bench}/${script}`, ...args, "--", ...server], cwd: root })

@@ -1,6 +1,8 @@
 // deno task compile: builds the single binary dist/detcd with `deno compile`. deno compile
 // needs its denort runtime: it downloads one unless DENORT_BIN points at a local denort
 // binary, which is how it works offline. Says plainly when neither is possible.
+import { V8_FLAGS } from "./v8_flags.ts";
+
 const denort = Deno.env.get("DENORT_BIN");
 if (denort !== undefined) {
   try {
@@ -14,7 +16,7 @@ if (denort !== undefined) {
 const root = new URL("../", import.meta.url).pathname;
 Deno.mkdirSync(`${root}dist`, { recursive: true });
 const built = await new Deno.Command(Deno.execPath(), {
-  args: ["compile", "-A", "--output", `${root}dist/detcd`, `${root}main.ts`],
+  args: ["compile", "-A", V8_FLAGS, "--output", `${root}dist/detcd`, `${root}main.ts`],
   stdout: "inherit",
   stderr: "inherit",
 }).output();
