@@ -191,7 +191,7 @@ export class EtcdServer {
   /** A lone voter need not wait an election timeout for a leader (etcd fast-forwards its ticks). */
   private campaignIfLoneVoter(): void {
     if (this.raft.lead !== 0 || this.stopping || !this.isSingleVoter()) return;
-    if (this.raft.rawNode.status().softState.raftState !== StateType.Follower) return;
+    if (this.raft.rawNode.raft.state !== StateType.Follower) return;
     this.raft.rawNode.campaign();
     this.raft.kick();
   }

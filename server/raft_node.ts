@@ -115,7 +115,7 @@ export class RaftNode {
     }
     if (rd.readStates.length > 0) this.hooks.readStates(rd.readStates);
 
-    const isLeader = this.rawNode.status().softState.raftState === StateType.Leader;
+    const isLeader = this.rawNode.isLeader();
     // A leader may replicate while it writes its own disk; a follower must not
     // acknowledge anything before it is durable.
     if (isLeader && rd.messages.length > 0) this.hooks.send(rd.messages);
