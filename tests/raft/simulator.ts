@@ -7,6 +7,7 @@ import { RawNode, SnapshotStatus } from "../../raft/rawnode.ts";
 import { MemoryStorage } from "../../raft/storage.ts";
 import { Rand } from "../../raft/rand.ts";
 import { ErrProposalDropped } from "../../raft/errors.ts";
+import { ctxKey, ReadOnlyOption } from "../../raft/read_only.ts";
 import { decodeConfChange, decodeConfChangeV2 } from "../../raft/confchange_codec.ts";
 import {
   type ConfChangeSingle,
@@ -62,7 +63,15 @@ export interface SimResult {
   ok: boolean;
   seed: number;
   error?: string;
-  stats: { steps: number; applied: number; elections: number; crashes: number; confChanges: number; snapshots: number };
+  stats: {
+    steps: number;
+    applied: number;
+    elections: number;
+    crashes: number;
+    confChanges: number;
+    snapshots: number;
+    reads: number;
+  };
 }
 
 interface Node {
@@ -77,6 +86,8 @@ interface Node {
   termSeen: number;
   /** Commit index of its last persisted HardState (or snapshot). */
   commitSeen: number;
+  /** When a crashed node comes back: crashes outnumber the random restarts. */
+  restartAt: number;
 }
 
 /** An entry known committed, and the lowest term of anyone who knew it: it was committed at or before that term. */
@@ -126,6 +137,15 @@ export class Simulator {
   private readonly checkQuorum: boolean;
   private readonly maxSizePerMsg: number;
   private readonly maxInflight: number;
+  /** Chance of cutting a leader off at a moment figure 8 is made of; 0 for a third of the seeds. */
+  private readonly isolateP: number;
+  private readonly leaseReads: boolean;
+  /** Partitions that outlast elections and leases; a third of the seeds. */
+  private readonly longPartitions: boolean;
+  /** maxCommitted at the end of each step. */
+  private readonly commitHistory: number[] = [];
+  private chaos = false;
+  private cutOff: Node | undefined;
   private propCounter = 0;
   // Global knowledge for the safety checks, kept across crashes.
   private readonly committedAt = new Map<number, Committed>();
@@ -135,7 +155,9 @@ export class Simulator {
   private readonly leaderOf = new Map<number, number>(); // term -> leader id
   private readonly removalsRequested = new Set<number>();
   private readonly initialIds: number[];
-  private readonly stats = { steps: 0, applied: 0, elections: 0, crashes: 0, confChanges: 0, snapshots: 0 };
+  private readonly stats = { steps: 0, applied: 0, elections: 0, crashes: 0, confChanges: 0, snapshots: 0, reads: 0 };
+  /** Pending reads: context -> index the answer must reach (see checkRead). */
+  private readonly reads = new Map<string, number>();
 
   private readonly lib: RaftLib;
   private readonly sendBeforePersist: boolean;
@@ -154,6 +176,9 @@ export class Simulator {
     // One entry per message half the time: it opens the windows figure 8 is about.
     this.maxSizePerMsg = [0, 0, 0, 64, 1024, 1 << 20][r.intn(6)];
     this.maxInflight = 1 + r.intn(8);
+    this.isolateP = [0, 0.15, 0.4][r.intn(3)];
+    this.leaseReads = this.checkQuorum && r.intn(2) === 0;
+    this.longPartitions = r.intn(3) === 0;
     const ids = Array.from({ length: n }, (_, i) => i + 1);
     this.initialIds = ids;
     this.nextSpare = n + 1;
@@ -172,6 +197,7 @@ export class Simulator {
       storage,
       preVote: this.preVote,
       checkQuorum: this.checkQuorum,
+      readOnlyOption: this.leaseReads ? ReadOnlyOption.LeaseBased : ReadOnlyOption.Safe,
       maxSizePerMsg: this.maxSizePerMsg,
       maxInflightMsgs: this.maxInflight,
       seed: this.seed * 31 + id * 7 + this.stats.crashes,
@@ -190,6 +216,7 @@ export class Simulator {
       removed: false,
       termSeen: 0,
       commitSeen: 0,
+      restartAt: 0,
     };
     this.nodes.set(id, node);
     return node;
@@ -242,6 +269,13 @@ export class Simulator {
         throw e;
       }
       this.checkTerm(to);
+      // An old-term entry just reached one more follower: a buggy leader may count it as
+      // committed now, and only a new leader overwriting it would show.
+      const r = to.rn?.raft;
+      if (
+        m.type === MessageType.MsgAppResp && !m.reject && r && r.state === StateType.Leader &&
+        r.raftLog.termOrZero(m.index) < r.term && this.chaos && this.rand.intn(1000) < this.isolateP * 1000
+      ) this.cutOff = to;
       if (m.type === MessageType.MsgSnap) this.nodes.get(m.from)?.rn?.reportSnapshot(m.to, SnapshotStatus.Finish);
     }
   }
@@ -307,6 +341,7 @@ export class Simulator {
       this.apply(node, e);
       if (!node.rn) return; // it applied its own removal and was stopped
     }
+    for (const rs of rd.readStates) this.checkRead(node, rs.requestCtx, rs.index);
     rn.advance(rd);
   }
 
@@ -386,6 +421,7 @@ export class Simulator {
 
   private crash(node: Node): void {
     node.rn = undefined;
+    node.restartAt = this.now + 1 + this.rand.intn(60);
     this.stats.crashes++;
   }
 
@@ -402,6 +438,14 @@ export class Simulator {
       node.rn.bootstrap(this.initialIds.map((id) => ({ id })));
     }
     this.checkTerm(node);
+  }
+
+  /** Cuts a node off with a minority of the others: the majority side can elect a new leader. */
+  private isolate(node: Node): void {
+    const others = [...this.nodes.values()].filter((n) => !n.removed && n !== node);
+    const part = new Set([node.id]);
+    for (const n of others) if (part.size < Math.floor(others.length / 2) && this.rand.intn(3) === 0) part.add(n.id);
+    this.partition = part;
   }
 
   private leader(): Node | undefined {
@@ -494,6 +538,31 @@ export class Simulator {
     }
   }
 
+  /**
+   * What a read issued now must see. Safe reads: everything committed before (they are
+   * linearizable). Lease reads: everything committed a lease ago. A deposed leader keeps
+   * answering until CheckQuorum finds it alone: up to two election timeouts after the
+   * last quorum member moved on, plus that member's last answer in flight (etcd's lease
+   * has the same slack).
+   */
+  private readFloor(): number {
+    if (!this.leaseReads) return this.maxCommitted;
+    const slack = 2 * 10 + this.maxDelay + 2;
+    return this.commitHistory[this.now - slack] ?? 0;
+  }
+
+  /** A read's index must reach its floor. */
+  private checkRead(node: Node, ctx: Uint8Array, index: number): void {
+    const key = ctxKey(ctx);
+    const min = this.reads.get(key);
+    if (min === undefined) return; // a duplicate answer
+    this.reads.delete(key);
+    this.stats.reads++;
+    if (index < min) {
+      this.fail(`linearizability: ${key} on node ${node.id} reads at ${index}, ${min} was committed before`);
+    }
+  }
+
   private checkLeaders(): void {
     for (const n of this.nodes.values()) {
       if (!n.rn || !n.rn.isLeader()) continue;
@@ -503,6 +572,8 @@ export class Simulator {
         this.leaderOf.set(r.term, n.id);
         this.stats.elections++;
         this.checkLeaderCompleteness(n);
+        // A leader cut off before replicating its first entry leaves a higher last term behind.
+        if (this.chaos && this.rand.intn(1000) < this.isolateP * 1000) this.cutOff = n;
       } else if (prev !== n.id) {
         this.fail(`election safety: ${prev} and ${n.id} both lead term ${r.term}`);
       }
@@ -552,16 +623,20 @@ export class Simulator {
   private step(chaos: boolean): void {
     this.now++;
     this.stats.steps++;
+    this.chaos = chaos;
     const r = this.rand;
     if (chaos) {
       const ev = r.intn(100);
       const all = [...this.nodes.values()].filter((n) => !n.removed);
+      const churn = !this.longPartitions || r.intn(4) === 0;
       if (ev < 3) {
-        const part = new Set<number>();
-        for (const n of all) if (r.intn(2) === 0) part.add(n.id);
-        this.partition = part;
+        if (churn) {
+          const part = new Set<number>();
+          for (const n of all) if (r.intn(2) === 0) part.add(n.id);
+          this.partition = part;
+        }
       } else if (ev < 6) {
-        this.partition = undefined;
+        if (churn) this.partition = undefined;
       } else if (ev < 9) {
         const live = all.filter((n) => n.rn);
         if (live.length > 0) this.crash(live[r.intn(live.length)]);
@@ -584,9 +659,21 @@ export class Simulator {
       } else if (ev < 45) {
         const live = all.filter((n) => n.rn);
         if (live.length > 0) this.propose(live[r.intn(live.length)], `p${this.propCounter++}`);
+      } else if (ev < 52) {
+        // Half the reads go to the stalest node that believes it leads: a deposed leader
+        // must not answer them from its own commit index.
+        const live = all.filter((n) => n.rn);
+        const leaders = live.filter((n) => n.rn!.isLeader()).sort((a, b) => a.rn!.raft.term - b.rn!.raft.term);
+        const to = leaders.length > 0 && r.intn(2) === 0 ? leaders[0] : live[r.intn(live.length)];
+        if (to) {
+          const ctx = `r${this.propCounter++}`;
+          this.reads.set(ctx, this.readFloor());
+          to.rn!.readIndex(enc.encode(ctx));
+        }
       }
     }
     for (const n of this.nodes.values()) {
+      if (!n.rn && !n.removed && chaos && n.restartAt <= this.now) this.restart(n);
       if (!n.rn) continue;
       n.rn.tick();
       this.checkTerm(n);
@@ -596,6 +683,11 @@ export class Simulator {
       if (n.rn) this.handleReady(n, chaos, chaos ? 0.02 : 0);
     }
     this.checkLeaders();
+    if (this.cutOff) {
+      if (this.cutOff.rn) this.isolate(this.cutOff);
+      this.cutOff = undefined;
+    }
+    this.commitHistory[this.now] = this.maxCommitted;
     if (this.now % 10 === 0) this.checkLogMatching();
   }
 
