@@ -86,7 +86,9 @@ export function createGatewayHandler(table: MethodTable, maxRecvBytes: number): 
 
 async function serve(entry: MethodEntry, req: Req, res: Res, body: string) {
   const abort = new AbortController();
-  res.once("close", () => abort.abort());
+  // both response kinds are event emitters; their typings' overloads don't unify
+  const events = res as unknown as { once(event: string, listener: () => void): unknown };
+  events.once("close", () => abort.abort());
   const ctx = createHandlerContext({
     service: entry.service,
     method: entry.method,
@@ -121,7 +123,7 @@ async function serve(entry: MethodEntry, req: Req, res: Res, body: string) {
     try {
       for await (const m of stream) {
         if (!(res as ServerResponse).write(JSON.stringify({ result: encodeJson(output, m) }) + "\n")) {
-          await new Promise((resolve) => res.once("drain", resolve));
+          await new Promise<void>((resolve) => events.once("drain", resolve));
         }
         if (abort.signal.aborted) break;
       }
