@@ -1,6 +1,6 @@
 // The etcd3 npm client (gRPC through @grpc/grpc-js) against a real detcd process.
 import { deepStrictEqual as assertEquals, rejects } from "node:assert/strict";
-import { Etcd3 } from "npm:etcd3@1.1.2";
+import { Etcd3 } from "etcd3";
 import { startMember } from "./harness.ts";
 
 Deno.test({
