@@ -9,7 +9,7 @@ import {
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { KV } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
-import { ctl, freePort, noEtcdctl, startMember, tempDir } from "./harness.ts";
+import { ctl, freePort, type Member, noEtcdctl, startMember, tempDir } from "./harness.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
 const enc = new TextEncoder();
@@ -55,45 +55,58 @@ Deno.test({
   },
 });
 
+/** Puts from 16 clients, then `stopIt` mid-load, a restart, and a check that every acknowledged put survived. */
+async function putLoadThen(stopIt: (m: Member) => Promise<void>) {
+  const dataDir = `${await tempDir()}/k.etcd`;
+  let m = await startMember({ dataDir });
+  const client = kvClient(m.clientPort);
+  const acked = new Map<string, string>();
+  let stop = false;
+  const workers = Array.from({ length: 16 }, async (_, w) => {
+    for (let i = 0; !stop; i++) {
+      const key = `w${w}/k${i % 50}`;
+      const value = `v${i}`;
+      try {
+        await client.put({ key: enc.encode(key), value: enc.encode(value) });
+        acked.set(key, value); // only the last acknowledged value of a key counts
+      } catch {
+        return; // the server went away under us; unacknowledged puts may or may not be there
+      }
+    }
+  });
+  await new Promise((r) => setTimeout(r, 1500));
+  await stopIt(m);
+  stop = true;
+  await Promise.all(workers);
+  assert(acked.size > 100, `too few puts were acknowledged before the stop: ${acked.size}`);
+
+  m = await startMember({ dataDir, clientPort: m.clientPort });
+  const c2 = kvClient(m.clientPort);
+  const got = await c2.range({ key: enc.encode("w"), rangeEnd: enc.encode("x") });
+  const have = new Map(got.kvs.map((kv) => [dec.decode(kv.key), dec.decode(kv.value)]));
+  for (const [k, v] of acked) {
+    const h = have.get(k);
+    assertNotEquals(h, undefined, `acknowledged key ${k} is missing after the stop`);
+    // a later put may have been applied without its reply: never an older value
+    assert(Number(h!.slice(1)) >= Number(v.slice(1)), `key ${k}: had ${v} acknowledged, found ${h}`);
+  }
+  assertEquals(await m.stop(), 0);
+}
+
 Deno.test({
   name: "kill -9 in the middle of a put load loses no acknowledged put",
   ...opts,
-  fn: async () => {
-    const dataDir = `${await tempDir()}/k.etcd`;
-    let m = await startMember({ dataDir });
-    const client = kvClient(m.clientPort);
-    const acked = new Map<string, string>();
-    let stop = false;
-    const workers = Array.from({ length: 16 }, async (_, w) => {
-      for (let i = 0; !stop; i++) {
-        const key = `w${w}/k${i % 50}`;
-        const value = `v${i}`;
-        try {
-          await client.put({ key: enc.encode(key), value: enc.encode(value) });
-          acked.set(key, value); // only the last acknowledged value of a key counts
-        } catch {
-          return; // the server died under us; unacknowledged puts may or may not be there
-        }
-      }
-    });
-    await new Promise((r) => setTimeout(r, 1500));
-    await m.kill();
-    stop = true;
-    await Promise.all(workers);
-    assert(acked.size > 100, `too few puts were acknowledged before the crash: ${acked.size}`);
+  fn: () => putLoadThen((m) => m.kill()),
+});
 
-    m = await startMember({ dataDir, clientPort: m.clientPort });
-    const c2 = kvClient(m.clientPort);
-    const got = await c2.range({ key: enc.encode("w"), rangeEnd: enc.encode("x") });
-    const have = new Map(got.kvs.map((kv) => [dec.decode(kv.key), dec.decode(kv.value)]));
-    for (const [k, v] of acked) {
-      const h = have.get(k);
-      assertNotEquals(h, undefined, `acknowledged key ${k} is missing after the crash`);
-      // a later put may have been applied without its reply: never an older value
-      assert(Number(h!.slice(1)) >= Number(v.slice(1)), `key ${k}: had ${v} acknowledged, found ${h}`);
-    }
-    assertEquals(await m.stop(), 0);
-  },
+Deno.test({
+  name: "SIGTERM in the middle of a put load: a clean exit, no acknowledged put lost",
+  ...opts,
+  fn: () =>
+    putLoadThen(async (m) => {
+      assertEquals(await m.stop(), 0);
+      assertMatch(m.log(), /closed etcd server/);
+    }),
 });
 
 Deno.test({
