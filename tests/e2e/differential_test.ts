@@ -148,58 +148,47 @@ function normalize(text: string, endpoint: string): string {
     .replace(/target":"[^"]*"/g, 'target":"T"');
 }
 
+/** A fresh reference etcd and a fresh detcd, with revisions in step. */
+async function withBoth(fn: (ref: string, mine: string) => Promise<void>) {
+  const ref = await startReferenceEtcd();
+  const mine = await startMember();
+  try {
+    // the reference took a probe put and delete to know it was up: keep revisions in step
+    await etcdctl(mine.endpoint, ["put", "__probe", "x"]);
+    await etcdctl(mine.endpoint, ["del", "__probe"]);
+    await fn(ref.endpoint, mine.endpoint);
+  } finally {
+    await ref.stop();
+    await mine.stop();
+  }
+}
+
+async function observe(endpoint: string, args: string[], input?: string) {
+  const r = await etcdctl(endpoint, args, input);
+  return { code: r.code, stdout: normalize(r.stdout, endpoint), stderr: normalize(r.stderr, endpoint) };
+}
+
 Deno.test({
   name: "differential: an etcdctl session prints the same against etcd 3.4 and detcd",
   ...opts,
-  fn: async () => {
-    const ref = await startReferenceEtcd();
-    const mine = await startMember();
-    try {
-      // the reference took a probe put and delete to know it was up: keep revisions in step
-      await etcdctl(mine.endpoint, ["put", "__probe", "x"]);
-      await etcdctl(mine.endpoint, ["del", "__probe"]);
+  fn: () =>
+    withBoth(async (ref, mine) => {
       for (const [args, input] of session) {
-        const [a, b] = [await etcdctl(ref.endpoint, args, input), await etcdctl(mine.endpoint, args, input)];
-        const want = {
-          code: a.code,
-          stdout: normalize(a.stdout, ref.endpoint),
-          stderr: normalize(a.stderr, ref.endpoint),
-        };
-        const got = {
-          code: b.code,
-          stdout: normalize(b.stdout, mine.endpoint),
-          stderr: normalize(b.stderr, mine.endpoint),
-        };
-        assertEquals(got, want, `etcdctl ${args.join(" ")}`);
+        assertEquals(await observe(mine, args, input), await observe(ref, args, input), `etcdctl ${args.join(" ")}`);
       }
-    } finally {
-      await ref.stop();
-      await mine.stop();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "differential: the JSON gateway answers the same as etcd 3.4's",
   ...opts,
-  fn: async () => {
-    const ref = await startReferenceEtcd();
-    const mine = await startMember();
-    try {
-      await etcdctl(mine.endpoint, ["put", "__probe", "x"]);
-      await etcdctl(mine.endpoint, ["del", "__probe"]);
+  fn: () =>
+    withBoth(async (ref, mine) => {
       for (const [path, body] of gateway) {
-        assertEquals(await post(mine.endpoint, path, body), await post(ref.endpoint, path, body), `${path} ${body}`);
+        assertEquals(await post(mine, path, body), await post(ref, path, body), `${path} ${body}`);
       }
       // malformed JSON: same status and code; the parser's own wording (Go's vs JavaScript's) differs
-      const [a, b] = [
-        await post(ref.endpoint, "/v3/kv/range", "{not"),
-        await post(mine.endpoint, "/v3/kv/range", "{not"),
-      ];
+      const [a, b] = [await post(ref, "/v3/kv/range", "{not"), await post(mine, "/v3/kv/range", "{not")];
       assertEquals([b.status, (b.json as { code: number }).code], [a.status, (a.json as { code: number }).code]);
-    } finally {
-      await ref.stop();
-      await mine.stop();
-    }
-  },
+    }),
 });
