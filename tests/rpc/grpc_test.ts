@@ -2,6 +2,7 @@
 
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
@@ -212,6 +213,44 @@ Deno.test("grpc raw: bidi stream framing (several requests in one body, half-clo
     assertEquals(statusOf(r).code, "0");
     assertEquals(r.messages.map((m) => fromBinary(WatchResponseSchema, m).watchId), [1n, 2n]);
   } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("grpc raw: calls past their grpc-timeout end with DeadlineExceeded, in deadline order", opts, async () => {
+  const srv = await startServer();
+  const session = http2.connect(`http://127.0.0.1:${srv.port}`);
+  try {
+    const t0 = Date.now();
+    const order: string[] = [];
+    // Open watch streams that never half-close: only their deadline ends them.
+    const open = (timeout: string) =>
+      new Promise<{ status: string; ms: number }>((resolve, reject) => {
+        const req = session.request({
+          ":method": "POST",
+          ":path": "/etcdserverpb.Watch/Watch",
+          "content-type": "application/grpc",
+          te: "trailers",
+          "grpc-timeout": timeout,
+        });
+        let status = "";
+        req.on("response", (h) => status = String(h["grpc-status"] ?? status));
+        req.on("trailers", (t) => status = String(t["grpc-status"]));
+        req.on("error", reject);
+        req.on("end", () => {
+          order.push(timeout);
+          resolve({ status, ms: Date.now() - t0 });
+          req.close();
+        });
+        req.resume();
+      });
+    const [late, early, unhurried] = await Promise.all([open("300m"), open("50m"), open("300000u")]);
+    assertEquals([late.status, early.status, unhurried.status], ["4", "4", "4"]);
+    assert(early.ms >= 45 && early.ms < 250, `50ms deadline fired after ${early.ms} ms`);
+    assert(late.ms >= 295, `300ms deadline fired after ${late.ms} ms`);
+    assertEquals(order[0], "50m");
+  } finally {
+    session.close();
     await srv.close();
   }
 });
