@@ -60,18 +60,15 @@ const maxGapBetweenApplyAndCommit = 5000;
 /** Entries kept in the raft log behind a snapshot so slow followers can catch up without one. */
 const snapshotCatchUpEntries = 5000;
 
-type ApplyResult = { resp?: unknown; err?: unknown };
-
 export class EtcdServer {
   readonly id: number;
   readonly cluster: RaftCluster;
   private readonly raft: RaftNode;
   private readonly applier: Applier;
-  private readonly wait = new Wait<ApplyResult>();
+  /** Proposals waiting for their apply result, with the request so applying it needs no decode. */
+  private readonly wait: Wait<unknown, InternalRaftRequest | undefined>;
   private readonly scheduler: FifoScheduler;
   private readonly reqIds: IdGenerator;
-  /** Requests proposed by this member, kept so applying them needs no decode. */
-  private readonly localRequests = new Map<number, InternalRaftRequest>();
   private appliedIndex: number;
   private snapshotIndex: number;
   private confState: ConfState;
@@ -86,6 +83,9 @@ export class EtcdServer {
   private leaderWaiters: (() => void)[] = [];
   private snapshotting = false;
   private readonly reads: ReadIndexLoop;
+  private readonly memberIdBig: bigint;
+  private clusterIdBig: [number, bigint] = [0, 0n];
+  private termBig: [number, bigint] = [0, 0n];
 
   private constructor(
     readonly cfg: EtcdConfig,
@@ -94,6 +94,11 @@ export class EtcdServer {
     readonly metrics: ServerMetrics,
   ) {
     this.id = b.memberId;
+    this.memberIdBig = BigInt(this.id);
+    this.wait = new Wait((failed) => {
+      this.metrics.proposalsPending.dec();
+      if (failed) this.metrics.proposalsFailed.inc();
+    });
     this.cluster = b.cluster;
     this.applier = new Applier(b.store, { quotaBackendBytes: cfg.quotaBackendBytes });
     this.reqIds = new IdGenerator(this.id, Date.now());
@@ -205,6 +210,8 @@ export class EtcdServer {
   private async publish(): Promise<void> {
     try {
       await this.propose({
+        $typeName: "etcdserverpb.InternalRaftRequest",
+        ID: 0n,
         clusterMemberAttrSet: {
           $typeName: "etcdserverpb.ClusterMemberAttrSetRequest",
           memberID: BigInt(this.id),
@@ -224,6 +231,8 @@ export class EtcdServer {
       });
       if (this.cluster.version === "") {
         await this.propose({
+          $typeName: "etcdserverpb.InternalRaftRequest",
+          ID: 0n,
           clusterVersionSet: { $typeName: "etcdserverpb.ClusterVersionSetRequest", ver: ETCD_CLUSTER_VERSION },
         });
       }
@@ -241,15 +250,18 @@ export class EtcdServer {
     return this.withHeader(this.applier.range(req));
   }
 
-  async put(req: PutRequest): Promise<PutResponse> {
-    check(checkPutRequest(req));
-    if (!this.applier.quotaAvailable(costPut(req))) throw ErrGRPCNoSpace;
-    return await this.propose({ put: req }) as PutResponse;
+  put(req: PutRequest): Promise<PutResponse> {
+    const err = checkPutRequest(req) ?? (this.applier.quotaAvailable(costPut(req)) ? null : ErrGRPCNoSpace);
+    if (err !== null) return Promise.reject(err);
+    return this.propose({ $typeName: "etcdserverpb.InternalRaftRequest", ID: 0n, put: req }) as Promise<PutResponse>;
   }
 
-  async deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    check(checkDeleteRequest(req));
-    return await this.propose({ deleteRange: req }) as DeleteRangeResponse;
+  deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse> {
+    const err = checkDeleteRequest(req);
+    if (err !== null) return Promise.reject(err);
+    return this.propose(
+      { $typeName: "etcdserverpb.InternalRaftRequest", ID: 0n, deleteRange: req },
+    ) as Promise<DeleteRangeResponse>;
   }
 
   async txn(req: TxnRequest): Promise<TxnResponse> {
@@ -259,11 +271,11 @@ export class EtcdServer {
       return this.withHeader(this.applier.txn(req));
     }
     if (!this.applier.quotaAvailable(costTxn(req))) throw ErrGRPCNoSpace;
-    return await this.propose({ txn: req }) as TxnResponse;
+    return await this.propose({ $typeName: "etcdserverpb.InternalRaftRequest", ID: 0n, txn: req }) as TxnResponse;
   }
 
   async compact(req: CompactionRequest): Promise<CompactionResponse> {
-    const r = await this.propose({ compaction: req }) as { response: CompactionResponse; physical: Promise<void> };
+    const r = await this.propose({ $typeName: "etcdserverpb.InternalRaftRequest", ID: 0n, compaction: req }) as { response: CompactionResponse; physical: Promise<void> };
     // the compaction goes on in the background; physical=true waits until it is durable
     if (req.physical) await r.physical;
     return this.withHeader(r.response);
@@ -271,34 +283,37 @@ export class EtcdServer {
 
   // ---- proposals and apply ----------------------------------------------------------
 
-  private async propose(fields: Omit<Partial<InternalRaftRequest>, "$typeName" | "ID">): Promise<unknown> {
-    if (this.stopping) throw ErrGRPCStopped;
-    if (this.raft.commitIndex - this.appliedIndex > maxGapBetweenApplyAndCommit) throw ErrGRPCRequestTooManyRequests;
-    if (this.raft.lead === 0) await this.waitLeader();
+  /**
+   * Proposes `req` (its ID is assigned here) and resolves with its apply result. Not async, and errors come back as
+   * rejections: the write path allocates no coroutine, and the proposer's request itself is what applying it uses.
+   */
+  private propose(req: InternalRaftRequest): Promise<unknown> {
+    try {
+      if (this.stopping) throw ErrGRPCStopped;
+      if (this.raft.commitIndex - this.appliedIndex > maxGapBetweenApplyAndCommit) {
+        throw ErrGRPCRequestTooManyRequests;
+      }
+      if (this.raft.lead === 0) return this.waitLeader().then(() => this.proposeNow(req));
+      return this.proposeNow(req);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private proposeNow(req: InternalRaftRequest): Promise<unknown> {
     const id = this.reqIds.next();
-    const req = { $typeName: "etcdserverpb.InternalRaftRequest", ...fields, ID: BigInt(id) } as InternalRaftRequest;
+    req.ID = BigInt(id);
     const data = encodeRequest(req);
     if (data.length > this.cfg.maxRequestBytes) throw ErrGRPCRequestTooLarge;
-    const result = this.wait.register(id, performance.now() + this.reqTimeoutMs);
-    this.localRequests.set(id, req);
+    const result = this.wait.register(id, performance.now() + this.reqTimeoutMs, req);
+    this.metrics.proposalsPending.inc();
     try {
       this.raft.rawNode.propose(data);
     } catch (err) {
       this.wait.fail(id, err);
     }
-    this.metrics.proposalsPending.inc();
     this.raft.kick();
-    try {
-      const r = await result;
-      if (r.err !== undefined) throw r.err;
-      return r.resp;
-    } catch (err) {
-      this.metrics.proposalsFailed.inc();
-      throw err;
-    } finally {
-      this.metrics.proposalsPending.dec();
-      this.localRequests.delete(id);
-    }
+    return result;
   }
 
   /** Waits for a leader for up to the request timeout (etcd blocks proposals the same way). */
@@ -347,7 +362,7 @@ export class EtcdServer {
       return;
     }
     const id = peekRequestId(e.data);
-    const req = this.localRequests.get(id) ?? fromBinary(InternalRaftRequestSchema, e.data);
+    const req = this.wait.context(id) ?? fromBinary(InternalRaftRequestSchema, e.data);
     if (req.clusterMemberAttrSet !== undefined) {
       const a = req.clusterMemberAttrSet;
       this.cluster.setAttributes(
@@ -374,15 +389,14 @@ export class EtcdServer {
       return;
     }
     store.setConsistentIndex(e.index, e.term);
-    let result: ApplyResult;
+    let resp: { header?: ResponseHeader };
     try {
-      const resp = this.applyRequest(req) as { header?: ResponseHeader };
-      result = { resp: "header" in resp ? this.withHeader(resp) : resp };
+      resp = this.applyRequest(req);
     } catch (err) {
       if (!(err instanceof RpcError)) throw err;
-      result = { err };
+      return this.wait.fail(id, err);
     }
-    this.wait.trigger(id, result);
+    this.wait.trigger(id, "header" in resp ? this.withHeader(resp) : resp);
   }
 
   private applyRequest(req: InternalRaftRequest): object {
@@ -476,9 +490,19 @@ export class EtcdServer {
     };
   }
 
+  /** Fills in the applier's header (revision only) in place, with bigints made once per term. */
   private withHeader<T extends { header?: ResponseHeader }>(resp: T): T {
     const h = resp.header;
-    resp.header = this.header(h === undefined ? this.b.store.rev : Number(h.revision));
+    if (h === undefined) {
+      resp.header = this.header(this.b.store.rev);
+      return resp;
+    }
+    const cid = this.cluster.clusterId, term = this.raft.term;
+    if (cid !== this.clusterIdBig[0]) this.clusterIdBig = [cid, BigInt(cid)];
+    if (term !== this.termBig[0]) this.termBig = [term, BigInt(term)];
+    h.clusterId = this.clusterIdBig[1];
+    h.memberId = this.memberIdBig;
+    h.raftTerm = this.termBig[1];
     return resp;
   }
 
