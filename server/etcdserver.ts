@@ -275,7 +275,10 @@ export class EtcdServer {
   }
 
   async compact(req: CompactionRequest): Promise<CompactionResponse> {
-    const r = await this.propose({ $typeName: "etcdserverpb.InternalRaftRequest", ID: 0n, compaction: req }) as { response: CompactionResponse; physical: Promise<void> };
+    const r = await this.propose({ $typeName: "etcdserverpb.InternalRaftRequest", ID: 0n, compaction: req }) as {
+      response: CompactionResponse;
+      physical: Promise<void>;
+    };
     // the compaction goes on in the background; physical=true waits until it is durable
     if (req.physical) await r.physical;
     return this.withHeader(r.response);
