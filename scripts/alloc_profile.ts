@@ -4,6 +4,7 @@
 // usage: deno run -A scripts/alloc_profile.ts [--port 9229] [--seconds 5] [--out profile.heapprofile] [--top 40]
 //   [--heap]  (only print the target's memory usage and V8 heap spaces; with --gc, after a full GC)
 import { parseArgs } from "node:util";
+import { connectInspector, type Json } from "./inspector.ts";
 
 const { values } = parseArgs({
   options: {
@@ -15,23 +16,8 @@ const { values } = parseArgs({
     gc: { type: "boolean", default: false },
   },
 });
-const targets = await (await fetch(`http://127.0.0.1:${values.port}/json/list`)).json();
-const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
-await new Promise((r) => ws.onopen = r);
-let next = 1;
-const pending = new Map<number, (v: unknown) => void>();
-ws.onmessage = (ev) => {
-  const msg = JSON.parse(ev.data);
-  if (msg.id !== undefined) pending.get(msg.id)?.(msg.result);
-};
-// deno-lint-ignore no-explicit-any -- inspector protocol results are untyped JSON
-type Json = any;
-const call = (method: string, params: Record<string, unknown> = {}) =>
-  new Promise<Json>((resolve) => {
-    const id = next++;
-    pending.set(id, resolve);
-    ws.send(JSON.stringify({ id, method, params }));
-  });
+const inspector = await connectInspector(values.port!);
+const call = inspector.call;
 const mib = (n: number) => (n / 1048576).toFixed(1);
 if (values.heap) {
   if (values.gc) await call("HeapProfiler.collectGarbage");
@@ -43,7 +29,7 @@ if (values.heap) {
   const { mem, spaces } = JSON.parse(result.value);
   console.log(Object.entries(mem).map(([k, v]) => `${k} ${mib(v as number)}`).join(", ") + " MiB");
   for (const [name, size, used] of spaces) console.log(`  ${name}: ${mib(size)} MiB, ${mib(used)} used`);
-  ws.close();
+  inspector.close();
   Deno.exit(0);
 }
 await call("HeapProfiler.enable");
@@ -54,7 +40,7 @@ await call("HeapProfiler.startSampling", {
 });
 await new Promise((r) => setTimeout(r, Number(values.seconds) * 1000));
 const { profile } = await call("HeapProfiler.stopSampling");
-ws.close();
+inspector.close();
 await Deno.writeTextFile(values.out!, JSON.stringify(profile));
 
 // self size per allocating function, heaviest first

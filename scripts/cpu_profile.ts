@@ -2,6 +2,7 @@
 // inspector protocol (Deno 2.9 has no --cpu-prof flag).
 // usage: deno run -A scripts/cpu_profile.ts [--port 9229] [--seconds 5] [--out profile.cpuprofile] [--top 40]
 import { parseArgs } from "node:util";
+import { connectInspector, type Json } from "./inspector.ts";
 
 const { values } = parseArgs({
   options: {
@@ -11,29 +12,14 @@ const { values } = parseArgs({
     top: { type: "string", default: "40" },
   },
 });
-const targets = await (await fetch(`http://127.0.0.1:${values.port}/json/list`)).json();
-const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
-await new Promise((r) => ws.onopen = r);
-let next = 1;
-const pending = new Map<number, (v: unknown) => void>();
-ws.onmessage = (ev) => {
-  const msg = JSON.parse(ev.data);
-  if (msg.id !== undefined) pending.get(msg.id)?.(msg.result);
-};
-// deno-lint-ignore no-explicit-any -- inspector protocol results are untyped JSON
-type Json = any;
-const call = (method: string, params: Record<string, unknown> = {}) =>
-  new Promise<Json>((resolve) => {
-    const id = next++;
-    pending.set(id, resolve);
-    ws.send(JSON.stringify({ id, method, params }));
-  });
+const inspector = await connectInspector(values.port!);
+const call = inspector.call;
 await call("Profiler.enable");
 await call("Profiler.setSamplingInterval", { interval: 100 });
 await call("Profiler.start");
 await new Promise((r) => setTimeout(r, Number(values.seconds) * 1000));
 const { profile } = await call("Profiler.stop");
-ws.close();
+inspector.close();
 await Deno.writeTextFile(values.out!, JSON.stringify(profile));
 
 // self time per function, heaviest first
