@@ -84,7 +84,18 @@ export function encodedKeyValueSize(kv: KeyValue): number {
 /** Encodes kv as protobuf bytes. */
 export function encodeKeyValue(kv: KeyValue): Uint8Array {
   const size = encodedKeyValueSize(kv);
-  const w = new Writer(new Uint8Array(size));
+  const buf = new Uint8Array(size);
+  if (writeKeyValue(buf, 0, kv) !== size) throw new Error("mvcc: KeyValue size mismatch");
+  return buf;
+}
+
+/**
+ * Writes kv's encoding into buf at pos (which must have encodedKeyValueSize(kv) bytes free) and returns the
+ * position after it; the gRPC layer uses it to put KeyValues straight into a response frame.
+ */
+export function writeKeyValue(buf: Uint8Array, pos: number, kv: KeyValue): number {
+  const w = new Writer(buf);
+  w.pos = pos;
   if (kv.key.length > 0) {
     w.tag(0x0a);
     w.bytes(kv.key);
@@ -109,8 +120,7 @@ export function encodeKeyValue(kv: KeyValue): Uint8Array {
     w.tag(0x30);
     w.big(kv.lease);
   }
-  if (w.pos !== size) throw new Error("mvcc: KeyValue size mismatch");
-  return w.buf;
+  return w.pos;
 }
 
 /**

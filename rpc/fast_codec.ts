@@ -1,10 +1,12 @@
 // Hand-written encoders for the hottest responses (Put and Range), writing the gRPC frame
 // in one exactly-sized buffer. They give protobuf-es's bytes — fields in number order,
 // proto3 defaults left out — and step aside (undefined) for what they don't cover, such as
-// 64-bit values beyond 2^53 or unknown fields, which then take the generic encoder. A field
-// left out of an init object counts as its default, as protobuf-es's create() makes it.
+// header values beyond 2^53, unknown fields or KeyValues that are not full messages, which then
+// take the generic encoder. KeyValues are written by mvcc's codec, the one that also writes them
+// to the backend. A header field left out of an init object counts as its default.
 import { Buffer } from "node:buffer";
 import type { KeyValue } from "./gen/mvccpb/kv_pb.ts";
+import { encodedKeyValueSize, writeKeyValue } from "../mvcc/kv_codec.ts";
 import type { PutResponse, RangeResponse, ResponseHeader } from "./gen/etcdserverpb/rpc_pb.ts";
 
 const FRAME_HEADER = 5;
@@ -28,10 +30,6 @@ function uintField(v: bigint | undefined): number {
   return n > 0 && n <= MAX ? 1 + varintSize(n) : NaN;
 }
 
-function bytesField(b: Uint8Array | undefined): number {
-  return b === undefined || b.length === 0 ? 0 : 1 + varintSize(b.length) + b.length;
-}
-
 function lenField(len: number): number {
   return 1 + varintSize(len) + len;
 }
@@ -40,9 +38,9 @@ function headerSize(h: ResponseHeader): number {
   return uintField(h.clusterId) + uintField(h.memberId) + uintField(h.revision) + uintField(h.raftTerm);
 }
 
+/** A full KeyValue message's encoded size, or NaN to send the response down the generic path. */
 function kvSize(kv: KeyValue): number {
-  return bytesField(kv.key) + uintField(kv.createRevision) + uintField(kv.modRevision) + uintField(kv.version) +
-    bytesField(kv.value) + uintField(kv.lease);
+  return kv.$typeName === "mvccpb.KeyValue" && !hasUnknown(kv) ? encodedKeyValueSize(kv) : NaN;
 }
 
 function hasUnknown(m: object): boolean {
@@ -69,13 +67,6 @@ class Writer {
     this.varint(Number(v));
   }
 
-  bytes(field: number, v: Uint8Array | undefined): void {
-    if (v === undefined || v.length === 0) return;
-    this.len(field, v.length);
-    this.buf.set(v, this.pos);
-    this.pos += v.length;
-  }
-
   len(field: number, len: number): void {
     this.buf[this.pos++] = (field << 3) | 2;
     this.varint(len);
@@ -91,12 +82,7 @@ class Writer {
 
   kv(field: number, kv: KeyValue, size: number): void {
     this.len(field, size);
-    this.bytes(1, kv.key);
-    this.uint(2, kv.createRevision);
-    this.uint(3, kv.modRevision);
-    this.uint(4, kv.version);
-    this.bytes(5, kv.value);
-    this.uint(6, kv.lease);
+    this.pos = writeKeyValue(this.buf, this.pos, kv);
   }
 }
 
@@ -128,7 +114,6 @@ function encodeRangeResponse(msg: unknown): Buffer | undefined {
   let size = (hs < 0 ? 0 : lenField(hs)) + (r.more === true ? 2 : 0) + uintField(r.count);
   const kvSizes = new Array<number>(kvs.length);
   for (let i = 0; i < kvs.length; i++) {
-    if (hasUnknown(kvs[i])) return undefined;
     kvSizes[i] = kvSize(kvs[i]);
     size += lenField(kvSizes[i]);
   }

@@ -48,19 +48,24 @@ Deno.test("init objects with fields left out encode like create() would make the
     FAST_FRAME_ENCODERS.get(PutResponseSchema.typeName)!(put),
     encodeFrame(toBinary(PutResponseSchema, create(PutResponseSchema, put))),
   );
-  const range = { count: 42n, kvs: [{ key: enc.encode("k") }] };
+  const range = { count: 42n };
   assertEquals(
     FAST_FRAME_ENCODERS.get(RangeResponseSchema.typeName)!(range),
     encodeFrame(toBinary(RangeResponseSchema, create(RangeResponseSchema, range))),
   );
+  // a KeyValue that is not a full message is left to the generic encoder
+  assertEquals(FAST_FRAME_ENCODERS.get(RangeResponseSchema.typeName)!({ kvs: [{ key: enc.encode("k") }] }), undefined);
 });
 
-Deno.test("values beyond 2^53 and negative int64 fall back to the generic encoder", () => {
+Deno.test("KeyValues with 64-bit leases encode exactly; header values beyond 2^53 fall back", () => {
   const big = create(RangeResponseSchema, {
     header,
-    kvs: [create(KeyValueSchema, { key: enc.encode("k"), lease: 2n ** 62n })],
+    kvs: [create(KeyValueSchema, { key: enc.encode("k"), lease: 2n ** 62n + 7n })],
   });
-  assertEquals(FAST_FRAME_ENCODERS.get(RangeResponseSchema.typeName)!(big), undefined);
+  const bytes = FAST_FRAME_ENCODERS.get(RangeResponseSchema.typeName)!(big);
+  assertEquals(bytes, encodeFrame(toBinary(RangeResponseSchema, big)));
   const neg = create(PutResponseSchema, { header: { ...header, revision: -1n } });
   assertEquals(FAST_FRAME_ENCODERS.get(PutResponseSchema.typeName)!(neg), undefined);
+  const huge = create(PutResponseSchema, { header: { ...header, clusterId: 2n ** 60n } });
+  assertEquals(FAST_FRAME_ENCODERS.get(PutResponseSchema.typeName)!(huge), undefined);
 });
