@@ -206,20 +206,9 @@ function readBody(req: Req, maxBytes: number): Promise<string> {
       }
       chunks.push(chunk);
     });
-    req.once("end", () => resolve(new TextDecoder().decode(concat(chunks, size))));
+    req.once("end", () => resolve(new TextDecoder().decode(Buffer.concat(chunks, size))));
     req.once("error", reject);
   });
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }
 
 function errorBody({ code, message }: RpcStatus) {

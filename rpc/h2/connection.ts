@@ -250,7 +250,7 @@ export class H2Connection implements StreamSink {
     this.#headerChunks.push(fragment);
     if ((flags & F.FLAG_END_HEADERS) === 0) return;
     const chunks = this.#headerChunks;
-    const block = chunks.length === 1 ? chunks[0] : concat(chunks, this.#headerBytes);
+    const block = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.#headerBytes);
     const id = this.#headerStream;
     this.#headerStream = 0;
     this.#headerChunks = [];
@@ -556,14 +556,4 @@ const STATUS_200 = encodeHeaders({ ":status": 200 });
 
 function u32(p: Uint8Array, off: number): number {
   return ((p[off] << 24) | (p[off + 1] << 16) | (p[off + 2] << 8) | p[off + 3]) >>> 0;
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }
