@@ -1,6 +1,6 @@
 // HPACK against RFC 7541 Appendix C (with and without Huffman coding) and encoder round trips.
 
-import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
 import { encodeHeaders, HpackDecoder, HpackError } from "../../../rpc/h2/hpack.ts";
 
 const hex = (s: string) => new Uint8Array(s.replace(/\s+/g, "").match(/../g)!.map((b) => parseInt(b, 16)));
@@ -154,4 +154,32 @@ Deno.test("hpack: encoder round trip", () => {
     "x-utf8": "h\xc3\xa9llo", // values are octets: UTF-8 bytes decode as latin1
     "content-length": "12",
   });
+});
+
+Deno.test("hpack: random and mutated header blocks decode or fail with HpackError, never anything else", () => {
+  let x = 12345;
+  const rand = (n: number) => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+  const valid = encodeHeaders({
+    ":method": "POST",
+    ":path": "/etcdserverpb.KV/Range",
+    "content-type": "application/grpc",
+  });
+  let decoded = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const block = i % 2 === 0 ? new Uint8Array(rand(64)).map(() => rand(256)) : Uint8Array.from(valid);
+    if (i % 2 === 1) { for (let j = 0; j < 1 + rand(3); j++) block[rand(block.length)] = rand(256); }
+    // a fresh decoder per block keeps each case independent of the dynamic table left by the last
+    const d = new HpackDecoder(4096, 65536);
+    try {
+      if (d.decode(block) !== undefined) decoded++;
+    } catch (e) {
+      if (!(e instanceof HpackError)) throw new Error(`block ${i} (${Array.from(block)}): ${e}`);
+    }
+  }
+  assert(decoded > 1000, `only ${decoded} blocks decoded: the mutations are too destructive to test much`);
 });
