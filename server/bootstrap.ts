@@ -7,7 +7,7 @@ import { MemoryStorage } from "../raft/storage.ts";
 import type { Peer } from "../raft/rawnode.ts";
 import type { Snapshot } from "../raft/types.ts";
 import { Snapshotter } from "../wal/snapshotter.ts";
-import { WAL, type WalSnapshot } from "../wal/wal.ts";
+import { WAL, type WalOptions, type WalSnapshot } from "../wal/wal.ts";
 import { Backend } from "../mvcc/backend.ts";
 import { KVStore } from "../mvcc/kvstore.ts";
 import type { EtcdConfig } from "./config.ts";
@@ -38,7 +38,12 @@ interface WalMetadata {
   clusterId: number;
 }
 
-export async function bootstrapMember(cfg: EtcdConfig, logger: Logger): Promise<Bootstrapped> {
+/** `onFsync` gets the duration of every WAL fdatasync (etcd_disk_wal_fsync_duration_seconds). */
+export async function bootstrapMember(
+  cfg: EtcdConfig,
+  logger: Logger,
+  onFsync: (seconds: number) => void,
+): Promise<Bootstrapped> {
   const wdir = walDir(cfg.dataDir, cfg.walDir);
   const sdir = snapDir(cfg.dataDir);
   try {
@@ -55,8 +60,8 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger): Promise<
 
   // The WAL's segment locks keep a second process out, so take them before the backend.
   const b = haveWal
-    ? await bootstrapFromWal(cfg, wdir, snapshotter, logger, walLog)
-    : await bootstrapNew(cfg, wdir, logger, walLog);
+    ? await bootstrapFromWal(cfg, wdir, snapshotter, logger, { logger: walLog, onFsync })
+    : await bootstrapNew(cfg, wdir, logger, { logger: walLog, onFsync });
   let backend: Backend | undefined;
   let store: KVStore | undefined;
   try {
@@ -88,9 +93,7 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger): Promise<
   };
 }
 
-type WalLog = (level: "info" | "warn", msg: string, fields?: Record<string, unknown>) => void;
-
-async function bootstrapNew(cfg: EtcdConfig, wdir: string, logger: Logger, walLog: WalLog) {
+async function bootstrapNew(cfg: EtcdConfig, wdir: string, logger: Logger, walOpts: WalOptions) {
   if (cfg.initialClusterState === "existing") {
     throw new Error("joining an existing cluster (--initial-cluster-state existing) is not supported yet");
   }
@@ -114,7 +117,7 @@ async function bootstrapNew(cfg: EtcdConfig, wdir: string, logger: Logger, walLo
   const cluster = new RaftCluster(computeClusterId(members.map((m) => m.id)), local.id);
   for (const m of members) cluster.add(m);
   const meta: WalMetadata = { memberId: local.id, clusterId: cluster.clusterId };
-  const wal = await WAL.create(wdir, new TextEncoder().encode(JSON.stringify(meta)), { logger: walLog });
+  const wal = await WAL.create(wdir, new TextEncoder().encode(JSON.stringify(meta)), walOpts);
   logger.info("starting local member", {
     "local-member-id": local.id.toString(16),
     "cluster-id": cluster.clusterId.toString(16),
@@ -131,7 +134,7 @@ async function bootstrapFromWal(
   wdir: string,
   snapshotter: Snapshotter,
   logger: Logger,
-  walLog: WalLog,
+  walOpts: WalOptions,
 ) {
   const walSnaps = await WAL.validSnapshotEntries(wdir);
   let snapshot: Snapshot | undefined;
@@ -143,7 +146,7 @@ async function bootstrapFromWal(
   const at: WalSnapshot = snapshot === undefined
     ? { index: 0, term: 0 }
     : { index: snapshot.metadata.index, term: snapshot.metadata.term };
-  const wal = await WAL.open(wdir, at, { logger: walLog });
+  const wal = await WAL.open(wdir, at, walOpts);
   let read;
   try {
     read = await wal.readAll();

@@ -145,7 +145,7 @@ export class EtcdServer {
   }
 
   static async create(cfg: EtcdConfig, logger: Logger, metrics: ServerMetrics): Promise<EtcdServer> {
-    const b = await bootstrapMember(cfg, logger);
+    const b = await bootstrapMember(cfg, logger, (seconds) => metrics.walFsyncDuration.observe(seconds));
     return new EtcdServer(cfg, b, logger, metrics);
   }
 

@@ -120,18 +120,15 @@ export class RaftNode {
     // acknowledge anything before it is durable.
     if (isLeader && rd.messages.length > 0) this.hooks.send(rd.messages);
 
-    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) {
-      await this.snapshotter.save(rd.snapshot);
-    }
+    const snap = rd.snapshot !== undefined && rd.snapshot.metadata.index > 0 ? rd.snapshot : undefined;
+    if (snap !== undefined) await this.snapshotter.save(snap);
     if (rd.hardState !== undefined || rd.entries.length > 0) {
-      const t0 = performance.now();
       await this.wal.save(rd.hardState ?? emptyHardState(), rd.entries);
-      if (rd.mustSync) this.metrics.walFsyncDuration.observe((performance.now() - t0) / 1000);
     }
-    if (rd.snapshot !== undefined && rd.snapshot.metadata.index > 0) {
-      await this.wal.saveSnapshot({ index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term });
-      this.storage.applySnapshot(rd.snapshot);
-      this.logger.info("applied incoming snapshot", { "snapshot-index": rd.snapshot.metadata.index });
+    if (snap !== undefined) {
+      await this.wal.saveSnapshot({ index: snap.metadata.index, term: snap.metadata.term });
+      this.storage.applySnapshot(snap);
+      this.logger.info("applied incoming snapshot", { "snapshot-index": snap.metadata.index });
     }
     if (rd.entries.length > 0) this.storage.append(rd.entries);
 
