@@ -15,8 +15,8 @@ type Req = IncomingMessage | H2ServerRequest;
 type Res = ServerResponse | H2ServerResponse;
 
 // Paths from the google.api.http annotations of etcd 3.4's rpc.proto ("/v3/kv/lease/..." are its additional
-// bindings). Hash and HashKV share /v3/maintenance/hash there; grpc-gateway's mux matches the later-registered
-// HashKV, so that is what the path serves.
+// bindings). Hash and HashKV share /v3/maintenance/hash there; grpc-gateway's mux serves the first handler
+// registered for a pattern, Hash (checked against etcd 3.4.23), so HashKV has no gateway path.
 const ROUTES: Record<string, string> = {
   "/v3/kv/range": "/etcdserverpb.KV/Range",
   "/v3/kv/put": "/etcdserverpb.KV/Put",
@@ -40,7 +40,7 @@ const ROUTES: Record<string, string> = {
   "/v3/maintenance/alarm": "/etcdserverpb.Maintenance/Alarm",
   "/v3/maintenance/status": "/etcdserverpb.Maintenance/Status",
   "/v3/maintenance/defragment": "/etcdserverpb.Maintenance/Defragment",
-  "/v3/maintenance/hash": "/etcdserverpb.Maintenance/HashKV",
+  "/v3/maintenance/hash": "/etcdserverpb.Maintenance/Hash",
   "/v3/maintenance/snapshot": "/etcdserverpb.Maintenance/Snapshot",
   "/v3/maintenance/transfer-leadership": "/etcdserverpb.Maintenance/MoveLeader",
   "/v3/auth/enable": "/etcdserverpb.Auth/AuthEnable",
@@ -146,7 +146,8 @@ function parse(schema: DescMessage, body: string): MessageShape<DescMessage> {
   let json: JsonValue;
   try {
     json = body.trim() === "" ? {} : JSON.parse(body);
-    return fromJson(schema, json, { ignoreUnknownFields: false });
+    // grpc-gateway's unmarshaler drops fields it doesn't know, so newer clients' requests still work
+    return fromJson(schema, json, { ignoreUnknownFields: true });
   } catch (e) {
     throw Object.assign(new Error((e as Error).message), { code: GrpcCode.InvalidArgument });
   }

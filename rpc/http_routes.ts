@@ -46,12 +46,17 @@ export function createHttpRoutes(opts: HttpRoutesOptions): (req: Req, res: Res) 
     if (cors?.(req, res)) return;
     const url = req.url ?? "/";
     const q = url.indexOf("?");
-    const path = q < 0 ? url : url.slice(0, q);
+    // etcd 3.4 still answers its beta gateway paths: /v3beta/... is rewritten to /v3/... before routing
+    const path = aliasV3beta(q < 0 ? url : url.slice(0, q));
     const plain = opts.httpHandlers.get(path);
     if (plain) return servePlain(plain, req, res, path, q < 0 ? "" : url.slice(q + 1), opts.logger);
     if (path.startsWith(GATEWAY_PREFIX)) return gateway(req, res, path);
     connect(req, res);
   };
+}
+
+function aliasV3beta(path: string): string {
+  return path.startsWith("/v3beta/") ? "/v3/" + path.slice("/v3beta/".length) : path;
 }
 
 async function servePlain(h: PlainHttpHandler, req: Req, res: Res, path: string, query: string, log?: RpcLogger) {

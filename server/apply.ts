@@ -27,7 +27,6 @@ import {
 } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
 import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
 import { compareBytes, EMPTY_BYTES, latin1 } from "../mvcc/bytes.ts";
-import { ErrCompacted, ErrFutureRev } from "../mvcc/errors.ts";
 import { newKeyValue } from "../mvcc/kv_codec.ts";
 import type { KVStore } from "../mvcc/kvstore.ts";
 import type { RangeOptions, RangeResult } from "../mvcc/kvstore_txn.ts";
@@ -43,6 +42,7 @@ import {
   ErrGRPCTooManyOps,
   ErrGRPCValueProvided,
   type RpcError,
+  toRpcError,
 } from "./apply_errors.ts";
 
 /** etcd's default --quota-backend-bytes (2 GiB). */
@@ -51,7 +51,10 @@ export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
 const KV_OVERHEAD = 256;
 
 export interface ApplierOptions {
-  /** Whether a lease exists; puts with an unknown lease fail with ErrGRPCLeaseNotFound. Default: all exist. */
+  /**
+   * Whether a lease exists; puts with an unknown lease fail with ErrGRPCLeaseNotFound. Default: none does, which is
+   * true until detcd grants leases.
+   */
   leaseExists?: (id: bigint) => boolean;
   /**
    * Backend quota in bytes: 0 or absent means DEFAULT_QUOTA_BYTES, negative disables it. Compared with the
@@ -75,12 +78,6 @@ interface TxnWriter extends RangeReader {
 
 function header(rev: number): ResponseHeader {
   return { $typeName: "etcdserverpb.ResponseHeader", clusterId: 0n, memberId: 0n, revision: BigInt(rev), raftTerm: 0n };
-}
-
-function toRpcError(e: unknown): unknown {
-  if (e === ErrCompacted) return ErrGRPCCompacted;
-  if (e === ErrFutureRev) return ErrGRPCFutureRev;
-  return e;
 }
 
 function cmpBig(a: bigint, b: bigint): number {
@@ -111,7 +108,7 @@ export class Applier {
 
   constructor(store: KVStore, opts: ApplierOptions = {}) {
     this.store = store;
-    this.#leaseExists = opts.leaseExists ?? (() => true);
+    this.#leaseExists = opts.leaseExists ?? (() => false);
     const q = opts.quotaBackendBytes ?? 0;
     this.#quota = q === 0 ? DEFAULT_QUOTA_BYTES : q;
   }
@@ -378,6 +375,13 @@ function compareKV(c: Compare, kv: KeyValue): boolean {
     case Compare_CompareResult.LESS:
       return result < 0;
   }
+  return true;
+}
+
+/** True when every op on both branches is a serializable range (etcd's isTxnSerializable; vacuously for none). */
+export function isTxnSerializable(r: TxnRequest): boolean {
+  for (const u of r.success) if (u.request.case !== "requestRange" || !u.request.value.serializable) return false;
+  for (const u of r.failure) if (u.request.case !== "requestRange" || !u.request.value.serializable) return false;
   return true;
 }
 

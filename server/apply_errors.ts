@@ -4,6 +4,7 @@
  */
 
 import { GrpcCode } from "../rpc/status_codes.ts";
+import { ErrCompacted, ErrFutureRev } from "../mvcc/errors.ts";
 
 export { GrpcCode };
 
@@ -194,3 +195,10 @@ export const ERRORS_BY_MESSAGE: ReadonlyMap<string, RpcError> = new Map(
     ErrGRPCBadLeaderTransferee,
   ].map((e) => [e.message, e]),
 );
+
+/** The rpctypes error for an mvcc error (etcd's togRPCError); anything else as it is. */
+export function toRpcError(e: unknown): unknown {
+  if (e === ErrCompacted) return ErrGRPCCompacted;
+  if (e === ErrFutureRev) return ErrGRPCFutureRev;
+  return e;
+}

@@ -30,6 +30,7 @@ import {
   costPut,
   costTxn,
   isTxnReadonly,
+  isTxnSerializable,
   validateTxnRequest,
 } from "./apply.ts";
 import {
@@ -267,7 +268,7 @@ export class EtcdServer {
   async txn(req: TxnRequest): Promise<TxnResponse> {
     check(validateTxnRequest(req, this.cfg.maxTxnOps));
     if (isTxnReadonly(req)) {
-      await this.linearizableReadNotify();
+      if (!isTxnSerializable(req)) await this.linearizableReadNotify();
       return this.withHeader(this.applier.txn(req));
     }
     if (!this.applier.quotaAvailable(costTxn(req))) throw ErrGRPCNoSpace;

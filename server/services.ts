@@ -2,6 +2,7 @@
 // answer Unimplemented on every protocol (the transport's rule); README lists them.
 import { Cluster, KV, Maintenance } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { register, type ServiceRegistry } from "../rpc/services.ts";
+import { toRpcError } from "./apply_errors.ts";
 import type { EtcdServer } from "./etcdserver.ts";
 import { ETCD_SERVER_VERSION } from "./version.ts";
 
@@ -30,21 +31,28 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
           isLearner: st.isLearner,
         };
       },
+      // etcd answers Defragment with an empty response, no header
       defragment: async () => {
         await s.defragment();
-        return { header: s.header(s.store.rev) };
+        return {};
       },
       hash: () => ({ header: s.header(s.store.rev), hash: s.store.hash().hash }),
       hashKV: (req) => {
-        const h = s.store.hashByRev(Number(req.revision));
+        let h;
+        try {
+          h = s.store.hashByRev(Number(req.revision));
+        } catch (err) {
+          throw toRpcError(err);
+        }
         return { header: s.header(h.currentRev), hash: h.hash, compactRevision: BigInt(h.compactRev) };
       },
       // No alarm is ever raised by a member that has none of etcd's alarm sources yet.
       alarm: () => ({ header: s.header(s.store.rev), alarms: [] }),
     }),
     register(Cluster, {
+      // the cluster service's header has no revision (etcd's ClusterServer.header)
       memberList: () => ({
-        header: s.header(s.store.rev),
+        header: s.header(0),
         members: s.cluster.list().map((m) => ({
           ID: BigInt(m.id),
           name: m.name,

@@ -23,13 +23,13 @@ async function startReferenceEtcd(): Promise<{ endpoint: string; stop: () => Pro
   const [client, peer] = [await freePort(), await freePort()];
   const child = new Deno.Command(etcdPath, {
     args: [
-      "--name=ref",
+      "--name=m1", // the name detcd's harness gives its member
       `--data-dir=${await tempDir()}/ref.etcd`,
       `--listen-client-urls=http://127.0.0.1:${client}`,
       `--advertise-client-urls=http://127.0.0.1:${client}`,
       `--listen-peer-urls=http://127.0.0.1:${peer}`,
       `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
-      `--initial-cluster=ref=http://127.0.0.1:${peer}`,
+      `--initial-cluster=m1=http://127.0.0.1:${peer}`,
     ],
     stdout: "null",
     stderr: "null",
@@ -95,6 +95,13 @@ const session: [string[], string?][] = [
   [["del", "a", "--from-key"]],
   [["get", "", "--from-key", "-w", "json"]],
   [["endpoint", "health"]],
+  [["put", "leased", "v", "--lease=1234"]],
+  [["get", "leased", "-w", "json"]],
+  [["endpoint", "hashkv", "--rev=5"]],
+  [["endpoint", "hashkv", "--rev=1000"]],
+  [["endpoint", "status", "-w", "json"]],
+  [["member", "list", "-w", "json"]],
+  [["defrag"]],
 ];
 
 /** JSON gateway requests: path and body; compared as parsed JSON with ids masked. */
@@ -115,14 +122,39 @@ const gateway: [string, string][] = [
   ["/v3/kv/compaction", JSON.stringify({ revision: "3" })],
   ["/v3/kv/range", JSON.stringify({ key: btoa("gw"), revision: "2" })],
   ["/v3/kv/put", JSON.stringify({ value: btoa("no key") })],
+  ["/v3beta/kv/put", JSON.stringify({ key: btoa("beta"), value: btoa("b") })],
+  ["/v3beta/kv/range", JSON.stringify({ key: btoa("beta") })],
+  ["/v3/kv/put", JSON.stringify({ key: btoa("u"), value: btoa("v"), no_such_field: { nested: [1, 2] } })],
+  ["/v3/kv/range", JSON.stringify({ key: btoa("u"), unknown: "x" })],
+  ["/v3/kv/put", JSON.stringify({ key: btoa("leased"), value: btoa("v"), lease: "12345" })],
+  [
+    "/v3/kv/txn",
+    JSON.stringify({ success: [{ request_put: { key: btoa("leased"), value: btoa("v"), lease: "99" } }] }),
+  ],
+  ["/v3/kv/range", JSON.stringify({ key: btoa("leased") })],
+  ["/v3/maintenance/hash", "{}"],
+  ["/v3/maintenance/status", "{}"],
+  ["/v3/maintenance/defragment", "{}"],
+  ["/v3/cluster/member/list", "{}"],
 ];
 
-function maskIds(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(maskIds);
+/** What two correct servers may answer differently over the gateway: ids, sizes, addresses, the backend's hash. */
+const MASKED_FIELDS: Record<string, string> = {
+  cluster_id: "ID",
+  member_id: "ID",
+  ID: "ID",
+  leader: "ID",
+  dbSize: "SIZE",
+  dbSizeInUse: "SIZE",
+  peerURLs: "URLS",
+  clientURLs: "URLS",
+  hash: "HASH",
+};
+
+function mask(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(mask);
   if (v !== null && typeof v === "object") {
-    return Object.fromEntries(
-      Object.entries(v).map(([k, x]) => [k, ["cluster_id", "member_id"].includes(k) ? "ID" : maskIds(x)]),
-    );
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, k in MASKED_FIELDS ? MASKED_FIELDS[k] : mask(x)]));
   }
   return v;
 }
@@ -132,7 +164,7 @@ async function post(endpoint: string, path: string, body: string) {
   const text = await r.text();
   let json: unknown = text;
   try {
-    json = maskIds(JSON.parse(text));
+    json = mask(JSON.parse(text));
   } catch { /* compared as text */ }
   return { status: r.status, json };
 }
@@ -143,6 +175,7 @@ function normalize(text: string, endpoint: string): string {
     .replaceAll(endpoint, "ENDPOINT")
     .replace(/"(cluster_id|member_id|leader)":"?\d+"?/g, '"$1":ID')
     .replace(/"(dbSize|dbSizeInUse)":\d+/g, '"$1":SIZE')
+    .replace(/"(ID|peerURLs|clientURLs|name)":("[^"]*"|\d+|\[[^\]]*\])/g, '"$1":MASKED')
     .replace(/took = [^\s]+/g, "took = T")
     .replace(/^\{"level":"warn".*\n/gm, "")
     .replace(/target":"[^"]*"/g, 'target":"T"');

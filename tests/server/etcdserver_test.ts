@@ -2,11 +2,12 @@
 // snapshot + WAL, group commit, auto compaction, and membership records.
 import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert, rejects } from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
-import { PutRequestSchema, RangeRequestSchema } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
+import { PutRequestSchema, RangeRequestSchema, TxnRequestSchema } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { defaultConfig, type EtcdConfig } from "../../server/config.ts";
 import { EtcdServer } from "../../server/etcdserver.ts";
 import { memoryLogger } from "../../server/logger.ts";
 import { MetricsRegistry, ServerMetrics } from "../../server/metrics.ts";
+import { ReadIndexLoop } from "../../server/read_index.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -109,4 +110,34 @@ Deno.test("a stopped server refuses requests with etcd's error", async () => {
     assertMatch(e.message, /^etcdserver: server stopped$/);
     return true;
   });
+});
+
+Deno.test("a read-only txn of serializable ranges skips the linearizable read; any other read-only txn waits for it", async () => {
+  const { s } = await start(await config());
+  const waits = { n: 0 };
+  const wait = ReadIndexLoop.prototype.wait;
+  ReadIndexLoop.prototype.wait = function (deadline) {
+    waits.n++;
+    return wait.call(this, deadline);
+  };
+  try {
+    await put(s, "k", "v");
+    const range = (serializable: boolean) => ({
+      request: {
+        case: "requestRange" as const,
+        value: create(RangeRequestSchema, { key: enc.encode("k"), serializable }),
+      },
+    });
+    const serial = await s.txn(create(TxnRequestSchema, { success: [range(true)], failure: [range(true)] }));
+    const r = serial.responses[0].response;
+    assert(r.case === "responseRange");
+    assertEquals([dec.decode(r.value.kvs[0].value), waits.n], ["v", 0]);
+    await s.txn(create(TxnRequestSchema, { success: [range(true)], failure: [range(false)] }));
+    assertEquals(waits.n, 1);
+    await s.txn(create(TxnRequestSchema, { success: [range(false)] }));
+    assertEquals(waits.n, 2);
+  } finally {
+    ReadIndexLoop.prototype.wait = wait;
+    await s.stop();
+  }
 });
