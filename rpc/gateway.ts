@@ -146,11 +146,34 @@ function parse(schema: DescMessage, body: string): MessageShape<DescMessage> {
   let json: JsonValue;
   try {
     json = body.trim() === "" ? {} : JSON.parse(body);
-    // grpc-gateway's unmarshaler drops fields it doesn't know, so newer clients' requests still work
-    return fromJson(schema, json, { ignoreUnknownFields: true });
+    // grpc-gateway's unmarshaler drops fields it doesn't know (so newer clients' requests still work) but refuses
+    // unknown enum names; protobuf-es's ignoreUnknownFields would let those through too
+    return fromJson(schema, dropUnknownFields(schema, json));
   } catch (e) {
     throw Object.assign(new Error((e as Error).message), { code: GrpcCode.InvalidArgument });
   }
+}
+
+/** `json` without the object keys `schema` has no field for, at any depth. */
+function dropUnknownFields(schema: DescMessage, json: JsonValue): JsonValue {
+  if (json === null || typeof json !== "object" || Array.isArray(json)) return json;
+  const out: Record<string, JsonValue> = {};
+  for (const [key, value] of Object.entries(json)) {
+    const field = schema.fields.find((f) => f.jsonName === key || f.name === key);
+    if (field === undefined) continue;
+    const message = field.fieldKind === "message" ||
+        (field.fieldKind === "list" && field.listKind === "message") ||
+        (field.fieldKind === "map" && field.mapKind === "message")
+      ? field.message
+      : undefined;
+    if (message === undefined || value === null) out[key] = value;
+    else if (field.fieldKind === "list" && Array.isArray(value)) {
+      out[key] = value.map((v) => dropUnknownFields(message, v));
+    } else if (field.fieldKind === "map" && typeof value === "object" && !Array.isArray(value)) {
+      out[key] = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, dropUnknownFields(message, v)]));
+    } else out[key] = dropUnknownFields(message, value);
+  }
+  return out;
 }
 
 function encodeJson(schema: DescMessage, value: unknown): JsonValue {
