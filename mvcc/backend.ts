@@ -39,6 +39,8 @@ export interface BackendOptions {
    * overwritten and deleted entries do not accumulate forever. Default 64 MiB; 0 disables.
    */
   autoDefragMinBytes?: number;
+  /** Gets the duration of every commit, write and fdatasync (etcd_disk_backend_commit_duration_seconds). */
+  onCommit?: (seconds: number) => void;
 }
 
 /** The content of a detached bucket, kept by its owner. */
@@ -77,6 +79,7 @@ export class Backend {
   #commitChain: Promise<void> = Promise.resolve();
   #failed: Error | null = null;
   #closed = false;
+  readonly #onCommit: (seconds: number) => void;
 
   private constructor(path: string, file: Deno.FsFile, fileSize: number, opts: BackendOptions) {
     this.path = path;
@@ -85,6 +88,7 @@ export class Backend {
     this.batchInterval = opts.batchInterval ?? 100;
     this.batchLimit = opts.batchLimit ?? 10000;
     this.autoDefragMinBytes = opts.autoDefragMinBytes ?? 64 * 1024 * 1024;
+    this.#onCommit = opts.onCommit ?? (() => {});
   }
 
   /** Opens `<dataDir>/member/snap/db`, etcd's location for the backend file. */
@@ -366,12 +370,14 @@ export class Backend {
     this.#pending = this.#spare ?? new RecordWriter();
     this.#spare = null;
     const record = w.seal();
+    const t0 = performance.now();
     try {
       await writeAll(this.#file, record);
       await this.#file.syncData();
     } catch (e) {
       this.#fail(e);
     }
+    this.#onCommit((performance.now() - t0) / 1000);
     this.#fileSize += record.length;
     w.reset();
     if (w.buf.length <= MAX_SPARE_BUFFER) this.#spare = w;

@@ -38,12 +38,14 @@ interface WalMetadata {
   clusterId: number;
 }
 
-/** `onFsync` gets the duration of every WAL fdatasync (etcd_disk_wal_fsync_duration_seconds). */
-export async function bootstrapMember(
-  cfg: EtcdConfig,
-  logger: Logger,
-  onFsync: (seconds: number) => void,
-): Promise<Bootstrapped> {
+/** Disk latencies, in seconds, for etcd_disk_wal_fsync_duration_seconds and etcd_disk_backend_commit_duration_seconds. */
+export interface DiskObservers {
+  onWalFsync(seconds: number): void;
+  onBackendCommit(seconds: number): void;
+}
+
+export async function bootstrapMember(cfg: EtcdConfig, logger: Logger, disk: DiskObservers): Promise<Bootstrapped> {
+  const onFsync = (seconds: number) => disk.onWalFsync(seconds);
   const wdir = walDir(cfg.dataDir, cfg.walDir);
   const sdir = snapDir(cfg.dataDir);
   try {
@@ -65,7 +67,7 @@ export async function bootstrapMember(
   let backend: Backend | undefined;
   let store: KVStore | undefined;
   try {
-    backend = await Backend.open(backendPath(cfg.dataDir));
+    backend = await Backend.open(backendPath(cfg.dataDir), { onCommit: (seconds) => disk.onBackendCommit(seconds) });
     store = KVStore.open(backend);
   } catch (err) {
     await backend?.close();

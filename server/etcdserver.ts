@@ -146,7 +146,10 @@ export class EtcdServer {
   }
 
   static async create(cfg: EtcdConfig, logger: Logger, metrics: ServerMetrics): Promise<EtcdServer> {
-    const b = await bootstrapMember(cfg, logger, (seconds) => metrics.walFsyncDuration.observe(seconds));
+    const b = await bootstrapMember(cfg, logger, {
+      onWalFsync: (seconds) => metrics.walFsyncDuration.observe(seconds),
+      onBackendCommit: (seconds) => metrics.backendCommitDuration.observe(seconds),
+    });
     return new EtcdServer(cfg, b, logger, metrics);
   }
 

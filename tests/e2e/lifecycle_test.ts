@@ -68,7 +68,21 @@ Deno.test({
     const metricsPort = await freePort();
     const m = await startMember({ extraArgs: ["--listen-metrics-urls", `http://127.0.0.1:${metricsPort}`] });
     try {
+      const scrape = async (name: string) => {
+        const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+        const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+        assert(line !== undefined, `no ${name} in /metrics`);
+        return Number(line.split(" ")[1]);
+      };
+      const commitsBefore = await scrape("etcd_disk_backend_commit_duration_seconds_count");
       await ctl(m.endpoint, "put", "metric", "value");
+      // The backend commits the put within its batch interval (100 ms); the bound only stops a broken member.
+      let commits = commitsBefore;
+      for (const deadline = Date.now() + 10_000; commits === commitsBefore && Date.now() < deadline;) {
+        await new Promise((r) => setTimeout(r, 20));
+        commits = await scrape("etcd_disk_backend_commit_duration_seconds_count");
+      }
+      assert(commits > commitsBefore, `backend commits did not move from ${commitsBefore}`);
       for (const port of [m.clientPort, metricsPort]) {
         const health = await fetch(`http://127.0.0.1:${port}/health`);
         assertEquals(health.status, 200);
