@@ -40,12 +40,11 @@ interface WalMetadata {
 
 /** Disk latencies, in seconds, for etcd_disk_wal_fsync_duration_seconds and etcd_disk_backend_commit_duration_seconds. */
 export interface DiskObservers {
-  onWalFsync(seconds: number): void;
-  onBackendCommit(seconds: number): void;
+  readonly onWalFsync: (seconds: number) => void;
+  readonly onBackendCommit: (seconds: number) => void;
 }
 
 export async function bootstrapMember(cfg: EtcdConfig, logger: Logger, disk: DiskObservers): Promise<Bootstrapped> {
-  const onFsync = (seconds: number) => disk.onWalFsync(seconds);
   const wdir = walDir(cfg.dataDir, cfg.walDir);
   const sdir = snapDir(cfg.dataDir);
   try {
@@ -62,12 +61,12 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger, disk: Dis
 
   // The WAL's segment locks keep a second process out, so take them before the backend.
   const b = haveWal
-    ? await bootstrapFromWal(cfg, wdir, snapshotter, logger, { logger: walLog, onFsync })
-    : await bootstrapNew(cfg, wdir, logger, { logger: walLog, onFsync });
+    ? await bootstrapFromWal(cfg, wdir, snapshotter, logger, { logger: walLog, onFsync: disk.onWalFsync })
+    : await bootstrapNew(cfg, wdir, logger, { logger: walLog, onFsync: disk.onWalFsync });
   let backend: Backend | undefined;
   let store: KVStore | undefined;
   try {
-    backend = await Backend.open(backendPath(cfg.dataDir), { onCommit: (seconds) => disk.onBackendCommit(seconds) });
+    backend = await Backend.open(backendPath(cfg.dataDir), { onCommit: disk.onBackendCommit });
     store = KVStore.open(backend);
   } catch (err) {
     await backend?.close();

@@ -2,6 +2,7 @@
 // STOPPING=1 on SIGTERM (a real datagram socket), /health, /version and /metrics over
 // plain HTTP on the client port and on --listen-metrics-urls.
 import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
+import { find, parseExposition } from "../metrics/exposition.ts";
 import { ctl, freePort, noEtcdctl, startMember, tempDir } from "./harness.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
@@ -70,9 +71,9 @@ Deno.test({
     try {
       const scrape = async (name: string) => {
         const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-        const line = text.split("\n").find((l) => l.startsWith(`${name} `));
-        assert(line !== undefined, `no ${name} in /metrics`);
-        return Number(line.split(" ")[1]);
+        const value = find(parseExposition(text).samples, name);
+        assert(value !== undefined, `no ${name} in /metrics`);
+        return value;
       };
       const commitsBefore = await scrape("etcd_disk_backend_commit_duration_seconds_count");
       await ctl(m.endpoint, "put", "metric", "value");
