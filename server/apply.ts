@@ -32,6 +32,7 @@ import type { KVStore } from "../mvcc/kvstore.ts";
 import type { RangeOptions, RangeResult } from "../mvcc/kvstore_txn.ts";
 import {
   ErrGRPCCompacted,
+  ErrGRPCCorrupt,
   ErrGRPCDuplicateKey,
   ErrGRPCEmptyKey,
   ErrGRPCFutureRev,
@@ -57,8 +58,8 @@ export interface ApplierOptions {
    */
   leaseExists?: (id: bigint) => boolean;
   /**
-   * Backend quota in bytes: 0 or absent means DEFAULT_QUOTA_BYTES, negative disables it. Compared with the
-   * backend's live bytes (sizeInUse), the analogue of bolt's used pages for an append-only log.
+   * Backend quota in bytes: 0 or absent means DEFAULT_QUOTA_BYTES, negative disables it. Compared, as etcd's
+   * backendQuota does, with the backend's size on disk.
    */
   quotaBackendBytes?: number;
 }
@@ -103,8 +104,10 @@ export class Applier {
   readonly store: KVStore;
   readonly #leaseExists: (id: bigint) => boolean;
   readonly #quota: number;
-  /** Set while the NOSPACE alarm is raised: writes are refused like etcd's applierV3Capped. */
+  /** Set while the NOSPACE alarm is raised: writes that cost quota are refused like etcd's applierV3Capped. */
   noSpaceAlarm = false;
+  /** Set while the CORRUPT alarm is raised: every write is refused like etcd's applierV3Corrupt. */
+  corruptAlarm = false;
 
   constructor(store: KVStore, opts: ApplierOptions = {}) {
     this.store = store;
@@ -116,7 +119,7 @@ export class Applier {
   /** Whether a request of this quota cost fits (etcd's backendQuota.Available). */
   quotaAvailable(cost: number): boolean {
     if (cost === 0 || this.#quota < 0) return true;
-    return this.store.backend.sizeInUse() + cost < this.#quota;
+    return this.store.backend.size() + cost < this.#quota;
   }
 
   range(r: RangeRequest): RangeResponse {
@@ -125,6 +128,7 @@ export class Applier {
 
   /** Applies the put even when over quota, then reports ErrGRPCNoSpace (so the server raises the alarm), as etcd. */
   put(p: PutRequest): PutResponse {
+    if (this.corruptAlarm) throw ErrGRPCCorrupt;
     if (this.noSpaceAlarm) throw ErrGRPCNoSpace;
     const ok = this.quotaAvailable(costPut(p));
     if (p.lease !== 0n && !this.#leaseExists(p.lease)) throw ErrGRPCLeaseNotFound;
@@ -140,6 +144,7 @@ export class Applier {
   }
 
   deleteRange(dr: DeleteRangeRequest): DeleteRangeResponse {
+    if (this.corruptAlarm) throw ErrGRPCCorrupt;
     const txn = this.store.write();
     try {
       return this.#deleteRange(dr, txn);
@@ -150,8 +155,12 @@ export class Applier {
 
   txn(rt: TxnRequest): TxnResponse {
     const isWrite = !isTxnReadonly(rt);
-    if (this.noSpaceAlarm && isWrite) throw ErrGRPCNoSpace;
-    const ok = this.quotaAvailable(costTxn(rt));
+    // read-only txns are served beside the capped applier, as etcd serves them from applyV3Base
+    if (this.corruptAlarm && isWrite) throw ErrGRPCCorrupt;
+    const cost = costTxn(rt);
+    // etcd's applierV3Capped refuses a txn by its quota cost: deletes and nested puts still go through
+    if (this.noSpaceAlarm && cost > 0) throw ErrGRPCNoSpace;
+    const ok = this.quotaAvailable(cost);
     const rv = this.store.read();
     const path: boolean[] = [];
     compareToPath(rv, rt, path);
@@ -179,6 +188,7 @@ export class Applier {
    * physical=true waits for).
    */
   compaction(c: CompactionRequest): { response: CompactionResponse; physical: Promise<void> } {
+    if (this.corruptAlarm) throw ErrGRPCCorrupt;
     let physical: Promise<void>;
     try {
       physical = this.store.compact(Number(c.revision));

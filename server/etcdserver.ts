@@ -5,18 +5,23 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { encodeRequest, peekRequestId } from "./raft_request_codec.ts";
 import { type InternalRaftRequest, InternalRaftRequestSchema } from "../rpc/gen/etcdserverpb/raft_internal_pb.ts";
-import type {
-  CompactionRequest,
-  CompactionResponse,
-  DeleteRangeRequest,
-  DeleteRangeResponse,
-  PutRequest,
-  PutResponse,
-  RangeRequest,
-  RangeResponse,
-  ResponseHeader,
-  TxnRequest,
-  TxnResponse,
+import {
+  type AlarmMember,
+  type AlarmRequest,
+  AlarmRequest_AlarmAction,
+  type AlarmResponse,
+  AlarmType,
+  type CompactionRequest,
+  type CompactionResponse,
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
+  type PutRequest,
+  type PutResponse,
+  type RangeRequest,
+  type RangeResponse,
+  type ResponseHeader,
+  type TxnRequest,
+  type TxnResponse,
 } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { decodeConfChange, decodeConfChangeV2 } from "../raft/confchange_codec.ts";
 import { RawNode } from "../raft/rawnode.ts";
@@ -44,6 +49,7 @@ import {
 } from "./apply_errors.ts";
 import { type EtcdConfig, parseCompactionRetention } from "./config.ts";
 import { AutoCompactor } from "../mvcc/auto_compactor.ts";
+import { AlarmStore, alarmString } from "./alarm_store.ts";
 import { FifoScheduler } from "./scheduler.ts";
 import { IdGenerator } from "./id_generator.ts";
 import type { Logger } from "./logger.ts";
@@ -66,6 +72,7 @@ export class EtcdServer {
   readonly cluster: RaftCluster;
   private readonly raft: RaftNode;
   private readonly applier: Applier;
+  private readonly alarms: AlarmStore;
   /** Proposals waiting for their apply result, with the request so applying it needs no decode. */
   private readonly wait: Wait<unknown, InternalRaftRequest | undefined>;
   private readonly scheduler: FifoScheduler;
@@ -102,6 +109,8 @@ export class EtcdServer {
     });
     this.cluster = b.cluster;
     this.applier = new Applier(b.store, { quotaBackendBytes: cfg.quotaBackendBytes });
+    this.alarms = new AlarmStore(b.backend);
+    this.capApplier();
     this.reqIds = new IdGenerator(this.id, Date.now());
     this.appliedIndex = b.snapshot?.metadata.index ?? 0;
     this.snapshotIndex = this.appliedIndex;
@@ -255,8 +264,9 @@ export class EtcdServer {
   }
 
   put(req: PutRequest): Promise<PutResponse> {
-    const err = checkPutRequest(req) ?? (this.applier.quotaAvailable(costPut(req)) ? null : ErrGRPCNoSpace);
+    const err = checkPutRequest(req);
     if (err !== null) return Promise.reject(err);
+    if (!this.applier.quotaAvailable(costPut(req))) return this.refuseOverQuota();
     return this.propose({ $typeName: "etcdserverpb.InternalRaftRequest", ID: 0n, put: req }) as Promise<PutResponse>;
   }
 
@@ -274,7 +284,7 @@ export class EtcdServer {
       if (!isTxnSerializable(req)) await this.linearizableReadNotify();
       return this.withHeader(this.applier.txn(req));
     }
-    if (!this.applier.quotaAvailable(costTxn(req))) throw ErrGRPCNoSpace;
+    if (!this.applier.quotaAvailable(costTxn(req))) return await this.refuseOverQuota();
     return await this.propose({ $typeName: "etcdserverpb.InternalRaftRequest", ID: 0n, txn: req }) as TxnResponse;
   }
 
@@ -286,6 +296,30 @@ export class EtcdServer {
     // the compaction goes on in the background; physical=true waits until it is durable
     if (req.physical) await r.physical;
     return this.withHeader(r.response);
+  }
+
+  /** Maintenance.Alarm: every action, GET too, goes through raft, as etcd's. */
+  async alarm(req: AlarmRequest): Promise<AlarmResponse> {
+    return await this.propose({ $typeName: "etcdserverpb.InternalRaftRequest", ID: 0n, alarm: req }) as AlarmResponse;
+  }
+
+  /** The raised alarms, of every type. */
+  alarmList(): AlarmMember[] {
+    return this.alarms.get(AlarmType.NONE);
+  }
+
+  /** A write over quota raises NOSPACE before it is refused (etcd's quotaAlarmer; a failed raise is not its error). */
+  private refuseOverQuota(): Promise<never> {
+    return this.raiseNoSpace().then(() => Promise.reject(ErrGRPCNoSpace), () => Promise.reject(ErrGRPCNoSpace));
+  }
+
+  private raiseNoSpace(): Promise<unknown> {
+    return this.alarm({
+      $typeName: "etcdserverpb.AlarmRequest",
+      action: AlarmRequest_AlarmAction.ACTIVATE,
+      memberID: this.memberIdBig,
+      alarm: AlarmType.NOSPACE,
+    });
   }
 
   // ---- proposals and apply ----------------------------------------------------------
@@ -401,6 +435,15 @@ export class EtcdServer {
       resp = this.applyRequest(req);
     } catch (err) {
       if (!(err instanceof RpcError)) throw err;
+      if (err === ErrGRPCNoSpace && !this.alarms.has(AlarmType.NOSPACE)) {
+        // applied over quota: raise the alarm, then answer (etcd's applyEntryNormal)
+        this.logger.warn("message exceeded backend quota; raising alarm", {
+          "quota-size-bytes": this.cfg.quotaBackendBytes,
+          error: err.message,
+        });
+        void this.raiseNoSpace().finally(() => this.wait.fail(id, err));
+        return;
+      }
       return this.wait.fail(id, err);
     }
     this.wait.trigger(id, "header" in resp ? this.withHeader(resp) : resp);
@@ -416,7 +459,43 @@ export class EtcdServer {
       return r;
     }
     if (req.range !== undefined) return this.applier.range(req.range);
+    if (req.alarm !== undefined) return this.applyAlarm(req.alarm);
     throw new RpcError(12, "etcdserver: request kind is not supported yet");
+  }
+
+  /** etcd's applierV3backend.Alarm. Its response has no header. */
+  private applyAlarm(ar: AlarmRequest): AlarmResponse {
+    const resp: AlarmResponse = { $typeName: "etcdserverpb.AlarmResponse", alarms: [] };
+    const type = AlarmType[ar.alarm] ?? String(ar.alarm);
+    switch (ar.action) {
+      case AlarmRequest_AlarmAction.GET:
+        resp.alarms = this.alarms.get(ar.alarm);
+        return resp;
+      case AlarmRequest_AlarmAction.ACTIVATE: {
+        const firstOfType = !this.alarms.has(ar.alarm);
+        const m = this.alarms.activate(ar.memberID, ar.alarm);
+        resp.alarms.push(m);
+        if (firstOfType) this.logger.warn("alarm raised", { alarm: type, from: m.memberID.toString(16) });
+        break;
+      }
+      case AlarmRequest_AlarmAction.DEACTIVATE: {
+        const m = this.alarms.deactivate(ar.memberID, ar.alarm);
+        if (m === undefined) return resp;
+        resp.alarms.push(m);
+        if (!this.alarms.has(ar.alarm)) {
+          this.logger.warn("alarm disarmed", { alarm: type, from: m.memberID.toString(16) });
+        }
+        break;
+      }
+    }
+    this.capApplier();
+    return resp;
+  }
+
+  /** NOSPACE refuses writes that cost quota, CORRUPT every write, for as long as one member's alarm is raised. */
+  private capApplier(): void {
+    this.applier.noSpaceAlarm = this.alarms.has(AlarmType.NOSPACE);
+    this.applier.corruptAlarm = this.alarms.has(AlarmType.CORRUPT);
   }
 
   private applyConfChange(e: Entry): void {
@@ -533,8 +612,13 @@ export class EtcdServer {
     };
   }
 
-  /** etcd's /health: a leader exists and a linearizable read gets through in time. */
-  async checkHealth(timeoutMs: number): Promise<boolean> {
+  /** etcd's /health: no alarm raised but the excluded ones, a leader, and a linearizable read gets through in time. */
+  async checkHealth(timeoutMs: number, excludedAlarms: ReadonlySet<string>): Promise<boolean> {
+    const alarm = this.alarms.get(AlarmType.NONE).find((m) => !excludedAlarms.has(AlarmType[m.alarm]));
+    if (alarm !== undefined) {
+      this.logger.warn("/health error due to an alarm", { alarm: alarmString(alarm) });
+      return false;
+    }
     if (this.raft.lead === 0 || this.stopping) return false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs));

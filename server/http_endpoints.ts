@@ -6,6 +6,7 @@ import type { MetricsRegistry } from "./metrics.ts";
 import { ETCD_SERVER_VERSION } from "./version.ts";
 
 const json = { "content-type": "application/json" };
+const textPlain = { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" };
 
 function onlyGet(method: string): PlainHttpResponse | undefined {
   if (method === "GET" || method === "HEAD") return undefined;
@@ -17,8 +18,11 @@ export function httpEndpoints(s: EtcdServer, registry: MetricsRegistry): Map<str
     ["/health", async (req) => {
       const bad = onlyGet(req.method);
       if (bad !== undefined) return bad;
-      const ok = await s.checkHealth(1000);
-      return { status: ok ? 200 : 503, headers: json, body: JSON.stringify({ health: ok ? "true" : "false" }) };
+      const ok = await s.checkHealth(1000, new Set(req.query.getAll("exclude")));
+      const body = JSON.stringify({ health: ok ? "true" : "false" });
+      // etcd answers an unhealthy check through http.Error: text/plain, a trailing newline
+      if (!ok) return { status: 503, headers: textPlain, body: body + "\n" };
+      return { status: 200, headers: json, body };
     }],
     ["/version", (req) =>
       onlyGet(req.method) ?? {

@@ -2,7 +2,8 @@
 // answer Unimplemented on every protocol (the transport's rule); README lists them.
 import { Cluster, KV, Maintenance } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { register, type ServiceRegistry } from "../rpc/services.ts";
-import { toRpcError } from "./apply_errors.ts";
+import { ErrGRPCNoLeader, toRpcError } from "./apply_errors.ts";
+import { alarmString } from "./alarm_store.ts";
 import type { EtcdServer } from "./etcdserver.ts";
 import { ETCD_SERVER_VERSION } from "./version.ts";
 
@@ -27,7 +28,8 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
           raftIndex: BigInt(st.raftIndex),
           raftTerm: BigInt(st.raftTerm),
           raftAppliedIndex: BigInt(st.raftAppliedIndex),
-          errors: [],
+          // etcd's order: no leader first, then every raised alarm as it prints one
+          errors: [...(st.leader === 0 ? [ErrGRPCNoLeader.message] : []), ...s.alarmList().map(alarmString)],
           isLearner: st.isLearner,
         };
       },
@@ -46,8 +48,7 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
         }
         return { header: s.header(h.currentRev), hash: h.hash, compactRevision: BigInt(h.compactRev) };
       },
-      // No alarm is ever raised by a member that has none of etcd's alarm sources yet.
-      alarm: () => ({ header: s.header(s.store.rev), alarms: [] }),
+      alarm: (req) => s.alarm(req),
     }),
     register(Cluster, {
       // the cluster service's header has no revision (etcd's ClusterServer.header)

@@ -1,0 +1,58 @@
+// The NOSPACE alarm as an operator meets it: a small --quota-backend-bytes fills, writes fail with etcd's error, the
+// alarm shows in `alarm list`, `endpoint status` and /health, survives a restart, and compact + defrag + disarm
+// bring writes back — etcd's documented recovery.
+import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
+import { ctl, etcdctl, noEtcdctl, startMember, tempDir } from "./harness.ts";
+
+const opts = { ignore: noEtcdctl, sanitizeResources: false, sanitizeOps: false };
+const QUOTA = 64 * 1024;
+const big = "x".repeat(4096);
+
+Deno.test({
+  name: "alarm: a full quota raises NOSPACE; compact, defrag and disarm recover",
+  ...opts,
+  fn: async () => {
+    const dataDir = `${await tempDir()}/q.etcd`;
+    const flags = { dataDir, extraArgs: [`--quota-backend-bytes=${QUOTA}`] };
+    let m = await startMember(flags);
+    try {
+      let refused: string | undefined;
+      for (let i = 0; i < 200 && refused === undefined; i++) {
+        const r = await etcdctl(m.endpoint, ["put", `k${i % 4}`, big]);
+        if (r.code !== 0) refused = r.stderr;
+      }
+      assertMatch(refused ?? "no put was refused", /etcdserver: mvcc: database space exceeded/);
+      const memberId = BigInt(
+        JSON.parse(await ctl(m.endpoint, "endpoint", "status", "-w", "json"))[0].Status.header
+          .member_id,
+      );
+      assertEquals(await ctl(m.endpoint, "alarm", "list"), `memberID:${memberId} alarm:NOSPACE \n`);
+      // every write that costs quota is refused now, even a small one; reads and deletes go on
+      assertMatch((await etcdctl(m.endpoint, ["put", "small", "v"])).stderr, /database space exceeded/);
+      assertEquals(await ctl(m.endpoint, "get", "k1", "--keys-only"), "k1\n\n");
+      const status = JSON.parse(await ctl(m.endpoint, "endpoint", "status", "-w", "json"))[0].Status;
+      assertEquals(status.errors, [`memberID:${memberId} alarm:NOSPACE `]);
+      const health = await fetch(`http://${m.endpoint}/health`);
+      assertEquals([health.status, await health.text()], [503, '{"health":"false"}\n']);
+      const excluded = await fetch(`http://${m.endpoint}/health?exclude=NOSPACE`);
+      assertEquals([excluded.status, await excluded.json()], [200, { health: "true" }]);
+
+      // the alarm is in the backend: a restart keeps it
+      assertEquals(await m.stop(), 0);
+      m = await startMember({ ...flags, clientPort: m.clientPort });
+      assertEquals(await ctl(m.endpoint, "alarm", "list"), `memberID:${memberId} alarm:NOSPACE \n`);
+      assertMatch((await etcdctl(m.endpoint, ["put", "small", "v"])).stderr, /database space exceeded/);
+
+      // recovery: compact away the history, defragment, disarm
+      const rev = JSON.parse(await ctl(m.endpoint, "get", "k0", "-w", "json")).header.revision;
+      await ctl(m.endpoint, "compaction", "--physical", String(rev));
+      await ctl(m.endpoint, "defrag");
+      assertEquals(await ctl(m.endpoint, "alarm", "disarm"), `memberID:${memberId} alarm:NOSPACE \n`);
+      assertEquals(await ctl(m.endpoint, "alarm", "list"), "");
+      assertEquals(await ctl(m.endpoint, "put", "small", "v"), "OK\n");
+      assert((await fetch(`http://${m.endpoint}/health`)).ok);
+    } finally {
+      await m.stop();
+    }
+  },
+});
