@@ -12,3 +12,6 @@ export const ErrFutureRev = new MvccError("mvcc: required revision is a future r
 export const ErrClosed = new MvccError("mvcc: closed");
 /** etcdserver.ErrNoSpace: a write would exceed the backend quota. */
 export const ErrNoSpace = new MvccError("mvcc: database space exceeded");
+export const ErrWatcherNotExist = new MvccError("mvcc: watcher does not exist");
+export const ErrEmptyWatcherRange = new MvccError("mvcc: watcher range is empty");
+export const ErrWatcherDuplicateID = new MvccError("mvcc: duplicate watch ID provided on the WatchStream");

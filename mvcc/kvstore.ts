@@ -69,6 +69,12 @@ export class KVStore {
   /** Revisions the running compaction dropped from the index, in order; those from #removedUpTo still in the backend. */
   #removing: IndexRev[] = [];
   #removedUpTo = 0;
+  /**
+   * Every change since the compacted revision in revision order (the index's own KeyValues, shared), from
+   * #historyHead on: what a watcher that is behind catches up from, without a scan of the keyspace.
+   */
+  #history: KeyValue[] = [];
+  #historyHead = 0;
 
   private constructor(backend: Backend, opts: KVStoreOptions) {
     this.backend = backend;
@@ -162,7 +168,41 @@ export class KVStore {
     if (t.changes.length === 0) return;
     this.#saveIndex();
     this.#currentRev++;
+    for (const kv of t.changes) this.#history.push(kv);
     for (const fn of this.#listeners) fn(t.changes, this.#currentRev);
+  }
+
+  /**
+   * Calls fn with each change of revisions fromRev..toRev in order (deletions as in TxnWrite.changes), until fn
+   * returns false. Revisions below the compacted one are gone: fromRev must be at or above it.
+   */
+  forEachChange(fromRev: number, toRev: number, fn: (kv: KeyValue) => boolean | void): void {
+    if (fromRev < this.#compactMainRev) throw ErrCompacted;
+    const h = this.#history;
+    for (let i = this.#firstChangeAt(fromRev); i < h.length; i++) {
+      if (Number(h[i].modRevision) > toRev || fn(h[i]) === false) return;
+    }
+  }
+
+  /** The history position of the first change at or after rev (binary search; mod revisions never decrease). */
+  #firstChangeAt(rev: number): number {
+    const h = this.#history;
+    let lo = this.#historyHead, hi = h.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (Number(h[mid].modRevision) < rev) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Drops the history below rev; the array is shortened once the dropped part is the larger half. */
+  #trimHistory(rev: number): void {
+    this.#historyHead = this.#firstChangeAt(rev);
+    if (this.#historyHead * 2 > this.#history.length) {
+      this.#history = this.#history.slice(this.#historyHead);
+      this.#historyHead = 0;
+    }
   }
 
   /**
@@ -227,6 +267,7 @@ export class KVStore {
 
   #startCompaction(rev: number): Promise<void> {
     this.#compactMainRev = rev;
+    this.#trimHistory(rev);
     // Recorded first, so a crash before the compaction finishes resumes it on restart.
     this.backend.put(BUCKET.meta, SCHEDULED_COMPACT_KEY, revToBytes(rev, 0));
     const scheduled = this.backend.forceCommit();
@@ -294,7 +335,9 @@ export class KVStore {
       const ki = this.index.keyIndex(stored.key);
       if (isTombstone(k)) {
         if (ki !== undefined) {
-          ki.tombstone(rev.main, rev.sub, newKeyValue(ki.key, EMPTY_BYTES, 0n, BigInt(rev.main), 0n, 0n));
+          const tomb = newKeyValue(ki.key, EMPTY_BYTES, 0n, BigInt(rev.main), 0n, 0n);
+          ki.tombstone(rev.main, rev.sub, tomb);
+          this.#history.push(tomb);
         } else {
           // Left by a compaction interrupted after deleting the key's earlier revisions: it is garbage.
           b.delete(BUCKET.key, k, v.length);
@@ -302,11 +345,16 @@ export class KVStore {
         return;
       }
       if (ki !== undefined) {
-        ki.put(
-          rev.main,
-          rev.sub,
-          newKeyValue(ki.key, stored.value, stored.createRevision, stored.modRevision, stored.version, stored.lease),
+        const kv = newKeyValue(
+          ki.key,
+          stored.value,
+          stored.createRevision,
+          stored.modRevision,
+          stored.version,
+          stored.lease,
         );
+        ki.put(rev.main, rev.sub, kv);
+        this.#history.push(kv);
         return;
       }
       const nki = new KeyIndex(stored.key);
@@ -316,8 +364,10 @@ export class KVStore {
         Number(stored.version),
       );
       this.index.insert(nki);
+      this.#history.push(stored);
     });
     this.#currentRev = Math.max(currentRev, this.#compactMainRev);
+    this.#trimHistory(this.#compactMainRev);
     if (scheduled <= this.#compactMainRev) scheduled = 0;
 
     if (this.lessor !== undefined) {

@@ -43,6 +43,8 @@ export interface EtcdConfig {
   /** "default" (= stderr), "stderr", "stdout", or file paths. */
   logOutputs: string[];
   preVote: boolean;
+  /** --experimental-watch-progress-notify-interval: how often idle watchers that asked for it get progress. */
+  watchProgressNotifyIntervalMs: number;
 }
 
 /** A line main logs once the logger exists (etcd logs these through its logger too). */
@@ -90,6 +92,7 @@ export function defaultConfig(): EtcdConfig {
     logLevel: "info",
     logOutputs: ["default"],
     preVote: false,
+    watchProgressNotifyIntervalMs: 10 * 60_000,
   };
 }
 
@@ -180,6 +183,12 @@ function apply(cfg: EtcdConfig, name: string, v: string): void {
     case "pre-vote":
       cfg.preVote = bool();
       break;
+    case "experimental-watch-progress-notify-interval": {
+      // etcd keeps its default unless the interval is positive
+      const ms = parseGoDuration(v)!;
+      if (ms > 0) cfg.watchProgressNotifyIntervalMs = ms;
+      break;
+    }
     case "log-level":
       cfg.logLevel = v as LogLevel; // checked in validateConfig
       break;

@@ -50,6 +50,7 @@ import {
 import { type EtcdConfig, parseCompactionRetention } from "./config.ts";
 import { AutoCompactor } from "../mvcc/auto_compactor.ts";
 import { AlarmStore, alarmString } from "./alarm_store.ts";
+import { WatchableStore } from "../mvcc/watchable_store.ts";
 import { FifoScheduler } from "./scheduler.ts";
 import { IdGenerator } from "./id_generator.ts";
 import type { Logger } from "./logger.ts";
@@ -73,6 +74,8 @@ export class EtcdServer {
   private readonly raft: RaftNode;
   private readonly applier: Applier;
   private readonly alarms: AlarmStore;
+  /** Watchers of the store: fed by every applied write, the seam leases and followers' apply loops will share. */
+  readonly watchable: WatchableStore;
   /** Proposals waiting for their apply result, with the request so applying it needs no decode. */
   private readonly wait: Wait<unknown, InternalRaftRequest | undefined>;
   private readonly scheduler: FifoScheduler;
@@ -110,6 +113,7 @@ export class EtcdServer {
     this.cluster = b.cluster;
     this.applier = new Applier(b.store, { quotaBackendBytes: cfg.quotaBackendBytes });
     this.alarms = new AlarmStore(b.backend);
+    this.watchable = new WatchableStore(b.store);
     this.capApplier();
     this.reqIds = new IdGenerator(this.id, Date.now());
     this.appliedIndex = b.snapshot?.metadata.index ?? 0;
@@ -657,6 +661,7 @@ export class EtcdServer {
     this.reads.failAll(ErrGRPCStopped);
     for (const w of this.leaderWaiters) w();
     this.leaderWaiters = [];
+    this.watchable.close();
     await this.b.close();
     if (this.fatalError !== undefined) this.stopResolvers.reject(this.fatalError);
     else this.stopResolvers.resolve();

@@ -465,7 +465,7 @@ export const FLAGS: readonly FlagSpec[] = [
     "experimental-watch-progress-notify-interval",
     "duration",
     "10m",
-    "ignored",
+    "implemented",
     "Duration of periodical watch progress notification.",
   ),
   f(

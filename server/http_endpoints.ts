@@ -37,6 +37,10 @@ export function httpEndpoints(s: EtcdServer, registry: MetricsRegistry): Map<str
       s.metrics.dbTotalSize.set(s.backend.size());
       s.metrics.dbTotalSizeInUse.set(s.backend.sizeInUse());
       s.metrics.keysTotal.set(s.store.index.size);
+      const w = s.watchable.counts;
+      s.metrics.watchStreamTotal.set(w.streams);
+      s.metrics.watcherTotal.set(w.synced + w.unsynced + w.victims);
+      s.metrics.slowWatcherTotal.set(w.unsynced + w.victims);
       return {
         status: 200,
         headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },

@@ -188,6 +188,9 @@ export class ServerMetrics {
   readonly dbTotalSize: Gauge;
   readonly dbTotalSizeInUse: Gauge;
   readonly keysTotal: Gauge;
+  readonly watchStreamTotal: Gauge;
+  readonly watcherTotal: Gauge;
+  readonly slowWatcherTotal: Gauge;
   readonly walFsyncDuration: Histogram;
   readonly backendCommitDuration: Histogram;
   readonly clientGrpcReceivedBytes: Counter;
@@ -225,6 +228,12 @@ export class ServerMetrics {
       "Total size of the underlying database logically in use in bytes.",
     );
     this.keysTotal = r.gauge("etcd_debugging_mvcc_keys_total", "Total number of keys.");
+    this.watchStreamTotal = r.gauge("etcd_debugging_mvcc_watch_stream_total", "Total number of watch streams.");
+    this.watcherTotal = r.gauge("etcd_debugging_mvcc_watcher_total", "Total number of watchers.");
+    this.slowWatcherTotal = r.gauge(
+      "etcd_debugging_mvcc_slow_watcher_total",
+      "Total number of unsynced slow watchers.",
+    );
     this.walFsyncDuration = r.histogram(
       "etcd_disk_wal_fsync_duration_seconds",
       "The latency distributions of fsync called by WAL.",

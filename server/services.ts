@@ -1,11 +1,12 @@
 // The etcd API services this member serves, bound to its EtcdServer. Methods left out
 // answer Unimplemented on every protocol (the transport's rule); README lists them.
-import { Cluster, KV, Maintenance } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
+import { Cluster, KV, Maintenance, Watch } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { register, type ServiceRegistry } from "../rpc/services.ts";
 import { ErrGRPCNoLeader, toRpcError } from "./apply_errors.ts";
 import { alarmString } from "./alarm_store.ts";
 import type { EtcdServer } from "./etcdserver.ts";
 import { ETCD_SERVER_VERSION } from "./version.ts";
+import { watchHandler } from "./watch_server.ts";
 
 export function etcdServices(s: EtcdServer): ServiceRegistry {
   return [
@@ -49,6 +50,15 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
         return { header: s.header(h.currentRev), hash: h.hash, compactRevision: BigInt(h.compactRev) };
       },
       alarm: (req) => s.alarm(req),
+    }),
+    register(Watch, {
+      watch: watchHandler({
+        watchable: s.watchable,
+        store: s.store,
+        header: (rev) => s.header(rev),
+        maxRequestBytes: s.cfg.maxRequestBytes,
+        progressNotifyIntervalMs: s.cfg.watchProgressNotifyIntervalMs,
+      }),
     }),
     register(Cluster, {
       // the cluster service's header has no revision (etcd's ClusterServer.header)

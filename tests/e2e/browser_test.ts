@@ -1,15 +1,9 @@
 // A real browser (headless Chromium) on another origin talks to detcd with no proxy:
 // Connect (JSON), gRPC-web (binary frames) and the JSON gateway, through CORS preflights.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { freePort, startMember, tempDir } from "./harness.ts";
+import { freePort, installed, startMember, tempDir } from "./harness.ts";
 
-const chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => {
-  try {
-    return Deno.statSync(p).isFile;
-  } catch {
-    return false;
-  }
-});
+const chromium = installed("/usr/bin/chromium", "/usr/bin/chromium-browser");
 const required = Deno.env.get("REQUIRE_BROWSER") === "1";
 
 /** The page's script: each call the way a browser client library makes it, results into #out. */

@@ -4,15 +4,18 @@ import { createServer } from "node:net";
 
 export const repoRoot = new URL("../../", import.meta.url).pathname;
 
-const etcdctlPath = (() => {
-  for (const p of ["/usr/bin/etcdctl", "/usr/local/bin/etcdctl"]) {
+/** The first of paths that is a file: where a Debian package put a program. */
+export function installed(...paths: string[]): string | undefined {
+  return paths.find((p) => {
     try {
-      Deno.statSync(p);
-      return p;
-    } catch { /* keep looking */ }
-  }
-  return undefined;
-})();
+      return Deno.statSync(p).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
+
+const etcdctlPath = installed("/usr/bin/etcdctl", "/usr/local/bin/etcdctl");
 
 /** etcdctl tests run where etcdctl exists; with REQUIRE_ETCDCTL=1 (CI) they fail instead of skipping. */
 export const noEtcdctl = etcdctlPath === undefined && Deno.env.get("REQUIRE_ETCDCTL") !== "1";
@@ -174,4 +177,75 @@ export async function ctl(endpoint: string, ...args: string[]): Promise<string> 
   const r = await etcdctl(endpoint, args);
   if (r.code !== 0) throw new Error(`etcdctl ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
   return r.stdout;
+}
+
+/** An etcdctl left running (watch, watch -i, make-mirror): its output so far, its input, and a stop. */
+export interface BackgroundCtl {
+  stdout(): string;
+  stderr(): string;
+  /** Writes a line to its stdin (started with input: true). */
+  writeLine(line: string): Promise<void>;
+  /** Resolves with the exit code once it has exited on its own or been stopped. */
+  readonly exited: Promise<number>;
+  /** SIGTERM unless it has exited; resolves with the exit code. */
+  stop(): Promise<number>;
+}
+
+export function spawnEtcdctl(endpoint: string, args: string[], opts: { input?: boolean } = {}): BackgroundCtl {
+  if (etcdctlPath === undefined) throw new Error("etcdctl is not installed (apt-get install etcd-client)");
+  const child = new Deno.Command(etcdctlPath, {
+    args: [`--endpoints=${endpoint}`, ...args],
+    env: { ETCDCTL_API: "3" },
+    stdin: opts.input ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  running.add(child);
+  let out = "", err = "", done = false;
+  const dec = new TextDecoder();
+  const pump = async (s: ReadableStream<Uint8Array>, into: (t: string) => void) => {
+    for await (const chunk of s) into(dec.decode(chunk, { stream: true }));
+  };
+  const pumps = Promise.all([pump(child.stdout, (t) => out += t), pump(child.stderr, (t) => err += t)]);
+  const exited = child.status.then(async (s) => {
+    done = true;
+    running.delete(child);
+    await pumps;
+    return s.code;
+  });
+  const writer = opts.input ? child.stdin.getWriter() : undefined;
+  return {
+    stdout: () => out,
+    stderr: () => err,
+    writeLine: async (line) => {
+      if (writer === undefined) throw new Error("etcdctl was started without input");
+      await writer.write(new TextEncoder().encode(line + "\n"));
+    },
+    exited,
+    stop: async () => {
+      if (!done) child.kill("SIGTERM");
+      await writer?.close().catch(() => {});
+      return await exited;
+    },
+  };
+}
+
+/** Polls cond until it holds; fails with `what` (and its last detail) after timeoutMs. */
+export async function waitUntil(
+  cond: () => boolean | Promise<boolean>,
+  what: () => string,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A gauge or counter from the member's /metrics (0 when absent). */
+export async function scrapeMetric(endpoint: string, name: string): Promise<number> {
+  const text = await (await fetch(`http://${endpoint}/metrics`)).text();
+  const m = text.match(new RegExp(`^${name} (\\S+)$`, "m"));
+  return m === null ? 0 : Number(m[1]);
 }

@@ -1,0 +1,262 @@
+/**
+ * The watchable store (etcd's watchable_store.go) over a KVStore. Watchers live in one of three places:
+ * - synced: caught up; each committed write transaction's changes are matched against them by key (notify);
+ * - unsynced: behind (a historical start revision, or back from being parked); a background pass catches them up
+ *   from the store's history in bounded batches, then moves them to synced;
+ * - victims: their stream's queue was full; the undelivered result is parked and retried when that stream has room.
+ *   A write never waits for a watcher.
+ * A watcher receives each revision's events together, in revision order, exactly once: minRev is the first revision
+ * it has not been handed yet, and every path hands over whole revisions from minRev on and then advances it.
+ */
+import { type Event, Event_EventType } from "../rpc/gen/mvccpb/kv_pb.ts";
+import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
+import { latin1 } from "./bytes.ts";
+import type { KVStore } from "./kvstore.ts";
+import { Watcher, WatcherGroup, type WatchResult, type WatchSink } from "./watcher_group.ts";
+
+/** Unsynced watchers caught up per pass (etcd's maxWatchersPerSync). */
+const MAX_WATCHERS_PER_SYNC = 512;
+/** Revisions handed to one watcher per pass (etcd's watchBatchMaxRevs). */
+const WATCH_BATCH_MAX_REVS = 1000;
+/** Revisions of history scanned per pass, so a pass costs O(window) however far behind a watcher is. */
+const SYNC_WINDOW_REVS = 10_000;
+/** Wait before retrying a pass that could hand nothing over (etcd's sync loop period). */
+const SYNC_RETRY_MS = 100;
+
+export interface WatchFilters {
+  noPut?: boolean;
+  noDelete?: boolean;
+}
+
+interface EventBatch {
+  events: Event[];
+  revs: number;
+  lastRev: number;
+  /** The first revision left for the next pass (the batch was full), or 0. */
+  moreRev: number;
+}
+
+export function toEvent(kv: KeyValue): Event {
+  // deletions are tombstones: no create revision (etcd's watchableStoreTxnWrite.End)
+  const type = kv.createRevision === 0n ? Event_EventType.DELETE : Event_EventType.PUT;
+  return { $typeName: "mvccpb.Event", type, kv, prevKv: undefined };
+}
+
+export class WatchableStore {
+  readonly kv: KVStore;
+  readonly #synced = new WatcherGroup();
+  readonly #unsynced = new Set<Watcher>();
+  readonly #victims = new Map<WatchSink, Set<Watcher>>();
+  #syncTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #stopListening: () => void;
+  #closed = false;
+  /** Open watch streams (WatchStream counts itself in and out). */
+  streams = 0;
+
+  constructor(kv: KVStore) {
+    this.kv = kv;
+    this.#stopListening = kv.addWriteListener((changes, rev) => this.#notify(changes, rev));
+  }
+
+  /** Watchers in each place, for metrics and tests. */
+  get counts(): { streams: number; synced: number; unsynced: number; victims: number } {
+    let victims = 0;
+    for (const set of this.#victims.values()) victims += set.size;
+    return { streams: this.streams, synced: this.#synced.size, unsynced: this.#unsynced.size, victims };
+  }
+
+  /**
+   * A watcher on key (end undefined), [key, end), or key onwards (end empty) from startRev (0: the next revision).
+   * Range checks are the caller's (WatchStream).
+   */
+  watch(
+    id: bigint,
+    key: Uint8Array,
+    end: Uint8Array | undefined,
+    startRev: number,
+    sink: WatchSink,
+    filters: WatchFilters = {},
+  ): Watcher {
+    if (this.#closed) throw new Error("watchable store: closed");
+    const w = new Watcher(
+      id,
+      latin1(key),
+      end === undefined ? undefined : latin1(end),
+      startRev,
+      sink,
+      filters.noPut ?? false,
+      filters.noDelete ?? false,
+    );
+    const cur = this.kv.rev;
+    if (startRev === 0 || startRev > cur) {
+      w.minRev = Math.max(cur + 1, startRev);
+      this.#synced.add(w);
+    } else {
+      w.state = "unsynced";
+      this.#unsynced.add(w);
+      this.#scheduleSync(0);
+    }
+    return w;
+  }
+
+  cancel(w: Watcher): void {
+    switch (w.state) {
+      case "synced":
+        this.#synced.delete(w);
+        break;
+      case "unsynced":
+        this.#unsynced.delete(w);
+        break;
+      case "victim":
+        this.#victims.get(w.sink)?.delete(w);
+        w.parked = undefined;
+        break;
+    }
+    w.state = "canceled";
+  }
+
+  /** Sends w the current revision when it is caught up (etcd's progress: a busy watcher needs none). */
+  progress(w: Watcher): void {
+    if (w.state !== "synced") return;
+    w.send({ watchId: w.id, events: [], revision: this.kv.rev, compactRevision: 0 });
+  }
+
+  /** sink has room again: its parked watchers hand over their results, in the order they were parked. */
+  retryVictims(sink: WatchSink): void {
+    const parked = this.#victims.get(sink);
+    if (parked === undefined) return;
+    const cur = this.kv.rev;
+    for (const w of parked) {
+      if (!w.send(w.parked!)) return;
+      parked.delete(w);
+      w.parked = undefined;
+      if (w.minRev <= cur) {
+        w.state = "unsynced";
+        this.#unsynced.add(w);
+        this.#scheduleSync(0);
+      } else {
+        w.state = "synced";
+        this.#synced.add(w);
+      }
+    }
+    this.#victims.delete(sink);
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#stopListening();
+    clearTimeout(this.#syncTimer);
+  }
+
+  /** One committed write transaction: its changes, all of revision rev, go to the synced watchers they match. */
+  #notify(changes: KeyValue[], rev: number): void {
+    if (this.#synced.size === 0) return;
+    let batches: Map<Watcher, Event[]> | undefined;
+    for (const kv of changes) {
+      let ev: Event | undefined;
+      this.#synced.forEachWatching(latin1(kv.key), (w) => {
+        if (rev < w.minRev) return;
+        ev ??= toEvent(kv);
+        batches ??= new Map();
+        const evs = batches.get(w);
+        if (evs === undefined) batches.set(w, [ev]);
+        else evs.push(ev);
+      });
+    }
+    if (batches === undefined) return;
+    for (const [w, events] of batches) {
+      const r: WatchResult = { watchId: w.id, events, revision: rev, compactRevision: 0 };
+      w.minRev = rev + 1;
+      if (w.send(r)) continue;
+      this.#synced.delete(w);
+      this.#park(w, r);
+    }
+  }
+
+  #park(w: Watcher, r: WatchResult): void {
+    w.state = "victim";
+    w.parked = r;
+    let set = this.#victims.get(w.sink);
+    if (set === undefined) this.#victims.set(w.sink, set = new Set());
+    set.add(w);
+  }
+
+  #scheduleSync(delayMs: number): void {
+    if (this.#syncTimer !== undefined || this.#closed) return;
+    this.#syncTimer = setTimeout(() => {
+      this.#syncTimer = undefined;
+      this.#syncWatchers();
+    }, delayMs);
+  }
+
+  /**
+   * One catch-up pass (etcd's syncWatchers): up to MAX_WATCHERS_PER_SYNC unsynced watchers get the events of at
+   * most SYNC_WINDOW_REVS revisions of history from their minRev, at most WATCH_BATCH_MAX_REVS revisions each;
+   * those that reach the current revision become synced. A watcher behind the compacted revision is told so and
+   * dropped.
+   */
+  #syncWatchers(): void {
+    if (this.#closed || this.#unsynced.size === 0) return;
+    const curRev = this.kv.rev, compactRev = this.kv.compactMainRev;
+    const group = new WatcherGroup();
+    let minRev = Infinity;
+    for (const w of this.#unsynced) {
+      if (group.size >= MAX_WATCHERS_PER_SYNC) break;
+      if (w.minRev < compactRev) {
+        if (w.sink.send({ watchId: w.id, events: [], revision: 0, compactRevision: compactRev })) {
+          this.#unsynced.delete(w);
+          w.state = "compacted";
+        }
+        continue;
+      }
+      group.add(w);
+      if (w.minRev < minRev) minRev = w.minRev;
+    }
+    if (group.size > 0) this.#catchUp(group, minRev, curRev);
+    if (this.#unsynced.size > 0) this.#scheduleSync(group.size > 0 ? 0 : SYNC_RETRY_MS);
+  }
+
+  #catchUp(group: WatcherGroup, minRev: number, curRev: number): void {
+    const windowEnd = Math.min(curRev, minRev + SYNC_WINDOW_REVS - 1);
+    const batches = new Map<Watcher, EventBatch>();
+    this.kv.forEachChange(minRev, windowEnd, (kv) => {
+      const rev = Number(kv.modRevision);
+      let ev: Event | undefined;
+      group.forEachWatching(latin1(kv.key), (w) => {
+        if (rev < w.minRev) return;
+        let b = batches.get(w);
+        if (b === undefined) batches.set(w, b = { events: [], revs: 0, lastRev: 0, moreRev: 0 });
+        if (b.moreRev !== 0) return;
+        if (rev !== b.lastRev) {
+          if (b.revs === WATCH_BATCH_MAX_REVS) {
+            b.moreRev = rev;
+            return;
+          }
+          b.revs++;
+          b.lastRev = rev;
+        }
+        ev ??= toEvent(kv);
+        b.events.push(ev);
+      });
+    });
+    for (const w of group.watchers) {
+      const b = batches.get(w);
+      // the watcher is complete up to here: the header says so, and a client resuming from it misses nothing
+      const upTo = b !== undefined && b.moreRev !== 0 ? b.moreRev - 1 : windowEnd;
+      w.minRev = upTo + 1;
+      if (b !== undefined) {
+        const r: WatchResult = { watchId: w.id, events: b.events, revision: upTo, compactRevision: 0 };
+        if (!w.send(r)) {
+          this.#unsynced.delete(w);
+          this.#park(w, r);
+          continue;
+        }
+      }
+      if (w.minRev > curRev) {
+        this.#unsynced.delete(w);
+        w.state = "synced";
+        this.#synced.add(w);
+      }
+    }
+  }
+}

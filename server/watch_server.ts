@@ -1,0 +1,273 @@
+// The Watch service (etcd's v3rpc watch.go): one bidirectional stream carries many watchers. Requests create,
+// cancel and ask for progress; responses are the control answers (created, canceled, progress) and the watchers'
+// events, in the order they were produced, so a watcher's `created` always precedes its events.
+//
+// The stream holds at most MAX_PENDING_EVENT_RESPONSES event responses the client has not taken yet; past that its
+// watchers are parked by the store (never blocking a write) and retried as soon as the client reads again.
+import { toBinary } from "@bufbuild/protobuf";
+import { type Event, Event_EventType, EventSchema } from "../rpc/gen/mvccpb/kv_pb.ts";
+import {
+  type WatchCreateRequest,
+  WatchCreateRequest_FilterType,
+  type WatchRequest,
+  type WatchResponse,
+  WatchResponseSchema,
+} from "../rpc/gen/etcdserverpb/rpc_pb.ts";
+import type { ResponseHeader } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
+import { EMPTY_BYTES } from "../mvcc/bytes.ts";
+import { bytesFieldSize } from "../wal/proto_wire.ts";
+import { MvccError } from "../mvcc/errors.ts";
+import type { KVStore } from "../mvcc/kvstore.ts";
+import type { WatchableStore } from "../mvcc/watchable_store.ts";
+import type { WatchResult, WatchSink } from "../mvcc/watcher_group.ts";
+import { WatchStream } from "../mvcc/watch_stream.ts";
+
+/** Event responses a stream holds before its watchers are parked (etcd's chanBufLen). */
+const MAX_PENDING_EVENT_RESPONSES = 128;
+/** Control responses held before the stream stops reading requests (etcd's ctrlStreamBufLen). */
+const MAX_PENDING_CONTROL_RESPONSES = 16;
+/** The watch ID of responses that belong to no watcher (clientv3.InvalidWatchID). */
+const INVALID_WATCH_ID = -1n;
+
+export interface WatchServerDeps {
+  watchable: WatchableStore;
+  store: KVStore;
+  header(revision: number): ResponseHeader;
+  /** Largest response before a watcher that asked for fragments gets its events split (--max-request-bytes). */
+  maxRequestBytes: number;
+  progressNotifyIntervalMs: number;
+}
+
+/** The Watch.Watch implementation: requests in, responses out, until the client goes away. */
+export function watchHandler(
+  deps: WatchServerDeps,
+): (reqs: AsyncIterable<WatchRequest>, ctx: { signal: AbortSignal }) => AsyncIterable<WatchResponse> {
+  return (reqs, ctx) => {
+    const sws = new ServerWatchStream(deps);
+    if (ctx.signal.aborted) sws.close();
+    else ctx.signal.addEventListener("abort", () => sws.close(), { once: true });
+    void sws.receive(reqs);
+    return sws.responses();
+  };
+}
+
+type Pending = { control: WatchResponse } | { result: WatchResult };
+
+class ServerWatchStream implements WatchSink {
+  readonly #deps: WatchServerDeps;
+  readonly #ws: WatchStream;
+  /** Responses in production order; event results are turned into messages when taken (prev_kv is read then). */
+  readonly #out: Pending[] = [];
+  #pendingEvents = 0;
+  #pendingControl = 0;
+  #wake: (() => void) | undefined;
+  #controlRoom: (() => void) | undefined;
+  #error: unknown = undefined;
+  #closed = false;
+  /** Watchers that asked for progress notifications: true until an event response goes out in an interval. */
+  readonly #progress = new Map<bigint, boolean>();
+  readonly #prevKv = new Set<bigint>();
+  readonly #fragment = new Set<bigint>();
+  readonly #progressTimer: ReturnType<typeof setInterval>;
+
+  constructor(deps: WatchServerDeps) {
+    this.#deps = deps;
+    this.#ws = new WatchStream(deps.watchable, this);
+    this.#progressTimer = setInterval(() => this.#progressTick(), deps.progressNotifyIntervalMs);
+  }
+
+  send(result: WatchResult): boolean {
+    if (this.#closed) return true;
+    if (this.#pendingEvents >= MAX_PENDING_EVENT_RESPONSES) return false;
+    this.#pendingEvents++;
+    this.#out.push({ result });
+    this.#signal();
+    return true;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#progressTimer);
+    this.#ws.close();
+    this.#out.length = 0;
+    this.#signal();
+    this.#controlRoom?.();
+  }
+
+  /** Reads requests until the client half-closes (the stream stays open, as etcd's) or the input fails. */
+  async receive(reqs: AsyncIterable<WatchRequest>): Promise<void> {
+    try {
+      for await (const req of reqs) {
+        if (this.#closed) return;
+        this.#handle(req);
+        if (this.#pendingControl >= MAX_PENDING_CONTROL_RESPONSES) {
+          await new Promise<void>((resolve) => this.#controlRoom = resolve);
+          this.#controlRoom = undefined;
+        }
+      }
+    } catch (err) {
+      this.#error = err;
+      this.#signal();
+    }
+  }
+
+  async *responses(): AsyncGenerator<WatchResponse> {
+    try {
+      for (;;) {
+        const next = this.#out.shift();
+        if (next !== undefined) {
+          if ("control" in next) {
+            if (this.#pendingControl-- === MAX_PENDING_CONTROL_RESPONSES) this.#controlRoom?.();
+            yield next.control;
+            continue;
+          }
+          if (this.#pendingEvents-- === MAX_PENDING_EVENT_RESPONSES) this.#ws.drained();
+          yield* this.#eventResponses(next.result);
+          continue;
+        }
+        if (this.#error !== undefined) throw this.#error;
+        if (this.#closed) return;
+        await new Promise<void>((resolve) => this.#wake = resolve);
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  #signal(): void {
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  /** Queues a control response: created/canceled as given, the header at revision rev. */
+  #control(rev: number, watchId: bigint, fields: Partial<WatchResponse> = {}): void {
+    this.#pendingControl++;
+    this.#out.push({
+      control: {
+        $typeName: "etcdserverpb.WatchResponse",
+        header: this.#deps.header(rev),
+        watchId,
+        created: false,
+        canceled: false,
+        compactRevision: 0n,
+        cancelReason: "",
+        fragment: false,
+        events: [],
+        ...fields,
+      },
+    });
+    this.#signal();
+  }
+
+  #handle(req: WatchRequest): void {
+    const u = req.requestUnion;
+    switch (u.case) {
+      case "createRequest":
+        return this.#create(u.value);
+      case "cancelRequest": {
+        const id = u.value.watchId;
+        try {
+          this.#ws.cancel(id);
+        } catch (err) {
+          if (err instanceof MvccError) return; // etcd answers a cancel of an unknown watcher with nothing
+          throw err;
+        }
+        this.#progress.delete(id);
+        this.#prevKv.delete(id);
+        this.#fragment.delete(id);
+        return this.#control(this.#ws.rev, id, { canceled: true });
+      }
+      case "progressRequest":
+        // not any one watcher's: clients hand it to all of the stream's watchers
+        return this.#control(this.#ws.rev, INVALID_WATCH_ID);
+    }
+    // an unknown request kind is ignored, as etcd ignores it
+  }
+
+  #create(c: WatchCreateRequest): void {
+    // "\0" is the smallest key; a range_end of "\0" means every key from key on
+    const key = c.key.length === 0 ? new Uint8Array([0]) : c.key;
+    let end: Uint8Array | undefined = c.rangeEnd.length === 0 ? undefined : c.rangeEnd;
+    if (end !== undefined && end.length === 1 && end[0] === 0) end = EMPTY_BYTES;
+    const filters = {
+      noPut: c.filters.includes(WatchCreateRequest_FilterType.NOPUT),
+      noDelete: c.filters.includes(WatchCreateRequest_FilterType.NODELETE),
+    };
+    const wsRev = this.#ws.rev;
+    const startRev = c.startRevision === 0n ? wsRev + 1 : Number(c.startRevision);
+    let id = INVALID_WATCH_ID;
+    let cancelReason = "";
+    try {
+      id = this.#ws.watch(c.watchId, key, end, startRev, filters);
+      if (c.progressNotify) this.#progress.set(id, true);
+      if (c.prevKv) this.#prevKv.add(id);
+      if (c.fragment) this.#fragment.add(id);
+    } catch (err) {
+      if (!(err instanceof MvccError)) throw err;
+      cancelReason = err.message;
+    }
+    this.#control(wsRev, id, { created: true, canceled: cancelReason !== "", cancelReason });
+  }
+
+  /** etcd's progress ticker: watchers that got no events since the last tick are sent the current revision. */
+  #progressTick(): void {
+    for (const [id, idle] of this.#progress) {
+      if (idle) this.#ws.requestProgress(id);
+      this.#progress.set(id, true);
+    }
+  }
+
+  *#eventResponses(r: WatchResult): Generator<WatchResponse> {
+    let events = r.events;
+    if (events.length > 0 && this.#prevKv.has(r.watchId)) events = events.map((ev) => this.#withPrevKv(ev));
+    if (events.length > 0 && this.#progress.has(r.watchId)) this.#progress.set(r.watchId, false);
+    const resp: WatchResponse = {
+      $typeName: "etcdserverpb.WatchResponse",
+      header: this.#deps.header(r.revision),
+      watchId: r.watchId,
+      created: false,
+      canceled: r.compactRevision !== 0,
+      compactRevision: BigInt(r.compactRevision),
+      cancelReason: "",
+      fragment: false,
+      events,
+    };
+    if (!this.#fragment.has(r.watchId)) return yield resp;
+    yield* fragments(resp, this.#deps.maxRequestBytes);
+  }
+
+  /** The key as it was just before the event, unless the event created it (etcd's sendLoop). */
+  #withPrevKv(ev: Event): Event {
+    const kv = ev.kv!;
+    if (ev.type === Event_EventType.PUT && kv.createRevision === kv.modRevision) return ev;
+    try {
+      const prev = this.#deps.store.range(kv.key, undefined, { rev: Number(kv.modRevision) - 1 }).kvs[0];
+      if (prev !== undefined) return { ...ev, prevKv: prev };
+    } catch {
+      // compacted meanwhile: the event goes without it, as etcd's
+    }
+    return ev;
+  }
+}
+
+/**
+ * etcd's sendFragments: a response of at least maxBytes with two or more events goes out as several, each under
+ * maxBytes unless it holds a single event, all but the last marked `fragment`.
+ */
+export function* fragments(resp: WatchResponse, maxBytes: number): Generator<WatchResponse> {
+  const events = resp.events;
+  if (events.length < 2) return yield resp;
+  const fieldSizes = events.map((ev) => bytesFieldSize(toBinary(EventSchema, ev).length));
+  const bare = toBinary(WatchResponseSchema, { ...resp, events: [] }).length;
+  if (bare + fieldSizes.reduce((a, b) => a + b, 0) < maxBytes) return yield resp;
+  const bareFragment = toBinary(WatchResponseSchema, { ...resp, events: [], fragment: true }).length;
+  let i = 0;
+  while (i < events.length) {
+    const start = i;
+    let size = bareFragment;
+    while (i < events.length && (i === start || size + fieldSizes[i] < maxBytes)) size += fieldSizes[i++];
+    yield { ...resp, events: events.slice(start, i), fragment: i < events.length };
+  }
+}

@@ -1,0 +1,170 @@
+// Differential watch tests: the same etcdctl watches and writes against Debian's etcd 3.4 and against detcd print
+// the same thing. Watches are known to be established when the server's etcd_debugging_mvcc_watcher_total says
+// so; a watch's output is complete when the session's last value (END) has appeared in it.
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { type BackgroundCtl, ctl, etcdctl, scrapeMetric, spawnEtcdctl, waitUntil } from "./harness.ts";
+import { normalize, opts, withBoth } from "./reference.ts";
+
+/** Watches running against both servers, the same arguments each. */
+class WatchPair {
+  readonly ref: BackgroundCtl;
+  readonly mine: BackgroundCtl;
+  constructor(readonly refEp: string, readonly mineEp: string, readonly args: string[], input = false) {
+    this.ref = spawnEtcdctl(refEp, args, { input });
+    this.mine = spawnEtcdctl(mineEp, args, { input });
+  }
+
+  /** Waits for `done` in both outputs, then compares them. */
+  async compareWhen(done: (stdout: string) => boolean): Promise<void> {
+    for (const [c, ep] of [[this.ref, this.refEp], [this.mine, this.mineEp]] as const) {
+      await waitUntil(() => done(c.stdout()), () => `etcdctl ${this.args.join(" ")} on ${ep}: ${c.stdout()}`);
+    }
+    assertEquals(
+      normalize(this.mine.stdout(), this.mineEp),
+      normalize(this.ref.stdout(), this.refEp),
+      `etcdctl ${this.args.join(" ")}`,
+    );
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.ref.stop(), this.mine.stop()]);
+  }
+}
+
+const ended = (s: string) => s.includes("END") || s.includes("RU5E" /* base64 of END */);
+
+async function watchersAre(ep: string, n: number): Promise<void> {
+  await waitUntil(
+    async () => (await scrapeMetric(ep, "etcd_debugging_mvcc_watcher_total")) === n,
+    () => `${n} watchers on ${ep}`,
+  );
+}
+
+/** The same command on both, the same answer. */
+async function both(ref: string, mine: string, args: readonly string[], input?: string): Promise<void> {
+  const [a, b] = [await etcdctl(ref, [...args], input), await etcdctl(mine, [...args], input)];
+  assertEquals(normalize(b.stdout, mine), normalize(a.stdout, ref), `etcdctl ${args.join(" ")}`);
+}
+
+/** Ends with END on foo, which every watch of these tests covers. */
+const writes: [string[], string?][] = [
+  [["put", "foo", "1"]],
+  [["put", "fo2", "x"]],
+  [["put", "fop", "y"]],
+  [["put", "foo", "2"]],
+  [["put", "bar", "b"]],
+  [["del", "fo", "--prefix"]],
+  [["txn", "-i"], "\nput foo 3\nput fo1 z\nput bar c\n\n"], // several events in one revision
+  [["put", "foo", "END"]],
+];
+
+Deno.test({
+  name: "differential watch: live watches on keys, prefixes and ranges, prev-kv, json, exec",
+  ...opts,
+  fn: () =>
+    withBoth(async (ref, mine) => {
+      const watches = [
+        ["watch", "foo"],
+        ["watch", "--prefix", "fo"],
+        ["watch", "foo", "fop"],
+        ["watch", "foo", "--prev-kv"],
+        ["watch", "--prefix", "fo", "-w", "json"],
+        ["watch", "--prefix", ""],
+        [
+          "watch",
+          "foo",
+          "--",
+          "sh",
+          "-c",
+          'echo "$ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY $ETCD_WATCH_VALUE $ETCD_WATCH_REVISION"',
+        ],
+      ].map((args) => new WatchPair(ref, mine, args));
+      try {
+        await watchersAre(ref, watches.length);
+        await watchersAre(mine, watches.length);
+        for (const [args, input] of writes) await both(ref, mine, args, input);
+        for (const w of watches) await w.compareWhen(ended);
+      } finally {
+        await Promise.all(watches.map((w) => w.stop()));
+      }
+    }),
+});
+
+Deno.test({
+  name: "differential watch: history from a revision, then live; a compacted start revision",
+  ...opts,
+  fn: () =>
+    withBoth(async (ref, mine) => {
+      for (const [args, input] of writes) await both(ref, mine, args, input);
+      const history = [
+        ["watch", "--rev", "1", "foo"],
+        ["watch", "--rev", "1", "--prefix", "", "--prev-kv"],
+        ["watch", "--rev", "4", "--prefix", "fo", "-w", "json"],
+        ["watch", "--rev", "6", "bar", "fop"],
+      ].map((args) => new WatchPair(ref, mine, args));
+      try {
+        for (const w of history) await w.compareWhen(ended);
+        // then live: every history watch covers foo
+        await both(ref, mine, ["put", "foo", "AFTER"]);
+        for (const w of history) await w.compareWhen((s) => s.includes("AFTER") || s.includes("QUZURVI="));
+      } finally {
+        await Promise.all(history.map((w) => w.stop()));
+      }
+      await both(ref, mine, ["compaction", "6"]);
+      // at the compacted revision: still served; below it: canceled with etcd's message, etcdctl exits
+      const atCompacted = new WatchPair(ref, mine, ["watch", "--rev", "6", "foo"]);
+      try {
+        await atCompacted.compareWhen(ended);
+      } finally {
+        await atCompacted.stop();
+      }
+      const below = new WatchPair(ref, mine, ["watch", "--rev", "5", "foo"]);
+      const [a, b] = [await below.ref.exited, await below.mine.exited];
+      assertEquals(
+        { code: b, stdout: below.mine.stdout(), stderr: below.mine.stderr() },
+        { code: a, stdout: below.ref.stdout(), stderr: below.ref.stderr() },
+      );
+    }),
+});
+
+Deno.test({
+  name: "differential watch: watch -i with several watches and progress; an empty range",
+  ...opts,
+  fn: () =>
+    withBoth(async (ref, mine) => {
+      const w = new WatchPair(ref, mine, ["watch", "-i"], true);
+      try {
+        const count = (s: string, part: string) => s.split(part).length - 1;
+        const step = async (line: string, watchers: number, seen: (s: string) => boolean) => {
+          await w.ref.writeLine(line);
+          await w.mine.writeLine(line);
+          await watchersAre(ref, watchers);
+          await watchersAre(mine, watchers);
+          await w.compareWhen(seen);
+        };
+        // one thing at a time, each seen before the next, so the watches' goroutines print in a fixed order
+        await step("watch foo", 1, () => true);
+        await both(ref, mine, ["put", "foo", "1"]);
+        await w.compareWhen((s) => s.includes("foo\n1\n"));
+        await step("watch --prefix b", 2, () => true);
+        await both(ref, mine, ["put", "bar", "2"]);
+        await w.compareWhen((s) => s.includes("bar\n2\n"));
+        await step("watch --rev 1 foo", 3, (s) => count(s, "foo\n1\n") === 2);
+        await both(ref, mine, ["put", "bar", "3"]);
+        await w.compareWhen((s) => s.includes("bar\n3\n"));
+        await w.ref.writeLine("progress");
+        await w.mine.writeLine("progress");
+        await w.compareWhen((s) => (s.match(/progress notify/g) ?? []).length === 3);
+      } finally {
+        await w.stop();
+      }
+      // a range that holds no key: etcd cancels the watch, etcdctl reports it and exits
+      const empty = new WatchPair(ref, mine, ["watch", "b", "a"]);
+      const [a, b] = [await empty.ref.exited, await empty.mine.exited];
+      assertEquals(
+        { code: b, stdout: empty.mine.stdout(), stderr: empty.mine.stderr() },
+        { code: a, stdout: empty.ref.stdout(), stderr: empty.ref.stderr() },
+      );
+      assertEquals(await ctl(mine, "get", "foo", "--print-value-only"), "1\n");
+    }),
+});
