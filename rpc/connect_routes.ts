@@ -15,15 +15,48 @@ type Res = ServerResponse | H2ServerResponse;
 type Handler = (req: Req, res: Res) => void;
 
 export function createConnectHandler(table: MethodTable, maxRecvBytes: number, fallback: Handler): Handler {
-  const handler = connectNodeAdapter({
+  const fullDuplex = adapter(table, maxRecvBytes, fallback, false);
+  const halfDuplex = adapter(table, maxRecvBytes, fallback, true);
+  // H2ServerRequest/Response implement what the adapter reads of node's HTTP/2 request/response (rpc/h2/compat.ts).
+  return (req, res) =>
+    (req.httpVersion === "2.0" ? fullDuplex : halfDuplex)(req as IncomingMessage, res as ServerResponse);
+}
+
+/**
+ * HTTP/1.1 cannot carry a bidirectional stream (connect-node answers 505), and browsers cannot stream a request body
+ * at all: there, bidi methods (Watch, LeaseKeepAlive) are served as server-streaming calls that take one request, as
+ * etcd's JSON gateway serves them.
+ */
+function adapter(table: MethodTable, maxRecvBytes: number, fallback: Handler, halfDuplex: boolean) {
+  return connectNodeAdapter({
     readMaxBytes: maxRecvBytes,
     fallback: (req, res) => fallback(req as unknown as Req, res as unknown as Res),
     routes(router: ConnectRouter) {
-      for (const entry of table.values()) router.rpc(entry.method, wrap(entry.call) as MethodImpl<DescMethod>);
+      for (const entry of table.values()) {
+        if (halfDuplex && entry.call.kind === "bidi_streaming") {
+          const method = { ...entry.method, methodKind: "server_streaming" } as DescMethod;
+          router.rpc(method, wrap(oneRequest(entry.call.fn)) as MethodImpl<DescMethod>);
+        } else {
+          router.rpc(entry.method, wrap(entry.call) as MethodImpl<DescMethod>);
+        }
+      }
     },
   });
-  // H2ServerRequest/Response implement what the adapter reads of node's HTTP/2 request/response (rpc/h2/compat.ts).
-  return (req, res) => handler(req as IncomingMessage, res as ServerResponse);
+}
+
+type BidiFn = Extract<MethodCall, { kind: "bidi_streaming" }>["fn"];
+
+function oneRequest(fn: BidiFn): MethodCall {
+  return {
+    kind: "server_streaming",
+    fn: (req, ctx) =>
+      fn(
+        (async function* () {
+          yield req;
+        })(),
+        ctx,
+      ),
+  };
 }
 
 function wrap(call: MethodCall): MethodCall["fn"] {

@@ -56,7 +56,8 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
         watchable: s.watchable,
         store: s.store,
         header: (rev) => s.header(rev),
-        maxRequestBytes: s.cfg.maxRequestBytes,
+        // etcd's limit for a watch response: the request limit plus gRPC's overhead allowance
+        maxRequestBytes: s.cfg.maxRequestBytes + 512 * 1024,
         progressNotifyIntervalMs: s.cfg.watchProgressNotifyIntervalMs,
       }),
     }),

@@ -33,7 +33,7 @@ export interface WatchServerDeps {
   watchable: WatchableStore;
   store: KVStore;
   header(revision: number): ResponseHeader;
-  /** Largest response before a watcher that asked for fragments gets its events split (--max-request-bytes). */
+  /** Largest response before a watcher that asked for fragments gets its events split. */
   maxRequestBytes: number;
   progressNotifyIntervalMs: number;
 }

@@ -249,3 +249,11 @@ export async function scrapeMetric(endpoint: string, name: string): Promise<numb
   const m = text.match(new RegExp(`^${name} (\\S+)$`, "m"));
   return m === null ? 0 : Number(m[1]);
 }
+
+/** Waits until the member's etcd_debugging_mvcc_watcher_total is n: watches created (or gone) server-side. */
+export async function watchersAre(endpoint: string, n: number): Promise<void> {
+  await waitUntil(
+    async () => (await scrapeMetric(endpoint, "etcd_debugging_mvcc_watcher_total")) === n,
+    () => `${n} watchers on ${endpoint}`,
+  );
+}

@@ -2,8 +2,8 @@
 // the same thing. Watches are known to be established when the server's etcd_debugging_mvcc_watcher_total says
 // so; a watch's output is complete when the session's last value (END) has appeared in it.
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { type BackgroundCtl, ctl, etcdctl, scrapeMetric, spawnEtcdctl, waitUntil } from "./harness.ts";
-import { normalize, opts, withBoth } from "./reference.ts";
+import { type BackgroundCtl, ctl, etcdctl, spawnEtcdctl, waitUntil, watchersAre } from "./harness.ts";
+import { mask, normalize, opts, withBoth } from "./reference.ts";
 
 /** Watches running against both servers, the same arguments each. */
 class WatchPair {
@@ -32,13 +32,6 @@ class WatchPair {
 }
 
 const ended = (s: string) => s.includes("END") || s.includes("RU5E" /* base64 of END */);
-
-async function watchersAre(ep: string, n: number): Promise<void> {
-  await waitUntil(
-    async () => (await scrapeMetric(ep, "etcd_debugging_mvcc_watcher_total")) === n,
-    () => `${n} watchers on ${ep}`,
-  );
-}
 
 /** The same command on both, the same answer. */
 async function both(ref: string, mine: string, args: readonly string[], input?: string): Promise<void> {
@@ -167,4 +160,117 @@ Deno.test({
       );
       assertEquals(await ctl(mine, "get", "foo", "--print-value-only"), "1\n");
     }),
+});
+
+/** A gateway watch stream: its newline-delimited results as they arrive. */
+function gatewayWatch(endpoint: string, path: string, body: string) {
+  const abort = new AbortController();
+  let text = "";
+  const done = fetch(`http://${endpoint}${path}`, { method: "POST", body, signal: abort.signal }).then(async (r) => {
+    const dec = new TextDecoder();
+    for await (const chunk of r.body!) text += dec.decode(chunk, { stream: true });
+  }).catch(() => {});
+  return {
+    lines: () => text.split("\n").filter((l) => l !== ""),
+    close: async () => {
+      abort.abort();
+      await done;
+    },
+  };
+}
+
+const enc = (s: string) => btoa(s);
+
+/**
+ * Results by watch ID, each watcher's in order: etcd sends the results of different watchers for one revision in
+ * Go's map order, which is random.
+ */
+function byWatcher(lines: string[]): Record<string, unknown[]> {
+  const out: Record<string, unknown[]> = {};
+  for (const l of lines) {
+    const r = mask(JSON.parse(l)) as { result: { watch_id?: string } };
+    (out[r.result.watch_id ?? "0"] ??= []).push(r);
+  }
+  return out;
+}
+
+Deno.test({
+  name: "differential watch: the gateway's /v3/watch stream, many requests in one body (etcd's wire answers)",
+  ...opts,
+  fn: () =>
+    withBoth(async (ref, mine) => {
+      const body = [
+        { create_request: { key: enc("foo"), watch_id: "5" } },
+        { create_request: { key: enc("foo"), watch_id: "5" } }, // duplicate ID
+        { create_request: { key: enc("b"), range_end: enc("a") } }, // empty range
+        { cancel_request: { watch_id: "99" } }, // unknown: no answer
+        { create_request: { key: enc("foo"), prev_kv: true, filters: ["NODELETE"] } },
+        { create_request: { key: "", range_end: enc("\0") } }, // every key
+        { create_request: { key: enc("fo"), range_end: enc("fp"), fragment: true } },
+        { cancel_request: { watch_id: "5" } },
+        { progress_request: {} },
+      ].map((r) => JSON.stringify(r)).join("\n");
+      const streams = [gatewayWatch(ref, "/v3/watch", body), gatewayWatch(mine, "/v3/watch", body)];
+      const beta = [gatewayWatch(ref, "/v3beta/watch", body), gatewayWatch(mine, "/v3beta/watch", body)];
+      try {
+        await watchersAre(ref, 6);
+        await watchersAre(mine, 6);
+        for (
+          const [args, input] of [
+            [["put", "foo", "1"]],
+            [["put", "foo", "2"]],
+            // under the fragment limit: the watcher that asked for fragments gets the revision whole
+            [["txn", "-i"], `\n${Array.from({ length: 60 }, (_, i) => `put fo${10 + i} v\n`).join("")}\n`],
+            [["del", "foo"]],
+            [["put", "foo", "END"]],
+          ] as [string[], string?][]
+        ) await both(ref, mine, args, input);
+        for (const [a, b] of [streams, beta]) {
+          for (const s of [a, b]) {
+            await waitUntil(() => s.lines().filter((l) => l.includes("RU5E")).length === 3, () => s.lines().join("\n"));
+          }
+          assertEquals(byWatcher(b.lines()), byWatcher(a.lines()));
+        }
+      } finally {
+        await Promise.all([...streams, ...beta].map((s) => s.close()));
+      }
+      // a client that goes away frees its watchers at once
+      await watchersAre(mine, 0);
+    }, ["--max-request-bytes=1024"]),
+});
+
+Deno.test({
+  name: "differential watch: history larger than the response limit comes in fragments to a watcher that asked",
+  ...opts,
+  fn: () =>
+    withBoth(async (ref, mine) => {
+      // etcd's limit is --max-request-bytes + 512 KiB: 600 puts of 950 bytes replay as one ~600 KB response
+      const value = btoa("v".repeat(950));
+      for (const ep of [ref, mine]) {
+        for (let i = 0; i < 600; i++) {
+          const r = await fetch(`http://${ep}/v3/kv/put`, {
+            method: "POST",
+            body: JSON.stringify({ key: enc(`f${100 + i}`), value }),
+          });
+          assertEquals(r.status, 200, await r.text());
+        }
+      }
+      const create = (fragment: boolean) =>
+        JSON.stringify({ create_request: { key: enc("f"), range_end: enc("g"), start_revision: "4", fragment } });
+      const streams = [true, false].flatMap((
+        f,
+      ) => [gatewayWatch(ref, "/v3/watch", create(f)), gatewayWatch(mine, "/v3/watch", create(f))]);
+      try {
+        // the last put is revision 603 (the probes took 2 and 3)
+        const complete = (lines: string[]) => lines.some((l) => l.includes('"mod_revision":"603"'));
+        for (const s of streams) await waitUntil(() => complete(s.lines()), () => `${s.lines().length} lines`);
+        const [fragRef, fragMine, wholeRef, wholeMine] = streams.map((s) => s.lines().map((l) => mask(JSON.parse(l))));
+        assertEquals(fragMine, fragRef);
+        assertEquals(wholeMine, wholeRef);
+        const fragments = fragRef.filter((r) => (r as { result: { fragment?: boolean } }).result.fragment).length;
+        assertEquals([fragRef.length, fragments, wholeRef.length], [3, 1, 2]); // created + two parts; created + one
+      } finally {
+        await Promise.all(streams.map((s) => s.close()));
+      }
+    }, ["--max-request-bytes=1024"]),
 });

@@ -1,0 +1,103 @@
+// Watch through the clients applications use: the etcd3 npm client (gRPC, many watchers on one stream, a server
+// restart in the middle), and Connect / gRPC-web over HTTP/1.1, where a watch is one request and a stream of
+// responses (what a browser can do).
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import type { DescService } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { Etcd3, type IKeyValue } from "etcd3";
+import { Watch, type WatchResponse } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
+import { ctl, noEtcdctl, startMember, tempDir, waitUntil, watchersAre } from "./harness.ts";
+
+const opts = { ignore: noEtcdctl, sanitizeResources: false, sanitizeOps: false };
+const dec = new TextDecoder();
+
+Deno.test({
+  name: "watch clients: etcd3 npm watchers on keys and prefixes, one from an old revision, across a server restart",
+  ...opts,
+  fn: async () => {
+    const dataDir = `${await tempDir()}/n.etcd`;
+    let m = await startMember({ dataDir });
+    const client = new Etcd3({ hosts: m.endpoint });
+    const seen = new Map<string, string[]>();
+    const record = (name: string) => (kv: IKeyValue) => {
+      const list = seen.get(name) ?? [];
+      list.push(`${kv.key.toString()}=${kv.value.toString()}@${kv.mod_revision}`);
+      seen.set(name, list);
+    };
+    try {
+      await client.put("app/a").value("0"); // revision 2
+      const key = await client.watch().key("app/a").create();
+      const prefix = await client.watch().prefix("app/").create();
+      const old = await client.watch().key("app/a").startRevision("2").create();
+      key.on("put", record("key"));
+      prefix.on("put", record("prefix"));
+      prefix.on("delete", record("prefix"));
+      old.on("put", record("old"));
+      await client.put("app/a").value("1");
+      await client.put("app/b").value("2");
+      await client.delete().key("app/b");
+      await waitUntil(() => seen.get("prefix")?.length === 3, () => JSON.stringify([...seen]));
+      // the server goes away and comes back: the client resumes each watcher after the last revision it saw
+      assertEquals(await m.stop(), 0);
+      m = await startMember({ dataDir, clientPort: m.clientPort });
+      await ctl(m.endpoint, "put", "app/a", "after-restart");
+      await waitUntil(
+        () => ["key", "prefix", "old"].every((n) => seen.get(n)?.some((e) => e.includes("after-restart"))),
+        () => JSON.stringify([...seen]),
+      );
+      assertEquals(seen.get("key"), ["app/a=1@3", "app/a=after-restart@6"]);
+      assertEquals(seen.get("prefix"), ["app/a=1@3", "app/b=2@4", "app/b=@5", "app/a=after-restart@6"]);
+      assertEquals(seen.get("old"), ["app/a=0@2", "app/a=1@3", "app/a=after-restart@6"]);
+      await Promise.all([key.cancel(), prefix.cancel(), old.cancel()]);
+      await watchersAre(m.endpoint, 0);
+    } finally {
+      client.close();
+      await m.stop();
+    }
+  },
+});
+
+/** Watch as a server-streaming method: one request, then responses (bidi needs HTTP/2, browsers can't stream). */
+const watchMethod = { ...Watch.method.watch, methodKind: "server_streaming" };
+const HalfDuplexWatch = { ...Watch, methods: [watchMethod], method: { watch: watchMethod } } as unknown as DescService;
+type HalfDuplexClient = { watch(req: unknown, o: { signal: AbortSignal }): AsyncIterable<WatchResponse> };
+
+Deno.test({
+  name: "watch clients: Connect and gRPC-web over HTTP/1.1 stream a watch from one request; leaving frees it",
+  ...opts,
+  fn: async () => {
+    const m = await startMember();
+    try {
+      const baseUrl = `http://${m.endpoint}`;
+      for (
+        const transport of [
+          createConnectTransport({ baseUrl, httpVersion: "1.1" }),
+          createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }),
+        ]
+      ) {
+        const client = createClient(HalfDuplexWatch, transport) as unknown as HalfDuplexClient;
+        const abort = new AbortController();
+        const events: string[] = [];
+        const done = (async () => {
+          const req = { requestUnion: { case: "createRequest", value: { key: new TextEncoder().encode("web/") } } };
+          for await (const r of client.watch(req, { signal: abort.signal })) {
+            for (const e of r.events) events.push(`${dec.decode(e.kv!.key)}=${dec.decode(e.kv!.value)}`);
+          }
+        })().catch((e) => {
+          if (!abort.signal.aborted) throw e;
+        });
+        await watchersAre(m.endpoint, 1);
+        await ctl(m.endpoint, "put", "web/", "one");
+        await ctl(m.endpoint, "put", "web/", "two");
+        await waitUntil(() => events.length === 2, () => events.join());
+        assertEquals(events, ["web/=one", "web/=two"]);
+        abort.abort();
+        await done;
+        await watchersAre(m.endpoint, 0);
+      }
+    } finally {
+      await m.stop();
+    }
+  },
+});
