@@ -274,3 +274,23 @@ Deno.test({
       }
     }, ["--max-request-bytes=1024"]),
 });
+
+Deno.test({
+  name: "differential watch: an idle watcher that asked for progress gets the revision each interval",
+  ...opts,
+  fn: () =>
+    withBoth(async (ref, mine) => {
+      const body = JSON.stringify({ create_request: { key: enc("idle"), progress_notify: true } });
+      const streams = [gatewayWatch(ref, "/v3/watch", body), gatewayWatch(mine, "/v3/watch", body)];
+      try {
+        for (const s of streams) await waitUntil(() => s.lines().length >= 2, () => s.lines().join("\n"));
+        const [a, b] = streams.map((s) => s.lines().slice(0, 2).map((l) => mask(JSON.parse(l))));
+        assertEquals(b, a);
+        assertEquals((a[1] as { result: object }).result, {
+          header: (a[0] as { result: { header: object } }).result.header,
+        });
+      } finally {
+        await Promise.all(streams.map((s) => s.close()));
+      }
+    }, ["--experimental-watch-progress-notify-interval=300ms"]),
+});
