@@ -191,6 +191,8 @@ export class ServerMetrics {
   readonly watchStreamTotal: Gauge;
   readonly watcherTotal: Gauge;
   readonly slowWatcherTotal: Gauge;
+  readonly watchEventsTotal: Counter;
+  readonly watchPendingEvents: Gauge;
   readonly walFsyncDuration: Histogram;
   readonly backendCommitDuration: Histogram;
   readonly clientGrpcReceivedBytes: Counter;
@@ -233,6 +235,14 @@ export class ServerMetrics {
     this.slowWatcherTotal = r.gauge(
       "etcd_debugging_mvcc_slow_watcher_total",
       "Total number of unsynced slow watchers.",
+    );
+    this.watchEventsTotal = r.counter(
+      "etcd_debugging_mvcc_events_total",
+      "Total number of events sent by this member.",
+    );
+    this.watchPendingEvents = r.gauge(
+      "etcd_debugging_mvcc_pending_events_total",
+      "Total number of pending events to be sent.",
     );
     this.walFsyncDuration = r.histogram(
       "etcd_disk_wal_fsync_duration_seconds",

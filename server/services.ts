@@ -59,6 +59,8 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
         // etcd's limit for a watch response: the request limit plus gRPC's overhead allowance
         maxRequestBytes: s.cfg.maxRequestBytes + 512 * 1024,
         progressNotifyIntervalMs: s.cfg.watchProgressNotifyIntervalMs,
+        eventsSent: s.metrics.watchEventsTotal,
+        eventsPending: s.metrics.watchPendingEvents,
       }),
     }),
     register(Cluster, {

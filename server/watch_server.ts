@@ -21,6 +21,7 @@ import type { KVStore } from "../mvcc/kvstore.ts";
 import type { WatchableStore } from "../mvcc/watchable_store.ts";
 import type { WatchResult, WatchSink } from "../mvcc/watcher_group.ts";
 import { WatchStream } from "../mvcc/watch_stream.ts";
+import type { Counter, Gauge } from "./metrics.ts";
 
 /** Event responses a stream holds before its watchers are parked (etcd's chanBufLen). */
 const MAX_PENDING_EVENT_RESPONSES = 128;
@@ -36,6 +37,9 @@ export interface WatchServerDeps {
   /** Largest response before a watcher that asked for fragments gets its events split. */
   maxRequestBytes: number;
   progressNotifyIntervalMs: number;
+  /** Events handed to clients, and events waiting in streams' queues. */
+  eventsSent: Counter;
+  eventsPending: Gauge;
 }
 
 /** The Watch.Watch implementation: requests in, responses out, until the client goes away. */
@@ -80,6 +84,7 @@ class ServerWatchStream implements WatchSink {
     if (this.#closed) return true;
     if (this.#pendingEvents >= MAX_PENDING_EVENT_RESPONSES) return false;
     this.#pendingEvents++;
+    this.#deps.eventsPending.inc(result.events.length);
     this.#out.push({ result });
     this.#signal();
     return true;
@@ -90,6 +95,7 @@ class ServerWatchStream implements WatchSink {
     this.#closed = true;
     clearInterval(this.#progressTimer);
     this.#ws.close();
+    for (const p of this.#out) if ("result" in p) this.#deps.eventsPending.dec(p.result.events.length);
     this.#out.length = 0;
     this.#signal();
     this.#controlRoom?.();
@@ -123,6 +129,8 @@ class ServerWatchStream implements WatchSink {
             continue;
           }
           if (this.#pendingEvents-- === MAX_PENDING_EVENT_RESPONSES) this.#ws.drained();
+          this.#deps.eventsPending.dec(next.result.events.length);
+          this.#deps.eventsSent.inc(next.result.events.length);
           yield* this.#eventResponses(next.result);
           continue;
         }

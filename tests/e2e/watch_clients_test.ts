@@ -7,7 +7,7 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { Etcd3, type IKeyValue } from "etcd3";
 import { Watch, type WatchResponse } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
-import { ctl, noEtcdctl, startMember, tempDir, waitUntil, watchersAre } from "./harness.ts";
+import { ctl, noEtcdctl, spawnEtcdctl, startMember, tempDir, waitUntil, watchersAre } from "./harness.ts";
 
 const opts = { ignore: noEtcdctl, sanitizeResources: false, sanitizeOps: false };
 const dec = new TextDecoder();
@@ -98,6 +98,37 @@ Deno.test({
       }
     } finally {
       await m.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "watch clients: etcdctl make-mirror copies one detcd member's prefix into another, then follows it live",
+  ...opts,
+  fn: async () => {
+    const [src, dst] = [await startMember(), await startMember()];
+    const mirror = spawnEtcdctl(src.endpoint, [
+      "make-mirror",
+      "--prefix",
+      "src/",
+      "--dest-prefix",
+      "dst/",
+      dst.endpoint,
+    ]);
+    try {
+      for (let i = 0; i < 20; i++) await ctl(src.endpoint, "put", `src/k${i}`, `v${i}`);
+      await watchersAre(src.endpoint, 1); // the base copy is done and the mirror follows the source
+      await ctl(src.endpoint, "put", "src/k0", "changed");
+      await ctl(src.endpoint, "del", "src/k1");
+      await ctl(src.endpoint, "put", "other", "not mirrored");
+      const want = Array.from({ length: 20 }, (_, i) => i).filter((i) => i !== 1)
+        .map((i) => `dst/k${i}\n${i === 0 ? "changed" : `v${i}`}\n`).sort().join("");
+      let got = "";
+      await waitUntil(async () => (got = await ctl(dst.endpoint, "get", "dst/", "--prefix")) === want, () => got);
+      assertEquals(await ctl(dst.endpoint, "get", "other"), "");
+    } finally {
+      await mirror.stop();
+      await Promise.all([src.stop(), dst.stop()]);
     }
   },
 });
