@@ -151,20 +151,26 @@ export class WatchableStore {
   /** One committed write transaction: its changes, all of revision rev, go to the synced watchers they match. */
   #notify(changes: KeyValue[], rev: number): void {
     if (this.#synced.size === 0) return;
-    let batches: Map<Watcher, Event[]> | undefined;
+    // a watcher's events: the Event alone while it has one (its array is then shared by every watcher with just
+    // that event: a put seen by 10k watchers makes one array, not 10k), else an array of its own
+    let batches: Map<Watcher, Event | Event[]> | undefined;
     for (const kv of changes) {
       let ev: Event | undefined;
       this.#synced.forEachWatching(latin1(kv.key), (w) => {
         if (rev < w.minRev) return;
         ev ??= toEvent(kv);
         batches ??= new Map();
-        const evs = batches.get(w);
-        if (evs === undefined) batches.set(w, [ev]);
-        else evs.push(ev);
+        const got = batches.get(w);
+        if (got === undefined) batches.set(w, ev);
+        else if (Array.isArray(got)) got.push(ev);
+        else batches.set(w, [got, ev]);
       });
     }
     if (batches === undefined) return;
-    for (const [w, events] of batches) {
+    const alone = new Map<Event, Event[]>();
+    for (const [w, got] of batches) {
+      let events = Array.isArray(got) ? got : alone.get(got);
+      if (events === undefined) alone.set(got as Event, events = [got as Event]);
       const r: WatchResult = { watchId: w.id, events, revision: rev, compactRevision: 0 };
       w.minRev = rev + 1;
       if (w.send(r)) continue;

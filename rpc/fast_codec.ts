@@ -1,15 +1,16 @@
-// Hand-written encoders for the hottest responses (Put and Range), writing the gRPC frame
+// Hand-written encoders for the hottest responses (Put, Range, Watch), writing the gRPC frame
 // in one exactly-sized buffer. They give protobuf-es's bytes — fields in number order,
 // proto3 defaults left out — and step aside (undefined) for what they don't cover, such as
 // header values beyond 2^53, unknown fields or KeyValues that are not full messages, which then
 // take the generic encoder. KeyValues are written by mvcc's codec, the one that also writes them
 // to the backend. A header field left out of an init object counts as its default.
 import { Buffer } from "node:buffer";
-import type { KeyValue } from "./gen/mvccpb/kv_pb.ts";
+import type { Event, KeyValue } from "./gen/mvccpb/kv_pb.ts";
 import { encodedKeyValueSize, writeKeyValue } from "../mvcc/kv_codec.ts";
-import type { PutResponse, RangeResponse, ResponseHeader } from "./gen/etcdserverpb/rpc_pb.ts";
+import type { PutResponse, RangeResponse, ResponseHeader, WatchResponse } from "./gen/etcdserverpb/rpc_pb.ts";
 
 const FRAME_HEADER = 5;
+const EMPTY = Buffer.alloc(0);
 const MAX = Number.MAX_SAFE_INTEGER;
 
 export type FrameEncoder = (msg: unknown) => Buffer | undefined;
@@ -49,8 +50,7 @@ function hasUnknown(m: object): boolean {
 }
 
 class Writer {
-  pos = FRAME_HEADER;
-  constructor(readonly buf: Buffer) {}
+  constructor(readonly buf: Buffer, public pos = FRAME_HEADER) {}
 
   varint(v: number): void {
     const b = this.buf;
@@ -129,8 +129,94 @@ function encodeRangeResponse(msg: unknown): Buffer | undefined {
   return w.buf;
 }
 
+function bool(w: Writer, field: number, v: boolean): void {
+  if (!v) return;
+  w.buf[w.pos++] = field << 3;
+  w.buf[w.pos++] = 1;
+}
+
+/** An Event's size, and its KeyValues' (kv, prev_kv; -1 when absent) in sizes[at], sizes[at+1]. */
+function eventSize(e: Event, sizes: number[], at: number): number {
+  if (e.$typeName !== "mvccpb.Event" || hasUnknown(e) || e.type < 0 || e.type > 127) return NaN;
+  sizes[at] = e.kv === undefined ? -1 : kvSize(e.kv);
+  sizes[at + 1] = e.prevKv === undefined ? -1 : kvSize(e.prevKv);
+  return (e.type === 0 ? 0 : 2) + (sizes[at] < 0 ? 0 : lenField(sizes[at])) +
+    (sizes[at + 1] < 0 ? 0 : lenField(sizes[at + 1]));
+}
+
+// A watch event fans out to every watcher as responses that share the header and the events array (see
+// EtcdServer.sharedHeader and WatchableStore's notify): their encodings are kept for the next response that shares
+// them, so a revision seen by thousands of watchers is encoded once and copied.
+let cachedHeader: ResponseHeader | undefined;
+let cachedHeaderField: Buffer | undefined;
+let cachedEvents: Event[] | undefined;
+let cachedEventFields: Buffer | undefined;
+
+/** Field 1 (the header), tag and length included; undefined when it does not fit the fast path. */
+function headerField(h: ResponseHeader): Buffer | undefined {
+  if (h === cachedHeader) return cachedHeaderField;
+  const size = headerSize(h);
+  let field: Buffer | undefined;
+  if (!Number.isNaN(size)) {
+    field = Buffer.allocUnsafe(lenField(size));
+    new Writer(field, 0).header(h, size);
+  }
+  [cachedHeader, cachedHeaderField] = [h, field];
+  return field;
+}
+
+/** Every event as field 11, tags and lengths included; undefined when one does not fit the fast path. */
+function eventFields(events: Event[]): Buffer | undefined {
+  if (events === cachedEvents) return cachedEventFields;
+  const sizes = new Array<number>(events.length * 3);
+  let size = 0;
+  for (let i = 0; i < events.length; i++) {
+    sizes[3 * i] = eventSize(events[i], sizes, 3 * i + 1);
+    size += lenField(sizes[3 * i]);
+  }
+  let fields: Buffer | undefined;
+  if (!Number.isNaN(size)) {
+    const w = new Writer(Buffer.allocUnsafe(size), 0);
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i];
+      w.len(11, sizes[3 * i]);
+      if (e.type !== 0) {
+        w.buf[w.pos++] = 1 << 3;
+        w.buf[w.pos++] = e.type;
+      }
+      if (e.kv !== undefined) w.kv(2, e.kv, sizes[3 * i + 1]);
+      if (e.prevKv !== undefined) w.kv(3, e.prevKv, sizes[3 * i + 2]);
+    }
+    fields = w.buf;
+  }
+  [cachedEvents, cachedEventFields] = [events, fields];
+  return fields;
+}
+
+function encodeWatchResponse(msg: unknown): Buffer | undefined {
+  const r = msg as WatchResponse;
+  // negative IDs (-1: no watcher) and cancel reasons are rare: the generic encoder has them
+  if (hasUnknown(r) || (r.watchId ?? 0n) < 0n || (r.cancelReason ?? "") !== "") return undefined;
+  const header = r.header === undefined ? EMPTY : headerField(r.header);
+  const events = r.events === undefined || r.events.length === 0 ? EMPTY : eventFields(r.events);
+  if (header === undefined || events === undefined) return undefined;
+  const size = header.length + uintField(r.watchId) + (r.created ? 2 : 0) + (r.canceled ? 2 : 0) +
+    uintField(r.compactRevision) + (r.fragment ? 2 : 0) + events.length;
+  if (Number.isNaN(size)) return undefined;
+  const w = frame(size);
+  w.pos += header.copy(w.buf, w.pos);
+  w.uint(2, r.watchId);
+  bool(w, 3, r.created);
+  bool(w, 4, r.canceled);
+  w.uint(5, r.compactRevision);
+  bool(w, 7, r.fragment);
+  w.pos += events.copy(w.buf, w.pos);
+  return w.buf;
+}
+
 /** By the response message's type name. */
 export const FAST_FRAME_ENCODERS: ReadonlyMap<string, FrameEncoder> = new Map([
   ["etcdserverpb.PutResponse", encodePutResponse],
   ["etcdserverpb.RangeResponse", encodeRangeResponse],
+  ["etcdserverpb.WatchResponse", encodeWatchResponse],
 ]);

@@ -62,6 +62,8 @@ export function createGrpcHandler(table: MethodTable, opts: GrpcHandlerOptions):
   };
 }
 
+const ITERATION_DONE: IteratorResult<unknown> = Object.freeze({ value: undefined, done: true });
+
 // For streams answered before reading them: the request body is dropped (its window still returns to the peer).
 const DISCARD: StreamHandler = { onData() {}, onEnd() {}, onDrain() {}, onClose() {} };
 
@@ -105,7 +107,7 @@ abstract class Call implements StreamHandler {
     this.deadlineBucket?.delete(this);
     this.closed(aborted || !this.done);
     this.onDrain();
-    this.#closeWaiter?.({ value: undefined, done: true });
+    this.#closeWaiter?.(ITERATION_DONE);
   }
 
   // Resolves when write() may be called again (or the stream is gone).
@@ -113,10 +115,15 @@ abstract class Call implements StreamHandler {
     return new Promise((resolve) => (this.#drainWaiter = resolve));
   }
 
-  // Resolves as an ended iteration when the stream closes, to race against the implementation's output.
-  whenClosed(): Promise<IteratorResult<unknown>> {
-    if (this.stream.closed) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => (this.#closeWaiter = resolve));
+  // The implementation's next response, or the end of the iteration when the stream closes first. The close waiter
+  // is replaced on every call: Promise.race against one long-lived "closed" promise would leave a reaction on it per
+  // message, which a long stream (a watch) piles up without bound.
+  nextOrClosed(it: AsyncIterator<unknown>): Promise<IteratorResult<unknown>> {
+    if (this.stream.closed) return Promise.resolve(ITERATION_DONE);
+    return new Promise((resolve, reject) => {
+      this.#closeWaiter = resolve;
+      it.next().then(resolve, reject);
+    });
   }
 
   expire() {
@@ -325,12 +332,11 @@ class StreamCall extends Call {
 // when the stream's queue is full, and stops early (without waiting for the implementation) when the client goes.
 async function pump(call: Call, entry: MethodEntry, out: AsyncIterable<unknown>) {
   const { stream } = call;
-  const closed = call.whenClosed();
   let it: AsyncIterator<unknown> | undefined;
   try {
     it = out[Symbol.asyncIterator]();
     for (;;) {
-      const r = await Promise.race([it.next(), closed]);
+      const r = await call.nextOrClosed(it);
       if (r.done || call.done) break;
       if (!call.write(encode(entry.method.output, r.value))) await call.drained();
     }

@@ -97,6 +97,7 @@ export class EtcdServer {
   private readonly memberIdBig: bigint;
   private clusterIdBig: [number, bigint] = [0, 0n];
   private termBig: [number, bigint] = [0, 0n];
+  private sharedHeaderCache = { revision: -1, term: -1, clusterId: -1, header: undefined as unknown as ResponseHeader };
 
   private constructor(
     readonly cfg: EtcdConfig,
@@ -578,6 +579,18 @@ export class EtcdServer {
       revision: BigInt(revision),
       raftTerm: BigInt(this.raft.term),
     };
+  }
+
+  /**
+   * A header for the many responses of one revision (a watch event fanned out to every watcher): made once per
+   * revision, term and cluster ID and shared, so callers must not change it.
+   */
+  sharedHeader(revision: number): ResponseHeader {
+    const c = this.sharedHeaderCache;
+    if (c.revision === revision && c.term === this.raft.term && c.clusterId === this.cluster.clusterId) return c.header;
+    const header = this.header(revision);
+    this.sharedHeaderCache = { revision, term: this.raft.term, clusterId: this.cluster.clusterId, header };
+    return header;
   }
 
   /** Fills in the applier's header (revision only) in place, with bigints made once per term. */

@@ -55,7 +55,7 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
       watch: watchHandler({
         watchable: s.watchable,
         store: s.store,
-        header: (rev) => s.header(rev),
+        header: (rev) => s.sharedHeader(rev),
         // etcd's limit for a watch response: the request limit plus gRPC's overhead allowance
         maxRequestBytes: s.cfg.maxRequestBytes + 512 * 1024,
         progressNotifyIntervalMs: s.cfg.watchProgressNotifyIntervalMs,

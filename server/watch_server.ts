@@ -55,12 +55,13 @@ export function watchHandler(
   };
 }
 
-type Pending = { control: WatchResponse } | { result: WatchResult };
+/** A control response, or an event result turned into a message when taken (prev_kv is read then). */
+type Pending = WatchResponse | WatchResult;
 
 class ServerWatchStream implements WatchSink {
   readonly #deps: WatchServerDeps;
   readonly #ws: WatchStream;
-  /** Responses in production order; event results are turned into messages when taken (prev_kv is read then). */
+  /** Responses in production order. */
   readonly #out: Pending[] = [];
   #pendingEvents = 0;
   #pendingControl = 0;
@@ -85,7 +86,7 @@ class ServerWatchStream implements WatchSink {
     if (this.#pendingEvents >= MAX_PENDING_EVENT_RESPONSES) return false;
     this.#pendingEvents++;
     this.#deps.eventsPending.inc(result.events.length);
-    this.#out.push({ result });
+    this.#out.push(result);
     this.#signal();
     return true;
   }
@@ -95,7 +96,7 @@ class ServerWatchStream implements WatchSink {
     this.#closed = true;
     clearInterval(this.#progressTimer);
     this.#ws.close();
-    for (const p of this.#out) if ("result" in p) this.#deps.eventsPending.dec(p.result.events.length);
+    for (const p of this.#out) if (!("$typeName" in p)) this.#deps.eventsPending.dec(p.events.length);
     this.#out.length = 0;
     this.#signal();
     this.#controlRoom?.();
@@ -123,15 +124,20 @@ class ServerWatchStream implements WatchSink {
       for (;;) {
         const next = this.#out.shift();
         if (next !== undefined) {
-          if ("control" in next) {
+          if ("$typeName" in next) {
             if (this.#pendingControl-- === MAX_PENDING_CONTROL_RESPONSES) this.#controlRoom?.();
-            yield next.control;
+            yield next;
             continue;
           }
           if (this.#pendingEvents-- === MAX_PENDING_EVENT_RESPONSES) this.#ws.drained();
-          this.#deps.eventsPending.dec(next.result.events.length);
-          this.#deps.eventsSent.inc(next.result.events.length);
-          yield* this.#eventResponses(next.result);
+          this.#deps.eventsPending.dec(next.events.length);
+          this.#deps.eventsSent.inc(next.events.length);
+          const resp = this.#eventResponse(next);
+          if (this.#fragment.size > 0 && this.#fragment.has(next.watchId)) {
+            yield* fragments(resp, this.#deps.maxRequestBytes);
+          } else {
+            yield resp;
+          }
           continue;
         }
         if (this.#error !== undefined) throw this.#error;
@@ -153,18 +159,16 @@ class ServerWatchStream implements WatchSink {
   #control(rev: number, watchId: bigint, fields: Partial<WatchResponse> = {}): void {
     this.#pendingControl++;
     this.#out.push({
-      control: {
-        $typeName: "etcdserverpb.WatchResponse",
-        header: this.#deps.header(rev),
-        watchId,
-        created: false,
-        canceled: false,
-        compactRevision: 0n,
-        cancelReason: "",
-        fragment: false,
-        events: [],
-        ...fields,
-      },
+      $typeName: "etcdserverpb.WatchResponse",
+      header: this.#deps.header(rev),
+      watchId,
+      created: false,
+      canceled: false,
+      compactRevision: 0n,
+      cancelReason: "",
+      fragment: false,
+      events: [],
+      ...fields,
     });
     this.#signal();
   }
@@ -227,11 +231,15 @@ class ServerWatchStream implements WatchSink {
     }
   }
 
-  *#eventResponses(r: WatchResult): Generator<WatchResponse> {
+  #eventResponse(r: WatchResult): WatchResponse {
     let events = r.events;
-    if (events.length > 0 && this.#prevKv.has(r.watchId)) events = events.map((ev) => this.#withPrevKv(ev));
-    if (events.length > 0 && this.#progress.has(r.watchId)) this.#progress.set(r.watchId, false);
-    const resp: WatchResponse = {
+    if (events.length > 0 && this.#prevKv.size > 0 && this.#prevKv.has(r.watchId)) {
+      events = events.map((ev) => this.#withPrevKv(ev));
+    }
+    if (events.length > 0 && this.#progress.size > 0 && this.#progress.has(r.watchId)) {
+      this.#progress.set(r.watchId, false);
+    }
+    return {
       $typeName: "etcdserverpb.WatchResponse",
       header: this.#deps.header(r.revision),
       watchId: r.watchId,
@@ -242,8 +250,6 @@ class ServerWatchStream implements WatchSink {
       fragment: false,
       events,
     };
-    if (!this.#fragment.has(r.watchId)) return yield resp;
-    yield* fragments(resp, this.#deps.maxRequestBytes);
   }
 
   /** The key as it was just before the event, unless the event created it (etcd's sendLoop). */

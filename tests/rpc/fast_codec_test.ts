@@ -1,8 +1,8 @@
 // The hand-written response encoders must give exactly protobuf-es's bytes.
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { PutResponseSchema, RangeResponseSchema } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
-import { KeyValueSchema } from "../../rpc/gen/mvccpb/kv_pb.ts";
+import { PutResponseSchema, RangeResponseSchema, WatchResponseSchema } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
+import { Event_EventType, EventSchema, KeyValueSchema } from "../../rpc/gen/mvccpb/kv_pb.ts";
 import { FAST_FRAME_ENCODERS } from "../../rpc/fast_codec.ts";
 import { encodeFrame } from "../../rpc/grpc_frame.ts";
 
@@ -68,4 +68,29 @@ Deno.test("KeyValues with 64-bit leases encode exactly; header values beyond 2^5
   assertEquals(FAST_FRAME_ENCODERS.get(PutResponseSchema.typeName)!(neg), undefined);
   const huge = create(PutResponseSchema, { header: { ...header, clusterId: 2n ** 60n } });
   assertEquals(FAST_FRAME_ENCODERS.get(PutResponseSchema.typeName)!(huge), undefined);
+});
+
+Deno.test("fast WatchResponse frames equal protobuf-es's; negative IDs and cancel reasons fall back", () => {
+  const put = create(EventSchema, { kv: kv(1) });
+  const del = create(EventSchema, { type: Event_EventType.DELETE, kv: kv(3), prevKv: kv(2) });
+  const cases = [
+    create(WatchResponseSchema, { header, created: true }),
+    create(WatchResponseSchema, { header, watchId: 7n, events: [put] }),
+    create(WatchResponseSchema, { header, watchId: 300n, events: [put, del, put], fragment: true }),
+    create(WatchResponseSchema, { header, watchId: 2n, canceled: true, compactRevision: 99n }),
+    create(WatchResponseSchema, {
+      header,
+      events: Array.from({ length: 40 }, (_, i) => create(EventSchema, { kv: kv(i) })),
+    }),
+  ];
+  const encode = FAST_FRAME_ENCODERS.get(WatchResponseSchema.typeName)!;
+  for (const m of cases) assertEquals(encode(m), encodeFrame(toBinary(WatchResponseSchema, m)));
+  // a revision fanned out: responses sharing the header and the events array (the encoder reuses their bytes)
+  const shared = [put, del];
+  for (const watchId of [0n, 1n, 2n, 1000n]) {
+    const m = create(WatchResponseSchema, { header, watchId, events: shared });
+    assertEquals(encode(m), encodeFrame(toBinary(WatchResponseSchema, m)));
+  }
+  assertEquals(encode(create(WatchResponseSchema, { header, watchId: -1n })), undefined);
+  assertEquals(encode(create(WatchResponseSchema, { created: true, canceled: true, cancelReason: "x" })), undefined);
 });
