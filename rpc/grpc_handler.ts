@@ -12,7 +12,7 @@ import { encodeHeaders } from "./h2/hpack.ts";
 import type { H2Stream, HeaderBlock, StreamHandler } from "./h2/stream.ts";
 import { MessageQueue } from "./message_queue.ts";
 import { encodeGrpcMessage, type RpcStatus, statusFromError } from "./rpc_status.ts";
-import type { MethodEntry, MethodTable } from "./services.ts";
+import type { Backlogged, MethodEntry, MethodTable } from "./services.ts";
 import { GrpcCode } from "./status_codes.ts";
 
 export interface GrpcHandlerOptions {
@@ -335,10 +335,17 @@ async function pump(call: Call, entry: MethodEntry, out: AsyncIterable<unknown>)
   let it: AsyncIterator<unknown> | undefined;
   try {
     it = out[Symbol.asyncIterator]();
+    const takeSync = (it as Partial<Backlogged<unknown>>).takeSync?.bind(it);
     for (;;) {
       const r = await call.nextOrClosed(it);
       if (r.done || call.done) break;
-      if (!call.write(encode(entry.method.output, r.value))) await call.drained();
+      let room = call.write(encode(entry.method.output, r.value));
+      while (room && takeSync !== undefined && !call.done && !stream.closed) {
+        const more = takeSync();
+        if (more === undefined) break;
+        room = call.write(encode(entry.method.output, more));
+      }
+      if (!room) await call.drained();
     }
     if (stream.closed || call.done) {
       it.return?.()?.catch(() => {});

@@ -28,6 +28,14 @@ export type MethodCall =
   | { kind: "client_streaming"; fn: (reqs: AsyncIterable<Req>, ctx: HandlerContext) => Promise<Res> }
   | { kind: "bidi_streaming"; fn: (reqs: AsyncIterable<Req>, ctx: HandlerContext) => AsyncIterable<Res> };
 
+/**
+ * A streaming implementation's iterator may also hand over messages it already holds without a promise each
+ * (undefined when it holds none): the gRPC path then writes such a backlog in one turn.
+ */
+export interface Backlogged<T> {
+  takeSync(): T | undefined;
+}
+
 export interface MethodEntry {
   readonly path: string; // "/etcdserverpb.KV/Range", the gRPC and Connect request path
   readonly service: DescService;

@@ -22,9 +22,17 @@ import type { WatchableStore } from "../mvcc/watchable_store.ts";
 import type { WatchResult, WatchSink } from "../mvcc/watcher_group.ts";
 import { WatchStream } from "../mvcc/watch_stream.ts";
 import type { Counter, Gauge } from "./metrics.ts";
+import type { Backlogged } from "../rpc/services.ts";
 
 /** Event responses a stream holds before its watchers are parked (etcd's chanBufLen). */
 const MAX_PENDING_EVENT_RESPONSES = 128;
+/**
+ * Events a stream holds (queued results gather later revisions, see send): enough for a burst fanned out to many
+ * watchers on one stream, small enough that a client that stops reading pins little; past it watchers are parked.
+ */
+const MAX_PENDING_EVENTS = 1024;
+/** Events a queued result may gather from later revisions while it waits (etcd's watchBatchMaxRevs, in events). */
+const MAX_JOINED_EVENTS = 1000;
 /** Control responses held before the stream stops reading requests (etcd's ctrlStreamBufLen). */
 const MAX_PENDING_CONTROL_RESPONSES = 16;
 /** The watch ID of responses that belong to no watcher (clientv3.InvalidWatchID). */
@@ -51,18 +59,29 @@ export function watchHandler(
     if (ctx.signal.aborted) sws.close();
     else ctx.signal.addEventListener("abort", () => sws.close(), { once: true });
     void sws.receive(reqs);
-    return sws.responses();
+    return sws;
   };
 }
 
 /** A control response, or an event result turned into a message when taken (prev_kv is read then). */
 type Pending = WatchResponse | WatchResult;
 
-class ServerWatchStream implements WatchSink {
+const DONE: IteratorResult<WatchResponse> = Object.freeze({ value: undefined, done: true });
+
+/**
+ * One client stream: it reads requests and is itself the iterator of the responses. takeSync() lets the gRPC path
+ * write a backlog in one turn (rpc/services.ts Backlogged).
+ */
+class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchResponse>, Backlogged<WatchResponse> {
   readonly #deps: WatchServerDeps;
   readonly #ws: WatchStream;
   /** Responses in production order. */
   readonly #out: Pending[] = [];
+  /** Each watcher's newest queued event result, which later events join while it waits (see send). */
+  readonly #joinable = new Map<bigint, WatchResult>();
+  /** The rest of a response split into fragments. */
+  #fragments: WatchResponse[] = [];
+  #pendingResults = 0;
   #pendingEvents = 0;
   #pendingControl = 0;
   #wake: (() => void) | undefined;
@@ -81,12 +100,33 @@ class ServerWatchStream implements WatchSink {
     this.#progressTimer = setInterval(() => this.#progressTick(), deps.progressNotifyIntervalMs);
   }
 
+  /**
+   * Queues a watcher's result. Events for a watcher whose previous result is still queued join it (whole revisions,
+   * in order, as a catching-up watcher gets them), so a burst of writes costs the stream one response per watcher,
+   * not one per revision. Past MAX_PENDING_EVENT_RESPONSES results or MAX_PENDING_EVENTS events the watcher is
+   * parked (false); a stream with nothing queued takes any result, so a large one cannot be parked forever.
+   */
   send(result: WatchResult): boolean {
     if (this.#closed) return true;
-    if (this.#pendingEvents >= MAX_PENDING_EVENT_RESPONSES) return false;
-    this.#pendingEvents++;
-    this.#deps.eventsPending.inc(result.events.length);
+    const n = result.events.length;
+    if (this.#out.length > 0 && this.#pendingEvents + n > MAX_PENDING_EVENTS) return false;
+    const joinable = n > 0 && result.compactRevision === 0;
+    const queued = joinable ? this.#joinable.get(result.watchId) : undefined;
+    if (queued !== undefined && queued.events.length + n <= MAX_JOINED_EVENTS) {
+      queued.events = queued.events.concat(result.events);
+      queued.revision = result.revision;
+      this.#pendingEvents += n;
+      this.#deps.eventsPending.inc(n);
+      return true;
+    }
+    if (this.#pendingResults >= MAX_PENDING_EVENT_RESPONSES) return false;
+    this.#pendingResults++;
+    this.#pendingEvents += n;
+    this.#deps.eventsPending.inc(n);
     this.#out.push(result);
+    // a progress mark or a compaction is not joined, nor anything after it (a client must not see it out of order)
+    if (joinable) this.#joinable.set(result.watchId, result);
+    else this.#joinable.delete(result.watchId);
     this.#signal();
     return true;
   }
@@ -98,6 +138,7 @@ class ServerWatchStream implements WatchSink {
     this.#ws.close();
     for (const p of this.#out) if (!("$typeName" in p)) this.#deps.eventsPending.dec(p.events.length);
     this.#out.length = 0;
+    this.#joinable.clear();
     this.#signal();
     this.#controlRoom?.();
   }
@@ -119,34 +160,46 @@ class ServerWatchStream implements WatchSink {
     }
   }
 
-  async *responses(): AsyncGenerator<WatchResponse> {
-    try {
-      for (;;) {
-        const next = this.#out.shift();
-        if (next !== undefined) {
-          if ("$typeName" in next) {
-            if (this.#pendingControl-- === MAX_PENDING_CONTROL_RESPONSES) this.#controlRoom?.();
-            yield next;
-            continue;
-          }
-          if (this.#pendingEvents-- === MAX_PENDING_EVENT_RESPONSES) this.#ws.drained();
-          this.#deps.eventsPending.dec(next.events.length);
-          this.#deps.eventsSent.inc(next.events.length);
-          const resp = this.#eventResponse(next);
-          if (this.#fragment.size > 0 && this.#fragment.has(next.watchId)) {
-            yield* fragments(resp, this.#deps.maxRequestBytes);
-          } else {
-            yield resp;
-          }
-          continue;
-        }
-        if (this.#error !== undefined) throw this.#error;
-        if (this.#closed) return;
-        await new Promise<void>((resolve) => this.#wake = resolve);
-      }
-    } finally {
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<WatchResponse>> {
+    const value = this.takeSync();
+    if (value !== undefined) return Promise.resolve({ value, done: false });
+    if (this.#error !== undefined) {
+      const err = this.#error;
       this.close();
+      return Promise.reject(err);
     }
+    if (this.#closed) return Promise.resolve(DONE);
+    return new Promise((resolve, reject) => this.#wake = () => this.next().then(resolve, reject));
+  }
+
+  return(): Promise<IteratorResult<WatchResponse>> {
+    this.close();
+    return Promise.resolve(DONE);
+  }
+
+  /** The next response, if one is ready. */
+  takeSync(): WatchResponse | undefined {
+    if (this.#fragments.length > 0) return this.#fragments.shift();
+    const next = this.#out.shift();
+    if (next === undefined) return undefined;
+    if ("$typeName" in next) {
+      if (this.#pendingControl-- === MAX_PENDING_CONTROL_RESPONSES) this.#controlRoom?.();
+      return next;
+    }
+    if (this.#joinable.get(next.watchId) === next) this.#joinable.delete(next.watchId);
+    this.#pendingResults--;
+    this.#pendingEvents -= next.events.length;
+    this.#ws.drained();
+    this.#deps.eventsPending.dec(next.events.length);
+    this.#deps.eventsSent.inc(next.events.length);
+    const resp = this.#eventResponse(next);
+    if (this.#fragment.size === 0 || !this.#fragment.has(next.watchId)) return resp;
+    this.#fragments = [...fragments(resp, this.#deps.maxRequestBytes)];
+    return this.#fragments.shift();
   }
 
   #signal(): void {
