@@ -144,13 +144,13 @@ function eventSize(e: Event, sizes: number[], at: number): number {
     (sizes[at + 1] < 0 ? 0 : lenField(sizes[at + 1]));
 }
 
-// A watch event fans out to every watcher as responses that share the header and the events array (see
+// A watch event fans out to every watcher as responses that share the header and the Event objects (see
 // EtcdServer.sharedHeader and WatchableStore's notify): their encodings are kept for the next response that shares
 // them, so a revision seen by thousands of watchers is encoded once and copied.
 let cachedHeader: ResponseHeader | undefined;
 let cachedHeaderField: Buffer | undefined;
-let cachedEvents: Event[] | undefined;
-let cachedEventFields: Buffer | undefined;
+let cachedEvent: Event | undefined;
+let cachedEventField: Buffer | undefined;
 
 /** Field 1 (the header), tag and length included; undefined when it does not fit the fast path. */
 function headerField(h: ResponseHeader): Buffer | undefined {
@@ -161,36 +161,37 @@ function headerField(h: ResponseHeader): Buffer | undefined {
     field = Buffer.allocUnsafe(lenField(size));
     new Writer(field, 0).header(h, size);
   }
-  [cachedHeader, cachedHeaderField] = [h, field];
+  cachedHeader = h;
+  cachedHeaderField = field;
   return field;
 }
 
-/** Every event as field 11, tags and lengths included; undefined when one does not fit the fast path. */
-function eventFields(events: Event[]): Buffer | undefined {
-  if (events === cachedEvents) return cachedEventFields;
-  const sizes = new Array<number>(events.length * 3);
-  let size = 0;
-  for (let i = 0; i < events.length; i++) {
-    sizes[3 * i] = eventSize(events[i], sizes, 3 * i + 1);
-    size += lenField(sizes[3 * i]);
-  }
-  let fields: Buffer | undefined;
-  if (!Number.isNaN(size)) {
-    const w = new Writer(Buffer.allocUnsafe(size), 0);
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i];
-      w.len(11, sizes[3 * i]);
+/** Each event's encoding as field 11 (null: not for the fast path), for every response that carries the event. */
+const eventFieldCache = new WeakMap<Event, Buffer | null>();
+
+function eventField(e: Event): Buffer | undefined {
+  if (e === cachedEvent) return cachedEventField;
+  let field = eventFieldCache.get(e);
+  if (field === undefined) {
+    const sizes = [0, 0];
+    const size = eventSize(e, sizes, 0);
+    field = null;
+    if (!Number.isNaN(size)) {
+      const w = new Writer(Buffer.allocUnsafe(lenField(size)), 0);
+      w.len(11, size);
       if (e.type !== 0) {
         w.buf[w.pos++] = 1 << 3;
         w.buf[w.pos++] = e.type;
       }
-      if (e.kv !== undefined) w.kv(2, e.kv, sizes[3 * i + 1]);
-      if (e.prevKv !== undefined) w.kv(3, e.prevKv, sizes[3 * i + 2]);
+      if (e.kv !== undefined) w.kv(2, e.kv, sizes[0]);
+      if (e.prevKv !== undefined) w.kv(3, e.prevKv, sizes[1]);
+      field = w.buf;
     }
-    fields = w.buf;
+    eventFieldCache.set(e, field);
   }
-  [cachedEvents, cachedEventFields] = [events, fields];
-  return fields;
+  cachedEvent = e;
+  cachedEventField = field ?? undefined;
+  return cachedEventField;
 }
 
 function encodeWatchResponse(msg: unknown): Buffer | undefined {
@@ -198,19 +199,30 @@ function encodeWatchResponse(msg: unknown): Buffer | undefined {
   // negative IDs (-1: no watcher) and cancel reasons are rare: the generic encoder has them
   if (hasUnknown(r) || (r.watchId ?? 0n) < 0n || (r.cancelReason ?? "") !== "") return undefined;
   const header = r.header === undefined ? EMPTY : headerField(r.header);
-  const events = r.events === undefined || r.events.length === 0 ? EMPTY : eventFields(r.events);
-  if (header === undefined || events === undefined) return undefined;
-  const size = header.length + uintField(r.watchId) + (r.created ? 2 : 0) + (r.canceled ? 2 : 0) +
-    uintField(r.compactRevision) + (r.fragment ? 2 : 0) + events.length;
+  if (header === undefined) return undefined;
+  const events = r.events ?? [];
+  const fields = new Array<Buffer>(events.length);
+  let size = header.length + uintField(r.watchId) + (r.created ? 2 : 0) + (r.canceled ? 2 : 0) +
+    uintField(r.compactRevision) + (r.fragment ? 2 : 0);
+  for (let i = 0; i < events.length; i++) {
+    const f = eventField(events[i]);
+    if (f === undefined) return undefined;
+    size += (fields[i] = f).length;
+  }
   if (Number.isNaN(size)) return undefined;
   const w = frame(size);
-  w.pos += header.copy(w.buf, w.pos);
+  // TypedArray.set: node's Buffer.copy and Buffer.concat cost several times more in Deno
+  w.buf.set(header, w.pos);
+  w.pos += header.length;
   w.uint(2, r.watchId);
   bool(w, 3, r.created);
   bool(w, 4, r.canceled);
   w.uint(5, r.compactRevision);
   bool(w, 7, r.fragment);
-  w.pos += events.copy(w.buf, w.pos);
+  for (const f of fields) {
+    w.buf.set(f, w.pos);
+    w.pos += f.length;
+  }
   return w.buf;
 }
 

@@ -79,6 +79,8 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   readonly #out: Pending[] = [];
   /** Each watcher's newest queued event result, which later events join while it waits (see send). */
   readonly #joinable = new Map<bigint, WatchResult>();
+  /** Queued results whose events array is their own (copied when first joined). */
+  readonly #ownEvents = new Set<WatchResult>();
   /** The rest of a response split into fragments. */
   #fragments: WatchResponse[] = [];
   #pendingResults = 0;
@@ -113,7 +115,12 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     const joinable = n > 0 && result.compactRevision === 0;
     const queued = joinable ? this.#joinable.get(result.watchId) : undefined;
     if (queued !== undefined && queued.events.length + n <= MAX_JOINED_EVENTS) {
-      queued.events = queued.events.concat(result.events);
+      // the first join copies the (maybe shared) array; later ones append to that copy
+      if (!this.#ownEvents.has(queued)) {
+        queued.events = queued.events.slice();
+        this.#ownEvents.add(queued);
+      }
+      for (const e of result.events) queued.events.push(e);
       queued.revision = result.revision;
       this.#pendingEvents += n;
       this.#deps.eventsPending.inc(n);
@@ -139,6 +146,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     for (const p of this.#out) if (!("$typeName" in p)) this.#deps.eventsPending.dec(p.events.length);
     this.#out.length = 0;
     this.#joinable.clear();
+    this.#ownEvents.clear();
     this.#signal();
     this.#controlRoom?.();
   }
@@ -191,6 +199,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
       return next;
     }
     if (this.#joinable.get(next.watchId) === next) this.#joinable.delete(next.watchId);
+    this.#ownEvents.delete(next);
     this.#pendingResults--;
     this.#pendingEvents -= next.events.length;
     this.#ws.drained();
