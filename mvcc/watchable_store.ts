@@ -118,7 +118,7 @@ export class WatchableStore {
   /** Sends w the current revision when it is caught up (etcd's progress: a busy watcher needs none). */
   progress(w: Watcher): void {
     if (w.state !== "synced") return;
-    w.send({ watchId: w.id, events: [], revision: this.kv.rev, compactRevision: 0 });
+    w.send({ watcher: w, events: [], revision: this.kv.rev, compactRevision: 0 });
   }
 
   /** sink has room again: its parked watchers hand over their results, in the order they were parked. */
@@ -151,31 +151,45 @@ export class WatchableStore {
   /** One committed write transaction: its changes, all of revision rev, go to the synced watchers they match. */
   #notify(changes: KeyValue[], rev: number): void {
     if (this.#synced.size === 0) return;
-    // a watcher's events: the Event alone while it has one (its array is then shared by every watcher with just
-    // that event: a put seen by 10k watchers makes one array, not 10k), else an array of its own
-    let batches: Map<Watcher, Event | Event[]> | undefined;
-    for (const kv of changes) {
-      let ev: Event | undefined;
-      this.#synced.forEachWatching(latin1(kv.key), (w) => {
-        if (rev < w.minRev) return;
-        ev ??= toEvent(kv);
-        batches ??= new Map();
-        const got = batches.get(w);
-        if (got === undefined) batches.set(w, ev);
-        else if (Array.isArray(got)) got.push(ev);
-        else batches.set(w, [got, ev]);
-      });
-    }
-    if (batches === undefined) return;
-    const alone = new Map<Event, Event[]>();
-    for (const [w, got] of batches) {
-      let events = Array.isArray(got) ? got : alone.get(got);
-      if (events === undefined) alone.set(got as Event, events = [got as Event]);
-      const r: WatchResult = { watchId: w.id, events, revision: rev, compactRevision: 0 };
+    // watchers are parked after the matching: parking changes the group being walked
+    let full: WatchResult[] | undefined;
+    const deliver = (w: Watcher, events: Event[]) => {
+      const r: WatchResult = { watcher: w, events, revision: rev, compactRevision: 0 };
       w.minRev = rev + 1;
-      if (w.send(r)) continue;
-      this.#synced.delete(w);
-      this.#park(w, r);
+      if (!w.send(r)) (full ??= []).push(r);
+    };
+    if (changes.length === 1) {
+      // one change (a put, a single-key delete): every watcher gets the same one-event array
+      const kv = changes[0];
+      let events: Event[] | undefined;
+      this.#synced.forEachWatching(latin1(kv.key), (w) => {
+        if (rev >= w.minRev) deliver(w, events ??= [toEvent(kv)]);
+      });
+    } else {
+      // a watcher's events: the Event alone while it has one (its array is then shared by every watcher with
+      // just that event), else an array of its own
+      const batches = new Map<Watcher, Event | Event[]>();
+      for (const kv of changes) {
+        let ev: Event | undefined;
+        this.#synced.forEachWatching(latin1(kv.key), (w) => {
+          if (rev < w.minRev) return;
+          ev ??= toEvent(kv);
+          const got = batches.get(w);
+          if (got === undefined) batches.set(w, ev);
+          else if (Array.isArray(got)) got.push(ev);
+          else batches.set(w, [got, ev]);
+        });
+      }
+      const alone = new Map<Event, Event[]>();
+      for (const [w, got] of batches) {
+        let events = Array.isArray(got) ? got : alone.get(got);
+        if (events === undefined) alone.set(got as Event, events = [got as Event]);
+        deliver(w, events);
+      }
+    }
+    for (const r of full ?? []) {
+      this.#synced.delete(r.watcher);
+      this.#park(r.watcher, r);
     }
   }
 
@@ -209,7 +223,7 @@ export class WatchableStore {
     for (const w of this.#unsynced) {
       if (group.size >= MAX_WATCHERS_PER_SYNC) break;
       if (w.minRev < compactRev) {
-        if (w.sink.send({ watchId: w.id, events: [], revision: 0, compactRevision: compactRev })) {
+        if (w.sink.send({ watcher: w, events: [], revision: 0, compactRevision: compactRev })) {
           this.#unsynced.delete(w);
           w.state = "compacted";
         }
@@ -251,7 +265,7 @@ export class WatchableStore {
       const upTo = b !== undefined && b.moreRev !== 0 ? b.moreRev - 1 : windowEnd;
       w.minRev = upTo + 1;
       if (b !== undefined) {
-        const r: WatchResult = { watchId: w.id, events: b.events, revision: upTo, compactRevision: 0 };
+        const r: WatchResult = { watcher: w, events: b.events, revision: upTo, compactRevision: 0 };
         if (!w.send(r)) {
           this.#unsynced.delete(w);
           this.#park(w, r);

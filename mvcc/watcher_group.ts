@@ -8,7 +8,8 @@ import { IntervalTree } from "./interval_tree.ts";
 
 /** What a watcher hands its stream: events of one or more whole revisions, a progress mark, or a compaction. */
 export interface WatchResult {
-  watchId: bigint;
+  /** Whose result it is (its id is the client's watch ID; the stream keys its bookkeeping by the object). */
+  watcher: Watcher;
   /** Empty for a progress notification or a compaction. */
   events: Event[];
   /** The store revision the watcher is complete up to. */

@@ -19,7 +19,7 @@ import { bytesFieldSize } from "../wal/proto_wire.ts";
 import { MvccError } from "../mvcc/errors.ts";
 import type { KVStore } from "../mvcc/kvstore.ts";
 import type { WatchableStore } from "../mvcc/watchable_store.ts";
-import type { WatchResult, WatchSink } from "../mvcc/watcher_group.ts";
+import type { Watcher, WatchResult, WatchSink } from "../mvcc/watcher_group.ts";
 import { WatchStream } from "../mvcc/watch_stream.ts";
 import type { Counter, Gauge } from "./metrics.ts";
 import type { Backlogged } from "../rpc/services.ts";
@@ -78,7 +78,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   /** Responses in production order. */
   readonly #out: Pending[] = [];
   /** Each watcher's newest queued event result, which later events join while it waits (see send). */
-  readonly #joinable = new Map<bigint, WatchResult>();
+  readonly #joinable = new Map<Watcher, WatchResult>();
   /** Queued results whose events array is their own (copied when first joined). */
   readonly #ownEvents = new Set<WatchResult>();
   /** The rest of a response split into fragments. */
@@ -87,6 +87,9 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   #pendingEvents = 0;
   #pendingControl = 0;
   #wake: (() => void) | undefined;
+  #wakeScheduled = false;
+  /** A watcher was parked for want of room: the next take retries the parked ones. */
+  #refused = false;
   #controlRoom: (() => void) | undefined;
   #error: unknown = undefined;
   #closed = false;
@@ -111,9 +114,9 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   send(result: WatchResult): boolean {
     if (this.#closed) return true;
     const n = result.events.length;
-    if (this.#out.length > 0 && this.#pendingEvents + n > MAX_PENDING_EVENTS) return false;
+    if (this.#out.length > 0 && this.#pendingEvents + n > MAX_PENDING_EVENTS) return this.#refuse();
     const joinable = n > 0 && result.compactRevision === 0;
-    const queued = joinable ? this.#joinable.get(result.watchId) : undefined;
+    const queued = joinable ? this.#joinable.get(result.watcher) : undefined;
     if (queued !== undefined && queued.events.length + n <= MAX_JOINED_EVENTS) {
       // the first join copies the (maybe shared) array; later ones append to that copy
       if (!this.#ownEvents.has(queued)) {
@@ -126,16 +129,21 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
       this.#deps.eventsPending.inc(n);
       return true;
     }
-    if (this.#pendingResults >= MAX_PENDING_EVENT_RESPONSES) return false;
+    if (this.#pendingResults >= MAX_PENDING_EVENT_RESPONSES) return this.#refuse();
     this.#pendingResults++;
     this.#pendingEvents += n;
     this.#deps.eventsPending.inc(n);
     this.#out.push(result);
     // a progress mark or a compaction is not joined, nor anything after it (a client must not see it out of order)
-    if (joinable) this.#joinable.set(result.watchId, result);
-    else this.#joinable.delete(result.watchId);
+    if (joinable) this.#joinable.set(result.watcher, result);
+    else this.#joinable.delete(result.watcher);
     this.#signal();
     return true;
+  }
+
+  #refuse(): false {
+    this.#refused = true;
+    return false;
   }
 
   close(): void {
@@ -198,23 +206,35 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
       if (this.#pendingControl-- === MAX_PENDING_CONTROL_RESPONSES) this.#controlRoom?.();
       return next;
     }
-    if (this.#joinable.get(next.watchId) === next) this.#joinable.delete(next.watchId);
+    if (this.#joinable.get(next.watcher) === next) this.#joinable.delete(next.watcher);
     this.#ownEvents.delete(next);
     this.#pendingResults--;
     this.#pendingEvents -= next.events.length;
-    this.#ws.drained();
+    if (this.#refused) {
+      this.#refused = false;
+      this.#ws.drained();
+    }
     this.#deps.eventsPending.dec(next.events.length);
     this.#deps.eventsSent.inc(next.events.length);
     const resp = this.#eventResponse(next);
-    if (this.#fragment.size === 0 || !this.#fragment.has(next.watchId)) return resp;
+    if (this.#fragment.size === 0 || !this.#fragment.has(next.watcher.id)) return resp;
     this.#fragments = [...fragments(resp, this.#deps.maxRequestBytes)];
     return this.#fragments.shift();
   }
 
+  /**
+   * Wakes the reader in the event loop's check phase rather than at once: requests already read (puts) are applied
+   * first, and what they produce goes out together, joined (see send), in fewer and larger responses.
+   */
   #signal(): void {
-    const w = this.#wake;
-    this.#wake = undefined;
-    w?.();
+    if (this.#wake === undefined || this.#wakeScheduled) return;
+    this.#wakeScheduled = true;
+    setImmediate(() => {
+      this.#wakeScheduled = false;
+      const w = this.#wake;
+      this.#wake = undefined;
+      w?.();
+    });
   }
 
   /** Queues a control response: created/canceled as given, the header at revision rev. */
@@ -294,17 +314,18 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   }
 
   #eventResponse(r: WatchResult): WatchResponse {
+    const id = r.watcher.id;
     let events = r.events;
-    if (events.length > 0 && this.#prevKv.size > 0 && this.#prevKv.has(r.watchId)) {
+    if (events.length > 0 && this.#prevKv.size > 0 && this.#prevKv.has(id)) {
       events = events.map((ev) => this.#withPrevKv(ev));
     }
-    if (events.length > 0 && this.#progress.size > 0 && this.#progress.has(r.watchId)) {
-      this.#progress.set(r.watchId, false);
+    if (events.length > 0 && this.#progress.size > 0 && this.#progress.has(id)) {
+      this.#progress.set(id, false);
     }
     return {
       $typeName: "etcdserverpb.WatchResponse",
       header: this.#deps.header(r.revision),
-      watchId: r.watchId,
+      watchId: id,
       created: false,
       canceled: r.compactRevision !== 0,
       compactRevision: BigInt(r.compactRevision),

@@ -33,7 +33,7 @@ function open(ws: WatchableStore, capacity = Infinity): { sink: TestSink; stream
 
 /** The events a watcher got, as "PUT key=value@rev" / "DELETE key@rev" lines. */
 function lines(results: WatchResult[], id?: bigint): string[] {
-  return results.filter((r) => id === undefined || r.watchId === id).flatMap((r) =>
+  return results.filter((r) => id === undefined || r.watcher.id === id).flatMap((r) =>
     r.events.map((e) =>
       e.type === Event_EventType.PUT
         ? `PUT ${s(e.kv!.key)}=${s(e.kv!.value)}@${e.kv!.modRevision}`
@@ -83,7 +83,7 @@ Deno.test("watchable store: live events by key, range, prefix and from-key; filt
     assertEquals(lines(got, fromKey), ["PUT zz=z@4"]);
     assertEquals(lines(got, noPut), ["DELETE foo@5"]);
     // one result per watcher per revision, its header revision the write's
-    assertEquals(got.filter((r) => r.watchId === range).map((r) => r.revision), [2, 5]);
+    assertEquals(got.filter((r) => r.watcher.id === range).map((r) => r.revision), [2, 5]);
     stream.cancel(range);
     store.put(b("foo"), b("3"));
     assertEquals(lines(sink.take(), range), []);
@@ -130,7 +130,7 @@ Deno.test("watchable store: history replays from the start revision in batches, 
     assertEquals(lines(got, all).length, i);
     // never more than the batch limit of revisions in one result, never back in time
     let last = 0;
-    for (const r of got.filter((r) => r.watchId === all)) {
+    for (const r of got.filter((r) => r.watcher.id === all)) {
       const revs = new Set(r.events.map((e) => Number(e.kv!.modRevision)));
       assert(revs.size <= 1000, `${revs.size} revisions in one result`);
       assert(Math.min(...revs) > last && r.revision >= Math.max(...revs));
@@ -168,9 +168,9 @@ Deno.test("watchable store: a start revision below the compaction cancels the wa
     const got: WatchResult[] = [];
     await until(() => {
       got.push(...sink.take());
-      return got.some((r) => r.watchId === old) && lines(got, atCompaction).length === 4;
+      return got.some((r) => r.watcher.id === old) && lines(got, atCompaction).length === 4;
     }, "the compacted answer");
-    assertEquals(got.filter((r) => r.watchId === old).map((r) => r.compactRevision), [4]);
+    assertEquals(got.filter((r) => r.watcher.id === old).map((r) => r.compactRevision), [4]);
     assertEquals(lines(got, atCompaction), ["PUT a=2@4", "PUT a=3@5", "PUT a=4@6", "PUT a=5@7"]);
     assertEquals(lines(got, live).length, 6);
   }));
