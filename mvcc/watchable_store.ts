@@ -218,10 +218,13 @@ export class WatchableStore {
   #syncWatchers(): void {
     if (this.#closed || this.#unsynced.size === 0) return;
     const curRev = this.kv.rev, compactRev = this.kv.compactMainRev;
+    // watchers with the same range and minRev get the same events: one of them (in `group`) stands for all, so
+    // many clients catching up on one prefix cost one scan and share one events array
     const group = new WatcherGroup();
-    let minRev = Infinity;
+    const cohorts = new Map<string, Watcher[]>();
+    let chosen = 0, minRev = Infinity;
     for (const w of this.#unsynced) {
-      if (group.size >= MAX_WATCHERS_PER_SYNC) break;
+      if (chosen >= MAX_WATCHERS_PER_SYNC) break;
       if (w.minRev < compactRev) {
         if (w.sink.send({ watcher: w, events: [], revision: 0, compactRevision: compactRev })) {
           this.#unsynced.delete(w);
@@ -229,14 +232,21 @@ export class WatchableStore {
         }
         continue;
       }
-      group.add(w);
+      chosen++;
+      const key = `${w.minRev}|${w.end === undefined ? "=" : `<${w.end}`}|${w.key}`;
+      const cohort = cohorts.get(key);
+      if (cohort !== undefined) cohort.push(w);
+      else {
+        cohorts.set(key, [w]);
+        group.add(w);
+      }
       if (w.minRev < minRev) minRev = w.minRev;
     }
-    if (group.size > 0) this.#catchUp(group, minRev, curRev);
-    if (this.#unsynced.size > 0) this.#scheduleSync(group.size > 0 ? 0 : SYNC_RETRY_MS);
+    if (chosen > 0) this.#catchUp(group, cohorts, minRev, curRev);
+    if (this.#unsynced.size > 0) this.#scheduleSync(chosen > 0 ? 0 : SYNC_RETRY_MS);
   }
 
-  #catchUp(group: WatcherGroup, minRev: number, curRev: number): void {
+  #catchUp(group: WatcherGroup, cohorts: Map<string, Watcher[]>, minRev: number, curRev: number): void {
     const windowEnd = Math.min(curRev, minRev + SYNC_WINDOW_REVS - 1);
     const batches = new Map<Watcher, EventBatch>();
     this.kv.forEachChange(minRev, windowEnd, (kv) => {
@@ -259,23 +269,25 @@ export class WatchableStore {
         b.events.push(ev);
       });
     });
-    for (const w of group.watchers) {
-      const b = batches.get(w);
-      // the watcher is complete up to here: the header says so, and a client resuming from it misses nothing
+    for (const cohort of cohorts.values()) {
+      const b = batches.get(cohort[0]);
+      // complete up to here: the header says so, and a client resuming from it misses nothing
       const upTo = b !== undefined && b.moreRev !== 0 ? b.moreRev - 1 : windowEnd;
-      w.minRev = upTo + 1;
-      if (b !== undefined) {
-        const r: WatchResult = { watcher: w, events: b.events, revision: upTo, compactRevision: 0 };
-        if (!w.send(r)) {
-          this.#unsynced.delete(w);
-          this.#park(w, r);
-          continue;
+      for (const w of cohort) {
+        w.minRev = upTo + 1;
+        if (b !== undefined) {
+          const r: WatchResult = { watcher: w, events: b.events, revision: upTo, compactRevision: 0 };
+          if (!w.send(r)) {
+            this.#unsynced.delete(w);
+            this.#park(w, r);
+            continue;
+          }
         }
-      }
-      if (w.minRev > curRev) {
-        this.#unsynced.delete(w);
-        w.state = "synced";
-        this.#synced.add(w);
+        if (w.minRev > curRev) {
+          this.#unsynced.delete(w);
+          w.state = "synced";
+          this.#synced.add(w);
+        }
       }
     }
   }

@@ -158,7 +158,7 @@ function headerField(h: ResponseHeader): Buffer | undefined {
   const size = headerSize(h);
   let field: Buffer | undefined;
   if (!Number.isNaN(size)) {
-    field = Buffer.allocUnsafe(lenField(size));
+    field = Buffer.allocUnsafeSlow(lenField(size));
     new Writer(field, 0).header(h, size);
   }
   cachedHeader = h;
@@ -177,7 +177,8 @@ function eventField(e: Event): Buffer | undefined {
     const size = eventSize(e, sizes, 0);
     field = null;
     if (!Number.isNaN(size)) {
-      const w = new Writer(Buffer.allocUnsafe(lenField(size)), 0);
+      // its own memory: a slice of node's 8 KiB pool kept alive with the event would pin the whole slab
+      const w = new Writer(Buffer.allocUnsafeSlow(lenField(size)), 0);
       w.len(11, size);
       if (e.type !== 0) {
         w.buf[w.pos++] = 1 << 3;

@@ -198,3 +198,21 @@ Deno.test("watchable store: history survives a restart (rebuilt from the backend
     await o.close();
   }
 });
+
+Deno.test("watchable store: watchers behind on one range from one revision catch up as one (shared events)", () =>
+  withStore(async (store, ws) => {
+    for (let i = 0; i < 30; i++) store.put(b(`p/${i % 3}`), b(`${i}`));
+    const { sink, stream } = open(ws);
+    const same = Array.from({ length: 20 }, () => stream.watch(AUTO_WATCH_ID, b("p/"), b("p0"), 10));
+    const other = stream.watch(AUTO_WATCH_ID, b("p/"), b("p0"), 20);
+    const got: WatchResult[] = [];
+    await until(() => {
+      got.push(...sink.take());
+      return ws.counts.synced === 21;
+    }, "the watchers to catch up");
+    const want = Array.from({ length: 22 }, (_, n) => n + 8).map((n) => `PUT p/${n % 3}=${n}@${n + 2}`);
+    for (const id of same) assertEquals(lines(got, id), want);
+    assertEquals(lines(got, other), want.slice(10));
+    const first = got.filter((r) => same.includes(r.watcher.id));
+    assert(first.every((r) => r.events === first[0].events), "one events array for the cohort");
+  }));
