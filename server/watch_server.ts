@@ -33,6 +33,12 @@ const MAX_PENDING_EVENT_RESPONSES = 128;
 const MAX_PENDING_EVENTS = 1024;
 /** Events a queued result may gather from later revisions while it waits (etcd's watchBatchMaxRevs, in events). */
 const MAX_JOINED_EVENTS = 1000;
+/**
+ * The least time between two wakes of a busy stream's reader (see #signal): at most this much latency is traded for
+ * throughput, and only by a stream whose last wake took BUSY_RESPONSES or more.
+ */
+const DELIVERY_BATCH_MS = 10;
+const BUSY_RESPONSES = 8;
 /** Control responses held before the stream stops reading requests (etcd's ctrlStreamBufLen). */
 const MAX_PENDING_CONTROL_RESPONSES = 16;
 /** The watch ID of responses that belong to no watcher (clientv3.InvalidWatchID). */
@@ -88,6 +94,8 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   #pendingControl = 0;
   #wake: (() => void) | undefined;
   #wakeScheduled = false;
+  #lastWake = -Infinity;
+  #takenSinceWake = 0;
   /** A watcher was parked for want of room: the next take retries the parked ones. */
   #refused = false;
   #controlRoom: (() => void) | undefined;
@@ -199,6 +207,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
 
   /** The next response, if one is ready. */
   takeSync(): WatchResponse | undefined {
+    this.#takenSinceWake++;
     if (this.#fragments.length > 0) return this.#fragments.shift();
     const next = this.#out.shift();
     if (next === undefined) return undefined;
@@ -223,19 +232,27 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   }
 
   /**
-   * Wakes the reader in the event loop's check phase rather than at once: requests already read (puts) are applied
-   * first, and what they produce goes out together, joined (see send), in fewer and larger responses.
+   * Wakes the reader in the event loop's check phase rather than at once, so requests already read (puts) are
+   * applied first. A busy stream (its last wake took BUSY_RESPONSES or more) also waits out DELIVERY_BATCH_MS since
+   * that wake: what a burst of writes produces then goes out joined (see send), in fewer and larger responses, and
+   * the writes get the CPU they need. A quiet stream is woken without delay.
    */
   #signal(): void {
     if (this.#wake === undefined || this.#wakeScheduled) return;
     this.#wakeScheduled = true;
-    setImmediate(() => {
-      this.#wakeScheduled = false;
-      const w = this.#wake;
-      this.#wake = undefined;
-      w?.();
-    });
+    const wait = this.#takenSinceWake >= BUSY_RESPONSES ? this.#lastWake + DELIVERY_BATCH_MS - performance.now() : 0;
+    if (wait > 0) setTimeout(this.#wakeNow, wait);
+    else setImmediate(this.#wakeNow);
   }
+
+  readonly #wakeNow = () => {
+    this.#wakeScheduled = false;
+    this.#lastWake = performance.now();
+    this.#takenSinceWake = 0;
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  };
 
   /** Queues a control response: created/canceled as given, the header at revision rev. */
   #control(rev: number, watchId: bigint, fields: Partial<WatchResponse> = {}): void {
