@@ -69,6 +69,21 @@ export function watchHandler(
   };
 }
 
+// Busy streams wait on one shared timer, so their responses are written in the same turn: one socket write per
+// connection for all of its streams, not one per stream.
+const laterWakes = new Set<() => void>();
+let laterTimer: ReturnType<typeof setTimeout> | undefined;
+
+function wakeLater(wake: () => void, delayMs: number): void {
+  laterWakes.add(wake);
+  laterTimer ??= setTimeout(() => {
+    laterTimer = undefined;
+    const wakes = [...laterWakes];
+    laterWakes.clear();
+    for (const w of wakes) w();
+  }, delayMs);
+}
+
 /** A control response, or an event result turned into a message when taken (prev_kv is read then). */
 type Pending = WatchResponse | WatchResult;
 
@@ -241,7 +256,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     if (this.#wake === undefined || this.#wakeScheduled) return;
     this.#wakeScheduled = true;
     const wait = this.#takenSinceWake >= BUSY_RESPONSES ? this.#lastWake + DELIVERY_BATCH_MS - performance.now() : 0;
-    if (wait > 0) setTimeout(this.#wakeNow, wait);
+    if (wait > 0) wakeLater(this.#wakeNow, wait);
     else setImmediate(this.#wakeNow);
   }
 
