@@ -20,6 +20,11 @@ export class WatchStream {
     store.streams++;
   }
 
+  /** Watchers on the stream. */
+  get size(): number {
+    return this.#watchers.size;
+  }
+
   /** The store's current revision. */
   get rev(): number {
     return this.store.kv.rev;

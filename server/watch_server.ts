@@ -2,8 +2,8 @@
 // cancel and ask for progress; responses are the control answers (created, canceled, progress) and the watchers'
 // events, in the order they were produced, so a watcher's `created` always precedes its events.
 //
-// The stream holds at most MAX_PENDING_EVENT_RESPONSES event responses the client has not taken yet; past that its
-// watchers are parked by the store (never blocking a write) and retried as soon as the client reads again.
+// The stream holds a bounded backlog for its client (MAX_PENDING_*); past it its watchers are parked by the store
+// (never blocking a write) and retried as soon as the client reads again.
 import { toBinary } from "@bufbuild/protobuf";
 import { type Event, Event_EventType, EventSchema } from "../rpc/gen/mvccpb/kv_pb.ts";
 import {
@@ -24,13 +24,17 @@ import { WatchStream } from "../mvcc/watch_stream.ts";
 import type { Counter, Gauge } from "./metrics.ts";
 import type { Backlogged } from "../rpc/services.ts";
 
-/** Event responses a stream holds before its watchers are parked (etcd's chanBufLen). */
-const MAX_PENDING_EVENT_RESPONSES = 128;
 /**
- * Events a stream holds (queued results gather later revisions, see send): enough for a burst fanned out to many
- * watchers on one stream, small enough that a client that stops reading pins little; past it watchers are parked.
+ * What a stream holds for a client before its watchers are parked: etcd's 128 responses (chanBufLen) and 1024
+ * events, plus one response and 64 events per watcher on the stream. Queued results gather later revisions (see
+ * send), so a watcher that keeps up needs about one response; the per-watcher share keeps a wide fan-out (hundreds
+ * of watchers on one stream) flowing instead of parking most of it every write, while a client that stops reading
+ * pins little more than that before its watchers are parked.
  */
+const MAX_PENDING_RESPONSES = 128;
 const MAX_PENDING_EVENTS = 1024;
+const PENDING_EVENTS_PER_WATCHER = 64;
+
 /** Events a queued result may gather from later revisions while it waits (etcd's watchBatchMaxRevs, in events). */
 const MAX_JOINED_EVENTS = 1000;
 /**
@@ -131,13 +135,15 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   /**
    * Queues a watcher's result. Events for a watcher whose previous result is still queued join it (whole revisions,
    * in order, as a catching-up watcher gets them), so a burst of writes costs the stream one response per watcher,
-   * not one per revision. Past MAX_PENDING_EVENT_RESPONSES results or MAX_PENDING_EVENTS events the watcher is
-   * parked (false); a stream with nothing queued takes any result, so a large one cannot be parked forever.
+   * not one per revision. Past the stream's bounds (MAX_PENDING_*) the watcher is parked (false); a stream with
+   * nothing queued takes any result, so a large one cannot be parked forever.
    */
   send(result: WatchResult): boolean {
     if (this.#closed) return true;
     const n = result.events.length;
-    if (this.#out.length > 0 && this.#pendingEvents + n > MAX_PENDING_EVENTS) return this.#refuse();
+    const watchers = this.#ws.size;
+    const maxEvents = MAX_PENDING_EVENTS + PENDING_EVENTS_PER_WATCHER * watchers;
+    if (this.#out.length > 0 && this.#pendingEvents + n > maxEvents) return this.#refuse();
     const joinable = n > 0 && result.compactRevision === 0;
     const queued = joinable ? this.#joinable.get(result.watcher) : undefined;
     if (queued !== undefined && queued.events.length + n <= MAX_JOINED_EVENTS) {
@@ -152,7 +158,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
       this.#deps.eventsPending.inc(n);
       return true;
     }
-    if (this.#pendingResults >= MAX_PENDING_EVENT_RESPONSES) return this.#refuse();
+    if (this.#pendingResults >= MAX_PENDING_RESPONSES + watchers) return this.#refuse();
     this.#pendingResults++;
     this.#pendingEvents += n;
     this.#deps.eventsPending.inc(n);
