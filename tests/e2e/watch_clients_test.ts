@@ -2,11 +2,11 @@
 // restart in the middle), and Connect / gRPC-web over HTTP/1.1, where a watch is one request and a stream of
 // responses (what a browser can do).
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import type { DescService } from "@bufbuild/protobuf";
+import { create, type DescService } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { Etcd3, type IKeyValue } from "etcd3";
-import { Watch, type WatchResponse } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
+import { Watch, type WatchRequest, WatchRequestSchema, type WatchResponse } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { ctl, noEtcdctl, spawnEtcdctl, startMember, tempDir, waitUntil, watchersAre } from "./harness.ts";
 
 const opts = { ignore: noEtcdctl, sanitizeResources: false, sanitizeOps: false };
@@ -129,6 +129,64 @@ Deno.test({
     } finally {
       await mirror.stop();
       await Promise.all([src.stop(), dst.stop()]);
+    }
+  },
+});
+
+Deno.test({
+  name: "watch clients: Connect over HTTP/2 is bidirectional: create, events, then cancel on the same stream",
+  ...opts,
+  fn: async () => {
+    const m = await startMember();
+    const transport = createConnectTransport({ baseUrl: `http://${m.endpoint}`, httpVersion: "2" });
+    const client = createClient(Watch, transport);
+    // the request side: an async iterable the test feeds as it goes
+    const queued: WatchRequest[] = [];
+    let wake: (() => void) | undefined, ended = false;
+    const send = (r: WatchRequest) => {
+      queued.push(r);
+      wake?.();
+    };
+    async function* requests() {
+      for (;;) {
+        while (queued.length > 0) yield queued.shift()!;
+        if (ended) return;
+        await new Promise<void>((resolve) => wake = resolve);
+      }
+    }
+    const abort = new AbortController();
+    const seen: string[] = [];
+    try {
+      const responses = client.watch(requests(), { signal: abort.signal });
+      send(create(WatchRequestSchema, {
+        requestUnion: {
+          case: "createRequest",
+          value: { key: new TextEncoder().encode("h2/"), rangeEnd: new TextEncoder().encode("h20") },
+        },
+      }));
+      const reading = (async () => {
+        for await (const r of responses) {
+          if (r.created) seen.push(`created ${r.watchId}`);
+          for (const e of r.events) seen.push(`${dec.decode(e.kv!.key)}=${dec.decode(e.kv!.value)}`);
+          if (r.canceled) {
+            seen.push(`canceled ${r.watchId}`);
+            return;
+          }
+        }
+      })();
+      await watchersAre(m.endpoint, 1);
+      await ctl(m.endpoint, "put", "h2/a", "1");
+      await waitUntil(() => seen.length === 2, () => seen.join());
+      send(create(WatchRequestSchema, { requestUnion: { case: "cancelRequest", value: { watchId: 0n } } }));
+      await reading;
+      assertEquals(seen, ["created 0", "h2/a=1", "canceled 0"]);
+      await watchersAre(m.endpoint, 0);
+    } finally {
+      // the client first: Deno's node:http2 client can abort on a server's GOAWAY (denoland/deno#36788)
+      ended = true;
+      wake?.();
+      abort.abort();
+      await m.stop();
     }
   },
 });
