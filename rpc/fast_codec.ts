@@ -86,8 +86,31 @@ class Writer {
   }
 }
 
+// Frames are built in one reusable buffer (see reclaimFrame): a watch fan-out would otherwise allocate every
+// response's bytes only for the transport to copy them into the connection's output, and that garbage (outside V8's
+// heap, collected late) is what grows RSS under load.
+const SCRATCH_BYTES = 64 * 1024;
+const scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+let scratchLent = false;
+
+/**
+ * Called once the transport has taken `frame`, with the queue it may still hold it in: a frame built in the shared
+ * buffer is replaced there by a copy of its own, and the buffer is free for the next frame.
+ */
+export function reclaimFrame(frame: Uint8Array, queue: Uint8Array[]): void {
+  if (frame.buffer !== scratch.buffer) return;
+  const i = queue.indexOf(frame);
+  if (i >= 0) queue[i] = new Uint8Array(frame);
+  scratchLent = false;
+}
+
 function frame(size: number): Writer {
-  const buf = Buffer.allocUnsafe(FRAME_HEADER + size);
+  const total = FRAME_HEADER + size;
+  let buf: Buffer;
+  if (!scratchLent && total <= SCRATCH_BYTES) {
+    scratchLent = true;
+    buf = scratch.subarray(0, total);
+  } else buf = Buffer.allocUnsafe(total);
   buf[0] = 0;
   buf.writeUInt32BE(size, 1);
   return new Writer(buf);

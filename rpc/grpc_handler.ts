@@ -5,7 +5,7 @@ import type { Buffer } from "node:buffer";
 import { create, type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import { encodeFrame, FrameReader } from "./grpc_frame.ts";
-import { FAST_FRAME_ENCODERS } from "./fast_codec.ts";
+import { FAST_FRAME_ENCODERS, reclaimFrame } from "./fast_codec.ts";
 import { GrpcContext, type Headerish } from "./grpc_context.ts";
 import { CANCEL } from "./h2/frames.ts";
 import { encodeHeaders } from "./h2/hpack.ts";
@@ -140,16 +140,20 @@ abstract class Call implements StreamHandler {
 
   // Unary success: headers, one message and trailers, all in the connection's next write.
   replyOne(frame: Buffer) {
-    if (this.done || this.stream.closed) return;
-    this.done = true;
-    this.deadlineBucket?.delete(this);
-    this.sendHeaders();
-    this.stream.end(frame, this.#okTrailers());
+    if (!this.done && !this.stream.closed) {
+      this.done = true;
+      this.deadlineBucket?.delete(this);
+      this.sendHeaders();
+      this.stream.end(frame, this.#okTrailers());
+    }
+    reclaimFrame(frame, this.stream.queue);
   }
 
   write(frame: Buffer): boolean {
     this.sendHeaders();
-    return this.stream.write(frame);
+    const room = this.stream.write(frame);
+    reclaimFrame(frame, this.stream.queue);
+    return room;
   }
 
   finish(status: RpcStatus) {

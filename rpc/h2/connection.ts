@@ -368,7 +368,9 @@ export class H2Connection implements StreamSink {
       const room = Math.min(s.sendWindow, this.#sendWindow, this.#peerMaxFrame);
       if (room <= 0 || this.#socketBlocked || out.length >= OUTPUT_HIGH_WATER) {
         this.#blocked.add(s);
-        this.#scheduleFlush();
+        // a flush helps only if there is output; a stream out of window waits for WINDOW_UPDATE (which pumps the
+        // blocked streams), not for a flush that would find it still blocked and schedule the next, every turn
+        if (out.length > 0) this.#scheduleFlush();
         return this.#drained(s);
       }
       const chunk = s.queue[0];
@@ -544,7 +546,8 @@ export class H2Connection implements StreamSink {
 
   #flush() {
     if (this.#out.length === 0 || !this.#socket.writable) return;
-    if (!this.#socket.write(this.#out.take())) {
+    const { bytes, release } = this.#out.take();
+    if (!this.#socket.write(bytes, release)) {
       this.#socketBlocked = true;
       // A peer that does not read while provoking control frames (PING, SETTINGS) is dropped.
       if (this.#socket.writableLength > OUTPUT_LIMIT) this.#socket.destroy();
