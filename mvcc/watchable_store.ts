@@ -118,7 +118,7 @@ export class WatchableStore {
   /** Sends w the current revision when it is caught up (etcd's progress: a busy watcher needs none). */
   progress(w: Watcher): void {
     if (w.state !== "synced") return;
-    w.send({ watcher: w, events: [], revision: this.kv.rev, compactRevision: 0 });
+    w.send([], this.kv.rev);
   }
 
   /** sink has room again: its parked watchers hand over their results, in the order they were parked. */
@@ -127,7 +127,7 @@ export class WatchableStore {
     if (parked === undefined) return;
     const cur = this.kv.rev;
     for (const w of parked) {
-      if (!w.send(w.parked!)) return;
+      if (!w.send(w.parked!.events, w.parked!.revision)) return;
       parked.delete(w);
       w.parked = undefined;
       if (w.minRev <= cur) {
@@ -154,9 +154,8 @@ export class WatchableStore {
     // watchers are parked after the matching: parking changes the group being walked
     let full: WatchResult[] | undefined;
     const deliver = (w: Watcher, events: Event[]) => {
-      const r: WatchResult = { watcher: w, events, revision: rev, compactRevision: 0 };
       w.minRev = rev + 1;
-      if (!w.send(r)) (full ??= []).push(r);
+      if (!w.send(events, rev)) (full ??= []).push({ watcher: w, events, revision: rev, compactRevision: 0 });
     };
     if (changes.length === 1) {
       // one change (a put, a single-key delete): every watcher gets the same one-event array
@@ -226,7 +225,7 @@ export class WatchableStore {
     for (const w of this.#unsynced) {
       if (chosen >= MAX_WATCHERS_PER_SYNC) break;
       if (w.minRev < compactRev) {
-        if (w.sink.send({ watcher: w, events: [], revision: 0, compactRevision: compactRev })) {
+        if (w.sink.send(w, [], 0, compactRev)) {
           this.#unsynced.delete(w);
           w.state = "compacted";
         }
@@ -276,10 +275,9 @@ export class WatchableStore {
       for (const w of cohort) {
         w.minRev = upTo + 1;
         if (b !== undefined) {
-          const r: WatchResult = { watcher: w, events: b.events, revision: upTo, compactRevision: 0 };
-          if (!w.send(r)) {
+          if (!w.send(b.events, upTo)) {
             this.#unsynced.delete(w);
-            this.#park(w, r);
+            this.#park(w, { watcher: w, events: b.events, revision: upTo, compactRevision: 0 });
             continue;
           }
         }

@@ -18,9 +18,13 @@ export interface WatchResult {
   compactRevision: number;
 }
 
-/** A watch stream's side of delivery: false when its bounded queue is full (the watcher is then parked). */
+/**
+ * A watch stream's side of delivery: a watcher's events of whole revisions up to `revision` (none: a progress mark,
+ * or with compactRevision set, the watcher's end), as WatchResult's fields. False when its bounded queue is full (the
+ * watcher is then parked). Parts rather than a result object: most of a fan-out joins results already queued.
+ */
 export interface WatchSink {
-  send(r: WatchResult): boolean;
+  send(w: Watcher, events: Event[], revision: number, compactRevision: number): boolean;
 }
 
 export type WatcherState = "synced" | "unsynced" | "victim" | "compacted" | "canceled";
@@ -47,16 +51,15 @@ export class Watcher {
   }
 
   /**
-   * Hands r to the stream after the filters; a result whose events were all filtered out counts as delivered
+   * Hands events (none: a progress mark) to the stream after the filters; events all filtered out count as delivered
    * (etcd's watcher.send). Returns false when the stream is full.
    */
-  send(r: WatchResult): boolean {
-    if ((this.noPut || this.noDelete) && r.events.length > 0) {
-      const events = r.events.filter((e) => (e.type === Event_EventType.PUT ? !this.noPut : !this.noDelete));
+  send(events: Event[], revision: number): boolean {
+    if ((this.noPut || this.noDelete) && events.length > 0) {
+      events = events.filter((e) => (e.type === Event_EventType.PUT ? !this.noPut : !this.noDelete));
       if (events.length === 0) return true;
-      r = { ...r, events };
     }
-    return this.sink.send(r);
+    return this.sink.send(this, events, revision, 0);
   }
 }
 

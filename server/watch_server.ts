@@ -138,22 +138,22 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
    * not one per revision. Past the stream's bounds (MAX_PENDING_*) the watcher is parked (false); a stream with
    * nothing queued takes any result, so a large one cannot be parked forever.
    */
-  send(result: WatchResult): boolean {
+  send(watcher: Watcher, events: Event[], revision: number, compactRevision: number): boolean {
     if (this.#closed) return true;
-    const n = result.events.length;
+    const n = events.length;
     const watchers = this.#ws.size;
     const maxEvents = MAX_PENDING_EVENTS + PENDING_EVENTS_PER_WATCHER * watchers;
     if (this.#out.length > 0 && this.#pendingEvents + n > maxEvents) return this.#refuse();
-    const joinable = n > 0 && result.compactRevision === 0;
-    const queued = joinable ? this.#joinable.get(result.watcher) : undefined;
+    const joinable = n > 0 && compactRevision === 0;
+    const queued = joinable ? this.#joinable.get(watcher) : undefined;
     if (queued !== undefined && queued.events.length + n <= MAX_JOINED_EVENTS) {
       // the first join copies the (maybe shared) array; later ones append to that copy
       if (!this.#ownEvents.has(queued)) {
         queued.events = queued.events.slice();
         this.#ownEvents.add(queued);
       }
-      for (const e of result.events) queued.events.push(e);
-      queued.revision = result.revision;
+      for (const e of events) queued.events.push(e);
+      queued.revision = revision;
       this.#pendingEvents += n;
       this.#deps.eventsPending.inc(n);
       return true;
@@ -162,10 +162,11 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     this.#pendingResults++;
     this.#pendingEvents += n;
     this.#deps.eventsPending.inc(n);
+    const result: WatchResult = { watcher, events, revision, compactRevision };
     this.#out.push(result);
     // a progress mark or a compaction is not joined, nor anything after it (a client must not see it out of order)
-    if (joinable) this.#joinable.set(result.watcher, result);
-    else this.#joinable.delete(result.watcher);
+    if (joinable) this.#joinable.set(watcher, result);
+    else this.#joinable.delete(watcher);
     this.#signal();
     return true;
   }

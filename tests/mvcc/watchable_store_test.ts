@@ -1,8 +1,8 @@
-import { Event_EventType } from "../../rpc/gen/mvccpb/kv_pb.ts";
+import { type Event, Event_EventType } from "../../rpc/gen/mvccpb/kv_pb.ts";
 import { ErrEmptyWatcherRange, ErrWatcherDuplicateID, ErrWatcherNotExist } from "../../mvcc/errors.ts";
 import type { KVStore } from "../../mvcc/kvstore.ts";
 import { WatchableStore } from "../../mvcc/watchable_store.ts";
-import type { WatchResult, WatchSink } from "../../mvcc/watcher_group.ts";
+import type { Watcher, WatchResult, WatchSink } from "../../mvcc/watcher_group.ts";
 import { AUTO_WATCH_ID, WatchStream } from "../../mvcc/watch_stream.ts";
 import { assert, assertEquals, assertThrows, b, openStore, s, tempDir } from "./helpers.ts";
 
@@ -11,9 +11,9 @@ class TestSink implements WatchSink {
   queue: WatchResult[] = [];
   stream!: WatchStream;
   constructor(public capacity = Infinity) {}
-  send(r: WatchResult): boolean {
+  send(watcher: Watcher, events: Event[], revision: number, compactRevision: number): boolean {
     if (this.queue.length >= this.capacity) return false;
-    this.queue.push(r);
+    this.queue.push({ watcher, events, revision, compactRevision });
     return true;
   }
   take(): WatchResult[] {
