@@ -167,13 +167,16 @@ function eventSize(e: Event, sizes: number[], at: number): number {
     (sizes[at + 1] < 0 ? 0 : lenField(sizes[at + 1]));
 }
 
-// A watch event fans out to every watcher as responses that share the header and the Event objects (see
-// EtcdServer.sharedHeader and WatchableStore's notify): their encodings are kept for the next response that shares
-// them, so a revision seen by thousands of watchers is encoded once and copied.
+// A watch event fans out to every watcher as responses that share the header, the Event objects and mostly the
+// events arrays too (see EtcdServer.sharedHeader, WatchableStore's notify, ServerWatchStream's joins): their
+// encodings are kept for the next response that shares them, so a revision seen by thousands of watchers is encoded
+// once and copied.
 let cachedHeader: ResponseHeader | undefined;
 let cachedHeaderField: Buffer | undefined;
 let cachedEvent: Event | undefined;
 let cachedEventField: Buffer | undefined;
+let cachedEvents: Event[] | undefined;
+let cachedEventsField: Uint8Array | undefined;
 
 /** Field 1 (the header), tag and length included; undefined when it does not fit the fast path. */
 function headerField(h: ResponseHeader): Buffer | undefined {
@@ -218,24 +221,45 @@ function eventField(e: Event): Buffer | undefined {
   return cachedEventField;
 }
 
+/** Every event as field 11, tags and lengths included; undefined when one does not fit the fast path. */
+function eventsField(events: Event[]): Uint8Array | undefined {
+  if (events === cachedEvents) return cachedEventsField;
+  let field: Uint8Array | undefined;
+  if (events.length === 1) field = eventField(events[0]);
+  else {
+    const parts = new Array<Uint8Array>(events.length);
+    let size = 0;
+    for (let i = 0; i < events.length && size >= 0; i++) {
+      const f = eventField(events[i]);
+      if (f === undefined) size = -1;
+      else size += (parts[i] = f).length;
+    }
+    if (size >= 0) {
+      field = new Uint8Array(size);
+      let at = 0;
+      // TypedArray.set: node's Buffer.copy and Buffer.concat cost several times more in Deno
+      for (const f of parts) {
+        field.set(f, at);
+        at += f.length;
+      }
+    }
+  }
+  cachedEvents = events;
+  cachedEventsField = field;
+  return field;
+}
+
 function encodeWatchResponse(msg: unknown): Buffer | undefined {
   const r = msg as WatchResponse;
   // negative IDs (-1: no watcher) and cancel reasons are rare: the generic encoder has them
   if (hasUnknown(r) || (r.watchId ?? 0n) < 0n || (r.cancelReason ?? "") !== "") return undefined;
   const header = r.header === undefined ? EMPTY : headerField(r.header);
-  if (header === undefined) return undefined;
-  const events = r.events ?? [];
-  const fields = new Array<Buffer>(events.length);
-  let size = header.length + uintField(r.watchId) + (r.created ? 2 : 0) + (r.canceled ? 2 : 0) +
-    uintField(r.compactRevision) + (r.fragment ? 2 : 0);
-  for (let i = 0; i < events.length; i++) {
-    const f = eventField(events[i]);
-    if (f === undefined) return undefined;
-    size += (fields[i] = f).length;
-  }
+  const events = r.events === undefined || r.events.length === 0 ? EMPTY : eventsField(r.events);
+  if (header === undefined || events === undefined) return undefined;
+  const size = header.length + uintField(r.watchId) + (r.created ? 2 : 0) + (r.canceled ? 2 : 0) +
+    uintField(r.compactRevision) + (r.fragment ? 2 : 0) + events.length;
   if (Number.isNaN(size)) return undefined;
   const w = frame(size);
-  // TypedArray.set: node's Buffer.copy and Buffer.concat cost several times more in Deno
   w.buf.set(header, w.pos);
   w.pos += header.length;
   w.uint(2, r.watchId);
@@ -243,10 +267,7 @@ function encodeWatchResponse(msg: unknown): Buffer | undefined {
   bool(w, 4, r.canceled);
   w.uint(5, r.compactRevision);
   bool(w, 7, r.fragment);
-  for (const f of fields) {
-    w.buf.set(f, w.pos);
-    w.pos += f.length;
-  }
+  w.buf.set(events, w.pos);
   return w.buf;
 }
 

@@ -104,8 +104,9 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   readonly #out: Pending[] = [];
   /** Each watcher's newest queued event result, which later events join while it waits (see send). */
   readonly #joinable = new Map<Watcher, WatchResult>();
-  /** Queued results whose events array is their own (copied when first joined). */
-  readonly #ownEvents = new Set<WatchResult>();
+  /** The joins made with the events of the revision being fanned out (see #joined). */
+  readonly #joins = new Map<Event[], Event[]>();
+  #joinsOf: Event[] | undefined;
   /** The rest of a response split into fragments. */
   #fragments: WatchResponse[] = [];
   #pendingResults = 0;
@@ -147,12 +148,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     const joinable = n > 0 && compactRevision === 0;
     const queued = joinable ? this.#joinable.get(watcher) : undefined;
     if (queued !== undefined && queued.events.length + n <= MAX_JOINED_EVENTS) {
-      // the first join copies the (maybe shared) array; later ones append to that copy
-      if (!this.#ownEvents.has(queued)) {
-        queued.events = queued.events.slice();
-        this.#ownEvents.add(queued);
-      }
-      for (const e of events) queued.events.push(e);
+      queued.events = this.#joined(queued.events, events);
       queued.revision = revision;
       this.#pendingEvents += n;
       this.#deps.eventsPending.inc(n);
@@ -171,6 +167,21 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     return true;
   }
 
+  /**
+   * before + events, as a new array (arrays are shared, never changed). Watchers fanned out the same revisions hold
+   * the same arrays, so the join of one revision is made once per distinct array and shared: a thousand watchers
+   * on one prefix keep one growing list between them, not a thousand copies.
+   */
+  #joined(before: Event[], events: Event[]): Event[] {
+    if (this.#joinsOf !== events) {
+      this.#joinsOf = events;
+      this.#joins.clear();
+    }
+    let after = this.#joins.get(before);
+    if (after === undefined) this.#joins.set(before, after = before.concat(events));
+    return after;
+  }
+
   #refuse(): false {
     this.#refused = true;
     return false;
@@ -184,7 +195,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     for (const p of this.#out) if (!("$typeName" in p)) this.#deps.eventsPending.dec(p.events.length);
     this.#out.length = 0;
     this.#joinable.clear();
-    this.#ownEvents.clear();
+    this.#joins.clear();
     this.#signal();
     this.#controlRoom?.();
   }
@@ -238,7 +249,6 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
       return next;
     }
     if (this.#joinable.get(next.watcher) === next) this.#joinable.delete(next.watcher);
-    this.#ownEvents.delete(next);
     this.#pendingResults--;
     this.#pendingEvents -= next.events.length;
     if (this.#refused) {
