@@ -38,11 +38,13 @@ const PENDING_EVENTS_PER_WATCHER = 64;
 /** Events a queued result may gather from later revisions while it waits (etcd's watchBatchMaxRevs, in events). */
 const MAX_JOINED_EVENTS = 1000;
 /**
- * The least time between two wakes of a busy stream's reader (see #signal): at most this much latency is traded for
- * throughput, and only by a stream whose last wake took BUSY_RESPONSES or more.
+ * How long a stream's reader waits after a wake before the next (see #signal): BATCH_MS_PER_EVENT for each event
+ * the last wake took, at most DELIVERY_BATCH_MS. The wait grows only while a stream's events come faster than
+ * 1 / BATCH_MS_PER_EVENT (40 per ms): at most that much latency is traded for throughput, and only under a load at
+ * which etcd's own delivery lags far more.
  */
-const DELIVERY_BATCH_MS = 10;
-const BUSY_RESPONSES = 8;
+const DELIVERY_BATCH_MS = 25;
+const BATCH_MS_PER_EVENT = 0.025;
 /** Control responses held before the stream stops reading requests (etcd's ctrlStreamBufLen). */
 const MAX_PENDING_CONTROL_RESPONSES = 16;
 /** The watch ID of responses that belong to no watcher (clientv3.InvalidWatchID). */
@@ -77,11 +79,18 @@ export function watchHandler(
 // connection for all of its streams, not one per stream.
 const laterWakes = new Set<() => void>();
 let laterTimer: ReturnType<typeof setTimeout> | undefined;
+let laterDue = Infinity;
 
 function wakeLater(wake: () => void, delayMs: number): void {
   laterWakes.add(wake);
-  laterTimer ??= setTimeout(() => {
+  const due = performance.now() + delayMs;
+  if (due >= laterDue) return;
+  // the earliest due wake sets the time; the others go with it
+  clearTimeout(laterTimer);
+  laterDue = due;
+  laterTimer = setTimeout(() => {
     laterTimer = undefined;
+    laterDue = Infinity;
     const wakes = [...laterWakes];
     laterWakes.clear();
     for (const w of wakes) w();
@@ -115,7 +124,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   #wake: (() => void) | undefined;
   #wakeScheduled = false;
   #lastWake = -Infinity;
-  #takenSinceWake = 0;
+  #eventsSinceWake = 0;
   /** A watcher was parked for want of room: the next take retries the parked ones. */
   #refused = false;
   #controlRoom: (() => void) | undefined;
@@ -240,7 +249,6 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
 
   /** The next response, if one is ready. */
   takeSync(): WatchResponse | undefined {
-    this.#takenSinceWake++;
     if (this.#fragments.length > 0) return this.#fragments.shift();
     const next = this.#out.shift();
     if (next === undefined) return undefined;
@@ -251,6 +259,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     if (this.#joinable.get(next.watcher) === next) this.#joinable.delete(next.watcher);
     this.#pendingResults--;
     this.#pendingEvents -= next.events.length;
+    this.#eventsSinceWake += next.events.length;
     if (this.#refused) {
       this.#refused = false;
       this.#ws.drained();
@@ -265,14 +274,16 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
 
   /**
    * Wakes the reader in the event loop's check phase rather than at once, so requests already read (puts) are
-   * applied first. A busy stream (its last wake took BUSY_RESPONSES or more) also waits out DELIVERY_BATCH_MS since
-   * that wake: what a burst of writes produces then goes out joined (see send), in fewer and larger responses, and
-   * the writes get the CPU they need. A quiet stream is woken without delay.
+   * applied first. A stream whose last wake took many events also waits a while since that wake (see
+   * DELIVERY_BATCH_MS): what a stream of writes produces then goes out joined (see send), in fewer and larger
+   * responses, cheaper for the server and the client, and the writes get the CPU they need. A quiet stream is woken
+   * without delay.
    */
   #signal(): void {
     if (this.#wake === undefined || this.#wakeScheduled) return;
     this.#wakeScheduled = true;
-    const wait = this.#takenSinceWake >= BUSY_RESPONSES ? this.#lastWake + DELIVERY_BATCH_MS - performance.now() : 0;
+    const pause = Math.min(DELIVERY_BATCH_MS, this.#eventsSinceWake * BATCH_MS_PER_EVENT);
+    const wait = this.#lastWake + pause - performance.now();
     if (wait > 0) wakeLater(this.#wakeNow, wait);
     else setImmediate(this.#wakeNow);
   }
@@ -280,7 +291,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   readonly #wakeNow = () => {
     this.#wakeScheduled = false;
     this.#lastWake = performance.now();
-    this.#takenSinceWake = 0;
+    this.#eventsSinceWake = 0;
     const w = this.#wake;
     this.#wake = undefined;
     w?.();
