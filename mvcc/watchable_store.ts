@@ -220,7 +220,9 @@ export class WatchableStore {
     // watchers with the same range and minRev get the same events: one of them (in `group`) stands for all, so
     // many clients catching up on one prefix cost one scan and share one events array
     const group = new WatcherGroup();
-    const cohorts = new Map<string, Watcher[]>();
+    // by start revision, then range start, then range end: no key strings built per watcher
+    const byRev = new Map<number, Map<string, Map<string | undefined, Watcher[]>>>();
+    const cohorts: Watcher[][] = [];
     let chosen = 0, minRev = Infinity;
     for (const w of this.#unsynced) {
       if (chosen >= MAX_WATCHERS_PER_SYNC) break;
@@ -232,11 +234,16 @@ export class WatchableStore {
         continue;
       }
       chosen++;
-      const key = `${w.minRev}|${w.end === undefined ? "=" : `<${w.end}`}|${w.key}`;
-      const cohort = cohorts.get(key);
+      let byKey = byRev.get(w.minRev);
+      if (byKey === undefined) byRev.set(w.minRev, byKey = new Map());
+      let byEnd = byKey.get(w.key);
+      if (byEnd === undefined) byKey.set(w.key, byEnd = new Map());
+      const cohort = byEnd.get(w.end);
       if (cohort !== undefined) cohort.push(w);
       else {
-        cohorts.set(key, [w]);
+        const first = [w];
+        byEnd.set(w.end, first);
+        cohorts.push(first);
         group.add(w);
       }
       if (w.minRev < minRev) minRev = w.minRev;
@@ -245,7 +252,7 @@ export class WatchableStore {
     if (this.#unsynced.size > 0) this.#scheduleSync(chosen > 0 ? 0 : SYNC_RETRY_MS);
   }
 
-  #catchUp(group: WatcherGroup, cohorts: Map<string, Watcher[]>, minRev: number, curRev: number): void {
+  #catchUp(group: WatcherGroup, cohorts: Watcher[][], minRev: number, curRev: number): void {
     const windowEnd = Math.min(curRev, minRev + SYNC_WINDOW_REVS - 1);
     const batches = new Map<Watcher, EventBatch>();
     this.kv.forEachChange(minRev, windowEnd, (kv) => {
@@ -268,7 +275,7 @@ export class WatchableStore {
         b.events.push(ev);
       });
     });
-    for (const cohort of cohorts.values()) {
+    for (const cohort of cohorts) {
       const b = batches.get(cohort[0]);
       // complete up to here: the header says so, and a client resuming from it misses nothing
       const upTo = b !== undefined && b.moreRev !== 0 ? b.moreRev - 1 : windowEnd;
