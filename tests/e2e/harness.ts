@@ -20,15 +20,23 @@ const etcdctlPath = installed("/usr/bin/etcdctl", "/usr/local/bin/etcdctl");
 /** etcdctl tests run where etcdctl exists; with REQUIRE_ETCDCTL=1 (CI) they fail instead of skipping. */
 export const noEtcdctl = etcdctlPath === undefined && Deno.env.get("REQUIRE_ETCDCTL") !== "1";
 
+/** Ports freePort handed out: the OS may offer a just-released port again, and two asked in a row can be one. */
+const handedOut = new Set<number>();
+
 export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.once("error", reject);
+      srv.listen(0, "127.0.0.1", () => {
+        const port = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(port));
+      });
     });
-  });
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 export interface Member {
