@@ -4,7 +4,7 @@ import { connect } from "node:http2";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { KV } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
-import { type Member, startMember } from "./harness.ts";
+import { type Member, startMember, watchersAre } from "./harness.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
 const enc = new TextEncoder();
@@ -106,6 +106,39 @@ test("malformed protobuf", async (port) => {
   } finally {
     session.close();
   }
+});
+
+test("a malformed watch request ends that stream with a gRPC error; its watchers are freed", async (port) => {
+  const session = connect(`http://127.0.0.1:${port}`);
+  try {
+    const trailers = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      const req = session.request({
+        ":method": "POST",
+        ":path": "/etcdserverpb.Watch/Watch",
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      req.on("trailers", (t) => resolve(t));
+      req.on("response", (h) => {
+        if (h["grpc-status"] !== undefined) resolve(h);
+      });
+      req.on("error", reject);
+      // a good create request (key "w"); once it is answered (created), a truncated one on the same stream
+      const good = [0x0a, 0x03, 0x0a, 0x01, 0x77];
+      req.write(Buffer.from([0, 0, 0, 0, good.length, ...good]));
+      req.once("data", () => {
+        watchersAre(`127.0.0.1:${port}`, 1).then(
+          () => req.write(Buffer.from([0, 0, 0, 0, 3, 0x0a, 0x7f, 0x01])),
+          reject,
+        );
+      });
+    });
+    assertEquals(trailers["grpc-status"], "13");
+    assertMatch(decodeURIComponent(String(trailers["grpc-message"])), /^grpc: error unmarshalling request/);
+  } finally {
+    session.close();
+  }
+  await watchersAre(`127.0.0.1:${port}`, 0);
 });
 
 test("malformed JSON and unknown paths on the gateway", async (port) => {
