@@ -3,7 +3,8 @@
  * - synced: caught up; each committed write transaction's changes are matched against them by key (notify);
  * - unsynced: behind (a historical start revision, or back from being parked); a background pass catches them up
  *   from the store's history in bounded batches, then moves them to synced;
- * - victims: their stream's queue was full; the undelivered result is parked and retried when that stream has room.
+ * - victims: their stream's queue was full; they wait (with the refused result, or none when its events are still in
+ *   the history from minRev) until that stream has room, then go on synced or unsynced.
  *   A write never waits for a watcher.
  * A watcher receives each revision's events together, in revision order, exactly once: minRev is the first revision
  * it has not been handed yet, and every path hands over whole revisions from minRev on and then advances it.
@@ -127,7 +128,7 @@ export class WatchableStore {
     if (parked === undefined) return;
     const cur = this.kv.rev;
     for (const w of parked) {
-      if (!w.send(w.parked!.events, w.parked!.revision)) return;
+      if (w.parked !== undefined && !w.send(w.parked.events, w.parked.revision)) return;
       parked.delete(w);
       w.parked = undefined;
       if (w.minRev <= cur) {
@@ -151,11 +152,13 @@ export class WatchableStore {
   /** One committed write transaction: its changes, all of revision rev, go to the synced watchers they match. */
   #notify(changes: KeyValue[], rev: number): void {
     if (this.#synced.size === 0) return;
-    // watchers are parked after the matching: parking changes the group being walked
-    let full: WatchResult[] | undefined;
+    // watchers are parked after the matching: parking changes the group being walked. A refused watcher is parked
+    // without its events: they are in the history, and a wide fan-out into a full stream would otherwise make a
+    // result per watcher per write only to hold it
+    let full: Watcher[] | undefined;
     const deliver = (w: Watcher, events: Event[]) => {
-      w.minRev = rev + 1;
-      if (!w.send(events, rev)) (full ??= []).push({ watcher: w, events, revision: rev, compactRevision: 0 });
+      if (w.send(events, rev)) w.minRev = rev + 1;
+      else (full ??= []).push(w);
     };
     if (changes.length === 1) {
       // one change (a put, a single-key delete): every watcher gets the same one-event array
@@ -186,13 +189,14 @@ export class WatchableStore {
         deliver(w, events);
       }
     }
-    for (const r of full ?? []) {
-      this.#synced.delete(r.watcher);
-      this.#park(r.watcher, r);
+    for (const w of full ?? []) {
+      this.#synced.delete(w);
+      this.#park(w, undefined);
     }
   }
 
-  #park(w: Watcher, r: WatchResult): void {
+  /** Parks w with the result its stream refused, or with none when its events are still ahead of minRev. */
+  #park(w: Watcher, r: WatchResult | undefined): void {
     w.state = "victim";
     w.parked = r;
     let set = this.#victims.get(w.sink);

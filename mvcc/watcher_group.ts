@@ -31,9 +31,9 @@ export type WatcherState = "synced" | "unsynced" | "victim" | "compacted" | "can
 
 export class Watcher {
   state: WatcherState = "synced";
-  /** Events of revisions below minRev have been delivered (or held in `parked`). */
+  /** Events of revisions below minRev have been delivered (or are held in `parked`). */
   minRev: number;
-  /** A victim's undelivered result, retried when its stream has room. */
+  /** A victim's undelivered result, retried when its stream has room (none: its events are all from minRev on). */
   parked: WatchResult | undefined;
 
   constructor(
