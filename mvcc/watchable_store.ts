@@ -11,13 +11,14 @@
  */
 import { type Event, Event_EventType } from "../rpc/gen/mvccpb/kv_pb.ts";
 import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
+import { setImmediate } from "node:timers";
 import { latin1 } from "./bytes.ts";
 import type { KVStore } from "./kvstore.ts";
 import { Watcher, WatcherGroup, type WatchResult, type WatchSink } from "./watcher_group.ts";
 
 /** Unsynced watchers caught up per pass (etcd's maxWatchersPerSync). */
 const MAX_WATCHERS_PER_SYNC = 512;
-/** Revisions handed to one watcher per pass (etcd's watchBatchMaxRevs). */
+/** Revisions handed to one watcher per pass (etcd's watchBatchMaxRevs); a pass stops scanning once every batch is full. */
 const WATCH_BATCH_MAX_REVS = 1000;
 /** Revisions of history scanned per pass, so a pass costs O(window) however far behind a watcher is. */
 const SYNC_WINDOW_REVS = 10_000;
@@ -49,6 +50,7 @@ export class WatchableStore {
   readonly #unsynced = new Set<Watcher>();
   readonly #victims = new Map<WatchSink, Set<Watcher>>();
   #syncTimer: ReturnType<typeof setTimeout> | undefined;
+  #syncScheduled = false;
   readonly #stopListening: () => void;
   #closed = false;
   /** Open watch streams (WatchStream counts itself in and out). */
@@ -205,11 +207,16 @@ export class WatchableStore {
   }
 
   #scheduleSync(delayMs: number): void {
-    if (this.#syncTimer !== undefined || this.#closed) return;
-    this.#syncTimer = setTimeout(() => {
+    if (this.#syncScheduled || this.#closed) return;
+    this.#syncScheduled = true;
+    const run = () => {
+      this.#syncScheduled = false;
       this.#syncTimer = undefined;
       this.#syncWatchers();
-    }, delayMs);
+    };
+    // setImmediate: nested setTimeout(0)s are clamped to 4 ms, which a long catch-up would pay on every pass
+    if (delayMs === 0) setImmediate(run);
+    else this.#syncTimer = setTimeout(run, delayMs);
   }
 
   /**
@@ -259,6 +266,7 @@ export class WatchableStore {
   #catchUp(group: WatcherGroup, cohorts: Watcher[][], minRev: number, curRev: number): void {
     const windowEnd = Math.min(curRev, minRev + SYNC_WINDOW_REVS - 1);
     const batches = new Map<Watcher, EventBatch>();
+    let full = 0; // cohorts whose batch is full: when all are, the rest of the window is not scanned
     this.kv.forEachChange(minRev, windowEnd, (kv) => {
       const rev = Number(kv.modRevision);
       let ev: Event | undefined;
@@ -270,6 +278,7 @@ export class WatchableStore {
         if (rev !== b.lastRev) {
           if (b.revs === WATCH_BATCH_MAX_REVS) {
             b.moreRev = rev;
+            full++;
             return;
           }
           b.revs++;
@@ -278,6 +287,7 @@ export class WatchableStore {
         ev ??= toEvent(kv);
         b.events.push(ev);
       });
+      return full < cohorts.length;
     });
     for (const cohort of cohorts) {
       const b = batches.get(cohort[0]);
