@@ -18,8 +18,15 @@ import { Watcher, WatcherGroup, type WatchResult, type WatchSink } from "./watch
 
 /** Unsynced watchers caught up per pass (etcd's maxWatchersPerSync). */
 const MAX_WATCHERS_PER_SYNC = 512;
-/** Revisions handed to one watcher per pass (etcd's watchBatchMaxRevs); a pass stops scanning once every batch is full. */
+/**
+ * Revisions handed to one watcher per pass: etcd's watchBatchMaxRevs, or CROWDED_BATCH_REVS while more than
+ * CROWDED_WATCHERS are behind, unsynced or parked (a client that fell behind on a wide fan-out): every batch becomes one response, and
+ * one frame, per watcher, so a tenth of the batch keeps a crowd's catch-up from holding hundreds of MiB at once
+ * (10k watchers behind: peak RSS ~100 MiB instead of 100-430). A pass stops scanning once every batch is full.
+ */
 const WATCH_BATCH_MAX_REVS = 1000;
+const CROWDED_BATCH_REVS = 100;
+const CROWDED_WATCHERS = 64;
 /** Revisions of history scanned per pass, so a pass costs O(window) however far behind a watcher is. */
 const SYNC_WINDOW_REVS = 10_000;
 /** Wait before retrying a pass that could hand nothing over (etcd's sync loop period). */
@@ -266,6 +273,9 @@ export class WatchableStore {
   #catchUp(group: WatcherGroup, cohorts: Watcher[][], minRev: number, curRev: number): void {
     const windowEnd = Math.min(curRev, minRev + SYNC_WINDOW_REVS - 1);
     const batches = new Map<Watcher, EventBatch>();
+    const behind = this.counts;
+    const crowded = behind.unsynced + behind.victims > CROWDED_WATCHERS;
+    const maxRevs = crowded ? CROWDED_BATCH_REVS : WATCH_BATCH_MAX_REVS;
     let full = 0; // cohorts whose batch is full: when all are, the rest of the window is not scanned
     this.kv.forEachChange(minRev, windowEnd, (kv) => {
       const rev = Number(kv.modRevision);
@@ -276,7 +286,7 @@ export class WatchableStore {
         if (b === undefined) batches.set(w, b = { events: [], revs: 0, lastRev: 0, moreRev: 0 });
         if (b.moreRev !== 0) return;
         if (rev !== b.lastRev) {
-          if (b.revs === WATCH_BATCH_MAX_REVS) {
+          if (b.revs === maxRevs) {
             b.moreRev = rev;
             full++;
             return;

@@ -216,3 +216,28 @@ Deno.test("watchable store: watchers behind on one range from one revision catch
     const first = got.filter((r) => same.includes(r.watcher.id));
     assert(first.every((r) => r.events === first[0].events), "one events array for the cohort");
   }));
+
+Deno.test("watchable store: a crowd behind catches up in smaller batches (lone watchers get etcd's 1000)", () =>
+  withStore(async (store, ws) => {
+    for (let i = 0; i < 1500; i++) store.put(b("c"), b(`${i}`));
+    const { sink, stream } = open(ws);
+    const lone = stream.watch(AUTO_WATCH_ID, b("c"), undefined, 2);
+    let got: WatchResult[] = [];
+    await until(() => {
+      got.push(...sink.take());
+      return ws.counts.synced === 1;
+    }, "the lone watcher to catch up");
+    assertEquals(got.map((r) => r.events.length), [1000, 500]);
+    stream.cancel(lone);
+    const crowd = Array.from({ length: 70 }, () => stream.watch(AUTO_WATCH_ID, b("c"), undefined, 2));
+    got = [];
+    await until(() => {
+      got.push(...sink.take());
+      return ws.counts.synced === 70;
+    }, "the crowd to catch up");
+    for (const id of crowd) {
+      const mine = got.filter((r) => r.watcher.id === id);
+      assert(mine.every((r) => r.events.length <= 100), "batches of at most 100 revisions");
+      assertEquals(lines(mine).length, 1500);
+    }
+  }));
