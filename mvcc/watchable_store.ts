@@ -20,9 +20,10 @@ import { Watcher, WatcherGroup, type WatchResult, type WatchSink } from "./watch
 const MAX_WATCHERS_PER_SYNC = 512;
 /**
  * Revisions handed to one watcher per pass: etcd's watchBatchMaxRevs, or CROWDED_BATCH_REVS while more than
- * CROWDED_WATCHERS are behind, unsynced or parked (a client that fell behind on a wide fan-out): every batch becomes one response, and
- * one frame, per watcher, so a tenth of the batch keeps a crowd's catch-up from holding hundreds of MiB at once
- * (10k watchers behind: peak RSS ~100 MiB instead of 100-430). A pass stops scanning once every batch is full.
+ * CROWDED_WATCHERS are behind, unsynced or parked (a client that fell behind on a wide fan-out): every batch becomes
+ * one response, and one frame, per watcher, so a tenth of the batch keeps a crowd's catch-up from holding hundreds of
+ * MiB at once (10k watchers behind: peak RSS ~125 MiB instead of 100-430). A pass stops scanning once every batch is
+ * full.
  */
 const WATCH_BATCH_MAX_REVS = 1000;
 const CROWDED_BATCH_REVS = 100;
@@ -228,7 +229,8 @@ export class WatchableStore {
 
   /**
    * One catch-up pass (etcd's syncWatchers): up to MAX_WATCHERS_PER_SYNC unsynced watchers get the events of at
-   * most SYNC_WINDOW_REVS revisions of history from their minRev, at most WATCH_BATCH_MAX_REVS revisions each;
+   * most SYNC_WINDOW_REVS revisions of history from their minRev, at most WATCH_BATCH_MAX_REVS (or, crowded,
+   * CROWDED_BATCH_REVS) revisions each;
    * those that reach the current revision become synced. A watcher behind the compacted revision is told so and
    * dropped.
    */

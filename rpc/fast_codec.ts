@@ -158,13 +158,12 @@ function bool(w: Writer, field: number, v: boolean): void {
   w.buf[w.pos++] = 1;
 }
 
-/** An Event's size, and its KeyValues' (kv, prev_kv; -1 when absent) in sizes[at], sizes[at+1]. */
-function eventSize(e: Event, sizes: number[], at: number): number {
+/** An Event's size, and its KeyValues' (kv, prev_kv; -1 when absent) in sizes[0], sizes[1]. */
+function eventSize(e: Event, sizes: number[]): number {
   if (e.$typeName !== "mvccpb.Event" || hasUnknown(e) || e.type < 0 || e.type > 127) return NaN;
-  sizes[at] = e.kv === undefined ? -1 : kvSize(e.kv);
-  sizes[at + 1] = e.prevKv === undefined ? -1 : kvSize(e.prevKv);
-  return (e.type === 0 ? 0 : 2) + (sizes[at] < 0 ? 0 : lenField(sizes[at])) +
-    (sizes[at + 1] < 0 ? 0 : lenField(sizes[at + 1]));
+  sizes[0] = e.kv === undefined ? -1 : kvSize(e.kv);
+  sizes[1] = e.prevKv === undefined ? -1 : kvSize(e.prevKv);
+  return (e.type === 0 ? 0 : 2) + (sizes[0] < 0 ? 0 : lenField(sizes[0])) + (sizes[1] < 0 ? 0 : lenField(sizes[1]));
 }
 
 // A watch event fans out to every watcher as responses that share the header, the Event objects and mostly the
@@ -200,7 +199,7 @@ function eventField(e: Event): Buffer | undefined {
   let field = eventFieldCache.get(e);
   if (field === undefined) {
     const sizes = [0, 0];
-    const size = eventSize(e, sizes, 0);
+    const size = eventSize(e, sizes);
     field = null;
     if (!Number.isNaN(size)) {
       // its own memory: a slice of node's 8 KiB pool kept alive with the event would pin the whole slab

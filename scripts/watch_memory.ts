@@ -7,6 +7,7 @@ import { createServer } from "node:net";
 import { parseArgs } from "node:util";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { WatchRequestSchema } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
+import { encodeFrame } from "../rpc/grpc_frame.ts";
 import { V8_FLAGS } from "./v8_flags.ts";
 
 const { values } = parseArgs({
@@ -55,9 +56,7 @@ function openWatchers(endpoint: string, n: number): { close(): void } {
       requestUnion: { case: "createRequest", value: { key: enc.encode("mem/"), rangeEnd: enc.encode("mem0") } },
     }),
   );
-  const frame = new Uint8Array(5 + req.length);
-  new DataView(frame.buffer).setUint32(1, req.length);
-  frame.set(req, 5);
+  const frame = encodeFrame(req);
   const sessions = Array.from({ length: STREAMS }, () => {
     const session = http2.connect(`http://${endpoint}`);
     session.on("error", () => {});

@@ -54,7 +54,6 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
     register(Watch, {
       watch: watchHandler({
         watchable: s.watchable,
-        store: s.store,
         header: (rev) => s.sharedHeader(rev),
         // etcd's limit for a watch response: the request limit plus gRPC's overhead allowance
         maxRequestBytes: s.cfg.maxRequestBytes + 512 * 1024,

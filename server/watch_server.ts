@@ -17,7 +17,6 @@ import type { ResponseHeader } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { EMPTY_BYTES } from "../mvcc/bytes.ts";
 import { bytesFieldSize } from "../wal/proto_wire.ts";
 import { MvccError } from "../mvcc/errors.ts";
-import type { KVStore } from "../mvcc/kvstore.ts";
 import type { WatchableStore } from "../mvcc/watchable_store.ts";
 import type { Watcher, WatchResult, WatchSink } from "../mvcc/watcher_group.ts";
 import { WatchStream } from "../mvcc/watch_stream.ts";
@@ -52,7 +51,6 @@ const INVALID_WATCH_ID = -1n;
 
 export interface WatchServerDeps {
   watchable: WatchableStore;
-  store: KVStore;
   header(revision: number): ResponseHeader;
   /** Largest response before a watcher that asked for fragments gets its events split. */
   maxRequestBytes: number;
@@ -118,7 +116,6 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   #joinsOf: Event[] | undefined;
   /** The rest of a response split into fragments. */
   #fragments: WatchResponse[] = [];
-  #pendingResults = 0;
   #pendingEvents = 0;
   #pendingControl = 0;
   #wake: (() => void) | undefined;
@@ -163,8 +160,8 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
       this.#deps.eventsPending.inc(n);
       return true;
     }
-    if (this.#pendingResults >= MAX_PENDING_RESPONSES + watchers) return this.#refuse();
-    this.#pendingResults++;
+    // event results queued: all but the control responses
+    if (this.#out.length - this.#pendingControl >= MAX_PENDING_RESPONSES + watchers) return this.#refuse();
     this.#pendingEvents += n;
     this.#deps.eventsPending.inc(n);
     const result: WatchResult = { watcher, events, revision, compactRevision };
@@ -257,7 +254,6 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
       return next;
     }
     if (this.#joinable.get(next.watcher) === next) this.#joinable.delete(next.watcher);
-    this.#pendingResults--;
     this.#pendingEvents -= next.events.length;
     this.#eventsSinceWake += next.events.length;
     if (this.#refused) {
@@ -400,7 +396,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     const kv = ev.kv!;
     if (ev.type === Event_EventType.PUT && kv.createRevision === kv.modRevision) return ev;
     try {
-      const prev = this.#deps.store.range(kv.key, undefined, { rev: Number(kv.modRevision) - 1 }).kvs[0];
+      const prev = this.#deps.watchable.kv.range(kv.key, undefined, { rev: Number(kv.modRevision) - 1 }).kvs[0];
       if (prev !== undefined) return { ...ev, prevKv: prev };
     } catch {
       // compacted meanwhile: the event goes without it, as etcd's

@@ -1,6 +1,6 @@
 // Bad input gets etcd's error, changes nothing, and the member keeps serving.
 import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
-import { connect } from "node:http2";
+import { type ClientHttp2Stream, connect } from "node:http2";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { KV } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
@@ -82,13 +82,21 @@ test("too many txn ops, duplicate keys in a txn", async (port) => {
   );
 });
 
-test("malformed protobuf", async (port) => {
+/** A frame whose body is a truncated length-delimited field. */
+const MALFORMED_FRAME = Buffer.from([0, 0, 0, 0, 3, 0x0a, 0x7f, 0x01]);
+
+/** A raw gRPC call on its own HTTP/2 session: `send` writes the request; resolves with the status trailers. */
+async function rawGrpc(
+  port: number,
+  path: string,
+  send: (req: ClientHttp2Stream, fail: (e: unknown) => void) => void,
+): Promise<Record<string, unknown>> {
   const session = connect(`http://127.0.0.1:${port}`);
   try {
-    const trailers = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    return await new Promise<Record<string, unknown>>((resolve, reject) => {
       const req = session.request({
         ":method": "POST",
-        ":path": "/etcdserverpb.KV/Put",
+        ":path": path,
         "content-type": "application/grpc",
         te: "trailers",
       });
@@ -97,47 +105,38 @@ test("malformed protobuf", async (port) => {
         if (h["grpc-status"] !== undefined) resolve(h);
       });
       req.on("error", reject);
-      req.on("data", () => {});
-      // a frame whose body is a truncated length-delimited field
-      req.end(Buffer.from([0, 0, 0, 0, 3, 0x0a, 0x7f, 0x01]));
+      send(req, reject);
     });
-    assertEquals(trailers["grpc-status"], "13");
-    assertMatch(decodeURIComponent(String(trailers["grpc-message"])), /^grpc: error unmarshalling request/);
   } finally {
     session.close();
   }
+}
+
+function assertUnmarshalError(trailers: Record<string, unknown>) {
+  assertEquals(trailers["grpc-status"], "13");
+  assertMatch(decodeURIComponent(String(trailers["grpc-message"])), /^grpc: error unmarshalling request/);
+}
+
+test("malformed protobuf", async (port) => {
+  assertUnmarshalError(
+    await rawGrpc(port, "/etcdserverpb.KV/Put", (req) => {
+      req.on("data", () => {});
+      req.end(MALFORMED_FRAME);
+    }),
+  );
 });
 
 test("a malformed watch request ends that stream with a gRPC error; its watchers are freed", async (port) => {
-  const session = connect(`http://127.0.0.1:${port}`);
-  try {
-    const trailers = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      const req = session.request({
-        ":method": "POST",
-        ":path": "/etcdserverpb.Watch/Watch",
-        "content-type": "application/grpc",
-        te: "trailers",
-      });
-      req.on("trailers", (t) => resolve(t));
-      req.on("response", (h) => {
-        if (h["grpc-status"] !== undefined) resolve(h);
-      });
-      req.on("error", reject);
+  assertUnmarshalError(
+    await rawGrpc(port, "/etcdserverpb.Watch/Watch", (req, fail) => {
       // a good create request (key "w"); once it is answered (created), a truncated one on the same stream
       const good = [0x0a, 0x03, 0x0a, 0x01, 0x77];
       req.write(Buffer.from([0, 0, 0, 0, good.length, ...good]));
       req.once("data", () => {
-        watchersAre(`127.0.0.1:${port}`, 1).then(
-          () => req.write(Buffer.from([0, 0, 0, 0, 3, 0x0a, 0x7f, 0x01])),
-          reject,
-        );
+        watchersAre(`127.0.0.1:${port}`, 1).then(() => req.write(MALFORMED_FRAME), fail);
       });
-    });
-    assertEquals(trailers["grpc-status"], "13");
-    assertMatch(decodeURIComponent(String(trailers["grpc-message"])), /^grpc: error unmarshalling request/);
-  } finally {
-    session.close();
-  }
+    }),
+  );
   await watchersAre(`127.0.0.1:${port}`, 0);
 });
 

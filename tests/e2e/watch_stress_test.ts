@@ -6,6 +6,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Buffer } from "node:buffer";
 import http2 from "node:http2";
 import { WatchRequestSchema, WatchResponseSchema } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
+import { encodeFrame } from "../../rpc/grpc_frame.ts";
 import { scrapeMetric, startMember, waitUntil, watchersAre } from "./harness.ts";
 
 const PUTS = 2000;
@@ -45,9 +46,7 @@ class RawWatch {
         },
       }),
     );
-    const frame = new Uint8Array(5 + req.length);
-    new DataView(frame.buffer).setUint32(1, req.length);
-    frame.set(req, 5);
+    const frame = encodeFrame(req);
     this.#stream.write(frame);
     this.#stream.pause();
     this.#stream.on("data", (chunk: Uint8Array) => this.#receive(chunk));
