@@ -5,7 +5,7 @@ import type { Buffer } from "node:buffer";
 import { create, type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import { encodeFrame, FrameReader } from "./grpc_frame.ts";
-import { FAST_FRAME_ENCODERS, reclaimFrame } from "./fast_codec.ts";
+import { FAST_DECODERS, FAST_FRAME_ENCODERS, reclaimFrame } from "./fast_codec.ts";
 import { GrpcContext, type Headerish } from "./grpc_context.ts";
 import { CANCEL } from "./h2/frames.ts";
 import { encodeHeaders } from "./h2/hpack.ts";
@@ -200,6 +200,8 @@ function trailersOnly(stream: H2Stream, status: RpcStatus, ctx?: GrpcContext) {
 }
 
 function decode(schema: DescMessage, bytes: Uint8Array): MessageShape<DescMessage> {
+  const fast = FAST_DECODERS.get(schema.typeName)?.(bytes);
+  if (fast !== undefined) return fast as MessageShape<DescMessage>;
   try {
     return fromBinary(schema, bytes);
   } catch (e) {

@@ -2,7 +2,7 @@
 // numbers. Unsigned 64-bit values are limited to 2^53 because the raft types use JS
 // numbers; anything larger is rejected on decode rather than silently rounded.
 
-const WIRE_VARINT = 0;
+export const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
 export const WIRE_BYTES = 2;
 const WIRE_FIXED32 = 5;
