@@ -77,7 +77,8 @@ interface TxnWriter extends RangeReader {
   deleteRange(key: Uint8Array, end?: Uint8Array): { deleted: number; rev: number };
 }
 
-function header(rev: number): ResponseHeader {
+/** A header with the revision only; the server fills in the rest. */
+export function header(rev: number): ResponseHeader {
   return { $typeName: "etcdserverpb.ResponseHeader", clusterId: 0n, memberId: 0n, revision: BigInt(rev), raftTerm: 0n };
 }
 

@@ -10,7 +10,8 @@ import { Snapshotter } from "../wal/snapshotter.ts";
 import { WAL, type WalOptions, type WalSnapshot } from "../wal/wal.ts";
 import { Backend } from "../mvcc/backend.ts";
 import { KVStore } from "../mvcc/kvstore.ts";
-import type { EtcdConfig } from "./config.ts";
+import { Lessor } from "./lease/lessor.ts";
+import { type EtcdConfig, minLeaseTTL } from "./config.ts";
 import { backendPath, snapDir, walDir } from "./data_dir.ts";
 import type { Logger } from "./logger.ts";
 import { computeClusterId, parseInitialCluster, RaftCluster } from "./membership.ts";
@@ -28,6 +29,7 @@ export interface Bootstrapped {
   peers?: Peer[];
   backend: Backend;
   store: KVStore;
+  lessor: Lessor;
   /** Removes WAL and snapshot files beyond --max-wals / --max-snapshots. */
   purge(): Promise<void>;
   close(): Promise<void>;
@@ -65,9 +67,12 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger, disk: Dis
     : await bootstrapNew(cfg, wdir, logger, { logger: walLog, onFsync: disk.onWalFsync });
   let backend: Backend | undefined;
   let store: KVStore | undefined;
+  let lessor: Lessor | undefined;
   try {
     backend = await Backend.open(backendPath(cfg.dataDir), { onCommit: disk.onBackendCommit });
-    store = KVStore.open(backend);
+    // the leases first: restoring the store attaches keys to them
+    lessor = new Lessor(backend, { minTTL: minLeaseTTL(cfg) });
+    store = KVStore.open(backend, { lessor });
   } catch (err) {
     await backend?.close();
     await b.wal.close();
@@ -80,6 +85,7 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger, disk: Dis
     snapshotter,
     backend: be,
     store: st,
+    lessor,
     purge: async () => {
       for (const name of await purge(wdir, ".wal", cfg.maxWals)) logger.info("purged", { path: `${wdir}/${name}` });
       for (const name of await snapshotter.purge(cfg.maxSnapshots)) {

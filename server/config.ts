@@ -370,3 +370,13 @@ export function parseConfig(argv: string[], env: Record<string, string>): ParseC
     throw e;
   }
 }
+
+/** Raft ticks of one election timeout (a tick is a heartbeat interval). */
+export function electionTicks(cfg: EtcdConfig): number {
+  return Math.max(2, Math.round(cfg.electionTimeoutMs / cfg.heartbeatIntervalMs));
+}
+
+/** The shortest lease TTL granted, in seconds: 1.5 election timeouts rounded up, as etcd's minTTL. */
+export function minLeaseTTL(cfg: EtcdConfig): number {
+  return Math.ceil(Math.floor(3 * electionTicks(cfg) / 2) * cfg.heartbeatIntervalMs / 1000);
+}

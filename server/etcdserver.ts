@@ -15,6 +15,13 @@ import {
   type CompactionResponse,
   type DeleteRangeRequest,
   type DeleteRangeResponse,
+  type LeaseGrantRequest,
+  type LeaseGrantResponse,
+  type LeaseLeasesResponse,
+  type LeaseRevokeRequest,
+  type LeaseRevokeResponse,
+  type LeaseTimeToLiveRequest,
+  type LeaseTimeToLiveResponse,
   type PutRequest,
   type PutResponse,
   type RangeRequest,
@@ -39,6 +46,7 @@ import {
   validateTxnRequest,
 } from "./apply.ts";
 import {
+  ErrGRPCLeaseNotFound,
   ErrGRPCNoLeader,
   ErrGRPCNoSpace,
   ErrGRPCRequestTooLarge,
@@ -47,7 +55,7 @@ import {
   ErrGRPCTimeout,
   RpcError,
 } from "./apply_errors.ts";
-import { type EtcdConfig, parseCompactionRetention } from "./config.ts";
+import { electionTicks, type EtcdConfig, parseCompactionRetention } from "./config.ts";
 import { AutoCompactor } from "../mvcc/auto_compactor.ts";
 import { AlarmStore, alarmString } from "./alarm_store.ts";
 import { WatchableStore } from "../mvcc/watchable_store.ts";
@@ -62,6 +70,9 @@ import { bootstrapMember, type Bootstrapped } from "./bootstrap.ts";
 import { ETCD_CLUSTER_VERSION } from "./version.ts";
 import { Wait } from "./wait.ts";
 import { ReadIndexLoop } from "./read_index.ts";
+import { type Lessor, NotPrimaryError } from "./lease/lessor.ts";
+import { applyLeaseCheckpoint, applyLeaseGrant, applyLeaseRevoke, LEASE_QUOTA_COST } from "./lease/lease_apply.ts";
+import { LeaseExpiry } from "./lease/lease_expiry.ts";
 
 /** etcd's maxGapBetweenApplyAndCommitIndex: past it, new proposals are refused. */
 const maxGapBetweenApplyAndCommit = 5000;
@@ -76,6 +87,11 @@ export class EtcdServer {
   private readonly alarms: AlarmStore;
   /** Watchers of the store: fed by every applied write, the seam leases and followers' apply loops will share. */
   readonly watchable: WatchableStore;
+  /** The leases; the primary lessor while this member leads. */
+  readonly lessor: Lessor;
+  private readonly leaseExpiry: LeaseExpiry;
+  /** Callers waiting for the applied index to reach an index (etcd's ApplyWait). */
+  private appliedWaiters: { index: number; resolve: () => void }[] = [];
   /** Proposals waiting for their apply result, with the request so applying it needs no decode. */
   private readonly wait: Wait<unknown, InternalRaftRequest | undefined>;
   private readonly scheduler: FifoScheduler;
@@ -112,7 +128,17 @@ export class EtcdServer {
       if (failed) this.metrics.proposalsFailed.inc();
     });
     this.cluster = b.cluster;
-    this.applier = new Applier(b.store, { quotaBackendBytes: cfg.quotaBackendBytes });
+    this.lessor = b.lessor;
+    this.applier = new Applier(b.store, {
+      quotaBackendBytes: cfg.quotaBackendBytes,
+      leaseExists: (id) => b.lessor.lookup(id) !== undefined,
+    });
+    this.leaseExpiry = new LeaseExpiry(
+      b.lessor,
+      (id) => this.leaseRevoke({ $typeName: "etcdserverpb.LeaseRevokeRequest", ID: id }),
+      () => metrics.leaseExpired.inc(),
+      logger,
+    );
     this.alarms = new AlarmStore(b.backend);
     this.watchable = new WatchableStore(b.store);
     this.capApplier();
@@ -120,8 +146,7 @@ export class EtcdServer {
     this.appliedIndex = b.snapshot?.metadata.index ?? 0;
     this.snapshotIndex = this.appliedIndex;
     this.confState = b.snapshot?.metadata.confState ?? emptyConfState();
-    const electionTicks = Math.max(2, Math.round(cfg.electionTimeoutMs / cfg.heartbeatIntervalMs));
-    this.reqTimeoutMs = 5000 + 2 * electionTicks * cfg.heartbeatIntervalMs;
+    this.reqTimeoutMs = 5000 + 2 * electionTicks(cfg) * cfg.heartbeatIntervalMs;
     this.scheduler = new FifoScheduler(1 << 16, (err) => this.fatal(err));
     this.reads = new ReadIndexLoop((ctx) => {
       this.raft.rawNode.readIndex(ctx);
@@ -129,7 +154,7 @@ export class EtcdServer {
     }, () => this.appliedIndex);
     const rawNode = new RawNode({
       id: this.id,
-      electionTick: electionTicks,
+      electionTick: electionTicks(cfg),
       heartbeatTick: 1,
       storage: b.storage,
       applied: this.appliedIndex,
@@ -190,6 +215,7 @@ export class EtcdServer {
     }, 250);
     void this.publish();
     this.startAutoCompaction();
+    this.leaseExpiry.start();
   }
 
   /** --auto-compaction-*: compactions go through raft like a client's Compact. */
@@ -313,6 +339,87 @@ export class EtcdServer {
     return this.alarms.get(AlarmType.NONE);
   }
 
+  // ---- leases ------------------------------------------------------------------------
+
+  /** A grant without an ID gets one from the request ID generator: positive int64, unique across members. */
+  async leaseGrant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+    while (req.ID === 0n) req.ID = this.reqIds.nextBig() & 0x7fff_ffff_ffff_ffffn;
+    if (!this.applier.quotaAvailable(LEASE_QUOTA_COST)) return await this.refuseOverQuota();
+    return await this.propose(
+      { $typeName: "etcdserverpb.InternalRaftRequest", ID: 0n, leaseGrant: req },
+    ) as LeaseGrantResponse;
+  }
+
+  async leaseRevoke(req: LeaseRevokeRequest): Promise<LeaseRevokeResponse> {
+    return await this.propose(
+      { $typeName: "etcdserverpb.InternalRaftRequest", ID: 0n, leaseRevoke: req },
+    ) as LeaseRevokeResponse;
+  }
+
+  /**
+   * A keep-alive: renewed by the leader's lessor, not through raft; resolves with the TTL (0: no such lease, as etcd
+   * answers). Waits for what was committed to be applied first, so a lease granted just before is found.
+   */
+  async leaseRenew(id: bigint): Promise<number> {
+    await this.leaderLessor();
+    try {
+      const ttl = await this.lessor.renew(id);
+      this.metrics.leaseRenewed.inc();
+      return ttl;
+    } catch (err) {
+      if (err === ErrGRPCLeaseNotFound) return 0;
+      if (err instanceof NotPrimaryError) throw ErrGRPCNoLeader;
+      throw err;
+    }
+  }
+
+  /** Remaining TTL as the leader's lessor has it (etcd's LeaseTimeToLive); TTL -1 for a lease that does not exist. */
+  async leaseTimeToLive(req: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
+    await this.leaderLessor();
+    const resp: LeaseTimeToLiveResponse = {
+      $typeName: "etcdserverpb.LeaseTimeToLiveResponse",
+      header: this.header(this.b.store.rev),
+      ID: req.ID,
+      TTL: -1n,
+      grantedTTL: 0n,
+      keys: [],
+    };
+    const l = this.lessor.lookup(req.ID);
+    if (l === undefined) return resp;
+    resp.TTL = BigInt(Math.trunc(this.lessor.remainingMs(l) / 1000));
+    resp.grantedTTL = BigInt(l.ttl);
+    if (req.keys) resp.keys = [...l.keys].map((k) => Uint8Array.from(k, (c) => c.charCodeAt(0)));
+    return resp;
+  }
+
+  leaseLeases(): LeaseLeasesResponse {
+    return {
+      $typeName: "etcdserverpb.LeaseLeasesResponse",
+      header: this.header(this.b.store.rev),
+      leases: this.lessor.leases().map((l) => ({ $typeName: "etcdserverpb.LeaseStatus", ID: l.id })),
+    };
+  }
+
+  /** This member leads (its lessor is the primary) and has applied what was committed (etcd's waitAppliedIndex). */
+  private async leaderLessor(): Promise<void> {
+    if (this.stopping) throw ErrGRPCStopped;
+    if (!this.raft.rawNode.isLeader()) throw ErrGRPCNoLeader; // forwarding to the leader comes with clusters
+    const index = this.raft.commitIndex;
+    if (this.appliedIndex < index) {
+      await new Promise<void>((resolve) => this.appliedWaiters.push({ index, resolve }));
+    }
+    if (!this.lessor.isPrimary) throw ErrGRPCNoLeader;
+  }
+
+  private notifyApplied(): void {
+    const still = [];
+    for (const w of this.appliedWaiters) {
+      if (w.index <= this.appliedIndex) w.resolve();
+      else still.push(w);
+    }
+    this.appliedWaiters = still;
+  }
+
   /** A write over quota raises NOSPACE before it is refused (etcd's quotaAlarmer; a failed raise is not its error). */
   private refuseOverQuota(): Promise<never> {
     return this.raiseNoSpace().then(() => Promise.reject(ErrGRPCNoSpace), () => Promise.reject(ErrGRPCNoSpace));
@@ -387,6 +494,7 @@ export class EtcdServer {
     }
     this.metrics.proposalsCommitted.set(this.raft.commitIndex);
     this.reads.onApplied();
+    if (this.appliedWaiters.length > 0) this.notifyApplied();
     if (this.appliedIndex - this.snapshotIndex > this.cfg.snapshotCount && !this.snapshotting) {
       await this.snapshot();
     }
@@ -403,8 +511,10 @@ export class EtcdServer {
       return;
     }
     if (e.data.length === 0) {
-      // the empty entry a new leader appends
+      // the empty entry a new leader appends: once it is applied, the leader's lessor takes over the leases, their
+      // countdowns extended by an election timeout so that clients can find the new leader (etcd's Promote)
       if (!alreadyInBackend) store.setConsistentIndex(e.index, e.term);
+      if (this.raft.rawNode.isLeader()) this.lessor.promote(this.cfg.electionTimeoutMs);
       return;
     }
     const id = peekRequestId(e.data);
@@ -465,6 +575,17 @@ export class EtcdServer {
     }
     if (req.range !== undefined) return this.applier.range(req.range);
     if (req.alarm !== undefined) return this.applyAlarm(req.alarm);
+    if (req.leaseGrant !== undefined) {
+      const r = applyLeaseGrant(this.lessor, this.applier, req.leaseGrant);
+      this.metrics.leaseGranted.inc();
+      return r;
+    }
+    if (req.leaseRevoke !== undefined) {
+      const r = applyLeaseRevoke(this.lessor, this.applier, req.leaseRevoke);
+      this.metrics.leaseRevoked.inc();
+      return r;
+    }
+    if (req.leaseCheckpoint !== undefined) return applyLeaseCheckpoint(this.lessor, this.applier, req.leaseCheckpoint);
     throw new RpcError(12, "etcdserver: request kind is not supported yet");
   }
 
@@ -563,6 +684,7 @@ export class EtcdServer {
       for (const w of this.leaderWaiters) w();
       this.leaderWaiters = [];
     }
+    if (!isLeader) this.lessor.demote();
     if (lead === 0) this.logger.warn("lost leader", {});
     else if (isLeader) {
       this.logger.info("elected leader", { "local-member-id": this.id.toString(16), term: this.raft.term });
@@ -667,6 +789,8 @@ export class EtcdServer {
     if (this.stopping) return await this.stopResolvers.promise.catch(() => {});
     this.stopping = true;
     clearInterval(this.sweeper);
+    this.leaseExpiry.stop();
+    this.lessor.demote();
     await this.compactor?.stop();
     await this.raft.stop();
     await this.scheduler.idle();
@@ -674,6 +798,8 @@ export class EtcdServer {
     this.reads.failAll(ErrGRPCStopped);
     for (const w of this.leaderWaiters) w();
     this.leaderWaiters = [];
+    for (const w of this.appliedWaiters) w.resolve();
+    this.appliedWaiters = [];
     this.watchable.close();
     await this.b.close();
     if (this.fatalError !== undefined) this.stopResolvers.reject(this.fatalError);

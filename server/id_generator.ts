@@ -1,22 +1,38 @@
-// Request ids unique across members and restarts (etcd's pkg/idutil): the low 16 bits of
-// the member id, then a counter seeded from the clock. 16 + 37 bits keeps ids exact JS
-// numbers; the counter starts from milliseconds, so it moves past any id used before a
-// restart unless the clock went back.
+// IDs unique across members and restarts, laid out as etcd's pkg/idutil: the low 16 bits of the member ID, then 40
+// bits of the start time in ms, then an 8-bit counter. The counter carries into the time bits, so a restart (which
+// starts from a later time) never reuses an ID unless the clock went back.
 
-const suffixBits = 37;
-const suffixSpace = 2 ** suffixBits;
+const SUFFIX_BITS = 48;
+const SUFFIX_SPACE = 2 ** SUFFIX_BITS;
+const TIME_SPACE = 2 ** 40;
+/** IDs as JS numbers keep the low 53 bits: the suffix and the prefix's low 5 bits. */
+const NUMBER_PREFIX_SPACE = 2 ** (53 - SUFFIX_BITS);
 
 export class IdGenerator {
-  private readonly prefix: number;
-  private suffix: number;
+  readonly #prefix: number;
+  #suffix: number;
 
-  constructor(memberId: number, nowMs: number) {
-    this.prefix = (memberId % 0x10000) * suffixSpace;
-    this.suffix = (nowMs * 16) % suffixSpace;
+  constructor(memberId: number | bigint, nowMs: number) {
+    this.#prefix = Number(BigInt(memberId) & 0xffffn);
+    this.#suffix = (Math.floor(nowMs) % TIME_SPACE) * 256;
   }
 
+  /** The next ID, all 64 bits (etcd's Generator.Next). */
+  nextBig(): bigint {
+    this.#step();
+    return (BigInt(this.#prefix) << BigInt(SUFFIX_BITS)) | BigInt(this.#suffix);
+  }
+
+  /**
+   * The next ID's low 53 bits, exact as a JS number: unique for this member (request IDs, which carry no further
+   * than this member's own wait list).
+   */
   next(): number {
-    this.suffix = (this.suffix + 1) % suffixSpace;
-    return this.prefix + this.suffix;
+    this.#step();
+    return (this.#prefix % NUMBER_PREFIX_SPACE) * SUFFIX_SPACE + this.#suffix;
+  }
+
+  #step(): void {
+    this.#suffix = (this.#suffix + 1) % SUFFIX_SPACE;
   }
 }

@@ -193,6 +193,10 @@ export class ServerMetrics {
   readonly slowWatcherTotal: Gauge;
   readonly watchEventsTotal: Counter;
   readonly watchPendingEvents: Gauge;
+  readonly leaseGranted: Counter;
+  readonly leaseRevoked: Counter;
+  readonly leaseRenewed: Counter;
+  readonly leaseExpired: Counter;
   readonly walFsyncDuration: Histogram;
   readonly backendCommitDuration: Histogram;
   readonly clientGrpcReceivedBytes: Counter;
@@ -244,6 +248,13 @@ export class ServerMetrics {
       "etcd_debugging_mvcc_pending_events_total",
       "Total number of pending events to be sent.",
     );
+    this.leaseGranted = r.counter("etcd_debugging_lease_granted_total", "The total number of granted leases.");
+    this.leaseRevoked = r.counter("etcd_debugging_lease_revoked_total", "The total number of revoked leases.");
+    this.leaseRenewed = r.counter(
+      "etcd_debugging_lease_renewed_total",
+      "The number of renewed leases seen by the leader.",
+    );
+    this.leaseExpired = r.counter("etcd_debugging_server_lease_expired_total", "The total number of expired leases.");
     this.walFsyncDuration = r.histogram(
       "etcd_disk_wal_fsync_duration_seconds",
       "The latency distributions of fsync called by WAL.",

@@ -1,6 +1,6 @@
 // The etcd API services this member serves, bound to its EtcdServer. Methods left out
 // answer Unimplemented on every protocol (the transport's rule); README lists them.
-import { Cluster, KV, Maintenance, Watch } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
+import { Cluster, KV, Lease, Maintenance, Watch } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { register, type ServiceRegistry } from "../rpc/services.ts";
 import { ErrGRPCNoLeader, toRpcError } from "./apply_errors.ts";
 import { alarmString } from "./alarm_store.ts";
@@ -61,6 +61,19 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
         eventsSent: s.metrics.watchEventsTotal,
         eventsPending: s.metrics.watchPendingEvents,
       }),
+    }),
+    register(Lease, {
+      leaseGrant: (req) => s.leaseGrant(req),
+      leaseRevoke: (req) => s.leaseRevoke(req),
+      leaseKeepAlive: async function* (reqs) {
+        for await (const req of reqs) {
+          // the header is taken before the renewal, so its revision is never past a revocation the renewal misses
+          const header = s.header(s.store.rev);
+          yield { header, ID: req.ID, TTL: BigInt(await s.leaseRenew(req.ID)) };
+        }
+      },
+      leaseTimeToLive: (req) => s.leaseTimeToLive(req),
+      leaseLeases: () => s.leaseLeases(),
     }),
     register(Cluster, {
       // the cluster service's header has no revision (etcd's ClusterServer.header)

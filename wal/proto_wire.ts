@@ -85,6 +85,18 @@ export class ProtoWriter {
     this.uvarint((field << 3) | wire);
   }
 
+  /** A 64-bit varint (int64 or uint64: negative values take their two's complement, as protobuf writes them). */
+  uvarint64(v: bigint): void {
+    let u = BigInt.asUintN(64, v);
+    if (u <= BigInt(Number.MAX_SAFE_INTEGER)) return this.uvarint(Number(u));
+    this.reserve(10);
+    while (u > 0x7fn) {
+      this.buf[this.pos++] = Number(u & 0x7fn) | 0x80;
+      u >>= 7n;
+    }
+    this.buf[this.pos++] = Number(u);
+  }
+
   varintField(field: number, v: number): void {
     this.tag(field, WIRE_VARINT);
     this.uvarint(v);
@@ -150,6 +162,17 @@ export class ProtoReader {
 
   bool(): boolean {
     return this.uvarint() !== 0;
+  }
+
+  /** A varint of up to 64 bits, exact, as int64 (values from 2^63 up come back negative). */
+  varint64(): bigint {
+    let v = 0n;
+    for (let shift = 0n; shift < 70n; shift += 7n) {
+      const b = this.byte();
+      v |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return BigInt.asIntN(64, v);
+    }
+    throw new ProtoError("proto: varint longer than 10 bytes");
   }
 
   /** A length-delimited payload as a view into the input. */

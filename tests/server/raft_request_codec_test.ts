@@ -41,14 +41,20 @@ Deno.test("other requests and puts with a lease take protobuf-es's path, ids sti
   assertEquals(peekRequestId(encodeRequest(compact)), 9);
 });
 
-Deno.test("request ids are unique, below 2^53, and carry the member's low 16 bits", () => {
-  const a = new IdGenerator(0xabcd1234, 1_700_000_000_000);
-  const seen = new Set<number>();
+Deno.test("ids are laid out as etcd's idutil: member's low 16 bits, 40 bits of ms, a counter; unique", () => {
+  const t = 1_700_000_000_000;
+  const a = new IdGenerator(0xabcd1234, t);
+  assertEquals(a.nextBig(), (0x1234n << 48n) | ((BigInt(t) & (2n ** 40n - 1n)) << 8n) + 1n);
+  const seen = new Set<bigint>();
   for (let i = 0; i < 10_000; i++) {
+    const big = a.nextBig();
+    assertEquals(big >> 48n, 0x1234n);
+    seen.add(big);
+    // the number form is the next ID's low 53 bits, exact
     const id = a.next();
     assertEquals(Number.isSafeInteger(id), true);
-    assertEquals(Math.floor(id / 2 ** 37), 0x1234);
-    seen.add(id);
+    assertEquals(BigInt(id), (big + 1n) & (2n ** 53n - 1n));
+    seen.add(big + 1n);
   }
-  assertEquals(seen.size, 10_000);
+  assertEquals(seen.size, 20_000);
 });

@@ -1,0 +1,264 @@
+// The lessor (etcd's lease.lessor): every lease, the keys attached to each, and — on the leader only, the primary
+// lessor — when each expires. Leases are granted, revoked and checkpointed only by applying raft entries, so every
+// member holds the same leases; expiry is only decided here: the server proposes the revocation of what
+// findExpired() returns, and the keys go when that proposal is applied, like any delete. Leases live in the backend's
+// "lease" bucket as etcd's leasepb.Lease (the attached keys are found again from the key-value store on restart).
+import { type Backend, BUCKET } from "../../mvcc/backend.ts";
+import type { LeaseAttacher } from "../../mvcc/kvstore.ts";
+import { latin1 } from "../../mvcc/bytes.ts";
+import { ProtoReader, ProtoWriter } from "../../wal/proto_wire.ts";
+import { ErrGRPCLeaseExist, ErrGRPCLeaseNotFound, ErrGRPCLeaseTTLTooLarge, RpcError } from "../apply_errors.ts";
+import { LeaseQueue } from "./lease_queue.ts";
+
+/** etcd's MaxLeaseTTL, in seconds. */
+export const MAX_LEASE_TTL = 9_000_000_000;
+/** etcd's leaseRevokeRate: at most this many expired leases are revoked a second. */
+export const LEASE_REVOKE_RATE = 1000;
+/** How long an expired lease waits before its revocation is proposed again (etcd's expiredLeaseRetryInterval). */
+const EXPIRED_RETRY_MS = 3000;
+
+/** A lessor that is not the primary (not the leader) neither renews nor expires (etcd's ErrNotPrimary). */
+export class NotPrimaryError extends Error {
+  override name = "NotPrimaryError";
+}
+
+export class Lease {
+  /** When it expires, in ms on the lessor's clock; Infinity while this lessor is not the primary. */
+  expiry = Infinity;
+  /** Its expiry-queue item's time: an item with another time is stale. */
+  queuedAt = Infinity;
+  /** The keys attached, as latin1 strings (one char per byte, so they sort in byte order). */
+  readonly keys = new Set<string>();
+  /** Renewals of the lease after it expired wait for its revocation (or the lessor's demotion). */
+  waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+
+  constructor(
+    readonly id: bigint,
+    /** Granted TTL in seconds. */
+    readonly ttl: number,
+    /** The last checkpointed remaining TTL in seconds; 0: none, the full TTL applies. */
+    public remainingTTL = 0,
+  ) {}
+
+  /** What a (re)start of the countdown counts from: the checkpointed remaining TTL if any. */
+  get countdownTTL(): number {
+    return this.remainingTTL > 0 ? this.remainingTTL : this.ttl;
+  }
+}
+
+export interface LessorOptions {
+  /** TTLs below this many seconds are raised to it (etcd: 1.5 election timeouts, rounded up). */
+  minTTL: number;
+  /** The clock, in ms (default performance.now). */
+  now?: () => number;
+}
+
+export class Lessor implements LeaseAttacher {
+  readonly #leases = new Map<bigint, Lease>();
+  readonly #expiries = new LeaseQueue();
+  readonly #backend: Backend;
+  readonly #minTTL: number;
+  readonly #now: () => number;
+  #primary = false;
+
+  constructor(backend: Backend, opts: LessorOptions) {
+    this.#backend = backend;
+    this.#minTTL = opts.minTTL;
+    this.#now = opts.now ?? (() => performance.now());
+    if (!backend.hasBucket(BUCKET.lease)) backend.createBucket(BUCKET.lease);
+    backend.forEach(BUCKET.lease, (_k, v) => {
+      const l = decodeLease(v);
+      this.#leases.set(l.id, new Lease(l.id, Math.max(l.ttl, this.#minTTL), l.remainingTTL));
+    });
+  }
+
+  get isPrimary(): boolean {
+    return this.#primary;
+  }
+
+  get size(): number {
+    return this.#leases.size;
+  }
+
+  lookup(id: bigint): Lease | undefined {
+    return this.#leases.get(id);
+  }
+
+  /** Every lease, soonest to expire first. */
+  leases(): Lease[] {
+    return [...this.#leases.values()].sort((a, b) => a.expiry - b.expiry);
+  }
+
+  /** Remaining ms of a lease (Infinity while not the primary). */
+  remainingMs(l: Lease): number {
+    return l.expiry - this.#now();
+  }
+
+  /** Applies a LeaseGrant (etcd's Grant). */
+  grant(id: bigint, ttl: number): Lease {
+    if (id === 0n) throw ErrGRPCLeaseNotFound;
+    if (ttl > MAX_LEASE_TTL) throw ErrGRPCLeaseTTLTooLarge;
+    if (this.#leases.has(id)) throw ErrGRPCLeaseExist;
+    const l = new Lease(id, Math.max(ttl, this.#minTTL));
+    this.#leases.set(id, l);
+    if (this.#primary) this.#refresh(l, 0);
+    this.#persist(l);
+    return l;
+  }
+
+  /**
+   * Applies a LeaseRevoke (etcd's Revoke): `deleteKeys` deletes the attached keys, given in byte order so that every
+   * member deletes them alike, in one write transaction; the lease leaves the backend in the same batch.
+   */
+  revoke(id: bigint, deleteKeys: (keys: Uint8Array[]) => void): void {
+    const l = this.#leases.get(id);
+    if (l === undefined) throw ErrGRPCLeaseNotFound;
+    const keys = [...l.keys].sort().map((k) => Uint8Array.from(k, (c) => c.charCodeAt(0)));
+    if (keys.length > 0) deleteKeys(keys);
+    this.#leases.delete(id);
+    this.#backend.delete(BUCKET.lease, leaseKey(id));
+    for (const w of l.waiters) w.resolve();
+    l.waiters = [];
+  }
+
+  /** Applies a LeaseCheckpoint: the remaining TTL a new primary counts down from (etcd's Checkpoint). */
+  checkpoint(id: bigint, remainingTTL: number): void {
+    const l = this.#leases.get(id);
+    if (l === undefined) return;
+    l.remainingTTL = remainingTTL;
+    this.#persist(l);
+  }
+
+  /**
+   * Restarts a lease's countdown from its full TTL and returns the TTL (etcd's Renew). A lease already expired is
+   * being revoked: the renewal waits for that and fails with lease-not-found, as etcd's.
+   */
+  async renew(id: bigint): Promise<number> {
+    if (!this.#primary) throw new NotPrimaryError();
+    const l = this.#leases.get(id);
+    if (l === undefined) throw ErrGRPCLeaseNotFound;
+    if (this.remainingMs(l) <= 0) {
+      await new Promise<void>((resolve, reject) => l.waiters.push({ resolve, reject }));
+      throw ErrGRPCLeaseNotFound;
+    }
+    l.remainingTTL = 0;
+    this.#refresh(l, 0);
+    return l.ttl;
+  }
+
+  /**
+   * Makes this lessor the primary (the member became leader): every lease counts down afresh from its (checkpointed)
+   * TTL plus `extendMs`, so that clients have time to find the new leader; when many would expire together, later ones
+   * are spread out so that no more than 3/4 of the revoke rate falls in any second (etcd's Promote).
+   */
+  promote(extendMs: number): void {
+    this.#primary = true;
+    this.#expiries.clear();
+    for (const l of this.#leases.values()) this.#refresh(l, extendMs);
+    if (this.#leases.size < LEASE_REVOKE_RATE) return;
+    const leases = this.leases();
+    const now = this.#now();
+    let baseWindow = leases[0].expiry - now;
+    let nextWindow = baseWindow + 1000;
+    let expires = 0;
+    const target = (3 * LEASE_REVOKE_RATE) / 4;
+    for (const l of leases) {
+      const remaining = l.expiry - now;
+      if (remaining > nextWindow) {
+        baseWindow = remaining;
+        nextWindow = baseWindow + 1000;
+        expires = 1;
+        continue;
+      }
+      expires++;
+      if (expires <= target) continue;
+      // leases n seconds past the base window are pushed back by only what they lack
+      const delay = 1000 * (expires / target) - (remaining - baseWindow);
+      nextWindow = baseWindow + delay;
+      this.#refresh(l, delay + extendMs);
+    }
+  }
+
+  /** No longer the primary (etcd's Demote): nothing expires here, waiting renewals fail with NotPrimary. */
+  demote(): void {
+    this.#primary = false;
+    this.#expiries.clear();
+    for (const l of this.#leases.values()) {
+      l.expiry = l.queuedAt = Infinity;
+      for (const w of l.waiters) w.reject(new NotPrimaryError());
+      l.waiters = [];
+    }
+  }
+
+  /**
+   * Up to `limit` leases past their expiry, for the server to revoke through raft. Each is looked at again only
+   * after EXPIRED_RETRY_MS, so a revocation in flight is not proposed twice, and a lost one is retried.
+   */
+  findExpired(limit: number): Lease[] {
+    const out: Lease[] = [];
+    if (!this.#primary) return out;
+    const now = this.#now();
+    while (out.length < limit) {
+      const top = this.#expiries.peek();
+      if (top === undefined || top.time > now) break;
+      this.#expiries.pop();
+      const l = this.#leases.get(top.id);
+      if (l === undefined || l.queuedAt !== top.time) continue; // revoked, or renewed since
+      l.queuedAt = now + EXPIRED_RETRY_MS;
+      this.#expiries.push({ time: l.queuedAt, id: l.id });
+      if (l.expiry <= now) out.push(l);
+    }
+    return out;
+  }
+
+  attach(lease: bigint, key: Uint8Array): void {
+    // a key whose lease is gone (it can only be so in a backend written by a faulty member) stays unattached, as etcd
+    this.#leases.get(lease)?.keys.add(latin1(key));
+  }
+
+  detach(lease: bigint, key: Uint8Array): void {
+    this.#leases.get(lease)?.keys.delete(latin1(key));
+  }
+
+  #refresh(l: Lease, extendMs: number): void {
+    l.expiry = l.queuedAt = this.#now() + extendMs + l.countdownTTL * 1000;
+    this.#expiries.push({ time: l.queuedAt, id: l.id });
+  }
+
+  #persist(l: Lease): void {
+    this.#backend.put(BUCKET.lease, leaseKey(l.id), encodeLease(l.id, l.ttl, l.remainingTTL));
+  }
+}
+
+/** The "lease" bucket key: the ID as 8 bytes big-endian, as etcd's int64ToBytes. */
+function leaseKey(id: bigint): Uint8Array {
+  const k = new Uint8Array(8);
+  new DataView(k.buffer).setBigInt64(0, id);
+  return k;
+}
+
+/** leasepb.Lease {ID = 1, TTL = 2, RemainingTTL = 3}, as gogo-protobuf writes it. */
+function encodeLease(id: bigint, ttl: number, remainingTTL: number): Uint8Array {
+  const w = new ProtoWriter(32);
+  if (id !== 0n) {
+    w.tag(1, 0);
+    w.uvarint64(id);
+  }
+  if (ttl !== 0) w.varintField(2, ttl);
+  if (remainingTTL !== 0) w.varintField(3, remainingTTL);
+  return w.view().slice();
+}
+
+function decodeLease(b: Uint8Array): { id: bigint; ttl: number; remainingTTL: number } {
+  const r = new ProtoReader(b);
+  let id = 0n, ttl = 0, remainingTTL = 0;
+  while (!r.done()) {
+    const tag = r.uvarint();
+    if (tag === 0x08) id = r.varint64();
+    else if (tag === 0x10) ttl = Number(r.varint64());
+    else if (tag === 0x18) remainingTTL = Number(r.varint64());
+    else r.skip(tag & 7);
+  }
+  if (id === 0n) throw new RpcError(13, "lease: a stored lease has no ID");
+  return { id, ttl, remainingTTL };
+}
