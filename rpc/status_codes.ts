@@ -45,7 +45,7 @@ const NAMES = [
 ];
 
 // grpc-gateway v1 runtime.HTTPStatusFromCode, the table etcd 3.4's JSON gateway answers with.
-const HTTP_STATUS = [200, 408, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401];
+const HTTP_STATUS = [200, 408, 500, 400, 504, 404, 409, 403, 429, 412, 409, 400, 501, 500, 503, 500, 401];
 
 export function isGrpcCode(n: unknown): n is GrpcCodeValue {
   return typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= 16;

@@ -3,7 +3,7 @@
 // L2, ... in the order it granted them, and later steps refer to them by those names.
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { ctl, etcdctl, spawnEtcdctl, waitUntil } from "./harness.ts";
-import { normalize, opts, withBoth } from "./reference.ts";
+import { mask, normalize, opts, post, withBoth } from "./reference.ts";
 
 /** One server's side of the session: its lease IDs, by grant order. */
 class Leases {
@@ -108,5 +108,56 @@ Deno.test({
       } finally {
         await Promise.all(watches.map((w) => w.stop()));
       }
+    }),
+});
+
+/** The first line of a streaming gateway response (keep-alive answers and stays open), masked. */
+async function firstLine(endpoint: string, path: string, body: string): Promise<unknown> {
+  const ac = new AbortController();
+  const r = await fetch(`http://${endpoint}${path}`, { method: "POST", body, signal: ac.signal });
+  const reader = r.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  ac.abort();
+  return { status: r.status, json: mask(JSON.parse(text.split("\n")[0])) };
+}
+
+Deno.test({
+  name: "differential lease: the JSON gateway's lease paths",
+  ...opts,
+  fn: () =>
+    withBoth(async (ref, mine) => {
+      const steps: [string, string][] = [
+        ["/v3/lease/grant", '{"TTL":30,"ID":7}'],
+        ["/v3/lease/grant", '{"TTL":30,"ID":7}'],
+        ["/v3/lease/grant", '{"TTL":1,"ID":"9"}'],
+        ["/v3/kv/put", '{"key":"Zm9v","value":"YmFy","lease":"7"}'],
+        ["/v3/lease/timetolive", '{"ID":7,"keys":true}'],
+        ["/v3/kv/lease/timetolive", '{"ID":8}'],
+        ["/v3/lease/leases", "{}"],
+        ["/v3/kv/lease/leases", "{}"],
+        ["/v3/lease/revoke", '{"ID":7}'],
+        ["/v3/kv/lease/revoke", '{"ID":7}'],
+        ["/v3/kv/range", '{"key":"Zm9v"}'],
+      ];
+      for (const [path, body] of steps) {
+        assertEquals(await post(mine, path, body), await post(ref, path, body), `${path} ${body}`);
+        if (path === "/v3/lease/grant" && body.includes('"ID":7')) {
+          const ka = '{"ID":7}';
+          assertEquals(
+            await firstLine(mine, "/v3/lease/keepalive", ka),
+            await firstLine(ref, "/v3/lease/keepalive", ka),
+          );
+        }
+      }
+      const gone = '{"ID":8}';
+      assertEquals(
+        await firstLine(mine, "/v3/lease/keepalive", gone),
+        await firstLine(ref, "/v3/lease/keepalive", gone),
+      );
     }),
 });
