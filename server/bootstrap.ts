@@ -71,7 +71,7 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger, disk: Dis
   try {
     backend = await Backend.open(backendPath(cfg.dataDir), { onCommit: disk.onBackendCommit });
     // the leases first: restoring the store attaches keys to them
-    lessor = new Lessor(backend, { minTTL: minLeaseTTL(cfg) });
+    lessor = new Lessor(backend, { minTTL: minLeaseTTL(cfg), checkpointPersist: cfg.leaseCheckpointPersist });
     store = KVStore.open(backend, { lessor });
   } catch (err) {
     await backend?.close();

@@ -45,6 +45,10 @@ export interface EtcdConfig {
   preVote: boolean;
   /** --experimental-watch-progress-notify-interval: how often idle watchers that asked for it get progress. */
   watchProgressNotifyIntervalMs: number;
+  /** --experimental-enable-lease-checkpoint */
+  leaseCheckpoint: boolean;
+  /** --experimental-enable-lease-checkpoint-persist */
+  leaseCheckpointPersist: boolean;
 }
 
 /** A line main logs once the logger exists (etcd logs these through its logger too). */
@@ -93,6 +97,8 @@ export function defaultConfig(): EtcdConfig {
     logOutputs: ["default"],
     preVote: false,
     watchProgressNotifyIntervalMs: 10 * 60_000,
+    leaseCheckpoint: false,
+    leaseCheckpointPersist: false,
   };
 }
 
@@ -189,6 +195,12 @@ function apply(cfg: EtcdConfig, name: string, v: string): void {
       if (ms > 0) cfg.watchProgressNotifyIntervalMs = ms;
       break;
     }
+    case "experimental-enable-lease-checkpoint":
+      cfg.leaseCheckpoint = bool();
+      break;
+    case "experimental-enable-lease-checkpoint-persist":
+      cfg.leaseCheckpointPersist = bool();
+      break;
     case "log-level":
       cfg.logLevel = v as LogLevel; // checked in validateConfig
       break;
@@ -319,6 +331,11 @@ export function validateConfig(cfg: EtcdConfig): void {
     throw new Error(`unknown auto-compaction-mode ${JSON.stringify(cfg.autoCompactionMode)}`);
   }
   parseCompactionRetention(cfg.autoCompactionMode, cfg.autoCompactionRetention);
+  if (cfg.leaseCheckpointPersist && !cfg.leaseCheckpoint) {
+    throw new Error(
+      "setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint",
+    );
+  }
   if (!parseInitialCluster(cfg.initialCluster).has(cfg.name)) {
     throw new Error(`couldn't find local name ${JSON.stringify(cfg.name)} in the initial cluster configuration`);
   }

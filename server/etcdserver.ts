@@ -70,9 +70,9 @@ import { bootstrapMember, type Bootstrapped } from "./bootstrap.ts";
 import { ETCD_CLUSTER_VERSION } from "./version.ts";
 import { Wait } from "./wait.ts";
 import { ReadIndexLoop } from "./read_index.ts";
-import { type Lessor, NotPrimaryError } from "./lease/lessor.ts";
+import { type Checkpoint, type Lessor, NotPrimaryError } from "./lease/lessor.ts";
 import { applyLeaseCheckpoint, applyLeaseGrant, applyLeaseRevoke, LEASE_QUOTA_COST } from "./lease/lease_apply.ts";
-import { LeaseExpiry } from "./lease/lease_expiry.ts";
+import { LessorLoop } from "./lease/lessor_loop.ts";
 
 /** etcd's maxGapBetweenApplyAndCommitIndex: past it, new proposals are refused. */
 const maxGapBetweenApplyAndCommit = 5000;
@@ -89,7 +89,7 @@ export class EtcdServer {
   readonly watchable: WatchableStore;
   /** The leases; the primary lessor while this member leads. */
   readonly lessor: Lessor;
-  private readonly leaseExpiry: LeaseExpiry;
+  private readonly lessorLoop: LessorLoop;
   /** Callers waiting for the applied index to reach an index (etcd's ApplyWait). */
   private appliedWaiters: { index: number; resolve: () => void }[] = [];
   /** Proposals waiting for their apply result, with the request so applying it needs no decode. */
@@ -133,12 +133,26 @@ export class EtcdServer {
       quotaBackendBytes: cfg.quotaBackendBytes,
       leaseExists: (id) => b.lessor.lookup(id) !== undefined,
     });
-    this.leaseExpiry = new LeaseExpiry(
-      b.lessor,
-      (id) => this.leaseRevoke({ $typeName: "etcdserverpb.LeaseRevokeRequest", ID: id }),
-      () => metrics.leaseExpired.inc(),
+    const checkpoint = (cps: Checkpoint[]) =>
+      this.propose({
+        $typeName: "etcdserverpb.InternalRaftRequest",
+        ID: 0n,
+        leaseCheckpoint: {
+          $typeName: "etcdserverpb.LeaseCheckpointRequest",
+          checkpoints: cps.map((c) => ({
+            $typeName: "etcdserverpb.LeaseCheckpoint",
+            ID: c.id,
+            remainingTTL: BigInt(c.remainingTTL),
+          })),
+        },
+      });
+    if (cfg.leaseCheckpoint) b.lessor.setCheckpointer(checkpoint);
+    this.lessorLoop = new LessorLoop(b.lessor, {
+      revoke: (id) => this.leaseRevoke({ $typeName: "etcdserverpb.LeaseRevokeRequest", ID: id }),
+      checkpoint,
+      expired: () => metrics.leaseExpired.inc(),
       logger,
-    );
+    });
     this.alarms = new AlarmStore(b.backend);
     this.watchable = new WatchableStore(b.store);
     this.capApplier();
@@ -215,7 +229,13 @@ export class EtcdServer {
     }, 250);
     void this.publish();
     this.startAutoCompaction();
-    this.leaseExpiry.start();
+    this.lessorLoop.start();
+    if (this.cfg.leaseCheckpoint && !this.cfg.leaseCheckpointPersist) {
+      this.logger.warn(
+        "Detected that checkpointing is enabled without persistence. Consider enabling experimental-enable-lease-checkpoint-persist",
+        {},
+      );
+    }
   }
 
   /** --auto-compaction-*: compactions go through raft like a client's Compact. */
@@ -789,7 +809,7 @@ export class EtcdServer {
     if (this.stopping) return await this.stopResolvers.promise.catch(() => {});
     this.stopping = true;
     clearInterval(this.sweeper);
-    this.leaseExpiry.stop();
+    this.lessorLoop.stop();
     this.lessor.demote();
     await this.compactor?.stop();
     await this.raft.stop();

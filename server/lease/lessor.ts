@@ -16,6 +16,14 @@ export const MAX_LEASE_TTL = 9_000_000_000;
 export const LEASE_REVOKE_RATE = 1000;
 /** How long an expired lease waits before its revocation is proposed again (etcd's expiredLeaseRetryInterval). */
 const EXPIRED_RETRY_MS = 3000;
+/** etcd's defaultLeaseCheckpointInterval. */
+const CHECKPOINT_INTERVAL_MS = 5 * 60_000;
+
+/** A lease's remaining TTL in seconds, as a LeaseCheckpoint carries it. */
+export interface Checkpoint {
+  id: bigint;
+  remainingTTL: number;
+}
 
 /** A lessor that is not the primary (not the leader) neither renews nor expires (etcd's ErrNotPrimary). */
 export class NotPrimaryError extends Error {
@@ -51,20 +59,30 @@ export interface LessorOptions {
   minTTL: number;
   /** The clock, in ms (default performance.now). */
   now?: () => number;
+  /** --experimental-enable-lease-checkpoint-persist: checkpoints are also kept in the backend (across restarts). */
+  checkpointPersist?: boolean;
+  /** Default etcd's 5 minutes. */
+  checkpointIntervalMs?: number;
 }
 
 export class Lessor implements LeaseAttacher {
   readonly #leases = new Map<bigint, Lease>();
   readonly #expiries = new LeaseQueue();
+  readonly #checkpoints = new LeaseQueue();
   readonly #backend: Backend;
   readonly #minTTL: number;
   readonly #now: () => number;
+  #checkpointer: ((cps: Checkpoint[]) => Promise<unknown>) | undefined;
+  readonly #checkpointPersist: boolean;
+  readonly #checkpointIntervalMs: number;
   #primary = false;
 
   constructor(backend: Backend, opts: LessorOptions) {
     this.#backend = backend;
     this.#minTTL = opts.minTTL;
     this.#now = opts.now ?? (() => performance.now());
+    this.#checkpointPersist = opts.checkpointPersist ?? false;
+    this.#checkpointIntervalMs = opts.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS;
     if (!backend.hasBucket(BUCKET.lease)) backend.createBucket(BUCKET.lease);
     backend.forEach(BUCKET.lease, (_k, v) => {
       const l = decodeLease(v);
@@ -101,7 +119,10 @@ export class Lessor implements LeaseAttacher {
     if (this.#leases.has(id)) throw ErrGRPCLeaseExist;
     const l = new Lease(id, Math.max(ttl, this.#minTTL));
     this.#leases.set(id, l);
-    if (this.#primary) this.#refresh(l, 0);
+    if (this.#primary) {
+      this.#refresh(l, 0);
+      this.#scheduleCheckpoint(l);
+    }
     this.#persist(l);
     return l;
   }
@@ -126,12 +147,15 @@ export class Lessor implements LeaseAttacher {
     const l = this.#leases.get(id);
     if (l === undefined) return;
     l.remainingTTL = remainingTTL;
-    this.#persist(l);
+    if (this.#checkpointPersist) this.#persist(l);
+    if (this.#primary) this.#scheduleCheckpoint(l);
   }
 
   /**
    * Restarts a lease's countdown from its full TTL and returns the TTL (etcd's Renew). A lease already expired is
-   * being revoked: the renewal waits for that and fails with lease-not-found, as etcd's.
+   * being revoked: the renewal waits for that and fails with lease-not-found, as etcd's. A checkpointed remaining TTL
+   * is cleared through raft first, so the renewal holds on a new leader too (at most two checkpoint entries per lease
+   * and interval).
    */
   async renew(id: bigint): Promise<number> {
     if (!this.#primary) throw new NotPrimaryError();
@@ -141,7 +165,9 @@ export class Lessor implements LeaseAttacher {
       await new Promise<void>((resolve, reject) => l.waiters.push({ resolve, reject }));
       throw ErrGRPCLeaseNotFound;
     }
-    l.remainingTTL = 0;
+    if (this.#checkpointer !== undefined && l.remainingTTL > 0) {
+      await this.#checkpointer([{ id, remainingTTL: 0 }]);
+    }
     this.#refresh(l, 0);
     return l.ttl;
   }
@@ -154,7 +180,11 @@ export class Lessor implements LeaseAttacher {
   promote(extendMs: number): void {
     this.#primary = true;
     this.#expiries.clear();
-    for (const l of this.#leases.values()) this.#refresh(l, extendMs);
+    this.#checkpoints.clear();
+    for (const l of this.#leases.values()) {
+      this.#refresh(l, extendMs);
+      this.#scheduleCheckpoint(l);
+    }
     if (this.#leases.size < LEASE_REVOKE_RATE) return;
     const leases = this.leases();
     const now = this.#now();
@@ -183,6 +213,7 @@ export class Lessor implements LeaseAttacher {
   demote(): void {
     this.#primary = false;
     this.#expiries.clear();
+    this.#checkpoints.clear();
     for (const l of this.#leases.values()) {
       l.expiry = l.queuedAt = Infinity;
       for (const w of l.waiters) w.reject(new NotPrimaryError());
@@ -211,6 +242,36 @@ export class Lessor implements LeaseAttacher {
     return out;
   }
 
+  /**
+   * Up to `limit` remaining TTLs due to be checkpointed (etcd's findDueScheduledCheckpoints): leases past their
+   * interval that have counted down at least a second and have not expired.
+   */
+  dueCheckpoints(limit: number): Checkpoint[] {
+    const out: Checkpoint[] = [];
+    if (!this.#primary || this.#checkpointer === undefined) return out;
+    const now = this.#now();
+    while (out.length < limit) {
+      const top = this.#checkpoints.peek();
+      if (top === undefined || top.time > now) break;
+      this.#checkpoints.pop();
+      const l = this.#leases.get(top.id);
+      if (l === undefined || now >= l.expiry) continue;
+      const remainingTTL = Math.ceil((l.expiry - now) / 1000);
+      if (remainingTTL >= l.ttl) continue;
+      out.push({ id: l.id, remainingTTL });
+    }
+    return out;
+  }
+
+  /**
+   * --experimental-enable-lease-checkpoint (etcd's SetCheckpointer): `cp` proposes checkpoints through raft and
+   * resolves once they are applied. The primary then records every long lease's remaining TTL each checkpoint
+   * interval (see dueCheckpoints), so that a new leader counts down from it rather than from the full TTL.
+   */
+  setCheckpointer(cp: (cps: Checkpoint[]) => Promise<unknown>): void {
+    this.#checkpointer = cp;
+  }
+
   attach(lease: bigint, key: Uint8Array): void {
     // a key whose lease is gone (it can only be so in a backend written by a faulty member) stays unattached, as etcd
     this.#leases.get(lease)?.keys.add(latin1(key));
@@ -223,6 +284,11 @@ export class Lessor implements LeaseAttacher {
   #refresh(l: Lease, extendMs: number): void {
     l.expiry = l.queuedAt = this.#now() + extendMs + l.countdownTTL * 1000;
     this.#expiries.push({ time: l.queuedAt, id: l.id });
+  }
+
+  #scheduleCheckpoint(l: Lease): void {
+    if (this.#checkpointer === undefined || l.countdownTTL * 1000 <= this.#checkpointIntervalMs) return;
+    this.#checkpoints.push({ time: this.#now() + this.#checkpointIntervalMs, id: l.id });
   }
 
   #persist(l: Lease): void {

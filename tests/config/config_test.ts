@@ -371,6 +371,10 @@ Deno.test("etcd's verification errors exit 1", () => {
     [["--initial-cluster=default"], 'invalid --initial-cluster entry "default": want name=url'],
     [["--log-level=verbose"], 'unknown log level "verbose"; only supports debug, info, warn, error, panic, or fatal'],
     [["--logger=glog"], "unknown logger option glog"],
+    [
+      ["--experimental-enable-lease-checkpoint-persist"],
+      "setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint",
+    ],
   ];
   for (const [argv, msg] of cases) {
     const r = fail(argv);

@@ -1,14 +1,20 @@
 // The lessor on a real backend and store, with a clock the test moves.
 import { Backend } from "../../mvcc/backend.ts";
 import { KVStore } from "../../mvcc/kvstore.ts";
-import { LEASE_REVOKE_RATE, Lessor, NotPrimaryError } from "../../server/lease/lessor.ts";
+import {
+  type Checkpoint,
+  LEASE_REVOKE_RATE,
+  Lessor,
+  type LessorOptions,
+  NotPrimaryError,
+} from "../../server/lease/lessor.ts";
 import { LeaseQueue } from "../../server/lease/lease_queue.ts";
 import { ErrGRPCLeaseExist, ErrGRPCLeaseNotFound, ErrGRPCLeaseTTLTooLarge } from "../../server/apply_errors.ts";
 import { assert, assertEquals, assertRejects, assertThrows, b, s, tempDir } from "../mvcc/helpers.ts";
 
-async function open(dir: string, clock: { t: number }) {
+async function open(dir: string, clock: { t: number }, opts: Partial<LessorOptions> = {}) {
   const backend = await Backend.openDataDir(dir);
-  const lessor = new Lessor(backend, { minTTL: 2, now: () => clock.t });
+  const lessor = new Lessor(backend, { minTTL: 2, now: () => clock.t, ...opts });
   const store = KVStore.open(backend, { lessor });
   return {
     backend,
@@ -139,6 +145,60 @@ Deno.test("lessor: leases, checkpoints and attached keys come back from the back
     o.lessor.checkpoint(big, 20);
     o.lessor.promote(0);
     assertEquals(o.lessor.remainingMs(o.lessor.lookup(big)!), 20_000, "a checkpoint is what a new primary counts from");
+  } finally {
+    await o.close();
+  }
+});
+
+Deno.test("lessor: checkpoints of long leases every interval; a new primary counts from them; a renewal clears them", async () => {
+  const dir = await tempDir();
+  const clock = { t: 0 };
+  const proposed: Checkpoint[][] = [];
+  const withCheckpoints = async (persist: boolean) => {
+    const o = await open(dir, clock, { checkpointIntervalMs: 10_000, checkpointPersist: persist });
+    // raft, as far as the lessor can tell: the proposal is applied, then resolves
+    o.lessor.setCheckpointer((cps) => {
+      proposed.push(cps);
+      for (const c of cps) o.lessor.checkpoint(c.id, c.remainingTTL);
+      return Promise.resolve();
+    });
+    return o;
+  };
+  let o = await withCheckpoints(false);
+  try {
+    const { lessor } = o;
+    lessor.promote(0);
+    lessor.grant(1n, 60);
+    lessor.grant(2n, 8); // not longer than the interval: never checkpointed
+    assertEquals(lessor.dueCheckpoints(100), []);
+    clock.t = 10_500;
+    assertEquals(lessor.dueCheckpoints(100), [{ id: 1n, remainingTTL: 50 }]);
+    lessor.checkpoint(1n, 50);
+    clock.t = 12_000;
+    lessor.demote();
+    lessor.promote(0);
+    assertEquals(lessor.remainingMs(lessor.lookup(1n)!), 50_000, "the new primary counts from the checkpoint");
+    assertEquals(await lessor.renew(1n), 60);
+    assertEquals(proposed, [[{ id: 1n, remainingTTL: 0 }]], "the renewal cleared the checkpoint through raft");
+    assertEquals(lessor.remainingMs(lessor.lookup(1n)!), 60_000);
+    lessor.checkpoint(1n, 33);
+  } finally {
+    await o.close();
+  }
+  o = await withCheckpoints(true);
+  try {
+    assertEquals(
+      o.lessor.lookup(1n)!.remainingTTL,
+      0,
+      "not persisted without --experimental-enable-lease-checkpoint-persist",
+    );
+    o.lessor.checkpoint(1n, 33);
+  } finally {
+    await o.close();
+  }
+  o = await withCheckpoints(true);
+  try {
+    assertEquals(o.lessor.lookup(1n)!.remainingTTL, 33, "persisted with it");
   } finally {
     await o.close();
   }
