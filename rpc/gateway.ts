@@ -15,7 +15,7 @@ type Req = IncomingMessage | H2ServerRequest;
 type Res = ServerResponse | H2ServerResponse;
 
 // Paths from the google.api.http annotations of etcd 3.4's rpc.proto ("/v3/kv/lease/..." are its additional
-// bindings). Hash and HashKV share /v3/maintenance/hash there; grpc-gateway's mux serves the first handler
+// bindings), v3lock.proto and v3election.proto. Hash and HashKV share /v3/maintenance/hash there; grpc-gateway's mux serves the first handler
 // registered for a pattern, Hash (checked against etcd 3.4.23), so HashKV has no gateway path.
 const ROUTES: Record<string, string> = {
   "/v3/kv/range": "/etcdserverpb.KV/Range",
@@ -32,6 +32,13 @@ const ROUTES: Record<string, string> = {
   "/v3/kv/lease/timetolive": "/etcdserverpb.Lease/LeaseTimeToLive",
   "/v3/lease/leases": "/etcdserverpb.Lease/LeaseLeases",
   "/v3/kv/lease/leases": "/etcdserverpb.Lease/LeaseLeases",
+  "/v3/lock/lock": "/v3lockpb.Lock/Lock",
+  "/v3/lock/unlock": "/v3lockpb.Lock/Unlock",
+  "/v3/election/campaign": "/v3electionpb.Election/Campaign",
+  "/v3/election/proclaim": "/v3electionpb.Election/Proclaim",
+  "/v3/election/leader": "/v3electionpb.Election/Leader",
+  "/v3/election/observe": "/v3electionpb.Election/Observe",
+  "/v3/election/resign": "/v3electionpb.Election/Resign",
   "/v3/cluster/member/add": "/etcdserverpb.Cluster/MemberAdd",
   "/v3/cluster/member/remove": "/etcdserverpb.Cluster/MemberRemove",
   "/v3/cluster/member/update": "/etcdserverpb.Cluster/MemberUpdate",

@@ -7,6 +7,11 @@ import { alarmString } from "./alarm_store.ts";
 import type { EtcdServer } from "./etcdserver.ts";
 import { ETCD_SERVER_VERSION } from "./version.ts";
 import { watchHandler } from "./watch_server.ts";
+import { Lock } from "../rpc/gen/v3lockpb/v3lock_pb.ts";
+import { Election } from "../rpc/gen/v3electionpb/v3election_pb.ts";
+import { lock, unlock } from "./concurrency/lock_server.ts";
+import { asClient } from "./concurrency/kv_ops.ts";
+import { campaign, leader, observe, proclaim, resign } from "./concurrency/election_server.ts";
 
 export function etcdServices(s: EtcdServer): ServiceRegistry {
   return [
@@ -74,6 +79,17 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
       },
       leaseTimeToLive: (req) => s.leaseTimeToLive(req),
       leaseLeases: () => s.leaseLeases(),
+    }),
+    register(Lock, {
+      lock: (req, ctx) => asClient(() => lock(s, req, ctx.signal)),
+      unlock: (req) => asClient(() => unlock(s, req)),
+    }),
+    register(Election, {
+      campaign: (req, ctx) => asClient(() => campaign(s, req, ctx.signal)),
+      proclaim: (req) => asClient(() => proclaim(s, req)),
+      leader: (req) => asClient(() => leader(s, req)),
+      observe: (req, ctx) => observe(s, req, ctx.signal),
+      resign: (req) => asClient(() => resign(s, req)),
     }),
     register(Cluster, {
       // the cluster service's header has no revision (etcd's ClusterServer.header)

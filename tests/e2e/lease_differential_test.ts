@@ -3,7 +3,7 @@
 // L2, ... in the order it granted them, and later steps refer to them by those names.
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { ctl, etcdctl, spawnEtcdctl, waitUntil } from "./harness.ts";
-import { mask, normalize, opts, post, withBoth } from "./reference.ts";
+import { firstLine, normalize, opts, post, withBoth } from "./reference.ts";
 
 /** One server's side of the session: its lease IDs, by grant order. */
 class Leases {
@@ -117,21 +117,6 @@ Deno.test({
       }
     }),
 });
-
-/** The first line of a streaming gateway response (keep-alive answers and stays open), masked. */
-async function firstLine(endpoint: string, path: string, body: string): Promise<unknown> {
-  const ac = new AbortController();
-  const r = await fetch(`http://${endpoint}${path}`, { method: "POST", body, signal: ac.signal });
-  const reader = r.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += value;
-  }
-  ac.abort();
-  return { status: r.status, json: mask(JSON.parse(text.split("\n")[0])) };
-}
 
 Deno.test({
   name: "differential lease: the JSON gateway's lease paths",

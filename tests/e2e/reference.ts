@@ -76,6 +76,21 @@ export async function post(endpoint: string, path: string, body: string) {
   return { status: r.status, json };
 }
 
+/** The first line of a streaming gateway response (keep-alive answers and stays open), masked. */
+export async function firstLine(endpoint: string, path: string, body: string): Promise<unknown> {
+  const ac = new AbortController();
+  const r = await fetch(`http://${endpoint}${path}`, { method: "POST", body, signal: ac.signal });
+  const reader = r.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  ac.abort();
+  return { status: r.status, json: mask(JSON.parse(text.split("\n")[0])) };
+}
+
 /** Masks what may differ between two correct servers: ids, sizes, timing, addresses. */
 export function normalize(text: string, endpoint: string): string {
   return text
