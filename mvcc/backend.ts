@@ -167,12 +167,14 @@ export class Backend {
 
   /**
    * Stores value under key. An attached bucket keeps both arrays (callers must not mutate them afterwards); a
-   * detached one only writes them to the log.
+   * detached one only writes them to the log, and its owner gives the length of the value it replaces, if any.
    */
-  put(bucket: string, key: Uint8Array, value: Uint8Array): void {
+  put(bucket: string, key: Uint8Array, value: Uint8Array, replacedLength = -1): void {
     if (!this.#detached.has(bucket)) {
       const old = this.#bucket(bucket).set(key, value);
       if (old !== undefined) this.#liveBytes -= entryCost(bucket, key.length, old.length);
+    } else if (replacedLength >= 0) {
+      this.#liveBytes -= entryCost(bucket, key.length, replacedLength);
     }
     this.#liveBytes += entryCost(bucket, key.length, value.length);
     this.#pending.put(bucket, key, value);

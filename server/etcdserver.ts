@@ -408,7 +408,7 @@ export class EtcdServer {
     if (l === undefined) return resp;
     resp.TTL = BigInt(Math.trunc(this.lessor.remainingMs(l) / 1000));
     resp.grantedTTL = BigInt(l.ttl);
-    if (req.keys) resp.keys = [...l.keys].map((k) => Uint8Array.from(k, (c) => c.charCodeAt(0)));
+    if (req.keys) resp.keys = l.sortedKeys();
     return resp;
   }
 

@@ -35,18 +35,23 @@ export class Lease {
   expiry = Infinity;
   /** Its expiry-queue item's time: an item with another time is stale. */
   queuedAt = Infinity;
-  /** The keys attached, as latin1 strings (one char per byte, so they sort in byte order). */
-  readonly keys = new Set<string>();
+  /** The keys attached, as latin1 strings (one char per byte, so they sort in byte order); made on first attach. */
+  keys: Set<string> | undefined;
   /** Renewals of the lease after it expired wait for its revocation (or the lessor's demotion). */
-  waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  waiters: { resolve: () => void; reject: (e: unknown) => void }[] | undefined;
 
   constructor(
     readonly id: bigint,
-    /** Granted TTL in seconds. */
-    readonly ttl: number,
+    /** Granted TTL in seconds (raised to this member's minimum on recovery, as etcd's). */
+    public ttl: number,
     /** The last checkpointed remaining TTL in seconds; 0: none, the full TTL applies. */
     public remainingTTL = 0,
   ) {}
+
+  /** The attached keys in byte order. */
+  sortedKeys(): Uint8Array[] {
+    return [...this.keys ?? []].sort().map((k) => Uint8Array.from(k, (c) => c.charCodeAt(0)));
+  }
 
   /** What a (re)start of the countdown counts from: the checkpointed remaining TTL if any. */
   get countdownTTL(): number {
@@ -86,8 +91,17 @@ export class Lessor implements LeaseAttacher {
     if (!backend.hasBucket(BUCKET.lease)) backend.createBucket(BUCKET.lease);
     backend.forEach(BUCKET.lease, (_k, v) => {
       const l = decodeLease(v);
-      this.#leases.set(l.id, new Lease(l.id, Math.max(l.ttl, this.#minTTL), l.remainingTTL));
+      this.#leases.set(l.id, new Lease(l.id, l.ttl, l.remainingTTL));
     });
+    // the leases are the bucket's content: the backend need not keep a copy of each
+    backend.detach(BUCKET.lease, {
+      forEach: (fn) => {
+        const ids = [...this.#leases.keys()].sort((a, b) => cmpUint64(a, b));
+        for (const id of ids) fn(leaseKey(id), encodeLease(this.#leases.get(id)!));
+      },
+    });
+    // a stored TTL below this member's minimum is raised, as etcd's recovery does
+    for (const l of this.#leases.values()) if (l.ttl < this.#minTTL) l.ttl = this.#minTTL;
   }
 
   get isPrimary(): boolean {
@@ -134,20 +148,25 @@ export class Lessor implements LeaseAttacher {
   revoke(id: bigint, deleteKeys: (keys: Uint8Array[]) => void): void {
     const l = this.#leases.get(id);
     if (l === undefined) throw ErrGRPCLeaseNotFound;
-    const keys = [...l.keys].sort().map((k) => Uint8Array.from(k, (c) => c.charCodeAt(0)));
+    const keys = l.sortedKeys();
     if (keys.length > 0) deleteKeys(keys);
     this.#leases.delete(id);
-    this.#backend.delete(BUCKET.lease, leaseKey(id));
-    for (const w of l.waiters) w.resolve();
-    l.waiters = [];
+    this.#backend.delete(BUCKET.lease, leaseKey(id), encodeLease(l).length);
+    for (const w of l.waiters ?? []) w.resolve();
+    l.waiters = undefined;
   }
 
   /** Applies a LeaseCheckpoint: the remaining TTL a new primary counts down from (etcd's Checkpoint). */
   checkpoint(id: bigint, remainingTTL: number): void {
     const l = this.#leases.get(id);
     if (l === undefined) return;
-    l.remainingTTL = remainingTTL;
-    if (this.#checkpointPersist) this.#persist(l);
+    if (this.#checkpointPersist) {
+      const replaced = encodeLease(l).length;
+      l.remainingTTL = remainingTTL;
+      this.#persist(l, replaced);
+    } else {
+      l.remainingTTL = remainingTTL;
+    }
     if (this.#primary) this.#scheduleCheckpoint(l);
   }
 
@@ -162,7 +181,7 @@ export class Lessor implements LeaseAttacher {
     const l = this.#leases.get(id);
     if (l === undefined) throw ErrGRPCLeaseNotFound;
     if (this.remainingMs(l) <= 0) {
-      await new Promise<void>((resolve, reject) => l.waiters.push({ resolve, reject }));
+      await new Promise<void>((resolve, reject) => (l.waiters ??= []).push({ resolve, reject }));
       throw ErrGRPCLeaseNotFound;
     }
     if (this.#checkpointer !== undefined && l.remainingTTL > 0) {
@@ -216,8 +235,8 @@ export class Lessor implements LeaseAttacher {
     this.#checkpoints.clear();
     for (const l of this.#leases.values()) {
       l.expiry = l.queuedAt = Infinity;
-      for (const w of l.waiters) w.reject(new NotPrimaryError());
-      l.waiters = [];
+      for (const w of l.waiters ?? []) w.reject(new NotPrimaryError());
+      l.waiters = undefined;
     }
   }
 
@@ -274,11 +293,12 @@ export class Lessor implements LeaseAttacher {
 
   attach(lease: bigint, key: Uint8Array): void {
     // a key whose lease is gone (it can only be so in a backend written by a faulty member) stays unattached, as etcd
-    this.#leases.get(lease)?.keys.add(latin1(key));
+    const l = this.#leases.get(lease);
+    if (l !== undefined) (l.keys ??= new Set()).add(latin1(key));
   }
 
   detach(lease: bigint, key: Uint8Array): void {
-    this.#leases.get(lease)?.keys.delete(latin1(key));
+    this.#leases.get(lease)?.keys?.delete(latin1(key));
   }
 
   #refresh(l: Lease, extendMs: number): void {
@@ -291,8 +311,9 @@ export class Lessor implements LeaseAttacher {
     this.#checkpoints.push({ time: this.#now() + this.#checkpointIntervalMs, id: l.id });
   }
 
-  #persist(l: Lease): void {
-    this.#backend.put(BUCKET.lease, leaseKey(l.id), encodeLease(l.id, l.ttl, l.remainingTTL));
+  /** Writes l to the backend's log; `replacedLength`: the length of the stored lease it replaces (-1: none). */
+  #persist(l: Lease, replacedLength = -1): void {
+    this.#backend.put(BUCKET.lease, leaseKey(l.id), encodeLease(l), replacedLength);
   }
 }
 
@@ -303,15 +324,21 @@ function leaseKey(id: bigint): Uint8Array {
   return k;
 }
 
+/** Byte order of the "lease" bucket's keys: the IDs as unsigned 64-bit numbers. */
+function cmpUint64(a: bigint, b: bigint): number {
+  const x = BigInt.asUintN(64, a), y = BigInt.asUintN(64, b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 /** leasepb.Lease {ID = 1, TTL = 2, RemainingTTL = 3}, as gogo-protobuf writes it. */
-function encodeLease(id: bigint, ttl: number, remainingTTL: number): Uint8Array {
+function encodeLease(l: Lease): Uint8Array {
   const w = new ProtoWriter(32);
-  if (id !== 0n) {
+  if (l.id !== 0n) {
     w.tag(1, 0);
-    w.uvarint64(id);
+    w.uvarint64(l.id);
   }
-  if (ttl !== 0) w.varintField(2, ttl);
-  if (remainingTTL !== 0) w.varintField(3, remainingTTL);
+  if (l.ttl !== 0) w.varintField(2, l.ttl);
+  if (l.remainingTTL !== 0) w.varintField(3, l.remainingTTL);
   return w.view().slice();
 }
 
