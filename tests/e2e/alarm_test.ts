@@ -29,6 +29,8 @@ Deno.test({
       assertEquals(await ctl(m.endpoint, "alarm", "list"), `memberID:${memberId} alarm:NOSPACE \n`);
       // every write that costs quota is refused now, even a small one; reads and deletes go on
       assertMatch((await etcdctl(m.endpoint, ["put", "small", "v"])).stderr, /database space exceeded/);
+      // a lease grant costs quota too (etcd's leaseOverhead); a revoke is a delete and goes through
+      assertMatch((await etcdctl(m.endpoint, ["lease", "grant", "60"])).stderr, /database space exceeded/);
       assertEquals(await ctl(m.endpoint, "get", "k1", "--keys-only"), "k1\n\n");
       const status = JSON.parse(await ctl(m.endpoint, "endpoint", "status", "-w", "json"))[0].Status;
       assertEquals(status.errors, [`memberID:${memberId} alarm:NOSPACE `]);

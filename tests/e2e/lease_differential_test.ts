@@ -76,10 +76,16 @@ Deno.test({
         ["lease", "revoke", "$2"],
         ["lease", "keep-alive", "--once", "$2"],
         ["lease", "list"],
-        ["lease", "revoke", "$1"],
-        ["lease", "list"],
       ];
       for (const args of session) await both(ref, mine, args);
+      // lease keep-alive runs until stopped, one line per renewal (the first at once)
+      const keepers = [ref, mine].map((l) => spawnEtcdctl(l.endpoint, l.args(["lease", "keep-alive", "$1"])));
+      for (const k of keepers) await waitUntil(() => k.stdout().includes("keepalived"), () => k.stdout());
+      await Promise.all(keepers.map((k) => k.stop()));
+      assertEquals(mine.normalize(keepers[1].stdout()), ref.normalize(keepers[0].stdout()));
+      for (const args of [["lease", "keep-alive", "$2"], ["lease", "revoke", "$1"], ["lease", "list"]]) {
+        await both(ref, mine, args); // keep-alive of a revoked lease ends at once
+      }
     }),
 });
 
