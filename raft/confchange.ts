@@ -8,6 +8,8 @@ import {
   ConfChangeType,
   type ConfChangeV2,
   type ConfState,
+  type NodeId,
+  NONE,
 } from "./types.ts";
 import { Inflights } from "./inflights.ts";
 import { Progress } from "./progress.ts";
@@ -77,7 +79,7 @@ export class Changer {
   private apply(config: TrackerConfig, progress: ProgressMap, ccs: ConfChangeSingle[]): void {
     for (const cc of ccs) {
       // Id 0 is how etcd expresses "no node"; ignore rather than fail.
-      if (cc.nodeId === 0) continue;
+      if (cc.nodeId === NONE) continue;
       switch (cc.type) {
         case ConfChangeType.AddNode:
           this.makeVoter(config, progress, cc.nodeId);
@@ -97,7 +99,7 @@ export class Changer {
     if (config.voters.incoming.size === 0) throw new Error("removed all voters");
   }
 
-  private makeVoter(config: TrackerConfig, progress: ProgressMap, id: number): void {
+  private makeVoter(config: TrackerConfig, progress: ProgressMap, id: NodeId): void {
     const pr = progress.get(id);
     if (!pr) {
       this.initProgress(config, progress, id, false);
@@ -109,7 +111,7 @@ export class Changer {
     config.voters.incoming.add(id);
   }
 
-  private makeLearner(config: TrackerConfig, progress: ProgressMap, id: number): void {
+  private makeLearner(config: TrackerConfig, progress: ProgressMap, id: NodeId): void {
     const pr = progress.get(id);
     if (!pr) {
       this.initProgress(config, progress, id, true);
@@ -128,7 +130,7 @@ export class Changer {
     }
   }
 
-  private initProgress(config: TrackerConfig, progress: ProgressMap, id: number, isLearner: boolean): void {
+  private initProgress(config: TrackerConfig, progress: ProgressMap, id: NodeId, isLearner: boolean): void {
     if (isLearner) config.learners.add(id);
     else config.voters.incoming.add(id);
     // Probing starts at the leader's last index; recentActive so CheckQuorum doesn't
@@ -145,7 +147,7 @@ export class Changer {
   }
 }
 
-function remove(config: TrackerConfig, progress: ProgressMap, id: number): void {
+function remove(config: TrackerConfig, progress: ProgressMap, id: NodeId): void {
   if (!progress.has(id)) return;
   config.voters.incoming.delete(id);
   config.learners.delete(id);
@@ -154,7 +156,7 @@ function remove(config: TrackerConfig, progress: ProgressMap, id: number): void 
   if (!config.voters.outgoing.has(id)) progress.delete(id);
 }
 
-function symdiff(l: Set<number>, r: Set<number>): number {
+function symdiff(l: Set<NodeId>, r: Set<NodeId>): number {
   let n = 0;
   for (const id of l) if (!r.has(id)) n++;
   for (const id of r) if (!l.has(id)) n++;

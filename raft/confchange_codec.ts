@@ -28,6 +28,17 @@ class Writer {
     this.buf[this.n++] = v;
   }
 
+  /** A node ID: uint64, all of its bits. */
+  varint64(v: bigint): void {
+    this.ensure(10);
+    v = BigInt.asUintN(64, v);
+    while (v >= 0x80n) {
+      this.buf[this.n++] = Number(v & 0x7fn) | 0x80;
+      v >>= 7n;
+    }
+    this.buf[this.n++] = Number(v);
+  }
+
   tag(field: number, wire: number): void {
     this.varint(field * 8 + wire);
   }
@@ -70,6 +81,17 @@ class Reader {
     }
   }
 
+  varint64(): bigint {
+    let v = 0n;
+    for (let shift = 0n; shift < 70n; shift += 7n) {
+      if (this.pos >= this.end) throw new Error("confchange: truncated varint");
+      const b = this.buf[this.pos++];
+      v |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return BigInt.asUintN(64, v);
+    }
+    throw new Error("confchange: varint longer than 10 bytes");
+  }
+
   bytes(): Uint8Array {
     const len = this.varint();
     if (this.pos + len > this.end) throw new Error("confchange: truncated bytes");
@@ -94,7 +116,7 @@ export function encodeConfChange(cc: ConfChange): Uint8Array {
   w.tag(2, WIRE_VARINT);
   w.varint(cc.type);
   w.tag(3, WIRE_VARINT);
-  w.varint(cc.nodeId);
+  w.varint64(cc.nodeId);
   if (cc.context !== undefined) {
     w.tag(4, WIRE_BYTES);
     w.bytes(cc.context);
@@ -104,14 +126,14 @@ export function encodeConfChange(cc: ConfChange): Uint8Array {
 
 export function decodeConfChange(data: Uint8Array): ConfChange {
   const r = new Reader(data);
-  const cc: ConfChange = { id: 0, type: 0, nodeId: 0 };
+  const cc: ConfChange = { id: 0, type: 0, nodeId: 0n };
   while (!r.done()) {
     const tag = r.varint();
     const field = Math.floor(tag / 8);
     const wire = tag % 8;
     if (field === 1 && wire === WIRE_VARINT) cc.id = r.varint();
     else if (field === 2 && wire === WIRE_VARINT) cc.type = r.varint();
-    else if (field === 3 && wire === WIRE_VARINT) cc.nodeId = r.varint();
+    else if (field === 3 && wire === WIRE_VARINT) cc.nodeId = r.varint64();
     else if (field === 4 && wire === WIRE_BYTES) cc.context = r.bytes();
     else r.skip(wire);
   }
@@ -123,19 +145,19 @@ function encodeSingle(s: ConfChangeSingle): Uint8Array {
   w.tag(1, WIRE_VARINT);
   w.varint(s.type);
   w.tag(2, WIRE_VARINT);
-  w.varint(s.nodeId);
+  w.varint64(s.nodeId);
   return w.finish();
 }
 
 function decodeSingle(data: Uint8Array): ConfChangeSingle {
   const r = new Reader(data);
-  const s: ConfChangeSingle = { type: 0, nodeId: 0 };
+  const s: ConfChangeSingle = { type: 0, nodeId: 0n };
   while (!r.done()) {
     const tag = r.varint();
     const field = Math.floor(tag / 8);
     const wire = tag % 8;
     if (field === 1 && wire === WIRE_VARINT) s.type = r.varint();
-    else if (field === 2 && wire === WIRE_VARINT) s.nodeId = r.varint();
+    else if (field === 2 && wire === WIRE_VARINT) s.nodeId = r.varint64();
     else r.skip(wire);
   }
   return s;

@@ -1,13 +1,14 @@
 // Parameters of a raft node.
 
 import type { Storage } from "./storage.ts";
+import type { NodeId } from "./types.ts";
 import type { Logger } from "./logger.ts";
 import { ReadOnlyOption } from "./read_only.ts";
 import { NO_LIMIT } from "./log.ts";
 
 export interface Config {
   /** This node's id; must not be 0 (NONE). */
-  id: number;
+  id: NodeId;
   /** Ticks a follower waits without hearing from a leader before campaigning; should be > heartbeatTick. */
   electionTick: number;
   /** Ticks between leader heartbeats. */
@@ -42,7 +43,7 @@ export interface ResolvedConfig extends Required<Omit<Config, "logger" | "seed">
 }
 
 export function resolveConfig(c: Config): ResolvedConfig {
-  if (c.id === 0) throw new Error("cannot use none as id");
+  if (c.id === 0n) throw new Error("cannot use none as id");
   if (c.heartbeatTick <= 0) throw new Error("heartbeat tick must be greater than 0");
   if (c.electionTick <= c.heartbeatTick) throw new Error("election tick must be greater than heartbeat tick");
   const maxInflightMsgs = c.maxInflightMsgs ?? 256;
@@ -66,7 +67,8 @@ export function resolveConfig(c: Config): ResolvedConfig {
     preVote: c.preVote ?? false,
     readOnlyOption,
     disableProposalForwarding: c.disableProposalForwarding ?? false,
-    seed: c.seed ?? c.id,
+    // a seed from the ID's low bits: members' timeouts differ, and a run replays
+    seed: c.seed ?? Number(BigInt.asUintN(31, c.id)),
     logger: c.logger,
   };
 }

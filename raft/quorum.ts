@@ -1,4 +1,5 @@
 // Quorum arithmetic for majority and joint (two-majority) configurations.
+import { compareIds, type NodeId } from "./types.ts";
 
 export enum VoteResult {
   /** Neither won nor lost yet: some votes are missing. */
@@ -8,7 +9,7 @@ export enum VoteResult {
 }
 
 /** Answers a voter's acknowledged index; absent voters answer 0. */
-export type AckedIndexer = (id: number) => number | undefined;
+export type AckedIndexer = (id: NodeId) => number | undefined;
 
 /** Reused by committedIndex to avoid an allocation per commit check. */
 let scratch: number[] = [];
@@ -17,7 +18,7 @@ let scratch: number[] = [];
  * The highest index acknowledged by a majority of `voters`. An empty config
  * returns MAX_SAFE_INTEGER so that, joined with a real config, it never limits.
  */
-export function majorityCommittedIndex(voters: Set<number>, acked: AckedIndexer): number {
+export function majorityCommittedIndex(voters: Set<NodeId>, acked: AckedIndexer): number {
   const n = voters.size;
   if (n === 0) return Number.MAX_SAFE_INTEGER;
   if (scratch.length < n) scratch = new Array(n).fill(0);
@@ -38,7 +39,7 @@ export function majorityCommittedIndex(voters: Set<number>, acked: AckedIndexer)
 }
 
 /** Tallies votes; a missing entry is a vote not yet cast. An empty config wins (joint-config convention). */
-export function majorityVoteResult(voters: Set<number>, votes: Map<number, boolean>): VoteResult {
+export function majorityVoteResult(voters: Set<NodeId>, votes: Map<NodeId, boolean>): VoteResult {
   if (voters.size === 0) return VoteResult.Won;
   let yes = 0;
   let missing = 0;
@@ -55,10 +56,10 @@ export function majorityVoteResult(voters: Set<number>, votes: Map<number, boole
 
 /** The incoming and outgoing voter sets; outgoing is empty unless in a joint config. */
 export class JointConfig {
-  incoming: Set<number>;
-  outgoing: Set<number>;
+  incoming: Set<NodeId>;
+  outgoing: Set<NodeId>;
 
-  constructor(incoming = new Set<number>(), outgoing = new Set<number>()) {
+  constructor(incoming = new Set<NodeId>(), outgoing = new Set<NodeId>()) {
     this.incoming = incoming;
     this.outgoing = outgoing;
   }
@@ -72,13 +73,13 @@ export class JointConfig {
   }
 
   /** Every voter of either half, sorted, without duplicates. */
-  ids(): number[] {
+  ids(): NodeId[] {
     const s = new Set(this.incoming);
     for (const id of this.outgoing) s.add(id);
-    return [...s].sort((a, b) => a - b);
+    return [...s].sort(compareIds);
   }
 
-  has(id: number): boolean {
+  has(id: NodeId): boolean {
     return this.incoming.has(id) || this.outgoing.has(id);
   }
 
@@ -90,7 +91,7 @@ export class JointConfig {
   }
 
   /** Won only if both halves win; lost if either loses. */
-  voteResult(votes: Map<number, boolean>): VoteResult {
+  voteResult(votes: Map<NodeId, boolean>): VoteResult {
     const r1 = majorityVoteResult(this.incoming, votes);
     const r2 = majorityVoteResult(this.outgoing, votes);
     if (r1 === r2) return r1;
@@ -99,7 +100,7 @@ export class JointConfig {
   }
 
   toString(): string {
-    const fmt = (s: Set<number>) => `(${[...s].sort((a, b) => a - b).join(" ")})`;
+    const fmt = (s: Set<NodeId>) => `(${[...s].sort(compareIds).join(" ")})`;
     return this.isJoint() ? `${fmt(this.incoming)}&&${fmt(this.outgoing)}` : fmt(this.incoming);
   }
 }

@@ -9,6 +9,7 @@ import {
   type HardState,
   type Message,
   MessageType,
+  type NodeId,
   NONE,
   type ReadState,
   type Snapshot,
@@ -46,7 +47,7 @@ function isTransferCtx(ctx: Uint8Array | undefined): boolean {
 }
 
 export class Raft {
-  readonly id: number;
+  readonly id: NodeId;
   term = 0;
   vote = NONE;
   readStates: ReadState[] = [];
@@ -107,7 +108,7 @@ export class Raft {
     if (!confStatesEqual(cs, confState)) {
       throw new Error(`ConfStates not equivalent after restore: ${JSON.stringify(cs)} vs ${JSON.stringify(confState)}`);
     }
-    if (hardState.term !== 0 || hardState.vote !== 0 || hardState.commit !== 0) this.loadState(hardState);
+    if (hardState.term !== 0 || hardState.vote !== NONE || hardState.commit !== 0) this.loadState(hardState);
     if (c.applied > 0) this.raftLog.appliedTo(c.applied);
     this.becomeFollower(this.term, NONE);
     this.logger.info(
@@ -142,7 +143,7 @@ export class Raft {
     this.msgs.push(m);
   }
 
-  sendAppend(to: number): void {
+  sendAppend(to: NodeId): void {
     this.maybeSendAppend(to, true);
   }
 
@@ -150,7 +151,7 @@ export class Raft {
    * Sends the entries `to` is missing (or a snapshot if they are compacted away).
    * With sendIfEmpty false nothing is sent when there are no new entries.
    */
-  maybeSendAppend(to: number, sendIfEmpty: boolean): boolean {
+  maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
     const pr = this.prs.progress.get(to)!;
     if (pr.isPaused()) return false;
     const m = newMessage(MessageType.MsgApp, to, this.id);
@@ -203,7 +204,7 @@ export class Raft {
     return true;
   }
 
-  private sendHeartbeat(to: number, ctx: Uint8Array | undefined): void {
+  private sendHeartbeat(to: NodeId, ctx: Uint8Array | undefined): void {
     // Never tell a follower to commit past what it is known to have: it might not have it.
     const commit = Math.min(this.prs.progress.get(to)!.match, this.raftLog.committed);
     const m = newMessage(MessageType.MsgHeartbeat, to, this.id);
@@ -335,7 +336,7 @@ export class Raft {
     }
   }
 
-  becomeFollower(term: number, lead: number): void {
+  becomeFollower(term: number, lead: NodeId): void {
     this.reset(term);
     this.lead = lead;
     this.state = StateType.Follower;
@@ -406,7 +407,7 @@ export class Raft {
     }
   }
 
-  private poll(id: number, t: MessageType, granted: boolean): VoteResult {
+  private poll(id: NodeId, t: MessageType, granted: boolean): VoteResult {
     this.logger.info(
       `${this.id} received ${MessageType[t]}${granted ? "" : " rejection"} from ${id} at term ${this.term}`,
     );
@@ -886,7 +887,7 @@ export class Raft {
     this.randomizedElectionTimeout = this.electionTimeout + this.rand.intn(this.electionTimeout);
   }
 
-  private sendTimeoutNow(to: number): void {
+  private sendTimeoutNow(to: NodeId): void {
     this.send(newMessage(MessageType.MsgTimeoutNow, to, this.id));
   }
 

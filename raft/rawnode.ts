@@ -45,6 +45,7 @@ import {
   type HardState,
   type Message,
   MessageType,
+  type NodeId,
   NONE,
   type Ready,
   type SoftState,
@@ -60,7 +61,7 @@ import { isEmptySnap, isHardStateEqual, isLocalMsg, isResponseMsg, mustSync, new
 import { ConfChangeType } from "./types.ts";
 
 export interface Peer {
-  id: number;
+  id: NodeId;
   context?: Uint8Array;
 }
 
@@ -89,7 +90,7 @@ export class RawNode {
     const r = this.raft;
     if (r.raftLog.storage.lastIndex() !== 0) throw new Error("can't bootstrap a nonempty Storage");
     // Nothing is persisted yet: make the first Ready carry the HardState.
-    this.prevHardSt = { term: 0, vote: 0, commit: 0 };
+    this.prevHardSt = { term: 0, vote: NONE, commit: 0 };
     r.becomeFollower(1, NONE);
     const ents = peers.map((p, i) => ({
       type: EntryType.ConfChange,
@@ -165,7 +166,7 @@ export class RawNode {
     const ss = r.softState();
     if (ss.lead !== this.prevSoftSt.lead || ss.raftState !== this.prevSoftSt.raftState) return true;
     const hs = r.hardState();
-    if (!(hs.term === 0 && hs.vote === 0 && hs.commit === 0) && !isHardStateEqual(hs, this.prevHardSt)) return true;
+    if (!(hs.term === 0 && hs.vote === NONE && hs.commit === 0) && !isHardStateEqual(hs, this.prevHardSt)) return true;
     if (r.raftLog.unstable.snapshot && !isEmptySnap(r.raftLog.unstable.snapshot)) return true;
     if (r.msgs.length > 0 || r.raftLog.unstableEntries().length > 0 || r.raftLog.hasNextEnts()) return true;
     return r.readStates.length !== 0;
@@ -198,7 +199,7 @@ export class RawNode {
 
   /** Acknowledges that rd was persisted and its committed entries applied. */
   advance(rd: Ready): void {
-    if (rd.hardState && !(rd.hardState.term === 0 && rd.hardState.vote === 0 && rd.hardState.commit === 0)) {
+    if (rd.hardState && !(rd.hardState.term === 0 && rd.hardState.vote === NONE && rd.hardState.commit === 0)) {
       this.prevHardSt = rd.hardState;
     }
     const n = rd.committedEntries.length;
@@ -214,7 +215,7 @@ export class RawNode {
   }
 
   /** Asks the leader to hand leadership to `transferee` (MsgTimeoutNow once it caught up). */
-  transferLeader(transferee: number): void {
+  transferLeader(transferee: NodeId): void {
     const m = newMessage(MessageType.MsgTransferLeader, NONE, transferee);
     this.raft.step(m);
   }
@@ -230,12 +231,12 @@ export class RawNode {
   }
 
   /** The transport failed to deliver to id: the leader stops pipelining to it. */
-  reportUnreachable(id: number): void {
+  reportUnreachable(id: NodeId): void {
     this.raft.step(newMessage(MessageType.MsgUnreachable, NONE, id));
   }
 
   /** Tells the leader how sending a snapshot to id ended. */
-  reportSnapshot(id: number, status: SnapshotStatus): void {
+  reportSnapshot(id: NodeId, status: SnapshotStatus): void {
     const m = newMessage(MessageType.MsgSnapStatus, NONE, id);
     m.reject = status === SnapshotStatus.Failure;
     this.raft.step(m);

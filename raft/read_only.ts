@@ -1,7 +1,7 @@
 // Pending linearizable read requests on the leader (ReadOnlySafe): each waits
 // until a quorum acknowledges a heartbeat carrying its context.
 
-import type { Message } from "./types.ts";
+import type { Message, NodeId } from "./types.ts";
 
 export enum ReadOnlyOption {
   /** Confirm leadership with a heartbeat round per read batch. */
@@ -13,7 +13,7 @@ export enum ReadOnlyOption {
 export interface ReadIndexStatus {
   req: Message;
   index: number;
-  acks: Map<number, boolean>;
+  acks: Map<NodeId, boolean>;
 }
 
 /** Request contexts are arbitrary bytes; a latin1 string makes them usable as map keys. */
@@ -42,7 +42,7 @@ export class ReadOnly {
   }
 
   /** Records a heartbeat ack for the read with this context; returns the acks so far. */
-  recvAck(id: number, context: Uint8Array | undefined): Map<number, boolean> | undefined {
+  recvAck(id: NodeId, context: Uint8Array | undefined): Map<NodeId, boolean> | undefined {
     const rs = this.pending.get(ctxKey(context));
     if (!rs) return undefined;
     rs.acks.set(id, true);

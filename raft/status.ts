@@ -1,6 +1,6 @@
 // A snapshot of a node's state for monitoring and tests.
 
-import type { HardState, SoftState } from "./types.ts";
+import type { HardState, NodeId, SoftState } from "./types.ts";
 import type { Raft } from "./raft.ts";
 import { StateType } from "./types.ts";
 import type { ProgressState } from "./progress.ts";
@@ -17,19 +17,19 @@ export interface ProgressStatus {
 }
 
 export interface Status {
-  id: number;
+  id: NodeId;
   hardState: HardState;
   softState: SoftState;
   applied: number;
   /** Members' replication progress; only filled on the leader. */
-  progress: Map<number, ProgressStatus>;
-  leadTransferee: number;
+  progress: Map<NodeId, ProgressStatus>;
+  leadTransferee: NodeId;
   /** The membership, e.g. "voters=(1 2 3)&&(1 2) learners=(4)". */
   config: string;
 }
 
 export function getStatus(r: Raft): Status {
-  const progress = new Map<number, ProgressStatus>();
+  const progress = new Map<NodeId, ProgressStatus>();
   if (r.state === StateType.Leader) {
     r.prs.visit((id, pr) => {
       progress.set(id, {

@@ -1,28 +1,28 @@
 // Tracks the active configuration, per-member progress and election votes.
 
-import type { ConfState } from "./types.ts";
+import { compareIds, type ConfState, type NodeId } from "./types.ts";
 import { JointConfig, VoteResult } from "./quorum.ts";
 import type { Progress } from "./progress.ts";
 
-export type ProgressMap = Map<number, Progress>;
+export type ProgressMap = Map<NodeId, Progress>;
 
 /** Membership: voters (possibly joint) and learners. */
 export class TrackerConfig {
   voters: JointConfig;
   /** Leave the joint config automatically once it is committed. */
   autoLeave: boolean;
-  learners: Set<number>;
+  learners: Set<NodeId>;
   /**
    * Voters of the outgoing config that become learners when the joint config is left.
    * They can't be learners yet since a node can't be voter and learner at once.
    */
-  learnersNext: Set<number>;
+  learnersNext: Set<NodeId>;
 
   constructor(
     voters = new JointConfig(),
     autoLeave = false,
-    learners = new Set<number>(),
-    learnersNext = new Set<number>(),
+    learners = new Set<NodeId>(),
+    learnersNext = new Set<NodeId>(),
   ) {
     this.voters = voters;
     this.autoLeave = autoLeave;
@@ -43,16 +43,16 @@ export class TrackerConfig {
   }
 }
 
-function sorted(s: Iterable<number>): number[] {
-  return [...s].sort((a, b) => a - b);
+function sorted(s: Iterable<NodeId>): NodeId[] {
+  return [...s].sort(compareIds);
 }
 
 export class ProgressTracker {
   config = new TrackerConfig();
   private prs: ProgressMap = new Map();
   /** Member ids in ascending order, so iteration (and message order) is deterministic. */
-  private ids: number[] = [];
-  votes = new Map<number, boolean>();
+  private ids: NodeId[] = [];
+  votes = new Map<NodeId, boolean>();
   readonly maxInflight: number;
 
   constructor(maxInflight: number) {
@@ -89,19 +89,19 @@ export class ProgressTracker {
   }
 
   /** Calls f for every member in id order. */
-  visit(f: (id: number, pr: Progress) => void): void {
+  visit(f: (id: NodeId, pr: Progress) => void): void {
     const ids = this.ids;
     for (let i = 0; i < ids.length; i++) f(ids[i], this.prs.get(ids[i])!);
   }
 
   /** Whether a quorum has been heard from recently (CheckQuorum). */
   quorumActive(): boolean {
-    const votes = new Map<number, boolean>();
+    const votes = new Map<NodeId, boolean>();
     for (const [id, pr] of this.prs) if (!pr.isLearner) votes.set(id, pr.recentActive);
     return this.config.voters.voteResult(votes) === VoteResult.Won;
   }
 
-  voterNodes(): number[] {
+  voterNodes(): NodeId[] {
     return this.config.voters.ids();
   }
 
@@ -110,7 +110,7 @@ export class ProgressTracker {
   }
 
   /** Records id's vote; only the first vote from each node counts. */
-  recordVote(id: number, granted: boolean): void {
+  recordVote(id: NodeId, granted: boolean): void {
     if (!this.votes.has(id)) this.votes.set(id, granted);
   }
 

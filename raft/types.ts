@@ -1,6 +1,15 @@
 // The raft data types shared by raft/, wal/ and server/. They mirror etcd's raftpb
-// messages, with plain numbers for ids, terms and indexes (safe up to 2^53, far past
-// any log a member will ever write) so the hot path never touches bigint.
+// messages. Node IDs are etcd's, all 64 bits (bigint: a member ID is a hash, so it uses
+// them all); terms and indexes are plain numbers (safe up to 2^53, far past any log a
+// member will ever write), so the log's hot path never touches bigint.
+
+/** A node's (member's) ID; NONE (0n) is no node. */
+export type NodeId = bigint;
+
+/** Orders node IDs as etcd's sorts of uint64 IDs do. */
+export function compareIds(a: NodeId, b: NodeId): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 export enum EntryType {
   Normal = 0,
@@ -17,15 +26,15 @@ export interface Entry {
 
 export interface HardState {
   term: number;
-  vote: number;
+  vote: NodeId;
   commit: number;
 }
 
 export interface ConfState {
-  voters: number[];
-  learners: number[];
-  votersOutgoing: number[];
-  learnersNext: number[];
+  voters: NodeId[];
+  learners: NodeId[];
+  votersOutgoing: NodeId[];
+  learnersNext: NodeId[];
   autoLeave: boolean;
 }
 
@@ -64,8 +73,8 @@ export enum MessageType {
 
 export interface Message {
   type: MessageType;
-  to: number;
-  from: number;
+  to: NodeId;
+  from: NodeId;
   term: number;
   logTerm: number;
   index: number;
@@ -94,13 +103,13 @@ export enum ConfChangeTransition {
 export interface ConfChange {
   id: number;
   type: ConfChangeType;
-  nodeId: number;
+  nodeId: NodeId;
   context?: Uint8Array;
 }
 
 export interface ConfChangeSingle {
   type: ConfChangeType;
-  nodeId: number;
+  nodeId: NodeId;
 }
 
 /** A joint-consensus membership change; an empty `changes` leaves a joint config. */
@@ -118,7 +127,7 @@ export enum StateType {
 }
 
 export interface SoftState {
-  lead: number;
+  lead: NodeId;
   raftState: StateType;
 }
 
@@ -144,14 +153,14 @@ export interface Ready {
   mustSync: boolean;
 }
 
-export const NONE = 0;
+export const NONE: NodeId = 0n;
 
 export function emptyHardState(): HardState {
-  return { term: 0, vote: 0, commit: 0 };
+  return { term: 0, vote: NONE, commit: 0 };
 }
 
 export function isEmptyHardState(hs: HardState): boolean {
-  return hs.term === 0 && hs.vote === 0 && hs.commit === 0;
+  return hs.term === 0 && hs.vote === NONE && hs.commit === 0;
 }
 
 export function emptyConfState(): ConfState {

@@ -1,6 +1,14 @@
 // Small helpers over the shared raft types.
 
-import { type ConfState, type Entry, type HardState, type Message, MessageType, type Snapshot } from "./types.ts";
+import {
+  type ConfState,
+  type Entry,
+  type HardState,
+  type Message,
+  MessageType,
+  type NodeId,
+  type Snapshot,
+} from "./types.ts";
 
 /** Fixed per-entry overhead counted by size limits, roughly a protobuf header. */
 const ENTRY_OVERHEAD = 16;
@@ -67,7 +75,7 @@ export function mustSync(st: HardState, prev: HardState, entsNum: number): boole
 }
 
 /** A message with every field at its zero value, to be filled by the caller. */
-export function newMessage(type: MessageType, to: number, from: number): Message {
+export function newMessage(type: MessageType, to: NodeId, from: NodeId): Message {
   return {
     type,
     to,
@@ -82,7 +90,7 @@ export function newMessage(type: MessageType, to: number, from: number): Message
   };
 }
 
-function sameSet(a: number[], b: number[]): boolean {
+function sameSet(a: NodeId[], b: NodeId[]): boolean {
   if (a.length !== b.length) return false;
   const s = new Set(a);
   for (const x of b) if (!s.has(x)) return false;

@@ -24,9 +24,9 @@ const ids = [1, 2, 3];
 const nodes = new Map<number, N>();
 for (const id of ids) {
   const s = new MemoryStorage();
-  s.setConfState({ voters: ids, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false });
+  s.setConfState({ voters: ids.map(BigInt), learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false });
   const rn = new RawNode({
-    id,
+    id: BigInt(id),
     electionTick: 10,
     heartbeatTick: 1,
     storage: s,
@@ -58,7 +58,7 @@ function pump(): boolean {
   inbox = [];
   for (let i = 0; i < msgs.length; i++) {
     did = true;
-    nodes.get(msgs[i].to)!.rn.step(msgs[i]);
+    nodes.get(Number(msgs[i].to))!.rn.step(msgs[i]);
   }
   return did;
 }

@@ -28,7 +28,7 @@ for (const batch of sizes) {
     const ents: Entry[] = [];
     for (let i = 0; i < batch; i++) ents.push({ term: 1, index: ++index, type: 0, data: payload });
     const s = performance.now();
-    await w.save({ term: 1, vote: 1, commit: index - batch }, ents);
+    await w.save({ term: 1, vote: 1n, commit: index - batch }, ents);
     lat.push(performance.now() - s);
   }
   const secs = (performance.now() - t0) / 1000;

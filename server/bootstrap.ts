@@ -5,7 +5,8 @@
 import { mkdir } from "node:fs/promises";
 import { MemoryStorage } from "../raft/storage.ts";
 import type { Peer } from "../raft/rawnode.ts";
-import type { Snapshot } from "../raft/types.ts";
+import { type NodeId, NONE, type Snapshot } from "../raft/types.ts";
+import { ProtoReader, ProtoWriter } from "../wal/proto_wire.ts";
 import { Snapshotter } from "../wal/snapshotter.ts";
 import { WAL, type WalOptions, type WalSnapshot } from "../wal/wal.ts";
 import { Backend } from "../mvcc/backend.ts";
@@ -18,7 +19,7 @@ import { computeClusterId, parseInitialCluster, RaftCluster } from "./membership
 import { purge } from "../wal/purge.ts";
 
 export interface Bootstrapped {
-  memberId: number;
+  memberId: NodeId;
   cluster: RaftCluster;
   storage: MemoryStorage;
   wal: WAL;
@@ -36,8 +37,34 @@ export interface Bootstrapped {
 }
 
 interface WalMetadata {
-  memberId: number;
-  clusterId: number;
+  memberId: NodeId;
+  clusterId: NodeId;
+}
+
+/** The WAL's metadata record as etcd writes it: etcdserverpb.Metadata {NodeID = 1, ClusterID = 2}, both always. */
+function encodeWalMetadata(m: WalMetadata): Uint8Array {
+  const w = new ProtoWriter(24);
+  w.uvarint64Field(1, m.memberId);
+  w.uvarint64Field(2, m.clusterId);
+  return w.view().slice();
+}
+
+function decodeWalMetadata(b: Uint8Array): WalMetadata {
+  // WALs written before IDs had 64 bits hold JSON
+  if (b[0] === 0x7b) {
+    const j = JSON.parse(new TextDecoder().decode(b));
+    return { memberId: BigInt(j.memberId), clusterId: BigInt(j.clusterId) };
+  }
+  const r = new ProtoReader(b);
+  const m: WalMetadata = { memberId: NONE, clusterId: NONE };
+  while (!r.done()) {
+    const tag = r.uvarint();
+    if (tag === 0x08) m.memberId = r.uvarint64();
+    else if (tag === 0x10) m.clusterId = r.uvarint64();
+    else r.skip(tag & 7);
+  }
+  if (m.memberId === NONE) throw new Error("wal: metadata without a member ID");
+  return m;
 }
 
 /** Disk latencies, in seconds, for etcd_disk_wal_fsync_duration_seconds and etcd_disk_backend_commit_duration_seconds. */
@@ -124,7 +151,7 @@ async function bootstrapNew(cfg: EtcdConfig, wdir: string, logger: Logger, walOp
   const cluster = new RaftCluster(computeClusterId(members.map((m) => m.id)), local.id);
   for (const m of members) cluster.add(m);
   const meta: WalMetadata = { memberId: local.id, clusterId: cluster.clusterId };
-  const wal = await WAL.create(wdir, new TextEncoder().encode(JSON.stringify(meta)), walOpts);
+  const wal = await WAL.create(wdir, encodeWalMetadata(meta), walOpts);
   logger.info("starting local member", {
     "local-member-id": local.id.toString(16),
     "cluster-id": cluster.clusterId.toString(16),
@@ -161,7 +188,7 @@ async function bootstrapFromWal(
     await wal.close();
     throw err;
   }
-  const meta = JSON.parse(new TextDecoder().decode(read.metadata)) as WalMetadata;
+  const meta = decodeWalMetadata(read.metadata);
   const storage = new MemoryStorage();
   if (snapshot !== undefined) storage.applySnapshot(snapshot);
   storage.setHardState(read.hardState);

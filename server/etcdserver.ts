@@ -32,8 +32,16 @@ import {
 } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { decodeConfChange, decodeConfChangeV2 } from "../raft/confchange_codec.ts";
 import { RawNode } from "../raft/rawnode.ts";
-import { type ConfState, type Entry, EntryType, type Snapshot, StateType } from "../raft/types.ts";
-import { emptyConfState } from "../raft/types.ts";
+import {
+  type ConfState,
+  emptyConfState,
+  type Entry,
+  EntryType,
+  type NodeId,
+  NONE,
+  type Snapshot,
+  StateType,
+} from "../raft/types.ts";
 import {
   Applier,
   checkDeleteRequest,
@@ -80,7 +88,7 @@ const maxGapBetweenApplyAndCommit = 5000;
 const snapshotCatchUpEntries = 5000;
 
 export class EtcdServer {
-  readonly id: number;
+  readonly id: NodeId;
   readonly cluster: RaftCluster;
   private readonly raft: RaftNode;
   private readonly applier: Applier;
@@ -110,10 +118,13 @@ export class EtcdServer {
   private leaderWaiters: (() => void)[] = [];
   private snapshotting = false;
   private readonly reads: ReadIndexLoop;
-  private readonly memberIdBig: bigint;
-  private clusterIdBig: [number, bigint] = [0, 0n];
   private termBig: [number, bigint] = [0, 0n];
-  private sharedHeaderCache = { revision: -1, term: -1, clusterId: -1, header: undefined as unknown as ResponseHeader };
+  private sharedHeaderCache = {
+    revision: -1,
+    term: -1,
+    clusterId: NONE,
+    header: undefined as unknown as ResponseHeader,
+  };
 
   private constructor(
     readonly cfg: EtcdConfig,
@@ -122,7 +133,6 @@ export class EtcdServer {
     readonly metrics: ServerMetrics,
   ) {
     this.id = b.memberId;
-    this.memberIdBig = BigInt(this.id);
     this.wait = new Wait((failed) => {
       this.metrics.proposalsPending.dec();
       if (failed) this.metrics.proposalsFailed.inc();
@@ -176,7 +186,6 @@ export class EtcdServer {
       maxInflightMsgs: 512,
       checkQuorum: true,
       preVote: cfg.preVote,
-      seed: this.id % 2 ** 31,
     });
     if (b.peers !== undefined) rawNode.bootstrap(b.peers);
     this.raft = new RaftNode(
@@ -259,7 +268,7 @@ export class EtcdServer {
 
   /** A lone voter need not wait an election timeout for a leader (etcd fast-forwards its ticks). */
   private campaignIfLoneVoter(): void {
-    if (this.raft.lead !== 0 || this.stopping || !this.isSingleVoter()) return;
+    if (this.raft.lead !== NONE || this.stopping || !this.isSingleVoter()) return;
     if (this.raft.rawNode.raft.state !== StateType.Follower) return;
     this.raft.rawNode.campaign();
     this.raft.kick();
@@ -278,7 +287,7 @@ export class EtcdServer {
         ID: 0n,
         clusterMemberAttrSet: {
           $typeName: "etcdserverpb.ClusterMemberAttrSetRequest",
-          memberID: BigInt(this.id),
+          memberID: this.id,
           memberAttributes: {
             $typeName: "etcdserverpb.MemberAttributes",
             name: this.cfg.name,
@@ -449,7 +458,7 @@ export class EtcdServer {
     return this.alarm({
       $typeName: "etcdserverpb.AlarmRequest",
       action: AlarmRequest_AlarmAction.ACTIVATE,
-      memberID: this.memberIdBig,
+      memberID: this.id,
       alarm: AlarmType.NOSPACE,
     });
   }
@@ -466,7 +475,7 @@ export class EtcdServer {
       if (this.raft.commitIndex - this.appliedIndex > maxGapBetweenApplyAndCommit) {
         throw ErrGRPCRequestTooManyRequests;
       }
-      if (this.raft.lead === 0) return this.waitLeader().then(() => this.proposeNow(req));
+      if (this.raft.lead === NONE) return this.waitLeader().then(() => this.proposeNow(req));
       return this.proposeNow(req);
     } catch (err) {
       return Promise.reject(err);
@@ -498,7 +507,7 @@ export class EtcdServer {
     });
     clearTimeout(timer);
     if (this.stopping) throw ErrGRPCStopped;
-    if (this.raft.lead === 0) throw ErrGRPCNoLeader;
+    if (this.raft.lead === NONE) throw ErrGRPCNoLeader;
   }
 
   private async applyAll(entries: Entry[], snap: Snapshot | undefined): Promise<void> {
@@ -542,7 +551,7 @@ export class EtcdServer {
     if (req.clusterMemberAttrSet !== undefined) {
       const a = req.clusterMemberAttrSet;
       this.cluster.setAttributes(
-        Number(a.memberID),
+        a.memberID,
         a.memberAttributes?.name ?? "",
         a.memberAttributes?.clientUrls ?? [],
       );
@@ -699,13 +708,13 @@ export class EtcdServer {
     return this.reads.wait(performance.now() + this.reqTimeoutMs);
   }
 
-  private onLeaderChanged(lead: number, isLeader: boolean): void {
-    if (lead !== 0) {
+  private onLeaderChanged(lead: NodeId, isLeader: boolean): void {
+    if (lead !== NONE) {
       for (const w of this.leaderWaiters) w();
       this.leaderWaiters = [];
     }
     if (!isLeader) this.lessor.demote();
-    if (lead === 0) this.logger.warn("lost leader", {});
+    if (lead === NONE) this.logger.warn("lost leader", {});
     else if (isLeader) {
       this.logger.info("elected leader", { "local-member-id": this.id.toString(16), term: this.raft.term });
     }
@@ -716,8 +725,8 @@ export class EtcdServer {
   header(revision: number): ResponseHeader {
     return {
       $typeName: "etcdserverpb.ResponseHeader",
-      clusterId: BigInt(this.cluster.clusterId),
-      memberId: BigInt(this.id),
+      clusterId: this.cluster.clusterId,
+      memberId: this.id,
       revision: BigInt(revision),
       raftTerm: BigInt(this.raft.term),
     };
@@ -742,11 +751,10 @@ export class EtcdServer {
       resp.header = this.header(this.b.store.rev);
       return resp;
     }
-    const cid = this.cluster.clusterId, term = this.raft.term;
-    if (cid !== this.clusterIdBig[0]) this.clusterIdBig = [cid, BigInt(cid)];
+    const term = this.raft.term;
     if (term !== this.termBig[0]) this.termBig = [term, BigInt(term)];
-    h.clusterId = this.clusterIdBig[1];
-    h.memberId = this.memberIdBig;
+    h.clusterId = this.cluster.clusterId;
+    h.memberId = this.id;
     h.raftTerm = this.termBig[1];
     return resp;
   }
@@ -778,7 +786,7 @@ export class EtcdServer {
       this.logger.warn("/health error due to an alarm", { alarm: alarmString(alarm) });
       return false;
     }
-    if (this.raft.lead === 0 || this.stopping) return false;
+    if (this.raft.lead === NONE || this.stopping) return false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs));
     try {

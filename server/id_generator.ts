@@ -12,8 +12,8 @@ export class IdGenerator {
   readonly #prefix: number;
   #suffix: number;
 
-  constructor(memberId: number | bigint, nowMs: number) {
-    this.#prefix = Number(BigInt(memberId) & 0xffffn);
+  constructor(memberId: bigint, nowMs: number) {
+    this.#prefix = Number(memberId & 0xffffn);
     this.#suffix = (Math.floor(nowMs) % TIME_SPACE) * 256;
   }
 

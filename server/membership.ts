@@ -1,38 +1,42 @@
-// The cluster's members (etcd's membership.RaftCluster). Ids are derived like etcd's —
-// sha1 of the sorted peer URLs and the cluster token — but cut to 52 bits so they are
-// exact JavaScript numbers everywhere (raft, WAL, response headers).
+// The cluster's members (etcd's membership.RaftCluster). IDs are etcd's, all 64 bits: a member's is the first 8
+// bytes of sha1(sorted peer URLs + cluster token [+ time]), the cluster's of sha1(the sorted member IDs).
 import { createHash } from "node:crypto";
+import { compareIds, type NodeId } from "../raft/types.ts";
 
 export interface Member {
-  id: number;
+  id: NodeId;
   name: string;
   peerUrls: string[];
   clientUrls: string[];
   isLearner: boolean;
 }
 
-const idMask = 2 ** 52;
-
-function idFromSha1(data: Uint8Array | string): number {
-  const d = createHash("sha1").update(data).digest();
-  // 52 bits from the first 7 bytes of the digest (the first 8 are what etcd uses)
-  const hi = d.readUInt32BE(0) % 2 ** 20;
-  const lo = d.readUInt32BE(4);
-  const id = hi * 2 ** 32 + lo;
-  return id === 0 ? 1 : id % idMask;
+function idFromSha1(data: Uint8Array | string): NodeId {
+  return createHash("sha1").update(data).digest().readBigUInt64BE(0);
 }
 
-export function computeMemberId(peerUrls: string[], clusterToken: string, nowMs?: number): number {
+/** etcd's NewMember: `nowSec` (Unix seconds) makes a member added later unique. */
+export function computeMemberId(peerUrls: string[], clusterToken: string, nowSec?: number): NodeId {
   const sorted = [...peerUrls].sort();
-  return idFromSha1(sorted.join("") + clusterToken + (nowMs === undefined ? "" : String(nowMs)));
+  return idFromSha1(sorted.join("") + clusterToken + (nowSec === undefined ? "" : String(nowSec)));
 }
 
-export function computeClusterId(memberIds: number[]): number {
-  const sorted = [...memberIds].sort((a, b) => a - b);
+export function computeClusterId(memberIds: NodeId[]): NodeId {
+  const sorted = [...memberIds].sort(compareIds);
   const buf = new Uint8Array(8 * sorted.length);
   const view = new DataView(buf.buffer);
-  sorted.forEach((id, i) => view.setBigUint64(8 * i, BigInt(id)));
+  sorted.forEach((id, i) => view.setBigUint64(8 * i, id));
   return idFromSha1(buf);
+}
+
+/** A member as the membership snapshot stores it: IDs as hex strings (JSON has no 64-bit integers). */
+interface MemberJSON extends Omit<Member, "id"> {
+  id: string | number;
+}
+
+/** IDs in JSON: hex strings; plain numbers from snapshots written before IDs had 64 bits. */
+function idFromJSON(v: string | number): NodeId {
+  return typeof v === "number" ? BigInt(v) : BigInt(`0x${v}`);
 }
 
 /** Parses --initial-cluster ("a=http://h:2380,b=http://h2:2380") into members. */
@@ -58,20 +62,20 @@ export function parseInitialCluster(initialCluster: string, clusterToken: string
 }
 
 export class RaftCluster {
-  readonly members = new Map<number, Member>();
+  readonly members = new Map<NodeId, Member>();
   version = "";
 
-  constructor(public clusterId: number, public readonly localId: number) {}
+  constructor(public clusterId: NodeId, public readonly localId: NodeId) {}
 
   add(m: Member): void {
     this.members.set(m.id, { ...m });
   }
 
-  remove(id: number): void {
+  remove(id: NodeId): void {
     this.members.delete(id);
   }
 
-  setAttributes(id: number, name: string, clientUrls: string[]): void {
+  setAttributes(id: NodeId, name: string, clientUrls: string[]): void {
     const m = this.members.get(id);
     if (m === undefined) return;
     m.name = name;
@@ -79,21 +83,28 @@ export class RaftCluster {
   }
 
   list(): Member[] {
-    return [...this.members.values()].sort((a, b) => a.id - b.id);
+    return [...this.members.values()].sort((a, b) => compareIds(a.id, b.id));
   }
 
-  voterIds(): number[] {
+  voterIds(): NodeId[] {
     return this.list().filter((m) => !m.isLearner).map((m) => m.id);
   }
 
-  toJSON(): { clusterId: number; version: string; members: Member[] } {
-    return { clusterId: this.clusterId, version: this.version, members: this.list() };
+  toJSON(): { clusterId: string; version: string; members: MemberJSON[] } {
+    return {
+      clusterId: this.clusterId.toString(16),
+      version: this.version,
+      members: this.list().map((m) => ({ ...m, id: m.id.toString(16) })),
+    };
   }
 
-  static fromJSON(localId: number, j: { clusterId: number; version: string; members: Member[] }): RaftCluster {
-    const c = new RaftCluster(j.clusterId, localId);
+  static fromJSON(
+    localId: NodeId,
+    j: { clusterId: string | number; version: string; members: MemberJSON[] },
+  ): RaftCluster {
+    const c = new RaftCluster(idFromJSON(j.clusterId), localId);
     c.version = j.version;
-    for (const m of j.members) c.add(m);
+    for (const m of j.members) c.add({ ...m, id: idFromJSON(m.id) });
     return c;
   }
 }

@@ -11,6 +11,8 @@ import {
   emptyHardState,
   type Entry,
   type Message,
+  type NodeId,
+  NONE,
   type ReadState,
   type Ready,
   type Snapshot,
@@ -24,7 +26,7 @@ import type { ServerMetrics } from "./metrics.ts";
 export interface RaftNodeHooks {
   /** Committed entries (and a snapshot to restore, if any) in log order, after they are durable. */
   apply(entries: Entry[], snapshot: Snapshot | undefined): void;
-  leaderChanged(lead: number, isLeader: boolean): void;
+  leaderChanged(lead: NodeId, isLeader: boolean): void;
   readStates(states: ReadState[]): void;
   /** Raft traffic for other members; single-member clusters never call it. */
   send(messages: Message[]): void;
@@ -40,7 +42,7 @@ export class RaftNode {
   private stopped = false;
   /** Disk work (Ready handling, snapshots) runs one piece at a time on this chain. */
   private chain: Promise<void> = Promise.resolve();
-  lead = 0;
+  lead: NodeId = NONE;
   term = 0;
   commitIndex = 0;
 
@@ -107,9 +109,9 @@ export class RaftNode {
     }
     if (rd.softState !== undefined && rd.softState.lead !== this.lead) {
       const isLeader = rd.softState.raftState === StateType.Leader;
-      if (this.lead !== 0 || rd.softState.lead !== 0) this.metrics.leaderChanges.inc();
+      if (this.lead !== NONE || rd.softState.lead !== NONE) this.metrics.leaderChanges.inc();
       this.lead = rd.softState.lead;
-      this.metrics.hasLeader.set(this.lead !== 0 ? 1 : 0);
+      this.metrics.hasLeader.set(this.lead !== NONE ? 1 : 0);
       this.metrics.isLeader.set(isLeader ? 1 : 0);
       this.hooks.leaderChanged(this.lead, isLeader);
     }

@@ -30,12 +30,12 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
           version: ETCD_SERVER_VERSION,
           dbSize: BigInt(st.dbSize),
           dbSizeInUse: BigInt(st.dbSizeInUse),
-          leader: BigInt(st.leader),
+          leader: st.leader,
           raftIndex: BigInt(st.raftIndex),
           raftTerm: BigInt(st.raftTerm),
           raftAppliedIndex: BigInt(st.raftAppliedIndex),
           // etcd's order: no leader first, then every raised alarm as it prints one
-          errors: [...(st.leader === 0 ? [ErrGRPCNoLeader.message] : []), ...s.alarmList().map(alarmString)],
+          errors: [...(st.leader === 0n ? [ErrGRPCNoLeader.message] : []), ...s.alarmList().map(alarmString)],
           isLearner: st.isLearner,
         };
       },
@@ -96,7 +96,7 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
       memberList: () => ({
         header: s.header(0),
         members: s.cluster.list().map((m) => ({
-          ID: BigInt(m.id),
+          ID: m.id,
           name: m.name,
           peerURLs: m.peerUrls,
           clientURLs: m.clientUrls,

@@ -38,6 +38,18 @@ export function bytesFieldSize(len: number): number {
   return 1 + uvarintSize(len) + len;
 }
 
+/** Bytes a 64-bit varint of `v` takes (negative: its two's complement, 10 bytes). */
+export function uvarint64Size(v: bigint): number {
+  let u = BigInt.asUintN(64, v);
+  if (u <= BigInt(Number.MAX_SAFE_INTEGER)) return uvarintSize(Number(u));
+  let n = 1;
+  while (u >= 0x80n) {
+    u >>= 7n;
+    n++;
+  }
+  return n;
+}
+
 /** Bytes a varint field with a one-byte tag takes (field numbers here are all < 16). */
 export function varintFieldSize(v: number): number {
   return 1 + uvarintSize(v);
@@ -100,6 +112,11 @@ export class ProtoWriter {
   varintField(field: number, v: number): void {
     this.tag(field, WIRE_VARINT);
     this.uvarint(v);
+  }
+
+  uvarint64Field(field: number, v: bigint): void {
+    this.tag(field, WIRE_VARINT);
+    this.uvarint64(v);
   }
 
   bytesField(field: number, data: Uint8Array): void {
@@ -166,13 +183,44 @@ export class ProtoReader {
 
   /** A varint of up to 64 bits, exact, as int64 (values from 2^63 up come back negative). */
   varint64(): bigint {
+    return BigInt.asIntN(64, this.uvarint64());
+  }
+
+  /** A varint of up to 64 bits, exact, as uint64 (node and cluster IDs). */
+  uvarint64(): bigint {
+    // most values fit the number path; only IDs past 2^53 take bigint arithmetic
+    const start = this.pos;
+    let b = 0, n = 0;
+    do {
+      b = this.byte();
+      n++;
+    } while (b >= 0x80 && n < 10);
+    if (b >= 0x80) throw new ProtoError("proto: varint longer than 10 bytes");
     let v = 0n;
-    for (let shift = 0n; shift < 70n; shift += 7n) {
-      const b = this.byte();
-      v |= BigInt(b & 0x7f) << shift;
-      if (b < 0x80) return BigInt.asIntN(64, v);
+    for (let i = n - 1; i >= 0; i--) v = (v << 7n) | BigInt(this.buf[start + i] & 0x7f);
+    return BigInt.asUintN(64, v);
+  }
+
+  /** Repeated varints below 2^53 (enums): accepts both packed and unpacked encodings, as proto decoders must. */
+  repeatedUvarint(wire: number, into: number[]): void {
+    if (wire === WIRE_VARINT) {
+      into.push(this.uvarint());
+      return;
     }
-    throw new ProtoError("proto: varint longer than 10 bytes");
+    if (wire !== WIRE_BYTES) throw new ProtoError(`proto: bad wire type ${wire} for repeated varint`);
+    const r = this.sub();
+    while (!r.done()) into.push(r.uvarint());
+  }
+
+  /** Repeated uint64, packed or not. */
+  repeatedUvarint64(wire: number, into: bigint[]): void {
+    if (wire === WIRE_VARINT) {
+      into.push(this.uvarint64());
+      return;
+    }
+    if (wire !== WIRE_BYTES) throw new ProtoError(`proto: bad wire type ${wire} for repeated varint`);
+    const r = this.sub();
+    while (!r.done()) into.push(r.uvarint64());
   }
 
   /** A length-delimited payload as a view into the input. */
@@ -198,7 +246,7 @@ export class ProtoReader {
   skip(wire: number): void {
     switch (wire) {
       case WIRE_VARINT:
-        this.uvarint();
+        this.uvarint64();
         return;
       case WIRE_FIXED64:
         this.advance(8);
@@ -217,16 +265,5 @@ export class ProtoReader {
   private advance(n: number): void {
     if (n > this.end - this.pos) throw new ProtoError("proto: field runs past the end");
     this.pos += n;
-  }
-
-  /** Repeated uint64: accepts both packed and unpacked encodings, as proto decoders must. */
-  repeatedUvarint(wire: number, into: number[]): void {
-    if (wire === WIRE_VARINT) {
-      into.push(this.uvarint());
-      return;
-    }
-    if (wire !== WIRE_BYTES) throw new ProtoError(`proto: bad wire type ${wire} for repeated varint`);
-    const r = this.sub();
-    while (!r.done()) into.push(r.uvarint());
   }
 }

@@ -12,17 +12,27 @@ import {
   type Entry,
   type HardState,
   type Message,
+  type NodeId,
+  NONE,
   type Snapshot,
   type SnapshotMetadata,
 } from "../raft/types.ts";
 import { newMessage } from "../raft/util.ts";
-import { bytesFieldSize, ProtoReader, ProtoWriter, varintFieldSize, WIRE_BYTES } from "./proto_wire.ts";
+import { bytesFieldSize, ProtoReader, ProtoWriter, uvarint64Size, varintFieldSize, WIRE_BYTES } from "./proto_wire.ts";
 
 const EMPTY: Uint8Array = new Uint8Array(0);
 
 // Only non-default values reach the wire.
 function optVarintSize(v: number): number {
   return v === 0 ? 0 : varintFieldSize(v);
+}
+
+function optIdSize(v: NodeId): number {
+  return v === NONE ? 0 : 1 + uvarint64Size(v);
+}
+
+function optId(w: ProtoWriter, field: number, v: NodeId): void {
+  if (v !== NONE) w.uvarint64Field(field, v);
 }
 
 function optBytesSize(b: Uint8Array | undefined): number {
@@ -98,12 +108,12 @@ export function decodeEntry(b: Uint8Array): Entry {
 // ---- HardState: term=1 vote=2 commit=3
 
 function hardStateSize(s: HardState): number {
-  return optVarintSize(s.term) + optVarintSize(s.vote) + optVarintSize(s.commit);
+  return optVarintSize(s.term) + optIdSize(s.vote) + optVarintSize(s.commit);
 }
 
 function writeHardState(w: ProtoWriter, s: HardState): void {
   optVarint(w, 1, s.term);
-  optVarint(w, 2, s.vote);
+  optId(w, 2, s.vote);
   optVarint(w, 3, s.commit);
 }
 
@@ -113,7 +123,7 @@ export function encodeHardState(s: HardState): Uint8Array {
 
 export function decodeHardState(b: Uint8Array): HardState {
   const r = new ProtoReader(b);
-  const s: HardState = { term: 0, vote: 0, commit: 0 };
+  const s: HardState = { term: 0, vote: NONE, commit: 0 };
   while (!r.done()) {
     const tag = r.uvarint();
     switch (tag) {
@@ -121,7 +131,7 @@ export function decodeHardState(b: Uint8Array): HardState {
         s.term = r.uvarint();
         break;
       case 0x10:
-        s.vote = r.uvarint();
+        s.vote = r.uvarint64();
         break;
       case 0x18:
         s.commit = r.uvarint();
@@ -136,14 +146,14 @@ export function decodeHardState(b: Uint8Array): HardState {
 // ---- ConfState: voters=1 learners=2 voters_outgoing=3 learners_next=4 auto_leave=5
 // Repeated fields are written unpacked, as proto2 (and etcd) does.
 
-function idsSize(ids: number[]): number {
+function idsSize(ids: NodeId[]): number {
   let n = 0;
-  for (const id of ids) n += varintFieldSize(id);
+  for (const id of ids) n += 1 + uvarint64Size(id);
   return n;
 }
 
-function writeIds(w: ProtoWriter, field: number, ids: number[]): void {
-  for (const id of ids) w.varintField(field, id);
+function writeIds(w: ProtoWriter, field: number, ids: NodeId[]): void {
+  for (const id of ids) w.uvarint64Field(field, id);
 }
 
 function confStateSize(c: ConfState): number {
@@ -166,16 +176,16 @@ function readConfState(r: ProtoReader): ConfState {
     const wire = tag & 7;
     switch (tag >>> 3) {
       case 1:
-        r.repeatedUvarint(wire, c.voters);
+        r.repeatedUvarint64(wire, c.voters);
         break;
       case 2:
-        r.repeatedUvarint(wire, c.learners);
+        r.repeatedUvarint64(wire, c.learners);
         break;
       case 3:
-        r.repeatedUvarint(wire, c.votersOutgoing);
+        r.repeatedUvarint64(wire, c.votersOutgoing);
         break;
       case 4:
-        r.repeatedUvarint(wire, c.learnersNext);
+        r.repeatedUvarint64(wire, c.learnersNext);
         break;
       case 5:
         if (wire !== 0) throw new Error(`raft_codec: bad wire type ${wire} for ConfState.auto_leave`);
@@ -270,7 +280,7 @@ export function decodeSnapshot(b: Uint8Array): Snapshot {
 // snapshot=9 reject=10 rejectHint=11 context=12
 
 function messageSize(m: Message): number {
-  let n = optVarintSize(m.type) + optVarintSize(m.to) + optVarintSize(m.from) + optVarintSize(m.term) +
+  let n = optVarintSize(m.type) + optIdSize(m.to) + optIdSize(m.from) + optVarintSize(m.term) +
     optVarintSize(m.logTerm) + optVarintSize(m.index) + optVarintSize(m.commit) + optVarintSize(m.rejectHint) +
     optBytesSize(m.context) + (m.reject ? 2 : 0);
   for (const e of m.entries) n += bytesFieldSize(entrySize(e));
@@ -280,8 +290,8 @@ function messageSize(m: Message): number {
 
 function writeMessage(w: ProtoWriter, m: Message): void {
   optVarint(w, 1, m.type);
-  optVarint(w, 2, m.to);
-  optVarint(w, 3, m.from);
+  optId(w, 2, m.to);
+  optId(w, 3, m.from);
   optVarint(w, 4, m.term);
   optVarint(w, 5, m.logTerm);
   optVarint(w, 6, m.index);
@@ -305,7 +315,7 @@ export function encodeMessage(m: Message): Uint8Array {
 
 export function decodeMessage(b: Uint8Array): Message {
   const r = new ProtoReader(b);
-  const m = newMessage(0, 0, 0);
+  const m = newMessage(0, NONE, NONE);
   while (!r.done()) {
     const tag = r.uvarint();
     switch (tag) {
@@ -313,10 +323,10 @@ export function decodeMessage(b: Uint8Array): Message {
         m.type = r.uvarint();
         break;
       case 0x10:
-        m.to = r.uvarint();
+        m.to = r.uvarint64();
         break;
       case 0x18:
-        m.from = r.uvarint();
+        m.from = r.uvarint64();
         break;
       case 0x20:
         m.term = r.uvarint();
@@ -355,13 +365,13 @@ export function decodeMessage(b: Uint8Array): Message {
 // ---- ConfChange: id=1 type=2 node_id=3 context=4 (carried in EntryConfChange data)
 
 function confChangeSize(c: ConfChange): number {
-  return optVarintSize(c.id) + optVarintSize(c.type) + optVarintSize(c.nodeId) + optBytesSize(c.context);
+  return optVarintSize(c.id) + optVarintSize(c.type) + optIdSize(c.nodeId) + optBytesSize(c.context);
 }
 
 function writeConfChange(w: ProtoWriter, c: ConfChange): void {
   optVarint(w, 1, c.id);
   optVarint(w, 2, c.type);
-  optVarint(w, 3, c.nodeId);
+  optId(w, 3, c.nodeId);
   optBytes(w, 4, c.context);
 }
 
@@ -371,7 +381,7 @@ export function encodeConfChange(c: ConfChange): Uint8Array {
 
 export function decodeConfChange(b: Uint8Array): ConfChange {
   const r = new ProtoReader(b);
-  const c: ConfChange = { id: 0, type: 0, nodeId: 0 };
+  const c: ConfChange = { id: 0, type: 0, nodeId: NONE };
   while (!r.done()) {
     const tag = r.uvarint();
     switch (tag) {
@@ -382,7 +392,7 @@ export function decodeConfChange(b: Uint8Array): ConfChange {
         c.type = r.uvarint();
         break;
       case 0x18:
-        c.nodeId = r.uvarint();
+        c.nodeId = r.uvarint64();
         break;
       case 0x22:
         c.context = r.bytes();
@@ -397,7 +407,7 @@ export function decodeConfChange(b: Uint8Array): ConfChange {
 // ---- ConfChangeV2: transition=1 changes=2 context=3; ConfChangeSingle: type=1 node_id=2
 
 function singleSize(c: ConfChangeSingle): number {
-  return optVarintSize(c.type) + optVarintSize(c.nodeId);
+  return optVarintSize(c.type) + optIdSize(c.nodeId);
 }
 
 function confChangeV2Size(c: ConfChangeV2): number {
@@ -411,7 +421,7 @@ function writeConfChangeV2(w: ProtoWriter, c: ConfChangeV2): void {
   for (const s of c.changes) {
     nested(w, 2, singleSize(s));
     optVarint(w, 1, s.type);
-    optVarint(w, 2, s.nodeId);
+    optId(w, 2, s.nodeId);
   }
   optBytes(w, 3, c.context);
 }
@@ -421,7 +431,7 @@ export function encodeConfChangeV2(c: ConfChangeV2): Uint8Array {
 }
 
 function readSingle(r: ProtoReader): ConfChangeSingle {
-  const s: ConfChangeSingle = { type: 0, nodeId: 0 };
+  const s: ConfChangeSingle = { type: 0, nodeId: NONE };
   while (!r.done()) {
     const tag = r.uvarint();
     switch (tag) {
@@ -429,7 +439,7 @@ function readSingle(r: ProtoReader): ConfChangeSingle {
         s.type = r.uvarint();
         break;
       case 0x10:
-        s.nodeId = r.uvarint();
+        s.nodeId = r.uvarint64();
         break;
       default:
         r.skip(tag & 7);

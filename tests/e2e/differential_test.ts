@@ -55,6 +55,7 @@ const session: [string[], string?][] = [
   [["endpoint", "hashkv", "--rev=1000"]],
   [["endpoint", "status", "-w", "json"]],
   [["member", "list", "-w", "json"]],
+  [["member", "list"]],
   [["defrag"]],
   [["put", "big"], "x".repeat(1600 * 1024)],
   [["put", "huge"], "x".repeat(2100 * 1024)],

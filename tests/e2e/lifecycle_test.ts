@@ -180,3 +180,45 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "member and cluster IDs are etcd's, all 64 bits, and survive a restart",
+  ...opts,
+  fn: async () => {
+    // etcd derives them from the advertised peer URLs and the cluster token (neither needs to be listened on)
+    const cases = [
+      { args: ["--name=default", "--initial-cluster=default=http://localhost:2380"], peer: "http://localhost:2380" },
+      {
+        args: ["--name=default", "--initial-cluster=default=http://localhost:20001", "--initial-cluster-token=new"],
+        peer: "http://localhost:20001",
+      },
+    ];
+    const want = [["8e9e05c52164694d", "cdf818194e3a8c32"], ["ca50e9357181d758", "034f27e83b3bc2ff"]];
+    for (const [i, c] of cases.entries()) {
+      const dataDir = `${await tempDir()}/ids.etcd`;
+      const extraArgs = [`--initial-advertise-peer-urls=${c.peer}`, ...c.args];
+      let m = await startMember({ dataDir, extraArgs });
+      try {
+        for (let restart = 0; restart < 2; restart++) {
+          const [member, cluster] = want[i];
+          assertEquals(
+            await ctl(m.endpoint, "member", "list"),
+            `${member}, started, default, ${c.peer}, http://${m.endpoint}, false\n`,
+          );
+          // decimal in JSON: read from the text, JSON.parse would round it
+          const status = await ctl(m.endpoint, "endpoint", "status", "-w", "json");
+          assertEquals(/"member_id":(\d+)/.exec(status)![1], BigInt(`0x${member}`).toString());
+          assertEquals(/"cluster_id":(\d+)/.exec(status)![1], BigInt(`0x${cluster}`).toString());
+          assertEquals(/"leader":(\d+)/.exec(status)![1], BigInt(`0x${member}`).toString());
+          assertMatch(m.log(), new RegExp(`"local-member-id":"${member}"`));
+          if (restart === 0) {
+            assertEquals(await m.stop(), 0);
+            m = await startMember({ dataDir, clientPort: m.clientPort, extraArgs });
+          }
+        }
+      } finally {
+        await m.stop();
+      }
+    }
+  },
+});

@@ -5,6 +5,8 @@ export function assert(cond: unknown, msg = "assertion failed"): asserts cond {
 }
 
 function canon(v: unknown): unknown {
+  // node IDs are bigints: 2n is not 2
+  if (typeof v === "bigint") return `${v}n`;
   if (v instanceof Uint8Array) return `bytes(${Array.from(v).join(",")})`;
   if (v instanceof Map) return ["Map", [...v.entries()].map(([k, x]) => [canon(k), canon(x)])];
   if (v instanceof Set) return ["Set", [...v].map(canon)];

@@ -9,20 +9,29 @@ import { Rand } from "../../raft/rand.ts";
 import { type Entry, EntryType, type Message, MessageType, NONE } from "../../raft/types.ts";
 import { newMessage } from "../../raft/util.ts";
 
-export function newTestStorage(voters: number[], learners: number[] = []): MemoryStorage {
+/** Tests name nodes 1, 2, 3, ...: as numbers or as raft's bigint IDs. */
+export type TestId = number | bigint;
+
+export function newTestStorage(voters: TestId[], learners: TestId[] = []): MemoryStorage {
   const s = new MemoryStorage();
-  s.setConfState({ voters, learners, votersOutgoing: [], learnersNext: [], autoLeave: false });
+  s.setConfState({
+    voters: voters.map(BigInt),
+    learners: learners.map(BigInt),
+    votersOutgoing: [],
+    learnersNext: [],
+    autoLeave: false,
+  });
   return s;
 }
 
 export function newTestRaft(
-  id: number,
+  id: TestId,
   election: number,
   heartbeat: number,
   storage: MemoryStorage,
   extra: Partial<Config> = {},
 ): Raft {
-  return new Raft({ id, electionTick: election, heartbeatTick: heartbeat, storage, ...extra });
+  return new Raft({ id: BigInt(id), electionTick: election, heartbeatTick: heartbeat, storage, ...extra });
 }
 
 /** Takes the messages a node produced. */
@@ -36,11 +45,11 @@ export function ent(term: number, index: number, data = ""): Entry {
   return { term, index, type: EntryType.Normal, data: new TextEncoder().encode(data) };
 }
 
-export function msg(type: MessageType, from: number, to: number, fields: Partial<Message> = {}): Message {
-  return { ...newMessage(type, to, from), ...fields };
+export function msg(type: MessageType, from: TestId, to: TestId, fields: Partial<Message> = {}): Message {
+  return { ...newMessage(type, BigInt(to), BigInt(from)), ...fields };
 }
 
-export function propMsg(to: number, data = "somedata"): Message {
+export function propMsg(to: TestId, data = "somedata"): Message {
   return msg(MessageType.MsgProp, to, to, { entries: [ent(0, 0, data)] });
 }
 
@@ -92,32 +101,32 @@ export class Network {
     });
   }
 
-  raft(id: number): Raft {
-    return this.peers.get(id)!;
+  raft(id: TestId): Raft {
+    return this.peers.get(Number(id))!;
   }
 
   send(...msgs: Message[]): void {
     const queue = msgs.slice();
     while (queue.length > 0) {
       const m = queue.shift()!;
-      const p = this.peers.get(m.to);
+      const p = this.peers.get(Number(m.to));
       if (!p) continue;
       stepQuiet(p, m);
       for (const x of this.filter(readMessages(p))) queue.push(x);
     }
   }
 
-  drop(from: number, to: number, perc: number): void {
+  drop(from: TestId, to: TestId, perc: number): void {
     this.dropm.set(`${from}-${to}`, perc);
   }
 
-  cut(one: number, other: number): void {
+  cut(one: TestId, other: TestId): void {
     this.drop(one, other, 2);
     this.drop(other, one, 2);
   }
 
-  isolate(id: number): void {
-    for (const other of this.peers.keys()) if (other !== id) this.cut(id, other);
+  isolate(id: TestId): void {
+    for (const other of this.peers.keys()) if (other !== Number(id)) this.cut(id, other);
   }
 
   ignore(t: MessageType): void {
@@ -143,7 +152,7 @@ export class Network {
   }
 }
 
-export function hup(id: number): Message {
+export function hup(id: TestId): Message {
   return msg(MessageType.MsgHup, id, id);
 }
 

@@ -3,18 +3,18 @@
 
 import { assert, assertEquals } from "./assert.ts";
 import { ent, hup, msg, Network, newTestRaft, newTestStorage, nextEnts, propMsg, readMessages } from "./network.ts";
-import { type Message, MessageType, StateType } from "../../raft/types.ts";
+import { compareIds, type Message, MessageType, StateType } from "../../raft/types.ts";
 import type { Raft } from "../../raft/raft.ts";
 
 const MT = MessageType;
 
-function becomeState(r: Raft, st: StateType, term: number, lead = 2): void {
+function becomeState(r: Raft, st: StateType, term: number, lead = 2n): void {
   if (st === StateType.Follower) r.becomeFollower(term, lead);
   else if (st === StateType.Candidate) {
-    r.becomeFollower(term - 1, 0);
+    r.becomeFollower(term - 1, 0n);
     r.becomeCandidate();
   } else {
-    r.becomeFollower(term - 1, 0);
+    r.becomeFollower(term - 1, 0n);
     r.becomeCandidate();
     r.becomeLeader();
   }
@@ -48,7 +48,7 @@ Deno.test("paper 5.1: higher term in any message makes a node follower", () => {
 
 Deno.test("paper 5.1: stale-term messages are ignored", () => {
   const r = newTestRaft(1, 10, 1, newTestStorage([1, 2]));
-  r.becomeFollower(2, 0);
+  r.becomeFollower(2, 0n);
   r.step(msg(MT.MsgApp, 2, 1, { term: 1, entries: [ent(1, 1)], index: 0 }));
   assertEquals(r.raftLog.lastIndex(), 0);
   assertEquals(readMessages(r).length, 0);
@@ -64,7 +64,7 @@ Deno.test("paper 5.2: leader broadcasts heartbeats every heartbeat timeout", () 
   becomeState(r, StateType.Leader, 1);
   readMessages(r);
   r.tick();
-  const ms = readMessages(r).sort((a, b) => a.to - b.to);
+  const ms = readMessages(r).sort((a, b) => compareIds(a.to, b.to));
   assertEquals(types(ms), ["MsgHeartbeat->2", "MsgHeartbeat->3"]);
   assert(ms.every((m) => m.term === 1 && m.commit === 0));
 });
@@ -77,8 +77,8 @@ Deno.test("paper 5.2: follower/candidate start an election on timeout", () => {
     for (let i = 0; i < 2 * 10; i++) r.tick();
     assertEquals(r.term, before + 1);
     assertEquals(r.state, StateType.Candidate);
-    assertEquals(r.vote, 1);
-    const ms = readMessages(r).filter((m) => m.term === r.term).sort((a, b) => a.to - b.to);
+    assertEquals(r.vote, 1n);
+    const ms = readMessages(r).filter((m) => m.term === r.term).sort((a, b) => compareIds(a.to, b.to));
     assertEquals(types(ms), ["MsgVote->2", "MsgVote->3"]);
   }
 });
@@ -120,7 +120,7 @@ Deno.test("paper 5.2: follower votes first-come-first-served, at most once per t
   for (const [vote, nvote, wreject] of cases) {
     const r = newTestRaft(1, 10, 1, newTestStorage([1, 2, 3]));
     r.term = 1;
-    r.vote = vote;
+    r.vote = BigInt(vote);
     r.step(msg(MT.MsgVote, nvote, 1, { term: 1 }));
     const ms = readMessages(r);
     assertEquals(ms.length, 1);
@@ -185,7 +185,7 @@ Deno.test("paper 5.3: leader appends a proposal and replicates it", () => {
   r.step(propMsg(1));
   assertEquals(r.raftLog.lastIndex(), li + 1);
   assertEquals(r.raftLog.committed, li);
-  const ms = readMessages(r).sort((a, b) => a.to - b.to);
+  const ms = readMessages(r).sort((a, b) => compareIds(a.to, b.to));
   assertEquals(types(ms), ["MsgApp->2", "MsgApp->3"]);
   assert(ms.every((m) => m.index === li && m.logTerm === 1 && m.commit === li && m.entries.length === 1));
 });
@@ -215,7 +215,7 @@ Deno.test("paper 5.3: leader commits once a majority acknowledges", () => {
     const li = r.raftLog.lastIndex();
     r.step(propMsg(1));
     for (const m of readMessages(r)) {
-      if (m.to - 1 <= acks) r.step(msg(MT.MsgAppResp, m.to, 1, { term: m.term, index: li + 1 }));
+      if (Number(m.to) - 1 <= acks) r.step(msg(MT.MsgAppResp, m.to, 1, { term: m.term, index: li + 1 }));
     }
     assertEquals(r.raftLog.committed > li, wcommit, `size ${size} acks ${acks}`);
   }
@@ -249,7 +249,7 @@ Deno.test("paper 5.3: follower commits what the leader says is committed", () =>
   ) {
     const s = newTestStorage([1, 2, 3]);
     const r = newTestRaft(1, 10, 1, s);
-    r.becomeFollower(1, 2);
+    r.becomeFollower(1, 2n);
     r.step(msg(MT.MsgApp, 2, 1, { term: 1, entries: ents.slice(), commit }));
     assertEquals(r.raftLog.committed, commit);
     assertEquals(nextEnts(r, s).length, commit);
@@ -269,7 +269,7 @@ Deno.test("paper 5.3: follower rejects appends whose previous entry doesn't matc
     s.append([ent(1, 1), ent(2, 2)]);
     const r = newTestRaft(1, 10, 1, s);
     r.raftLog.commitTo(1);
-    r.becomeFollower(2, 2);
+    r.becomeFollower(2, 2n);
     r.step(msg(MT.MsgApp, 2, 1, { term: 2, logTerm: term, index }));
     const ms = readMessages(r);
     assertEquals(
@@ -291,7 +291,7 @@ Deno.test("paper 5.3: follower truncates conflicts and appends", () => {
     const s = newTestStorage([1, 2, 3]);
     s.append([ent(1, 1), ent(2, 2)]);
     const r = newTestRaft(1, 10, 1, s);
-    r.becomeFollower(2, 2);
+    r.becomeFollower(2, 2n);
     r.step(msg(MT.MsgApp, 2, 1, { term: 2, logTerm: term, index, entries: ents.map(([t, i]) => ent(t, i)) }));
     assertEquals(r.raftLog.allEntries().map((e) => [e.term, e.index]), wents);
     assertEquals(r.raftLog.unstableEntries().map((e) => [e.term, e.index]), wunstable);
@@ -399,7 +399,7 @@ Deno.test("paper 5.4.2: figure 8 scenario", () => {
   // own-term ones, so a majority stores the old entry. It must not commit.
   n.recover();
   n.isolate(5);
-  r(1).becomeFollower(r(1).term, 0);
+  r(1).becomeFollower(r(1).term, 0n);
   n.ignore(MT.MsgApp);
   campaign(1);
   n.recover();
@@ -419,7 +419,7 @@ Deno.test("paper 5.4.2: figure 8 scenario", () => {
   n.msgHook = undefined;
   n.recover();
   n.isolate(1);
-  r(5).becomeFollower(r(5).term, 0);
+  r(5).becomeFollower(r(5).term, 0n);
   campaign(5);
   n.send(propMsg(5, "after"));
   for (const id of [2, 3, 4]) assertEquals(r(id).raftLog.termOrZero(t2), t5);

@@ -34,20 +34,20 @@ function drain(rn: RawNode, s: MemoryStorage): string[] {
 
 Deno.test("rawnode: single voter bootstraps, campaigns, proposes and commits", () => {
   const s = new MemoryStorage();
-  const rn = new RawNode({ id: 1, electionTick: 10, heartbeatTick: 1, storage: s });
-  rn.bootstrap([{ id: 1 }]);
+  const rn = new RawNode({ id: 1n, electionTick: 10, heartbeatTick: 1, storage: s });
+  rn.bootstrap([{ id: 1n }]);
   assert(rn.hasReady());
   const rd = rn.ready();
   assertEquals(rd.entries.length, 1);
   assertEquals(rd.committedEntries.length, 1);
-  assertEquals(rd.hardState, { term: 1, vote: 0, commit: 1 });
+  assertEquals(rd.hardState, { term: 1, vote: 0n, commit: 1 });
   handle(rn, s, rd);
   assert(!rn.hasReady());
 
   rn.campaign();
   const rd2 = rn.ready();
-  assertEquals(rd2.softState, { lead: 1, raftState: StateType.Leader });
-  assertEquals(rd2.hardState, { term: 2, vote: 1, commit: 2 });
+  assertEquals(rd2.softState, { lead: 1n, raftState: StateType.Leader });
+  assertEquals(rd2.hardState, { term: 2, vote: 1n, commit: 2 });
   handle(rn, s, rd2);
 
   rn.propose(enc("a"));
@@ -63,19 +63,19 @@ Deno.test("rawnode: single voter bootstraps, campaigns, proposes and commits", (
 
 Deno.test("rawnode: restart from storage with snapshot, hard state and entries", () => {
   const s = new MemoryStorage();
-  const rn = new RawNode({ id: 1, electionTick: 10, heartbeatTick: 1, storage: s });
-  rn.bootstrap([{ id: 1 }]);
+  const rn = new RawNode({ id: 1n, electionTick: 10, heartbeatTick: 1, storage: s });
+  rn.bootstrap([{ id: 1n }]);
   drain(rn, s);
   rn.campaign();
   drain(rn, s);
   for (let i = 0; i < 5; i++) rn.propose(enc(`x${i}`));
   assertEquals(drain(rn, s), ["x0", "x1", "x2", "x3", "x4"]);
-  const cs = { voters: [1], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
+  const cs = { voters: [1n], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
   s.createSnapshot(5, cs, enc("state@5"));
   s.compact(5);
 
   // A fresh node over the same storage picks up term, commit and membership.
-  const rn2 = new RawNode({ id: 1, electionTick: 10, heartbeatTick: 1, storage: s, applied: 5 });
+  const rn2 = new RawNode({ id: 1n, electionTick: 10, heartbeatTick: 1, storage: s, applied: 5 });
   const st = rn2.status();
   assertEquals(st.hardState.term, 2);
   assertEquals(st.hardState.commit, 7);
@@ -90,8 +90,8 @@ Deno.test("rawnode: restart from storage with snapshot, hard state and entries",
 
 Deno.test("rawnode: follower without leader drops proposals", () => {
   const s = new MemoryStorage();
-  const rn = new RawNode({ id: 1, electionTick: 10, heartbeatTick: 1, storage: s });
-  rn.bootstrap([{ id: 1 }, { id: 2 }]);
+  const rn = new RawNode({ id: 1n, electionTick: 10, heartbeatTick: 1, storage: s });
+  rn.bootstrap([{ id: 1n }, { id: 2n }]);
   drain(rn, s);
   assertThrows(() => rn.propose(enc("a")), ErrProposalDropped.message);
 });

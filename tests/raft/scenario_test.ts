@@ -89,7 +89,7 @@ Deno.test("leader transfer to an up-to-date follower", () => {
   n.send(msg(MT.MsgTransferLeader, 2, 1));
   assertEquals(n.raft(2).state, StateType.Leader);
   assertEquals(n.raft(1).state, StateType.Follower);
-  assertEquals(n.raft(1).lead, 2);
+  assertEquals(n.raft(1).lead, 2n);
 });
 
 Deno.test("leader transfer to a lagging follower catches it up first", () => {
@@ -103,7 +103,7 @@ Deno.test("leader transfer to a lagging follower catches it up first", () => {
   // Proposals are refused while the transfer is in flight.
   n.ignore(MT.MsgApp);
   n.send(msg(MT.MsgTransferLeader, 3, 1));
-  assertEquals(n.raft(1).leadTransferee, 3);
+  assertEquals(n.raft(1).leadTransferee, 3n);
   assertThrows(() => n.raft(1).step(propMsg(1)), ErrProposalDropped.message);
   n.recover();
   n.send(msg(MT.MsgHeartbeatResp, 3, 1, { term: 1 }));
@@ -116,9 +116,9 @@ Deno.test("leader transfer is abandoned after an election timeout", () => {
   n.send(hup(1));
   n.isolate(3);
   n.send(msg(MT.MsgTransferLeader, 3, 1));
-  assertEquals(n.raft(1).leadTransferee, 3);
+  assertEquals(n.raft(1).leadTransferee, 3n);
   tickN(n.raft(1), n.raft(1).electionTimeout);
-  assertEquals(n.raft(1).leadTransferee, 0);
+  assertEquals(n.raft(1).leadTransferee, 0n);
   assertEquals(n.raft(1).state, StateType.Leader);
 });
 
@@ -138,9 +138,9 @@ Deno.test("learners never vote and never campaign; promotion makes them voters",
   n.send(propMsg(1));
   assertEquals(b.raftLog.committed, a.raftLog.committed);
   assertEquals(a.prs.tallyVotes().granted, 0);
-  for (const r of [a, b]) r.applyConfChange({ transition: 0, changes: [{ type: ConfChangeType.AddNode, nodeId: 2 }] });
+  for (const r of [a, b]) r.applyConfChange({ transition: 0, changes: [{ type: ConfChangeType.AddNode, nodeId: 2n }] });
   assert(!b.isLearner);
-  assertEquals(a.prs.voterNodes(), [1, 2]);
+  assertEquals(a.prs.voterNodes(), [1n, 2n]);
 });
 
 Deno.test("joint consensus: enter, commit under both majorities, leave automatically", () => {
@@ -148,21 +148,21 @@ Deno.test("joint consensus: enter, commit under both majorities, leave automatic
   // Start with voters 1,2,3; node 4 exists but is not a member yet.
   const a = n.raft(1);
   for (let id = 1; id <= 4; id++) {
-    n.raft(id).applyConfChange({ transition: 0, changes: [{ type: ConfChangeType.RemoveNode, nodeId: 4 }] });
+    n.raft(id).applyConfChange({ transition: 0, changes: [{ type: ConfChangeType.RemoveNode, nodeId: 4n }] });
   }
   n.send(hup(1));
   assertEquals(a.state, StateType.Leader);
   const cc = {
     transition: ConfChangeTransition.Auto,
-    changes: [{ type: ConfChangeType.AddNode, nodeId: 4 }, { type: ConfChangeType.RemoveNode, nodeId: 3 }],
+    changes: [{ type: ConfChangeType.AddNode, nodeId: 4n }, { type: ConfChangeType.RemoveNode, nodeId: 3n }],
   };
   n.send(
     msg(MT.MsgProp, 1, 1, { entries: [{ ...ent(0, 0), type: EntryType.ConfChangeV2, data: encodeConfChangeV2(cc) }] }),
   );
   let cs: ConfState | undefined;
   for (let id = 1; id <= 4; id++) cs = n.raft(id).applyConfChange(cc);
-  assertEquals(cs!.voters, [1, 2, 4]);
-  assertEquals(cs!.votersOutgoing, [1, 2, 3]);
+  assertEquals(cs!.voters, [1n, 2n, 4n]);
+  assertEquals(cs!.votersOutgoing, [1n, 2n, 3n]);
   assert(cs!.autoLeave);
   // While joint, a change other than leaving is refused (turned into a no-op entry).
   const li = a.raftLog.lastIndex();
@@ -180,9 +180,9 @@ Deno.test("joint consensus: enter, commit under both majorities, leave automatic
   assertEquals(a.raftLog.committed, a.raftLog.lastIndex());
   const leave = { transition: ConfChangeTransition.Auto, changes: [] };
   for (let id = 1; id <= 4; id++) cs = n.raft(id).applyConfChange(leave);
-  assertEquals(cs!.voters, [1, 2, 4]);
+  assertEquals(cs!.voters, [1n, 2n, 4n]);
   assertEquals(cs!.votersOutgoing, []);
-  assertEquals(a.prs.progress.has(3), false);
+  assertEquals(a.prs.progress.has(3n), false);
 });
 
 Deno.test("joint consensus: committing needs both majorities", () => {
@@ -192,10 +192,10 @@ Deno.test("joint consensus: committing needs both majorities", () => {
   r.becomeLeader();
   r.applyConfChange({
     transition: ConfChangeTransition.JointExplicit,
-    changes: [{ type: ConfChangeType.AddNode, nodeId: 4 }, { type: ConfChangeType.AddNode, nodeId: 5 }, {
+    changes: [{ type: ConfChangeType.AddNode, nodeId: 4n }, { type: ConfChangeType.AddNode, nodeId: 5n }, {
       type: ConfChangeType.RemoveNode,
-      nodeId: 2,
-    }, { type: ConfChangeType.RemoveNode, nodeId: 3 }],
+      nodeId: 2n,
+    }, { type: ConfChangeType.RemoveNode, nodeId: 3n }],
   });
   readMessages(r);
   r.step(propMsg(1));
@@ -211,13 +211,13 @@ Deno.test("joint consensus: committing needs both majorities", () => {
 Deno.test("removing the leader: it steps down once the removal applies", () => {
   const n = new Network([undefined, undefined, undefined]);
   n.send(hup(1));
-  const cc = { transition: 0, changes: [{ type: ConfChangeType.RemoveNode, nodeId: 1 }] };
+  const cc = { transition: 0, changes: [{ type: ConfChangeType.RemoveNode, nodeId: 1n }] };
   for (let id = 1; id <= 3; id++) n.raft(id).applyConfChange(cc);
   assertEquals(n.raft(1).state, StateType.Follower);
   assert(!n.raft(1).promotable());
   n.send(hup(2));
   assertEquals(n.raft(2).state, StateType.Leader);
-  assertEquals(n.raft(2).prs.voterNodes(), [2, 3]);
+  assertEquals(n.raft(2).prs.voterNodes(), [2n, 3n]);
 });
 
 for (const option of [ReadOnlyOption.Safe, ReadOnlyOption.LeaseBased]) {
@@ -271,19 +271,19 @@ Deno.test("snapshot: a lagging follower gets a snapshot and resumes replication"
   const a = n.raft(1);
   const s = n.storage.get(1)!;
   nextEnts(a, s);
-  const cs = { voters: [1, 2, 3], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
+  const cs = { voters: [1n, 2n, 3n], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
   s.createSnapshot(a.raftLog.applied, cs, enc("snap"));
   s.compact(a.raftLog.applied);
   n.recover();
   const seen: MessageType[] = [];
   n.msgHook = (m) => {
-    if (m.to === 3) seen.push(m.type);
+    if (m.to === 3n) seen.push(m.type);
     return true;
   };
   n.send(msg(MT.MsgBeat, 1, 1));
   assert(seen.includes(MT.MsgSnap), "no snapshot sent");
   // The follower installed it and its ack (past the snapshot) resumed replication at once.
-  const pr = a.prs.progress.get(3)!;
+  const pr = a.prs.progress.get(3n)!;
   assert(n.raft(3).raftLog.committed >= s.snapshot().metadata.index);
   assertEquals(pr.state, ProgressState.Replicate);
   a.step(msg(MT.MsgSnapStatus, 3, 1)); // the transport's late report changes nothing
@@ -301,13 +301,13 @@ Deno.test("snapshot: failure report resets to probing", () => {
     metadata: {
       index: 11,
       term: 11,
-      confState: { voters: [1, 2], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
+      confState: { voters: [1n, 2n], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
     },
   });
   const r = newTestRaft(1, 10, 1, s);
   r.becomeCandidate();
   r.becomeLeader();
-  const pr = r.prs.progress.get(2)!;
+  const pr = r.prs.progress.get(2n)!;
   pr.next = r.raftLog.firstIndex();
   pr.recentActive = true;
   r.step(msg(MT.MsgAppResp, 2, 1, { term: r.term, index: pr.next - 1, reject: true }));
@@ -324,7 +324,7 @@ Deno.test("flow control: the inflight window bounds MsgApps, acks reopen it", ()
   const r = newTestRaft(1, 5, 1, s, { maxInflightMsgs: 3, maxSizePerMsg: 0 });
   r.becomeCandidate();
   r.becomeLeader();
-  const pr = r.prs.progress.get(2)!;
+  const pr = r.prs.progress.get(2n)!;
   pr.becomeReplicate();
   readMessages(r);
   for (let i = 0; i < 10; i++) r.step(propMsg(1));
@@ -361,7 +361,7 @@ Deno.test("rejections back off straight to the follower's last index", () => {
   r.becomeCandidate();
   r.becomeLeader();
   readMessages(r);
-  const pr = r.prs.progress.get(2)!;
+  const pr = r.prs.progress.get(2n)!;
   r.step(msg(MT.MsgAppResp, 2, 1, { term: r.term, index: pr.next - 1, reject: true, rejectHint: 2 }));
   assertEquals(pr.next, 3);
   const m = readMessages(r)[0];
@@ -411,7 +411,7 @@ Deno.test("a stale leader learns the new term from MsgAppResp (checkQuorum/preVo
 Deno.test("a vote request with a lower term is rejected with our term", () => {
   for (const preVote of [false, true]) {
     const r = newTestRaft(1, 10, 1, newTestStorage([1, 2]), { preVote });
-    r.becomeFollower(5, 0);
+    r.becomeFollower(5, 0n);
     const t = preVote ? MT.MsgPreVote : MT.MsgVote;
     r.step(msg(t, 2, 1, { term: 3, index: 10, logTerm: 3 }));
     const ms = readMessages(r);
@@ -421,7 +421,7 @@ Deno.test("a vote request with a lower term is rejected with our term", () => {
     assert(ms[0].reject);
     // The candidate adopts the term and can win the next election there.
     const c = newTestRaft(2, 10, 1, newTestStorage([1, 2]), { preVote });
-    c.becomeFollower(3, 0);
+    c.becomeFollower(3, 0n);
     c.step(ms[0]);
     assertEquals(c.term, 5);
   }

@@ -184,14 +184,14 @@ export class Simulator {
     this.nextSpare = n + 1;
     for (const id of ids) {
       const node = this.newNode(id);
-      node.rn!.bootstrap(ids.map((x) => ({ id: x })));
+      node.rn!.bootstrap(ids.map((x) => ({ id: BigInt(x) })));
       node.termSeen = node.rn!.raft.term;
     }
   }
 
   private config(id: number, storage: MemoryStorage) {
     return {
-      id,
+      id: BigInt(id),
       electionTick: 10,
       heartbeatTick: 2,
       storage,
@@ -253,8 +253,8 @@ export class Simulator {
     this.queue = later;
     due.sort((a, b) => a.at - b.at || a.seq - b.seq);
     for (const { m } of due) {
-      const to = this.nodes.get(m.to);
-      if (!to || !to.rn || to.removed || !this.connected(m.from, m.to)) {
+      const to = this.nodes.get(Number(m.to));
+      if (!to || !to.rn || to.removed || !this.connected(Number(m.from), Number(m.to))) {
         this.reportFailure(m);
         continue;
       }
@@ -276,7 +276,9 @@ export class Simulator {
         m.type === MessageType.MsgAppResp && !m.reject && r && r.state === StateType.Leader &&
         r.raftLog.termOrZero(m.index) < r.term && this.chaos && this.rand.intn(1000) < this.isolateP * 1000
       ) this.cutOff = to;
-      if (m.type === MessageType.MsgSnap) this.nodes.get(m.from)?.rn?.reportSnapshot(m.to, SnapshotStatus.Finish);
+      if (m.type === MessageType.MsgSnap) {
+        this.nodes.get(Number(m.from))?.rn?.reportSnapshot(m.to, SnapshotStatus.Finish);
+      }
     }
   }
 
@@ -286,7 +288,7 @@ export class Simulator {
    * taken is not in its ConfState and would (rightly) refuse it.
    */
   private mergedSnapshot(m: Message): Message {
-    const from = this.nodes.get(m.from)!;
+    const from = this.nodes.get(Number(m.from))!;
     if (from.applied <= m.snapshot!.metadata.index) return m;
     const term = from.storage.term(from.applied);
     const snapshot = {
@@ -298,7 +300,7 @@ export class Simulator {
 
   /** What a transport tells its sender when a message is lost, as etcd's does. */
   private reportFailure(m: Message): void {
-    const from = this.nodes.get(m.from)?.rn;
+    const from = this.nodes.get(Number(m.from))?.rn;
     if (!from) return;
     if (m.type === MessageType.MsgSnap) from.reportSnapshot(m.to, SnapshotStatus.Failure);
     else if (m.type === MessageType.MsgApp) from.reportUnreachable(m.to);
@@ -398,7 +400,7 @@ export class Simulator {
         ? this.lib.decodeConfChange(e.data)
         : this.lib.decodeConfChangeV2(e.data);
       for (const c of "changes" in cc ? cc.changes : [cc]) {
-        if (c.type === ConfChangeType.RemoveNode) this.removalsRequested.add(c.nodeId);
+        if (c.type === ConfChangeType.RemoveNode) this.removalsRequested.add(Number(c.nodeId));
       }
       node.confState = node.rn!.applyConfChange(cc);
       this.noteRemovals(node.confState);
@@ -410,7 +412,7 @@ export class Simulator {
     const members = new Set([...cs.voters, ...cs.learners, ...cs.votersOutgoing, ...cs.learnersNext]);
     for (const id of this.removalsRequested) {
       const n = this.nodes.get(id);
-      if (n && !members.has(id) && !n.removed) {
+      if (n && !members.has(BigInt(id)) && !n.removed) {
         n.removed = true;
         n.rn = undefined;
       }
@@ -435,7 +437,7 @@ export class Simulator {
     // Crashed before persisting its bootstrap: bootstrap again, as etcd does on an empty
     // WAL. Starting blank instead would let it apply "AddNode(self)" alone and elect itself.
     if (node.id <= this.initialIds.length && node.storage.lastIndex() === 0) {
-      node.rn.bootstrap(this.initialIds.map((id) => ({ id })));
+      node.rn.bootstrap(this.initialIds.map((id) => ({ id: BigInt(id) })));
     }
     this.checkTerm(node);
   }
@@ -481,7 +483,7 @@ export class Simulator {
     const spare = () => {
       const id = this.nextSpare++;
       this.newNode(id); // empty storage, learns everything from the leader
-      return id;
+      return BigInt(id);
     };
     switch (this.rand.intn(5)) {
       case 0:
@@ -711,7 +713,7 @@ export class Simulator {
       const cs = lead.rn!.raft.prs.confState();
       const members = [...cs.voters, ...cs.learners];
       const done = members.every((id) => {
-        const n = this.nodes.get(id);
+        const n = this.nodes.get(Number(id));
         return n && n.rn && n.applied >= markerIndex && this.committedAt.get(markerIndex)?.key.endsWith(marker);
       });
       if (done) return;

@@ -23,7 +23,7 @@ function storageWith(offset: number, terms: number[]): MemoryStorage {
       metadata: {
         index: offset,
         term: terms[0],
-        confState: { voters: [1], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
+        confState: { voters: [1n], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
       },
     });
   }
@@ -82,18 +82,18 @@ Deno.test("RaftLog: maybeAppend, conflicts, commit, unstable handoff", () => {
 });
 
 Deno.test("quorum: majority commit index and votes, joint combinations", () => {
-  const acked = (m: Record<number, number>) => (id: number) => m[id];
-  assertEquals(majorityCommittedIndex(new Set([1, 2, 3]), acked({ 1: 5, 2: 3, 3: 9 })), 5);
-  assertEquals(majorityCommittedIndex(new Set([1, 2, 3, 4]), acked({ 1: 5, 2: 3, 3: 9, 4: 1 })), 3);
-  assertEquals(majorityCommittedIndex(new Set([1, 2, 3]), acked({ 1: 5 })), 0);
-  const votes = new Map([[1, true], [2, false]]);
-  assertEquals(majorityVoteResult(new Set([1, 2, 3]), votes), VoteResult.Pending);
-  votes.set(3, true);
-  assertEquals(majorityVoteResult(new Set([1, 2, 3]), votes), VoteResult.Won);
-  const j = new JointConfig(new Set([1, 2, 3]), new Set([3, 4, 5]));
+  const acked = (m: Record<number, number>) => (id: bigint) => m[Number(id)];
+  assertEquals(majorityCommittedIndex(new Set([1n, 2n, 3n]), acked({ 1: 5, 2: 3, 3: 9 })), 5);
+  assertEquals(majorityCommittedIndex(new Set([1n, 2n, 3n, 4n]), acked({ 1: 5, 2: 3, 3: 9, 4: 1 })), 3);
+  assertEquals(majorityCommittedIndex(new Set([1n, 2n, 3n]), acked({ 1: 5 })), 0);
+  const votes = new Map([[1n, true], [2n, false]]);
+  assertEquals(majorityVoteResult(new Set([1n, 2n, 3n]), votes), VoteResult.Pending);
+  votes.set(3n, true);
+  assertEquals(majorityVoteResult(new Set([1n, 2n, 3n]), votes), VoteResult.Won);
+  const j = new JointConfig(new Set([1n, 2n, 3n]), new Set([3n, 4n, 5n]));
   assertEquals(j.committedIndex(acked({ 1: 9, 2: 9, 3: 5, 4: 4, 5: 1 })), 4);
-  assertEquals(j.voteResult(new Map([[1, true], [2, true], [4, false], [5, false]])), VoteResult.Lost);
-  assertEquals(new JointConfig(new Set([1])).committedIndex(acked({ 1: 7 })), 7);
+  assertEquals(j.voteResult(new Map([[1n, true], [2n, true], [4n, false], [5n, false]])), VoteResult.Lost);
+  assertEquals(new JointConfig(new Set([1n])).committedIndex(acked({ 1: 7 })), 7);
 });
 
 Deno.test("inflights: ring buffer add/free/full", () => {
@@ -117,16 +117,16 @@ Deno.test("confchange codec: raftpb-compatible round trips", () => {
   const cc = {
     id: 2 ** 40 + 3,
     type: ConfChangeType.AddLearnerNode,
-    nodeId: 0xdeadbeef12,
+    nodeId: 0x8e9e05c52164694dn,
     context: new Uint8Array([7]),
   };
   const b = encodeConfChange(cc);
   assertEquals(decodeConfChange(b), cc);
   // gogoproto: field 1 varint, field 2 varint, field 3 varint, field 4 bytes.
-  assertEquals(Array.from(encodeConfChange({ id: 1, type: 0, nodeId: 2 })), [8, 1, 16, 0, 24, 2]);
+  assertEquals(Array.from(encodeConfChange({ id: 1, type: 0, nodeId: 2n })), [8, 1, 16, 0, 24, 2]);
   const v2 = {
     transition: ConfChangeTransition.JointExplicit,
-    changes: [{ type: ConfChangeType.AddNode, nodeId: 4 }, { type: ConfChangeType.RemoveNode, nodeId: 300 }],
+    changes: [{ type: ConfChangeType.AddNode, nodeId: 4n }, { type: ConfChangeType.RemoveNode, nodeId: 300n }],
     context: new Uint8Array([1, 2]),
   };
   assertEquals(decodeConfChangeV2(encodeConfChangeV2(v2)), v2);

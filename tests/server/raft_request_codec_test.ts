@@ -10,7 +10,7 @@ import { IdGenerator } from "../../server/id_generator.ts";
 const enc = new TextEncoder();
 
 Deno.test("hand-encoded puts equal protobuf-es's encoding and decode back", () => {
-  const ids = new IdGenerator(0xe05c52164694d, Date.now());
+  const ids = new IdGenerator(0x8e9e05c52164694dn, Date.now());
   const puts = [
     { key: enc.encode("k"), value: enc.encode("v") },
     { key: enc.encode("k".repeat(300)), value: new Uint8Array(70_000) },
@@ -43,7 +43,7 @@ Deno.test("other requests and puts with a lease take protobuf-es's path, ids sti
 
 Deno.test("ids are laid out as etcd's idutil: member's low 16 bits, 40 bits of ms, a counter; unique", () => {
   const t = 1_700_000_000_000;
-  const a = new IdGenerator(0xabcd1234, t);
+  const a = new IdGenerator(0xabcd1234n, t);
   assertEquals(a.nextBig(), (0x1234n << 48n) | ((BigInt(t) & (2n ** 40n - 1n)) << 8n) + 1n);
   const seen = new Set<bigint>();
   for (let i = 0; i < 10_000; i++) {

@@ -65,7 +65,7 @@ Deno.test("etcd compat: replays a segment written in etcd 3.4's exact byte layou
     const w = await WAL.open(dir, { index: 0, term: 0 }, { logger: () => {} });
     const got = await w.readAll();
     assertEquals(got.metadata, new Uint8Array(meta));
-    assertEquals(got.hardState, { term: 1, vote: 7, commit: 2 });
+    assertEquals(got.hardState, { term: 1, vote: 7n, commit: 2 });
     assertEquals(got.entries, [
       { term: 1, index: 1, type: 0, data: new Uint8Array([0xaa]) },
       { term: 1, index: 2, type: 0, data: new Uint8Array(0) },

@@ -34,7 +34,7 @@ Deno.test("lock: a second process cannot open a WAL this one holds, and fails at
   await withTempDir(async (root) => {
     const dir = join(root, "wal");
     const w = await WAL.create(dir, META);
-    await w.save({ term: 1, vote: 1, commit: 0 }, [{ term: 1, index: 1, type: 0, data: new Uint8Array(1) }]);
+    await w.save({ term: 1, vote: 1n, commit: 0 }, [{ term: 1, index: 1, type: 0, data: new Uint8Array(1) }]);
     const t0 = performance.now();
     const held = await openFromChild(dir);
     assertEquals(held.code, 3, held.stderr);

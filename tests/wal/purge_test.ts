@@ -26,7 +26,7 @@ Deno.test("purge: never removes a WAL segment the live WAL still locks; releaseL
     const dir = join(root, "wal");
     const opts = { segmentBytes: 4096, ...quiet };
     const w = await WAL.create(dir, new Uint8Array([1]), opts);
-    for (let i = 1; i <= 200; i += 5) await w.save({ term: 1, vote: 1, commit: i + 4 }, ents(i, i + 4, 1, 100));
+    for (let i = 1; i <= 200; i += 5) await w.save({ term: 1, vote: 1n, commit: i + 4 }, ents(i, i + 4, 1, 100));
     const all = await listSuffix(dir, ".wal");
     ok(all.length >= 6, `segments: ${all}`);
 

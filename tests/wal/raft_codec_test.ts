@@ -28,13 +28,21 @@ import {
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 const BIG = Number.MAX_SAFE_INTEGER;
+/** A member ID past 2^63, as etcd's are (all 64 bits). */
+const BIG_ID = 0x8e9e05c52164694dn;
 
 const snap: Snapshot = {
   data: bytes(9, 8, 7),
   metadata: {
     index: 2 ** 40 + 5,
     term: 300,
-    confState: { voters: [1, 2, BIG], learners: [4], votersOutgoing: [1, 5], learnersNext: [6], autoLeave: true },
+    confState: {
+      voters: [1n, 2n, BIG_ID],
+      learners: [4n],
+      votersOutgoing: [1n, 5n],
+      learnersNext: [6n],
+      autoLeave: true,
+    },
   },
 };
 
@@ -62,13 +70,13 @@ Deno.test("codec: reads etcd's gogo encoding, which writes zero-valued fields", 
     bytes(0x10, 0x01, 0x18, 0x02, 0x22, 0x01, 0x78),
   );
   // ConfState voters packed (proto3 style) must decode like the unpacked form.
-  assertEquals(decodeConfState(bytes(0x0a, 0x03, 0x01, 0x02, 0x03)).voters, [1, 2, 3]);
+  assertEquals(decodeConfState(bytes(0x0a, 0x03, 0x01, 0x02, 0x03)).voters, [1n, 2n, 3n]);
 });
 
 Deno.test("codec: HardState, ConfState and Snapshot round-trip", () => {
-  const hs = { term: 7, vote: 3, commit: 2 ** 45 };
+  const hs = { term: 7, vote: 3n, commit: 2 ** 45 };
   assertEquals(decodeHardState(encodeHardState(hs)), hs);
-  assertEquals(decodeHardState(encodeHardState({ term: 0, vote: 0, commit: 0 })), { term: 0, vote: 0, commit: 0 });
+  assertEquals(decodeHardState(encodeHardState({ term: 0, vote: 0n, commit: 0 })), { term: 0, vote: 0n, commit: 0 });
   assertEquals(decodeConfState(encodeConfState(snap.metadata.confState)), snap.metadata.confState);
   assertEquals(decodeSnapshot(encodeSnapshot(snap)), snap);
 });
@@ -76,8 +84,8 @@ Deno.test("codec: HardState, ConfState and Snapshot round-trip", () => {
 Deno.test("codec: Message round-trips with every field set, and with none", () => {
   const full: Message = {
     type: MessageType.MsgPreVoteResp,
-    to: BIG,
-    from: 2,
+    to: BIG_ID,
+    from: 2n,
     term: 3,
     logTerm: 4,
     index: 5,
@@ -94,8 +102,8 @@ Deno.test("codec: Message round-trips with every field set, and with none", () =
   assertEquals(decodeMessage(encodeMessage(full)), full);
   const bare: Message = {
     type: MessageType.MsgHup,
-    to: 0,
-    from: 0,
+    to: 0n,
+    from: 0n,
     term: 0,
     logTerm: 0,
     index: 0,
@@ -109,11 +117,11 @@ Deno.test("codec: Message round-trips with every field set, and with none", () =
 });
 
 Deno.test("codec: ConfChange and ConfChangeV2 round-trip", () => {
-  const cc: ConfChange = { id: 11, type: 3, nodeId: BIG, context: bytes(1) };
+  const cc: ConfChange = { id: 11, type: 3, nodeId: BIG_ID, context: bytes(1) };
   assertEquals(decodeConfChange(encodeConfChange(cc)), cc);
   const v2: ConfChangeV2 = {
     transition: 2,
-    changes: [{ type: 0, nodeId: 1 }, { type: 1, nodeId: 2 }],
+    changes: [{ type: 0, nodeId: 1n }, { type: 1, nodeId: 2n }],
     context: bytes(2),
   };
   assertEquals(decodeConfChangeV2(encodeConfChangeV2(v2)), v2);
@@ -127,11 +135,11 @@ Deno.test("codec: decoded bytes are zero-copy views into the input", () => {
 
 Deno.test("codec: unknown fields are skipped, malformed input and >2^53 values rejected", () => {
   // field 15 (varint) and field 14 (bytes) are unknown to HardState.
-  assertEquals(decodeHardState(bytes(0x78, 0x05, 0x72, 0x01, 0xff, 0x08, 0x02)), { term: 2, vote: 0, commit: 0 });
+  assertEquals(decodeHardState(bytes(0x78, 0x05, 0x72, 0x01, 0xff, 0x08, 0x02)), { term: 2, vote: 0n, commit: 0 });
   assertThrows(() => decodeEntry(bytes(0x22, 0x05, 0x01)), ProtoError); // data runs past the end
   assertThrows(() => decodeEntry(bytes(0x10, 0x80)), ProtoError); // truncated varint
   // 2^53 as a varint: 0x80 x7 then 0x10.
   assertThrows(() => decodeHardState(bytes(0x08, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10)), ProtoError);
-  assertThrows(() => encodeHardState({ term: 2 ** 53, vote: 0, commit: 0 }), ProtoError);
-  assertThrows(() => encodeHardState({ term: -1, vote: 0, commit: 0 }), ProtoError);
+  assertThrows(() => encodeHardState({ term: 2 ** 53, vote: 0n, commit: 0 }), ProtoError);
+  assertThrows(() => encodeHardState({ term: -1, vote: 0n, commit: 0 }), ProtoError);
 });

@@ -9,7 +9,7 @@ import { withTempDir } from "./helpers.ts";
 function snap(term: number, index: number): Snapshot {
   return {
     data: new TextEncoder().encode(`state at ${index}`),
-    metadata: { term, index, confState: { ...emptyConfState(), voters: [1, 2, 3] } },
+    metadata: { term, index, confState: { ...emptyConfState(), voters: [1n, 2n, 3n] } },
   };
 }
 

@@ -20,7 +20,7 @@ Deno.test("wal: create, save many batches, reopen, readAll returns it all", asyn
     for (let batch = 1; batch <= 50; batch++) {
       const es = ents(index + 1, index + batch, 2);
       index += batch;
-      await w.save({ term: 2, vote: 1, commit: index - 1 }, es);
+      await w.save({ term: 2, vote: 1n, commit: index - 1 }, es);
     }
     await w.close();
     assertEquals(await walFiles(dir), ["0000000000000000-0000000000000000.wal"]);
@@ -28,15 +28,15 @@ Deno.test("wal: create, save many batches, reopen, readAll returns it all", asyn
     const r = await WAL.open(dir, { index: 0, term: 0 });
     const got = await r.readAll();
     assertEquals(got.metadata, META);
-    assertEquals(got.hardState, { term: 2, vote: 1, commit: index - 1 });
+    assertEquals(got.hardState, { term: 2, vote: 1n, commit: index - 1 });
     assertEquals(got.entries, ents(1, index, 2));
     // Still writable after the replay, and the appended entries survive another reopen.
-    await r.save({ term: 3, vote: 2, commit: index }, ents(index + 1, index + 3, 3));
+    await r.save({ term: 3, vote: 2n, commit: index }, ents(index + 1, index + 3, 3));
     await r.close();
     const r2 = await WAL.open(dir, { index: 0, term: 0 });
     const got2 = await r2.readAll();
     assertEquals(got2.entries, [...ents(1, index, 2), ...ents(index + 1, index + 3, 3)]);
-    assertEquals(got2.hardState, { term: 3, vote: 2, commit: index });
+    assertEquals(got2.hardState, { term: 3, vote: 2n, commit: index });
     await r2.close();
   });
 });
@@ -54,9 +54,9 @@ Deno.test("wal: later entries overwrite a conflicting suffix by index", async ()
   await withTempDir(async (root) => {
     const dir = join(root, "wal");
     const w = await WAL.create(dir, META);
-    await w.save({ term: 1, vote: 1, commit: 2 }, ents(1, 10, 1));
+    await w.save({ term: 1, vote: 1n, commit: 2 }, ents(1, 10, 1));
     // A new leader at term 2 replaces everything from index 6 on.
-    await w.save({ term: 2, vote: 3, commit: 5 }, ents(6, 8, 2));
+    await w.save({ term: 2, vote: 3n, commit: 5 }, ents(6, 8, 2));
     await w.close();
     const r = await WAL.open(dir, { index: 0, term: 0 });
     const { entries } = await r.readAll();
@@ -71,7 +71,7 @@ Deno.test("wal: segments are cut at segmentBytes and reopen reads across them", 
     const { lines, logger } = captureLogger();
     const opts = { segmentBytes: 16 * 1024, logger };
     const w = await WAL.create(dir, META, opts);
-    for (let i = 1; i <= 400; i += 4) await w.save({ term: 1, vote: 1, commit: i }, ents(i, i + 3, 1, 200));
+    for (let i = 1; i <= 400; i += 4) await w.save({ term: 1, vote: 1n, commit: i }, ents(i, i + 3, 1, 200));
     await w.close();
     const names = (await walFiles(dir)).filter((n) => n.endsWith(".wal"));
     ok(names.length >= 5, `expected several segments, got ${names}`);
@@ -86,7 +86,7 @@ Deno.test("wal: segments are cut at segmentBytes and reopen reads across them", 
     const r = await WAL.open(dir, { index: 0, term: 0 }, opts);
     const got = await r.readAll();
     assertEquals(got.entries, ents(1, 400, 1, 200));
-    assertEquals(got.hardState, { term: 1, vote: 1, commit: 397 });
+    assertEquals(got.hardState, { term: 1, vote: 1n, commit: 397 });
     await r.close();
   });
 });
@@ -96,9 +96,9 @@ Deno.test("wal: open at a snapshot skips older entries and older segments", asyn
     const dir = join(root, "wal");
     const opts = { segmentBytes: 8 * 1024 };
     const w = await WAL.create(dir, META, opts);
-    for (let i = 1; i <= 200; i += 10) await w.save({ term: 1, vote: 1, commit: i + 9 }, ents(i, i + 9, 1, 100));
+    for (let i = 1; i <= 200; i += 10) await w.save({ term: 1, vote: 1n, commit: i + 9 }, ents(i, i + 9, 1, 100));
     await w.saveSnapshot({ index: 150, term: 1 });
-    await w.save({ term: 1, vote: 1, commit: 205 }, ents(201, 205, 1, 100));
+    await w.save({ term: 1, vote: 1n, commit: 205 }, ents(201, 205, 1, 100));
     await w.close();
 
     const r = await WAL.open(dir, { index: 150, term: 1 }, opts);
@@ -120,7 +120,7 @@ Deno.test("wal: validSnapshotEntries leaves out markers above the committed inde
   await withTempDir(async (root) => {
     const dir = join(root, "wal");
     const w = await WAL.create(dir, META);
-    await w.save({ term: 1, vote: 1, commit: 5 }, ents(1, 10));
+    await w.save({ term: 1, vote: 1n, commit: 5 }, ents(1, 10));
     await w.saveSnapshot({ index: 5, term: 1 });
     await w.saveSnapshot({ index: 9, term: 1 });
     await w.close();
@@ -130,7 +130,7 @@ Deno.test("wal: validSnapshotEntries leaves out markers above the committed inde
 
 async function buildWal(dir: string, size = 100): Promise<void> {
   const w = await WAL.create(dir, META);
-  for (let i = 1; i <= 100; i += 10) await w.save({ term: 1, vote: 1, commit: i }, ents(i, i + 9, 1, size));
+  for (let i = 1; i <= 100; i += 10) await w.save({ term: 1, vote: 1n, commit: i }, ents(i, i + 9, 1, size));
   await w.close();
 }
 
@@ -157,7 +157,7 @@ Deno.test("wal: a tail truncated mid-record is cut off, logged, and the WAL stay
     const warn = lines.find((l) => l.msg === "wal: repaired torn tail");
     ok(warn, "the repair is logged");
     assertEquals(warn.fields?.segment, "0000000000000000-0000000000000000.wal");
-    await r.save({ term: 2, vote: 1, commit: 99 }, ents(100, 101, 2, 100));
+    await r.save({ term: 2, vote: 1n, commit: 99 }, ents(100, 101, 2, 100));
     await r.close();
 
     const r2 = await WAL.open(dir, { index: 0, term: 0 }, { logger });
@@ -206,7 +206,7 @@ Deno.test("wal: a flipped byte mid-WAL is a crc mismatch error, never skipped", 
     const r = await WAL.open(dir, { index: 0, term: 0 });
     await rejects(r.readAll(), (e) => e instanceof WalError && /^wal: crc mismatch/.test(e.message));
     // The WAL is poisoned afterwards: nothing may be appended to a log that failed to replay.
-    await rejects(r.save({ term: 1, vote: 1, commit: 1 }, []), /unusable after an earlier failure/);
+    await rejects(r.save({ term: 1, vote: 1n, commit: 1 }, []), /unusable after an earlier failure/);
     await r.close();
     assertEquals((await Deno.readFile(seg))[mid], b[mid], "nothing was repaired over the corruption");
   });
@@ -216,7 +216,7 @@ Deno.test("wal: corruption in a sealed segment is an error even when it looks to
   await withTempDir(async (root) => {
     const dir = join(root, "wal");
     const w = await WAL.create(dir, META, { segmentBytes: 4096 });
-    for (let i = 1; i <= 100; i += 5) await w.save({ term: 1, vote: 1, commit: i }, ents(i, i + 4, 1, 100));
+    for (let i = 1; i <= 100; i += 5) await w.save({ term: 1, vote: 1n, commit: i }, ents(i, i + 4, 1, 100));
     await w.close();
     const first = join(dir, "0000000000000000-0000000000000000.wal");
     await Deno.truncate(first, (await Deno.stat(first)).size - 20);
@@ -232,7 +232,7 @@ Deno.test("wal: the crc chain links segments: a swapped-in segment is detected",
     const b = join(root, "b");
     for (const [dir, term] of [[a, 1], [b, 2]] as const) {
       const w = await WAL.create(dir, META, { segmentBytes: 4096 });
-      for (let i = 1; i <= 60; i += 5) await w.save({ term, vote: 1, commit: i }, ents(i, i + 4, term, 100));
+      for (let i = 1; i <= 60; i += 5) await w.save({ term, vote: 1n, commit: i }, ents(i, i + 4, term, 100));
       await w.close();
     }
     const second = (await walFiles(a)).filter((n) => n.endsWith(".wal"))[1];
@@ -250,23 +250,23 @@ Deno.test("wal: one fdatasync per save() batch, none when raft does not need one
     let syncs = 0;
     const w = await WAL.create(dir, META, { onFsync: () => syncs++ });
     syncs = 0;
-    await w.save({ term: 1, vote: 1, commit: 0 }, ents(1, 500));
+    await w.save({ term: 1, vote: 1n, commit: 0 }, ents(1, 500));
     assertEquals(syncs, 1, "a batch of 500 entries is one group commit");
     const seg = join(dir, "0000000000000000-0000000000000000.wal");
     const before = await contentEnd(seg);
-    await w.save({ term: 0, vote: 0, commit: 0 }, []);
+    await w.save({ term: 0, vote: 0n, commit: 0 }, []);
     assertEquals(await contentEnd(seg), before, "an empty save writes nothing");
-    await w.save({ term: 1, vote: 1, commit: 3 }, []);
+    await w.save({ term: 1, vote: 1n, commit: 3 }, []);
     assertEquals(syncs, 1, "a commit-only hard state needs no sync");
     ok(await contentEnd(seg) > before, "but it is still written");
-    await w.save({ term: 2, vote: 0, commit: 3 }, []);
+    await w.save({ term: 2, vote: 0n, commit: 3 }, []);
     assertEquals(syncs, 2, "a term change must be durable");
-    await w.save({ term: 2, vote: 2, commit: 3 }, []);
+    await w.save({ term: 2, vote: 2n, commit: 3 }, []);
     assertEquals(syncs, 3, "so must a vote");
     await w.close();
     const r = await WAL.open(dir, { index: 0, term: 0 });
     const got = await r.readAll();
-    assertEquals(got.hardState, { term: 2, vote: 2, commit: 3 });
+    assertEquals(got.hardState, { term: 2, vote: 2n, commit: 3 });
     assertEquals(got.entries.length, 500);
     await r.close();
   });
@@ -275,7 +275,7 @@ Deno.test("wal: one fdatasync per save() batch, none when raft does not need one
 Deno.test("wal: save() rejects a batch whose entries are not contiguous", async () => {
   await withTempDir(async (root) => {
     const w = await WAL.create(join(root, "wal"), META);
-    await rejects(w.save({ term: 1, vote: 1, commit: 0 }, [...ents(1, 3), ...ents(5, 6)]), /not contiguous/);
+    await rejects(w.save({ term: 1, vote: 1n, commit: 0 }, [...ents(1, 3), ...ents(5, 6)]), /not contiguous/);
     await w.close();
   });
 });
@@ -284,10 +284,10 @@ Deno.test("wal: entries saved before their snapshot marker replay from that snap
   await withTempDir(async (root) => {
     const dir = join(root, "wal");
     const w = await WAL.create(dir, META);
-    await w.save({ term: 1, vote: 1, commit: 5 }, ents(1, 5, 1));
+    await w.save({ term: 1, vote: 1n, commit: 5 }, ents(1, 5, 1));
     // One Ready carried a leader's snapshot at 500 plus entries after it: etcd saves the
     // entries first, then the marker.
-    await w.save({ term: 2, vote: 0, commit: 502 }, ents(501, 503, 2));
+    await w.save({ term: 2, vote: 0n, commit: 502 }, ents(501, 503, 2));
     await w.saveSnapshot({ index: 500, term: 2 });
     await w.close();
     const r = await WAL.open(dir, { index: 500, term: 2 });
@@ -301,8 +301,8 @@ Deno.test("wal: a torn tail in the newest of several segments is repaired; the c
     const dir = join(root, "wal");
     const opts = { segmentBytes: 4096, logger: captureLogger().logger };
     const w = await WAL.create(dir, META, opts);
-    for (let i = 1; i <= 102; i += 3) await w.save({ term: 1, vote: 1, commit: i }, ents(i, i + 2, 1, 300));
-    await w.save({ term: 1, vote: 1, commit: 102 }, ents(103, 104, 1, 8));
+    for (let i = 1; i <= 102; i += 3) await w.save({ term: 1, vote: 1n, commit: i }, ents(i, i + 2, 1, 300));
+    await w.save({ term: 1, vote: 1n, commit: 102 }, ents(103, 104, 1, 8));
     await w.close();
     const names = (await walFiles(dir)).filter((n) => n.endsWith(".wal"));
     ok(names.length >= 3);
@@ -315,7 +315,7 @@ Deno.test("wal: a torn tail in the newest of several segments is repaired; the c
     const got = await r.readAll();
     assertEquals(got.entries, [...ents(1, 102, 1, 300), ...ents(103, 103, 1, 8)]);
     ok(lines.some((l) => l.msg === "wal: repaired torn tail" && l.fields?.segment === names[names.length - 1]));
-    await r.save({ term: 1, vote: 1, commit: 104 }, ents(104, 124, 1, 300));
+    await r.save({ term: 1, vote: 1n, commit: 104 }, ents(104, 124, 1, 300));
     await r.close();
     const r2 = await WAL.open(dir, { index: 0, term: 0 }, opts);
     assertEquals((await r2.readAll()).entries, [
