@@ -112,7 +112,7 @@ class Reader {
 export function encodeConfChange(cc: ConfChange): Uint8Array {
   const w = new Writer();
   w.tag(1, WIRE_VARINT);
-  w.varint(cc.id);
+  w.varint64(cc.id);
   w.tag(2, WIRE_VARINT);
   w.varint(cc.type);
   w.tag(3, WIRE_VARINT);
@@ -126,12 +126,12 @@ export function encodeConfChange(cc: ConfChange): Uint8Array {
 
 export function decodeConfChange(data: Uint8Array): ConfChange {
   const r = new Reader(data);
-  const cc: ConfChange = { id: 0, type: 0, nodeId: 0n };
+  const cc: ConfChange = { id: 0n, type: 0, nodeId: 0n };
   while (!r.done()) {
     const tag = r.varint();
     const field = Math.floor(tag / 8);
     const wire = tag % 8;
-    if (field === 1 && wire === WIRE_VARINT) cc.id = r.varint();
+    if (field === 1 && wire === WIRE_VARINT) cc.id = r.varint64();
     else if (field === 2 && wire === WIRE_VARINT) cc.type = r.varint();
     else if (field === 3 && wire === WIRE_VARINT) cc.nodeId = r.varint64();
     else if (field === 4 && wire === WIRE_BYTES) cc.context = r.bytes();

@@ -96,14 +96,14 @@ export class RawNode {
       type: EntryType.ConfChange,
       term: 1,
       index: i + 1,
-      data: encodeConfChange({ id: 0, type: ConfChangeType.AddNode, nodeId: p.id, context: p.context }),
+      data: encodeConfChange({ id: 0n, type: ConfChangeType.AddNode, nodeId: p.id, context: p.context }),
     }));
     r.raftLog.append(ents);
     r.raftLog.committed = ents.length;
     // Apply now so campaign() knows the voters; the application applies them again
     // from the Ready, which is idempotent for AddNode.
     for (const p of peers) {
-      r.applyConfChange(asV2({ id: 0, type: ConfChangeType.AddNode, nodeId: p.id }));
+      r.applyConfChange(asV2({ id: 0n, type: ConfChangeType.AddNode, nodeId: p.id }));
     }
   }
 

@@ -101,7 +101,8 @@ export enum ConfChangeTransition {
 
 /** A single-step membership change (etcd's ConfChange). */
 export interface ConfChange {
-  id: number;
+  /** The proposer's request ID (etcd's uint64). */
+  id: bigint;
   type: ConfChangeType;
   nodeId: NodeId;
   context?: Uint8Array;

@@ -1,10 +1,10 @@
-// Hand-written encoders for the hottest responses (Put, Range, Watch), writing the gRPC frame
-// in one exactly-sized buffer, and a decoder for WatchRequest (a watch create made three times
-// its size in garbage through the reflection decoder, which thousands of watchers turned into RSS). They give protobuf-es's bytes — fields in number order,
-// proto3 defaults left out — and step aside (undefined) for what they don't cover, such as
-// header values beyond 2^53, unknown fields or KeyValues that are not full messages, which then
-// take the generic encoder. KeyValues are written by mvcc's codec, the one that also writes them
-// to the backend. A header field left out of an init object counts as its default.
+// Hand-written encoders for the hottest responses (Put, Range, Watch), writing the gRPC frame in one exactly-sized
+// buffer, and a decoder for WatchRequest (a watch create made three times its size in garbage through the reflection
+// decoder, which thousands of watchers turned into RSS). They give protobuf-es's bytes — fields in number order,
+// proto3 defaults left out — and step aside (undefined) for what they don't cover, such as revisions or terms beyond
+// 2^53, unknown fields or KeyValues that are not full messages, which then take the generic encoder. Member and
+// cluster IDs use all 64 bits. KeyValues are written by mvcc's codec, the one that also writes them to the backend. A
+// header field left out of an init object counts as its default.
 import { Buffer } from "node:buffer";
 import type { Event, KeyValue } from "./gen/mvccpb/kv_pb.ts";
 import { encodedKeyValueSize, writeKeyValue } from "../mvcc/kv_codec.ts";
@@ -44,8 +44,34 @@ function lenField(len: number): number {
   return 1 + varintSize(len) + len;
 }
 
+// A header's cluster and member IDs use all 64 bits and change never (or once, at a restart): their encoding is kept.
+let idsCluster: bigint | undefined = -1n;
+let idsMember: bigint | undefined = -1n;
+let idsBytes = new Uint8Array(0);
+
+/** Fields 1 and 2 of a header (cluster_id, member_id), as bytes. */
+function idFields(h: ResponseHeader): Uint8Array {
+  if (h.clusterId === idsCluster && h.memberId === idsMember) return idsBytes;
+  const out: number[] = [];
+  for (const [field, v] of [[1, h.clusterId], [2, h.memberId]] as const) {
+    if (v === undefined || v === 0n) continue;
+    out.push(field << 3);
+    for (let u = BigInt.asUintN(64, v);; u >>= 7n) {
+      if (u < 0x80n) {
+        out.push(Number(u));
+        break;
+      }
+      out.push(Number(u & 0x7fn) | 0x80);
+    }
+  }
+  idsCluster = h.clusterId;
+  idsMember = h.memberId;
+  idsBytes = Uint8Array.from(out);
+  return idsBytes;
+}
+
 function headerSize(h: ResponseHeader): number {
-  return uintField(h.clusterId) + uintField(h.memberId) + uintField(h.revision) + uintField(h.raftTerm);
+  return idFields(h).length + uintField(h.revision) + uintField(h.raftTerm);
 }
 
 /** A full KeyValue message's encoded size, or NaN to send the response down the generic path. */
@@ -83,8 +109,9 @@ class Writer {
 
   header(h: ResponseHeader, size: number): void {
     this.len(1, size);
-    this.uint(1, h.clusterId);
-    this.uint(2, h.memberId);
+    const ids = idFields(h);
+    this.buf.set(ids, this.pos);
+    this.pos += ids.length;
     this.uint(3, h.revision);
     this.uint(4, h.raftTerm);
   }

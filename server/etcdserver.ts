@@ -484,7 +484,7 @@ export class EtcdServer {
 
   private proposeNow(req: InternalRaftRequest): Promise<unknown> {
     const id = this.reqIds.next();
-    req.ID = BigInt(id);
+    req.ID = this.reqIds.full(id);
     const data = encodeRequest(req);
     if (data.length > this.cfg.maxRequestBytes) throw ErrGRPCRequestTooLarge;
     const result = this.wait.register(id, performance.now() + this.reqTimeoutMs, req);
@@ -546,7 +546,7 @@ export class EtcdServer {
       if (this.raft.rawNode.isLeader()) this.lessor.promote(this.cfg.electionTimeoutMs);
       return;
     }
-    const id = peekRequestId(e.data);
+    const id = peekRequestId(e.data, this.reqIds.prefix);
     const req = this.wait.context(id) ?? fromBinary(InternalRaftRequestSchema, e.data);
     if (req.clusterMemberAttrSet !== undefined) {
       const a = req.clusterMemberAttrSet;
@@ -669,7 +669,7 @@ export class EtcdServer {
         });
       }
     }
-    if ("id" in cc && cc.id !== 0) this.wait.trigger(cc.id, {});
+    if ("id" in cc && cc.id !== 0n) this.wait.trigger(this.reqIds.ownSuffix(cc.id), {});
   }
 
   // ---- snapshots ---------------------------------------------------------------------

@@ -5,34 +5,40 @@
 const SUFFIX_BITS = 48;
 const SUFFIX_SPACE = 2 ** SUFFIX_BITS;
 const TIME_SPACE = 2 ** 40;
-/** IDs as JS numbers keep the low 53 bits: the suffix and the prefix's low 5 bits. */
-const NUMBER_PREFIX_SPACE = 2 ** (53 - SUFFIX_BITS);
 
 export class IdGenerator {
-  readonly #prefix: number;
+  /** The member ID's low 16 bits. */
+  readonly prefix: number;
+  readonly #high: bigint;
   #suffix: number;
 
   constructor(memberId: bigint, nowMs: number) {
-    this.#prefix = Number(memberId & 0xffffn);
+    this.prefix = Number(memberId & 0xffffn);
+    this.#high = BigInt(this.prefix) << BigInt(SUFFIX_BITS);
     this.#suffix = (Math.floor(nowMs) % TIME_SPACE) * 256;
   }
 
-  /** The next ID, all 64 bits (etcd's Generator.Next). */
-  nextBig(): bigint {
-    this.#step();
-    return (BigInt(this.#prefix) << BigInt(SUFFIX_BITS)) | BigInt(this.#suffix);
-  }
-
   /**
-   * The next ID's low 53 bits, exact as a JS number: unique for this member (request IDs, which carry no further
-   * than this member's own wait list).
+   * The next ID's low 48 bits, a JS number: unique among this member's IDs, so what its own bookkeeping (the
+   * proposals waiting for their entries) keys by. full() gives the ID.
    */
   next(): number {
-    this.#step();
-    return (this.#prefix % NUMBER_PREFIX_SPACE) * SUFFIX_SPACE + this.#suffix;
+    this.#suffix = (this.#suffix + 1) % SUFFIX_SPACE;
+    return this.#suffix;
   }
 
-  #step(): void {
-    this.#suffix = (this.#suffix + 1) % SUFFIX_SPACE;
+  /** The whole ID, 64 bits, of a suffix next() gave. */
+  full(suffix: number): bigint {
+    return this.#high | BigInt(suffix);
+  }
+
+  /** The suffix of an ID this generator gave, -1 for any other. */
+  ownSuffix(id: bigint): number {
+    return id >> BigInt(SUFFIX_BITS) === BigInt(this.prefix) ? Number(id & 0xffff_ffff_ffffn) : -1;
+  }
+
+  /** The next whole ID (etcd's Generator.Next). */
+  nextBig(): bigint {
+    return this.full(this.next());
   }
 }

@@ -4,21 +4,14 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { type InternalRaftRequest, InternalRaftRequestSchema } from "../rpc/gen/etcdserverpb/raft_internal_pb.ts";
 import type { PutRequest } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
-import {
-  bytesFieldSize,
-  ProtoReader,
-  ProtoWriter,
-  uvarintSize,
-  varintFieldSize,
-  WIRE_BYTES,
-} from "../wal/proto_wire.ts";
+import { bytesFieldSize, ProtoWriter, uvarint64Size, uvarintSize, WIRE_BYTES } from "../wal/proto_wire.ts";
 
 const ID_FIELD = 1;
 const PUT_FIELD = 4;
 
 export function encodeRequest(req: InternalRaftRequest): Uint8Array {
   const put = req.put;
-  if (put !== undefined && put.lease === 0n && isOnlyPut(req)) return encodePut(Number(req.ID), put);
+  if (put !== undefined && put.lease === 0n && isOnlyPut(req)) return encodePut(req.ID, put);
   return toBinary(InternalRaftRequestSchema, req);
 }
 
@@ -34,15 +27,15 @@ function isOnlyPut(req: InternalRaftRequest): boolean {
 }
 
 /** Field by field as protobuf-es writes them: declaration order, proto3 defaults left out. */
-function encodePut(id: number, p: PutRequest): Uint8Array {
+function encodePut(id: bigint, p: PutRequest): Uint8Array {
   let putLen = 0;
   if (p.key.length > 0) putLen += bytesFieldSize(p.key.length);
   if (p.value.length > 0) putLen += bytesFieldSize(p.value.length);
   if (p.prevKv) putLen += 2;
   if (p.ignoreValue) putLen += 2;
   if (p.ignoreLease) putLen += 2;
-  const w = new ProtoWriter((id > 0 ? varintFieldSize(id) : 0) + 1 + uvarintSize(putLen) + putLen);
-  if (id > 0) w.varintField(ID_FIELD, id);
+  const w = new ProtoWriter((id !== 0n ? 1 + uvarint64Size(id) : 0) + 1 + uvarintSize(putLen) + putLen);
+  if (id !== 0n) w.uvarint64Field(ID_FIELD, id);
   w.tag(PUT_FIELD, WIRE_BYTES);
   w.uvarint(putLen);
   if (p.key.length > 0) w.bytesField(1, p.key);
@@ -53,10 +46,24 @@ function encodePut(id: number, p: PutRequest): Uint8Array {
   return w.view();
 }
 
-/** InternalRaftRequest.ID without decoding the rest: it is declared, so encoded, first. */
-export function peekRequestId(data: Uint8Array): number {
-  const r = new ProtoReader(data);
-  if (r.done() || data[0] !== (ID_FIELD << 3)) return 0;
-  r.uvarint();
-  return r.uvarint();
+/**
+ * The low 48 bits of InternalRaftRequest.ID (see IdGenerator.next) when its high 16 are `prefix`, without decoding
+ * the rest (the ID is declared, so encoded, first); -1 for an entry without an ID or with another member's.
+ */
+export function peekRequestId(data: Uint8Array, prefix: number): number {
+  if (data.length === 0 || data[0] !== (ID_FIELD << 3)) return -1;
+  // a varint byte carries 7 bits: its first 7 bytes bits 0-48, the rest bits 49-63
+  let low = 0, mul = 1, pos = 1, b = 0x80;
+  for (; pos < 8 && b >= 0x80; pos++) {
+    b = data[pos];
+    low += (b & 0x7f) * mul;
+    mul *= 128;
+  }
+  let high = Math.floor(low / 2 ** 48);
+  for (let shift = 1; b >= 0x80 && pos < 11; pos++, shift += 7) {
+    b = data[pos];
+    high += (b & 0x7f) * 2 ** shift;
+  }
+  high %= 0x10000;
+  return high === prefix ? low % 2 ** 48 : -1;
 }

@@ -27,11 +27,12 @@ function optVarintSize(v: number): number {
   return v === 0 ? 0 : varintFieldSize(v);
 }
 
-function optIdSize(v: NodeId): number {
+/** Node and request IDs: uint64, all of their bits. */
+function optIdSize(v: bigint): number {
   return v === NONE ? 0 : 1 + uvarint64Size(v);
 }
 
-function optId(w: ProtoWriter, field: number, v: NodeId): void {
+function optId(w: ProtoWriter, field: number, v: bigint): void {
   if (v !== NONE) w.uvarint64Field(field, v);
 }
 
@@ -365,11 +366,11 @@ export function decodeMessage(b: Uint8Array): Message {
 // ---- ConfChange: id=1 type=2 node_id=3 context=4 (carried in EntryConfChange data)
 
 function confChangeSize(c: ConfChange): number {
-  return optVarintSize(c.id) + optVarintSize(c.type) + optIdSize(c.nodeId) + optBytesSize(c.context);
+  return optIdSize(c.id) + optVarintSize(c.type) + optIdSize(c.nodeId) + optBytesSize(c.context);
 }
 
 function writeConfChange(w: ProtoWriter, c: ConfChange): void {
-  optVarint(w, 1, c.id);
+  optId(w, 1, c.id);
   optVarint(w, 2, c.type);
   optId(w, 3, c.nodeId);
   optBytes(w, 4, c.context);
@@ -381,12 +382,12 @@ export function encodeConfChange(c: ConfChange): Uint8Array {
 
 export function decodeConfChange(b: Uint8Array): ConfChange {
   const r = new ProtoReader(b);
-  const c: ConfChange = { id: 0, type: 0, nodeId: NONE };
+  const c: ConfChange = { id: 0n, type: 0, nodeId: NONE };
   while (!r.done()) {
     const tag = r.uvarint();
     switch (tag) {
       case 0x08:
-        c.id = r.uvarint();
+        c.id = r.uvarint64();
         break;
       case 0x10:
         c.type = r.uvarint();

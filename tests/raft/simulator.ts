@@ -509,7 +509,7 @@ export class Simulator {
     if (changes.length === 0) return;
     try {
       if (changes.length === 1 && this.rand.intn(2) === 0) {
-        lead.rn!.proposeConfChange({ id: 0, type: changes[0].type, nodeId: changes[0].nodeId });
+        lead.rn!.proposeConfChange({ id: 0n, type: changes[0].type, nodeId: changes[0].nodeId });
       } else {
         lead.rn!.proposeConfChange({ transition: ConfChangeTransition.Auto, changes });
       }

@@ -115,7 +115,7 @@ Deno.test("inflights: ring buffer add/free/full", () => {
 
 Deno.test("confchange codec: raftpb-compatible round trips", () => {
   const cc = {
-    id: 2 ** 40 + 3,
+    id: 0x694d_0192_3456_7801n,
     type: ConfChangeType.AddLearnerNode,
     nodeId: 0x8e9e05c52164694dn,
     context: new Uint8Array([7]),
@@ -123,7 +123,7 @@ Deno.test("confchange codec: raftpb-compatible round trips", () => {
   const b = encodeConfChange(cc);
   assertEquals(decodeConfChange(b), cc);
   // gogoproto: field 1 varint, field 2 varint, field 3 varint, field 4 bytes.
-  assertEquals(Array.from(encodeConfChange({ id: 1, type: 0, nodeId: 2n })), [8, 1, 16, 0, 24, 2]);
+  assertEquals(Array.from(encodeConfChange({ id: 1n, type: 0, nodeId: 2n })), [8, 1, 16, 0, 24, 2]);
   const v2 = {
     transition: ConfChangeTransition.JointExplicit,
     changes: [{ type: ConfChangeType.AddNode, nodeId: 4n }, { type: ConfChangeType.RemoveNode, nodeId: 300n }],

@@ -13,7 +13,8 @@ import { FAST_DECODERS, FAST_FRAME_ENCODERS } from "../../rpc/fast_codec.ts";
 import { encodeFrame } from "../../rpc/grpc_frame.ts";
 
 const enc = new TextEncoder();
-const header = { clusterId: 4221321044230730n, memberId: 3946993900874061n, revision: 123456789n, raftTerm: 2n };
+// etcd's default member and cluster: IDs with all 64 bits in use
+const header = { clusterId: 0xcdf818194e3a8c32n, memberId: 0x8e9e05c52164694dn, revision: 123456789n, raftTerm: 2n };
 const kv = (i: number) =>
   create(KeyValueSchema, {
     key: enc.encode(`key-${i}`),
@@ -63,7 +64,7 @@ Deno.test("init objects with fields left out encode like create() would make the
   assertEquals(FAST_FRAME_ENCODERS.get(RangeResponseSchema.typeName)!({ kvs: [{ key: enc.encode("k") }] }), undefined);
 });
 
-Deno.test("KeyValues with 64-bit leases encode exactly; header values beyond 2^53 fall back", () => {
+Deno.test("64-bit leases and IDs encode exactly; revisions beyond 2^53 fall back", () => {
   const big = create(RangeResponseSchema, {
     header,
     kvs: [create(KeyValueSchema, { key: enc.encode("k"), lease: 2n ** 62n + 7n })],
@@ -72,7 +73,11 @@ Deno.test("KeyValues with 64-bit leases encode exactly; header values beyond 2^5
   assertEquals(bytes, encodeFrame(toBinary(RangeResponseSchema, big)));
   const neg = create(PutResponseSchema, { header: { ...header, revision: -1n } });
   assertEquals(FAST_FRAME_ENCODERS.get(PutResponseSchema.typeName)!(neg), undefined);
-  const huge = create(PutResponseSchema, { header: { ...header, clusterId: 2n ** 60n } });
+  for (const ids of [{ clusterId: 2n ** 60n }, { memberId: 1n }, { clusterId: 0n, memberId: 2n ** 64n - 1n }]) {
+    const m = create(PutResponseSchema, { header: { ...header, ...ids } });
+    assertEquals(FAST_FRAME_ENCODERS.get(PutResponseSchema.typeName)!(m), encodeFrame(toBinary(PutResponseSchema, m)));
+  }
+  const huge = create(PutResponseSchema, { header: { ...header, revision: 2n ** 60n } });
   assertEquals(FAST_FRAME_ENCODERS.get(PutResponseSchema.typeName)!(huge), undefined);
 });
 

@@ -19,11 +19,12 @@ Deno.test("hand-encoded puts equal protobuf-es's encoding and decode back", () =
   ];
   for (const p of puts) {
     const id = ids.next();
-    const req = create(InternalRaftRequestSchema, { ID: BigInt(id), put: create(PutRequestSchema, p) });
+    const req = create(InternalRaftRequestSchema, { ID: ids.full(id), put: create(PutRequestSchema, p) });
     const mine = encodeRequest(req);
     assertEquals(mine, toBinary(InternalRaftRequestSchema, req));
     assertEquals(fromBinary(InternalRaftRequestSchema, mine).put, req.put);
-    assertEquals(peekRequestId(mine), id);
+    assertEquals(peekRequestId(mine, ids.prefix), id);
+    assertEquals(peekRequestId(mine, ids.prefix ^ 1), -1, "another member's");
   }
 });
 
@@ -38,7 +39,16 @@ Deno.test("other requests and puts with a lease take protobuf-es's path, ids sti
     compaction: create(CompactionRequestSchema, { revision: 5n }),
   });
   assertEquals(encodeRequest(compact), toBinary(InternalRaftRequestSchema, compact));
-  assertEquals(peekRequestId(encodeRequest(compact)), 9);
+  assertEquals(peekRequestId(encodeRequest(compact), 0), 9);
+  // every prefix, every suffix width: the peeked halves are exact
+  for (const prefix of [0, 1, 0x694d, 0x8000, 0xffff]) {
+    for (const suffix of [1, 127, 128, 2 ** 35 + 5, 2 ** 48 - 1]) {
+      const id = (BigInt(prefix) << 48n) | BigInt(suffix);
+      const data = encodeRequest(create(InternalRaftRequestSchema, { ID: id, compaction: {} }));
+      assertEquals(peekRequestId(data, prefix), suffix, id.toString(16));
+    }
+  }
+  assertEquals(peekRequestId(encodeRequest(create(InternalRaftRequestSchema, { compaction: {} })), 0), -1);
 });
 
 Deno.test("ids are laid out as etcd's idutil: member's low 16 bits, 40 bits of ms, a counter; unique", () => {
@@ -50,10 +60,11 @@ Deno.test("ids are laid out as etcd's idutil: member's low 16 bits, 40 bits of m
     const big = a.nextBig();
     assertEquals(big >> 48n, 0x1234n);
     seen.add(big);
-    // the number form is the next ID's low 53 bits, exact
+    // next(): the next ID's low 48 bits; full() and ownSuffix() go between the two
     const id = a.next();
-    assertEquals(Number.isSafeInteger(id), true);
-    assertEquals(BigInt(id), (big + 1n) & (2n ** 53n - 1n));
+    assertEquals(a.full(id), big + 1n);
+    assertEquals(a.ownSuffix(big + 1n), id);
+    assertEquals(a.ownSuffix(big + 1n + (1n << 48n)), -1);
     seen.add(big + 1n);
   }
   assertEquals(seen.size, 20_000);

@@ -117,7 +117,7 @@ Deno.test("codec: Message round-trips with every field set, and with none", () =
 });
 
 Deno.test("codec: ConfChange and ConfChangeV2 round-trip", () => {
-  const cc: ConfChange = { id: 11, type: 3, nodeId: BIG_ID, context: bytes(1) };
+  const cc: ConfChange = { id: 0x694d_0192_3456_7801n, type: 3, nodeId: BIG_ID, context: bytes(1) };
   assertEquals(decodeConfChange(encodeConfChange(cc)), cc);
   const v2: ConfChangeV2 = {
     transition: 2,
