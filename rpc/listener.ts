@@ -34,7 +34,23 @@ export interface ClientUrlServer {
   close(): Promise<void>;
 }
 
-export function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<ClientUrlServer> {
+/** A client URL bound and not yet served: connections that arrive are held (not refused) until serve(). */
+export interface ClientUrlListener {
+  readonly url: URL;
+  readonly port: number;
+  serve(opts: ClientUrlOptions): ClientUrlServer;
+  close(): Promise<void>;
+}
+
+export async function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<ClientUrlServer> {
+  return (await listenClientUrl(url)).serve(opts);
+}
+
+/**
+ * Binds url (etcd binds every listener before it starts the server, so that a port in use fails the start before
+ * the data dir is touched); serve() then takes the held connections and the ones to come.
+ */
+export function listenClientUrl(url: URL): Promise<ClientUrlListener> {
   if (url.protocol === "unix:" || url.protocol === "unixs:") {
     return Promise.reject(new Error(`rpc: ${url.href}: unix socket client URLs are not supported yet`));
   }
@@ -46,7 +62,46 @@ export function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<Client
   }
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
   const port = url.port === "" ? 80 : Number(url.port);
+  let accept: ((socket: net.Socket) => void) | undefined;
+  const held: net.Socket[] = [];
+  const server = net.createServer((socket) => {
+    if (accept !== undefined) return accept(socket);
+    socket.on("error", () => {});
+    held.push(socket);
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", (e: NodeJS.ErrnoException) => {
+      reject(new Error(`rpc: cannot listen on client URL ${url.href}: ${e.code ?? e.message}`));
+    });
+    server.listen(port, host, () => {
+      const bound = (server.address() as net.AddressInfo).port;
+      const actual = new URL(url.href);
+      actual.port = String(bound);
+      resolve({
+        url: actual,
+        port: bound,
+        serve: (opts) => {
+          const s = serveOn(server, actual, bound, opts);
+          accept = s.accept;
+          for (const socket of held.splice(0)) accept(socket);
+          return s.server;
+        },
+        close: () => {
+          for (const socket of held.splice(0)) socket.destroy();
+          return new Promise((done) => server.close(() => done()));
+        },
+      });
+    });
+  });
+}
 
+/** Serves the connections of a bound listener: what each accepted socket goes to, and how it all closes. */
+function serveOn(
+  server: net.Server,
+  url: URL,
+  port: number,
+  opts: ClientUrlOptions,
+): { accept: (socket: net.Socket) => void; server: ClientUrlServer } {
   const table = buildMethodTable(opts.services);
   const routes = createHttpRoutes({
     table,
@@ -114,7 +169,7 @@ export function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<Client
     });
   };
 
-  const server = net.createServer((socket) => {
+  const accept = (socket: net.Socket) => {
     sockets.add(socket);
     // Responses often leave in more than one write; with Nagle on, a client's delayed ACK stalls each by ~40 ms.
     socket.setNoDelay(true);
@@ -124,36 +179,29 @@ export function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<Client
       if (isH2) return startH2(socket, seen);
       relayToH1(socket, seen);
     });
-  });
+  };
 
-  return new Promise((resolve, reject) => {
-    server.once("error", (e: NodeJS.ErrnoException) => {
-      reject(new Error(`rpc: cannot listen on client URL ${url.href}: ${e.code ?? e.message}`));
-    });
-    server.listen(port, host, () => {
-      const bound = (server.address() as net.AddressInfo).port;
-      const actual = new URL(url.href);
-      actual.port = String(bound);
-      resolve({
-        url: actual,
-        port: bound,
-        close: async () => {
-          closing = true;
-          await shutdown(
-            server,
-            sockets,
-            (s) => connections.has(s) || busy.has(inner.get(s)?.localPort ?? -1),
-            connections.values(),
-            opts.closeTimeoutMs ?? 5000,
-          );
-          await new Promise<void>((resolve) => {
-            h1.close(() => resolve());
-            h1.closeAllConnections();
-          });
-        },
-      });
-    });
-  });
+  return {
+    accept,
+    server: {
+      url,
+      port,
+      close: async () => {
+        closing = true;
+        await shutdown(
+          server,
+          sockets,
+          (s) => connections.has(s) || busy.has(inner.get(s)?.localPort ?? -1),
+          connections.values(),
+          opts.closeTimeoutMs ?? 5000,
+        );
+        await new Promise<void>((resolve) => {
+          h1.close(() => resolve());
+          h1.closeAllConnections();
+        });
+      },
+    },
+  };
 }
 
 // Reads just enough of the connection to tell the HTTP/2 preface from anything else; hands over what it read.

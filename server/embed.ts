@@ -10,7 +10,7 @@ import type { PlainHttpHandler } from "../rpc/http_routes.ts";
 import type { Logger } from "./logger.ts";
 import { MetricsRegistry, ServerMetrics } from "./metrics.ts";
 import { etcdServices } from "./services.ts";
-import { type ClientUrlServer, serveClientUrl } from "../rpc/listener.ts";
+import { type ClientUrlListener, type ClientUrlServer, listenClientUrl } from "../rpc/listener.ts";
 import { ETCD_SERVER_VERSION } from "./version.ts";
 import { urlString } from "./urls.ts";
 
@@ -53,40 +53,58 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> 
       "data-dir": cfg.dataDir,
     });
   }
+  // Every listener is bound before the server is created, as etcd's embed does: a port in use fails the start
+  // before the data dir is touched. The handlers reach the server through `box` once it exists; client connections
+  // that arrive meanwhile wait, unrefused, until the server is ready.
   const registry = new MetricsRegistry();
-  const metrics = new ServerMetrics(registry);
-  const server = await EtcdServer.create(cfg, logger.child("etcdserver"), metrics);
-  const e = new Etcd(server, logger);
+  const box: { server?: EtcdServer } = {};
+  const peers: Server[] = [], metricsListeners: Server[] = [], clients: ClientUrlListener[] = [];
+  let endpoints: Map<string, PlainHttpHandler> | undefined;
+  const closeListeners = () =>
+    Promise.all([...clients.map((c) => c.close()), ...[...peers, ...metricsListeners].map(closeHttp)]);
+  let server: EtcdServer;
   try {
-    // Bind every listener before raft starts, so a taken port fails the start cleanly.
-    const endpoints = httpEndpoints(server, registry);
     for (const url of cfg.listenPeerUrls) {
-      e.peers.push(await listenHttp(url, peerHandler(server), "peer"));
+      peers.push(await listenHttp(url, peerHandler(box), "peer"));
       logger.info("starting peer listener", { address: urlString(url) });
     }
+    for (const url of cfg.listenClientUrls) clients.push(await listenClientUrl(url));
     for (const url of cfg.listenMetricsUrls) {
-      e.metricsListeners.push(await listenHttp(url, endpointHandler(endpoints), "metrics"));
+      metricsListeners.push(await listenHttp(url, endpointHandler(() => endpoints), "metrics"));
       logger.info("serving metrics", { address: urlString(url) });
     }
+    server = await EtcdServer.create(cfg, logger.child("etcdserver"), new ServerMetrics(registry));
+  } catch (err) {
+    await closeListeners().catch(() => {});
+    throw err;
+  }
+  box.server = server;
+  endpoints = httpEndpoints(server, registry);
+  const e = new Etcd(server, logger);
+  e.peers.push(...peers);
+  e.metricsListeners.push(...metricsListeners);
+  try {
     server.start();
     const readyOrStopped = await Promise.race([server.ready.then(() => true), server.stopped.then(() => false)]);
     if (!readyOrStopped) throw new Error("etcd server stopped before it was ready");
     const services = etcdServices(server);
-    for (const url of cfg.listenClientUrls) {
-      e.clients.push(
-        await serveClientUrl(url, {
-          services,
-          maxRecvBytes: cfg.maxRequestBytes + grpcOverheadBytes,
-          corsOrigins: cfg.cors,
-          httpHandlers: endpoints,
-          logger: logger.child("embed"),
-        }),
-      );
-      logger.info("serving client traffic insecurely; this is strongly discouraged!", { address: url.host });
+    for (const [i, listener] of clients.entries()) {
+      e.clients.push(listener.serve({
+        services,
+        maxRecvBytes: cfg.maxRequestBytes + grpcOverheadBytes,
+        corsOrigins: cfg.cors,
+        httpHandlers: endpoints,
+        logger: logger.child("embed"),
+      }));
+      logger.info("serving client traffic insecurely; this is strongly discouraged!", {
+        address: cfg.listenClientUrls[i].host,
+      });
     }
     logger.info("ready to serve client requests", {});
     return e;
   } catch (err) {
+    // client listeners not yet served are closed here; served ones by e.close()
+    await Promise.all(clients.slice(e.clients.length).map((c) => c.close())).catch(() => {});
     await e.close().catch(() => {});
     throw err;
   }
@@ -112,11 +130,11 @@ function closeHttp(srv: Server): Promise<void> {
   });
 }
 
-/** The metrics URLs serve only the plain endpoints (etcd's --listen-metrics-urls). */
-function endpointHandler(endpoints: Map<string, PlainHttpHandler>) {
+/** The metrics URLs serve only the plain endpoints (etcd's --listen-metrics-urls); none until the server exists. */
+function endpointHandler(endpoints: () => Map<string, PlainHttpHandler> | undefined) {
   return async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://metrics");
-    const ep = endpoints.get(url.pathname);
+    const ep = endpoints()?.get(url.pathname);
     if (ep === undefined) {
       res.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n");
       return;
@@ -132,8 +150,13 @@ function endpointHandler(endpoints: Map<string, PlainHttpHandler>) {
 }
 
 /** The peer port: members and versions for tooling; raft traffic arrives with multi-member support. */
-function peerHandler(server: EtcdServer) {
+function peerHandler(box: { server?: EtcdServer }) {
   return (req: IncomingMessage, res: ServerResponse) => {
+    const server = box.server;
+    if (server === undefined) {
+      res.writeHead(503, { "content-type": "text/plain" }).end("etcd server is starting\n");
+      return;
+    }
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/members") {
       const body = server.cluster.list().map((m) => ({

@@ -1,7 +1,7 @@
 // The member as systemd and monitoring see it: sd_notify READY=1 once it serves and
 // STOPPING=1 on SIGTERM (a real datagram socket), /health, /version and /metrics over
 // plain HTTP on the client port and on --listen-metrics-urls.
-import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert, rejects } from "node:assert/strict";
 import { find, parseExposition } from "../metrics/exposition.ts";
 import { ctl, freePort, noEtcdctl, startMember, tempDir } from "./harness.ts";
 
@@ -117,6 +117,8 @@ Deno.test({
       assertEquals(await clash.stop(), 1);
       assertMatch(clash.log(), new RegExp(`127\\.0\\.0\\.1:${first.clientPort}.*(EADDRINUSE|in use)`, "i"));
       assert(!clash.log().includes("ready to serve client requests"));
+      // listeners are bound first: the taken port failed the start before the data dir was made
+      await rejects(Deno.stat(clash.dataDir), Deno.errors.NotFound);
 
       // the same data dir while the first member holds its WAL locks
       const twin = await startMember({ dataDir: first.dataDir, expectExit: true });
@@ -219,6 +221,50 @@ Deno.test({
       } finally {
         await m.stop();
       }
+    }
+  },
+});
+
+Deno.test({
+  name: "a client that connects when the member is published is served, not refused",
+  ...opts,
+  fn: async () => {
+    const port = await freePort(), peer = await freePort();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        `${new URL("../../main.ts", import.meta.url).pathname}`,
+        `--data-dir=${await tempDir()}/p.etcd`,
+        `--listen-client-urls=http://127.0.0.1:${port}`,
+        `--advertise-client-urls=http://127.0.0.1:${port}`,
+        `--listen-peer-urls=http://127.0.0.1:${peer}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
+        `--initial-cluster=default=http://127.0.0.1:${peer}`,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    try {
+      // supervisors and scripts wait for this line, then connect (the log is read on: a closed pipe would kill it)
+      let log = "";
+      const published = Promise.withResolvers<void>();
+      const pump = (async () => {
+        for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+          log += chunk;
+          if (log.includes("published local member to cluster through raft")) published.resolve();
+        }
+      })();
+      await published.promise;
+      const r = await fetch(`http://127.0.0.1:${port}/v3/kv/range`, { method: "POST", body: '{"key":"Zm9v"}' });
+      assertEquals(r.status, 200, await r.text());
+      child.kill("SIGTERM");
+      await pump;
+    } finally {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      await child.status;
     }
   },
 });
