@@ -57,9 +57,8 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> 
   // before the data dir is touched. The handlers reach the server through `box` once it exists; client connections
   // that arrive meanwhile wait, unrefused, until the server is ready.
   const registry = new MetricsRegistry();
-  const box: { server?: EtcdServer } = {};
+  const box: { server?: EtcdServer; endpoints?: Map<string, PlainHttpHandler> } = {};
   const peers: Server[] = [], metricsListeners: Server[] = [], clients: ClientUrlListener[] = [];
-  let endpoints: Map<string, PlainHttpHandler> | undefined;
   const closeListeners = () =>
     Promise.all([...clients.map((c) => c.close()), ...[...peers, ...metricsListeners].map(closeHttp)]);
   let server: EtcdServer;
@@ -70,7 +69,7 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> 
     }
     for (const url of cfg.listenClientUrls) clients.push(await listenClientUrl(url));
     for (const url of cfg.listenMetricsUrls) {
-      metricsListeners.push(await listenHttp(url, endpointHandler(() => endpoints), "metrics"));
+      metricsListeners.push(await listenHttp(url, endpointHandler(() => box.endpoints), "metrics"));
       logger.info("serving metrics", { address: urlString(url) });
     }
     server = await EtcdServer.create(cfg, logger.child("etcdserver"), new ServerMetrics(registry));
@@ -79,7 +78,7 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> 
     throw err;
   }
   box.server = server;
-  endpoints = httpEndpoints(server, registry);
+  const endpoints = box.endpoints = httpEndpoints(server, registry);
   const e = new Etcd(server, logger);
   e.peers.push(...peers);
   e.metricsListeners.push(...metricsListeners);
