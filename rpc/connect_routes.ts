@@ -4,22 +4,26 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { H2ServerRequest, H2ServerResponse } from "./h2/compat.ts";
+import type { H1ServerRequest, H1ServerResponse } from "./h1/connection.ts";
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext, MethodImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { toConnectError } from "./rpc_status.ts";
 import type { MethodCall, MethodTable } from "./services.ts";
 
-type Req = IncomingMessage | H2ServerRequest;
-type Res = ServerResponse | H2ServerResponse;
+type Req = H1ServerRequest | H2ServerRequest;
+type Res = H1ServerResponse | H2ServerResponse;
 type Handler = (req: Req, res: Res) => void;
 
 export function createConnectHandler(table: MethodTable, maxRecvBytes: number, fallback: Handler): Handler {
   const fullDuplex = adapter(table, maxRecvBytes, fallback, false);
   const halfDuplex = adapter(table, maxRecvBytes, fallback, true);
-  // H2ServerRequest/Response implement what the adapter reads of node's HTTP/2 request/response (rpc/h2/compat.ts).
+  // the H1 and H2 request/response objects implement what the adapter reads of node's (rpc/h1, rpc/h2/compat.ts)
   return (req, res) =>
-    (req.httpVersion === "2.0" ? fullDuplex : halfDuplex)(req as IncomingMessage, res as ServerResponse);
+    (req.httpVersion === "2.0" ? fullDuplex : halfDuplex)(
+      req as unknown as IncomingMessage,
+      res as unknown as ServerResponse,
+    );
 }
 
 /**

@@ -1,8 +1,8 @@
 // CORS for browsers on the client port (etcd --cors): Connect, gRPC-web and the JSON gateway. Origins are exact
 // matches, "*" allows any.
 
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { H2ServerRequest, H2ServerResponse } from "./h2/compat.ts";
+import type { H1ServerRequest, H1ServerResponse } from "./h1/connection.ts";
 
 const ALLOW_METHODS = "POST, GET, OPTIONS, PUT, DELETE";
 const ALLOW_HEADERS = [
@@ -17,7 +17,7 @@ const ALLOW_HEADERS = [
 ].join(", ");
 const EXPOSE_HEADERS = "grpc-status, grpc-message, grpc-status-details-bin";
 
-export type Cors = (req: IncomingMessage | H2ServerRequest, res: ServerResponse | H2ServerResponse) => boolean;
+export type Cors = (req: H1ServerRequest | H2ServerRequest, res: H1ServerResponse | H2ServerResponse) => boolean;
 
 // Returns a function that adds CORS headers and answers preflights itself (returning true when it did).
 export function createCors(origins: readonly string[]): Cors {

@@ -3,16 +3,16 @@
 // Errors are {"error", "code", "message"} with grpc-gateway's HTTP status for the code.
 
 import { Buffer } from "node:buffer";
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { H2ServerRequest, H2ServerResponse } from "./h2/compat.ts";
+import type { H1ServerRequest, H1ServerResponse } from "./h1/connection.ts";
 import { create, type DescMessage, fromJson, type JsonValue, type MessageShape, toJson } from "@bufbuild/protobuf";
 import { createHandlerContext } from "@connectrpc/connect";
 import { type RpcStatus, statusFromError } from "./rpc_status.ts";
 import type { MethodEntry, MethodTable } from "./services.ts";
 import { GrpcCode, httpStatusFromGrpcCode } from "./status_codes.ts";
 
-type Req = IncomingMessage | H2ServerRequest;
-type Res = ServerResponse | H2ServerResponse;
+type Req = H1ServerRequest | H2ServerRequest;
+type Res = H1ServerResponse | H2ServerResponse;
 
 // Paths from the google.api.http annotations of etcd 3.4's rpc.proto ("/v3/kv/lease/..." are its additional
 // bindings), v3lock.proto and v3election.proto. Hash and HashKV share /v3/maintenance/hash there; grpc-gateway's mux serves the first handler
@@ -129,13 +129,13 @@ async function serve(entry: MethodEntry, req: Req, res: Res, body: string) {
     res.writeHead(200, { "content-type": "application/json" });
     try {
       for await (const m of stream) {
-        if (!(res as ServerResponse).write(JSON.stringify({ result: encodeJson(output, m) }) + "\n")) {
+        if (!res.write(JSON.stringify({ result: encodeJson(output, m) }) + "\n")) {
           await new Promise<void>((resolve) => events.once("drain", resolve));
         }
         if (abort.signal.aborted) break;
       }
     } catch (e) {
-      (res as ServerResponse).write(JSON.stringify({ error: errorBody(statusFromError(e)) }) + "\n");
+      res.write(JSON.stringify({ error: errorBody(statusFromError(e)) }) + "\n");
     }
     res.end();
   } catch (e) {
@@ -253,5 +253,5 @@ export function sendError(res: Res, status: RpcStatus, httpStatus = httpStatusFr
 
 function sendJson(res: Res, status: number, body: string) {
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-  (res as ServerResponse).end(body);
+  res.end(body);
 }

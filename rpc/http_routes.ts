@@ -1,9 +1,9 @@
 // Request routing for everything on the client port that is not gRPC-over-HTTP/2-proto (the fast path):
-// HTTP/1.1 requests and HTTP/2 requests via rpc/h2/compat.ts. Order: CORS (preflights answered here),
+// HTTP/1.1 requests (rpc/h1) and HTTP/2 requests via rpc/h2/compat.ts. Order: CORS (preflights answered here),
 // the server's plain endpoints (/health, /version, /metrics), the JSON gateway (/v3/...), then Connect/gRPC-web.
 
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { H2ServerRequest, H2ServerResponse } from "./h2/compat.ts";
+import type { H1ServerRequest, H1ServerResponse } from "./h1/connection.ts";
 import { createConnectHandler } from "./connect_routes.ts";
 import { createCors } from "./cors.ts";
 import { createGatewayHandler, GATEWAY_PREFIX, sendError } from "./gateway.ts";
@@ -34,8 +34,8 @@ export interface HttpRoutesOptions {
   readonly logger?: RpcLogger;
 }
 
-type Req = IncomingMessage | H2ServerRequest;
-type Res = ServerResponse | H2ServerResponse;
+type Req = H1ServerRequest | H2ServerRequest;
+type Res = H1ServerResponse | H2ServerResponse;
 
 export function createHttpRoutes(opts: HttpRoutesOptions): (req: Req, res: Res) => void {
   const cors = opts.corsOrigins.length > 0 ? createCors(opts.corsOrigins) : undefined;
@@ -63,10 +63,10 @@ async function servePlain(h: PlainHttpHandler, req: Req, res: Res, path: string,
   try {
     const r = await h({ method: req.method ?? "GET", path, query: new URLSearchParams(query), headers: req.headers });
     res.writeHead(r.status, r.headers);
-    (res as ServerResponse).end(r.body ?? "");
+    res.end(r.body ?? "");
   } catch (e) {
     log?.warn("rpc: http handler failed", { path, error: String(e) });
     if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
-    (res as ServerResponse).end("internal error\n");
+    res.end("internal error\n");
   }
 }

@@ -1,13 +1,13 @@
 // One --listen-client-urls URL: a TCP listener whose connections are sniffed - the HTTP/2 client preface goes to
 // our HTTP/2 server (rpc/h2: gRPC fast path, node-style request/response objects for everything else), anything
-// else to node's HTTP/1.1 server.
+// else to our HTTP/1.1 server (rpc/h1). Nothing listens but the configured URL.
 
 import { Buffer } from "node:buffer";
-import http from "node:http";
 import net from "node:net";
 import { createGrpcHandler, isGrpcContentType } from "./grpc_handler.ts";
 import { H2ServerRequest } from "./h2/compat.ts";
 import { H2Connection } from "./h2/connection.ts";
+import { H1Connection } from "./h1/connection.ts";
 import { PREFACE } from "./h2/frames.ts";
 import type { H2Stream } from "./h2/stream.ts";
 import { createHttpRoutes, type PlainHttpHandler } from "./http_routes.ts";
@@ -112,10 +112,10 @@ function serveOn(
   });
   const grpc = createGrpcHandler(table, { maxRecvBytes: opts.maxRecvBytes });
 
-  const h1 = http.createServer(routes);
-
   const sockets = new Set<net.Socket>();
   const connections = new Map<net.Socket, H2Connection>();
+  const h1Connections = new Map<net.Socket, H1Connection>();
+  let closing = false;
   const startH2 = (socket: net.Socket, seen: Uint8Array) => {
     const onStream = (stream: H2Stream) => {
       if (isGrpcContentType(stream.headers["content-type"])) return grpc(stream);
@@ -126,47 +126,11 @@ function serveOn(
     connections.set(socket, conn);
     if (closing) conn.close();
   };
-  // HTTP/1.1 relay connections with a request in flight, by the relay's local port (the h1 server sees it as the
-  // remote port); idle ones are closed at once on shutdown.
-  const busy = new Map<number, number>();
-  let closing = false;
-  h1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const s = req.socket;
-    const port = s.remotePort!;
-    busy.set(port, (busy.get(port) ?? 0) + 1);
-    res.once("close", () => {
-      const n = (busy.get(port) ?? 1) - 1;
-      if (n > 0) busy.set(port, n);
-      else {
-        busy.delete(port);
-        if (closing) s.destroy();
-      }
-    });
-    if (closing) res.shouldKeepAlive = false;
-  });
-
-  // Deno's node:http sometimes answers 400 to the first request on a socket handed over with emit("connection")
-  // after sniffing, so HTTP/1.1 connections are relayed to the HTTP/1.1 server on a private loopback port.
-  const h1Port = new Promise<number>((resolve, reject) => {
-    h1.once("error", reject);
-    h1.listen(0, "127.0.0.1", () => resolve((h1.address() as net.AddressInfo).port));
-  });
-  const inner = new Map<net.Socket, net.Socket>();
-  const relayToH1 = async (socket: net.Socket, seen: Buffer) => {
-    socket.pause();
-    const up = net.connect(await h1Port, "127.0.0.1");
-    up.setNoDelay(true);
-    inner.set(socket, up);
-    up.write(seen);
-    socket.pipe(up);
-    up.pipe(socket);
-    socket.resume();
-    up.on("error", () => socket.destroy());
-    up.once("close", () => socket.destroy());
-    socket.once("close", () => {
-      inner.delete(socket);
-      up.destroy();
-    });
+  const startH1 = (socket: net.Socket, seen: Buffer) => {
+    const conn = new H1Connection(socket, seen, routes);
+    h1Connections.set(socket, conn);
+    socket.once("close", () => h1Connections.delete(socket));
+    if (closing) conn.close();
   };
 
   const accept = (socket: net.Socket) => {
@@ -177,7 +141,7 @@ function serveOn(
     socket.on("error", () => {}); // peer resets are routine; the protocol servers see their own errors
     sniff(socket, (isH2, seen) => {
       if (isH2) return startH2(socket, seen);
-      relayToH1(socket, seen);
+      startH1(socket, seen);
     });
   };
 
@@ -188,17 +152,7 @@ function serveOn(
       port,
       close: async () => {
         closing = true;
-        await shutdown(
-          server,
-          sockets,
-          (s) => connections.has(s) || busy.has(inner.get(s)?.localPort ?? -1),
-          connections.values(),
-          opts.closeTimeoutMs ?? 5000,
-        );
-        await new Promise<void>((resolve) => {
-          h1.close(() => resolve());
-          h1.closeAllConnections();
-        });
+        await shutdown(server, sockets, connections, h1Connections, opts.closeTimeoutMs ?? 5000);
       },
     },
   };
@@ -221,14 +175,16 @@ function sniff(socket: net.Socket, route: (isH2: boolean, seen: Buffer) => void)
 async function shutdown(
   server: net.Server,
   sockets: Set<net.Socket>,
-  inUse: (s: net.Socket) => boolean,
-  h2: Iterable<H2Connection>,
+  h2: Map<net.Socket, H2Connection>,
+  h1: Map<net.Socket, H1Connection>,
   timeoutMs: number,
 ): Promise<void> {
   const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-  // GOAWAY lets HTTP/2 streams in flight finish; idle HTTP/1.1 and unsniffed sockets go now.
-  for (const c of h2) c.close();
-  for (const s of sockets) if (!inUse(s)) s.destroy();
+  // GOAWAY lets HTTP/2 streams in flight finish, an HTTP/1.1 response in flight ends its connection after it;
+  // idle connections and unsniffed sockets go now.
+  for (const c of h2.values()) c.close();
+  for (const c of h1.values()) c.close();
+  for (const s of sockets) if (!h1.has(s) && !h2.has(s)) s.destroy();
   const drained = new Promise<void>((resolve) => {
     const check = () => (sockets.size === 0 ? resolve() : setTimeout(check, 10));
     check();

@@ -4,13 +4,11 @@
 // end/addTrailers, 'drain' and 'close' events, and `stream.rstCode` for cancellation.
 
 import { Buffer } from "node:buffer";
-import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import type { OutgoingHeaders } from "./hpack.ts";
 import type { H2Stream, StreamHandler } from "./stream.ts";
-
-type HeaderValue = string | number | readonly string[];
+import { CompatResponse, type HeaderInit } from "../compat_response.ts";
 
 // Connection-specific fields are not allowed in HTTP/2 (RFC 9113 §8.2.2).
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
@@ -63,13 +61,7 @@ export class H2ServerRequest extends Readable implements StreamHandler {
   }
 }
 
-export class H2ServerResponse extends EventEmitter {
-  statusCode = 200;
-  errored: Error | null = null;
-  writableEnded = false;
-  #headers: Record<string, HeaderValue> = {};
-  #trailers: Record<string, HeaderValue> | undefined;
-
+export class H2ServerResponse extends CompatResponse {
   constructor(readonly h2: H2Stream) {
     super();
   }
@@ -78,36 +70,11 @@ export class H2ServerResponse extends EventEmitter {
     return this.h2.headersSent;
   }
 
-  setHeader(name: string, value: HeaderValue): this {
-    this.#headers[name.toLowerCase()] = value;
-    return this;
-  }
-
-  getHeader(name: string): HeaderValue | undefined {
-    return this.#headers[name.toLowerCase()];
-  }
-
-  removeHeader(name: string): void {
-    delete this.#headers[name.toLowerCase()];
-  }
-
-  writeHead(status: number, headers?: Readonly<Record<string, HeaderValue | undefined>>): this {
+  writeHead(status: number, headers?: HeaderInit): this {
     if (this.h2.headersSent) return this;
     this.statusCode = status;
-    const out: Record<string, HeaderValue> = { ":status": status };
-    for (const h of [this.#headers, headers ?? {}]) {
-      for (const [k, v] of Object.entries(h)) {
-        const name = k.toLowerCase();
-        if (v !== undefined && !HOP_BY_HOP.has(name)) out[name] = v;
-      }
-    }
-    this.h2.respond(out);
+    this.h2.respond({ ":status": status, ...this.merged(headers, (name) => HOP_BY_HOP.has(name)) });
     return this;
-  }
-
-  addTrailers(trailers: Readonly<Record<string, HeaderValue | undefined>>): void {
-    this.#trailers ??= {};
-    for (const [k, v] of Object.entries(trailers)) if (v !== undefined) this.#trailers[k.toLowerCase()] = v;
   }
 
   write(data: string | Uint8Array, encoding?: unknown, cb?: (e?: Error) => void): boolean {
@@ -124,7 +91,7 @@ export class H2ServerResponse extends EventEmitter {
     this.writableEnded = true;
     if (!this.h2.headersSent) this.writeHead(this.statusCode);
     const bytes = data === undefined ? undefined : typeof data === "string" ? Buffer.from(data) : data;
-    this.h2.end(bytes, this.#trailers as OutgoingHeaders | undefined);
+    this.h2.end(bytes, this.trailers as OutgoingHeaders | undefined);
     this.emit("finish");
     this.emit("end"); // connect-node waits for it after end()
     cb?.();

@@ -268,3 +268,38 @@ Deno.test({
     }
   },
 });
+
+/** The TCP ports process `pid` listens on (its sockets in LISTEN state, from /proc). */
+async function listeningPorts(pid: number): Promise<number[]> {
+  const inodes = new Set<string>();
+  for await (const fd of Deno.readDir(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(await Deno.readLink(`/proc/${pid}/fd/${fd.name}`));
+      if (m) inodes.add(m[1]);
+    } catch { /* closed meanwhile */ }
+  }
+  const ports: number[] = [];
+  for (const table of ["tcp", "tcp6"]) {
+    for (const line of (await Deno.readTextFile(`/proc/${pid}/net/${table}`)).split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[3] === "0A" && inodes.has(f[9])) ports.push(parseInt(f[1].split(":")[1], 16));
+    }
+  }
+  return ports.sort((a, b) => a - b);
+}
+
+Deno.test({
+  name: "the member listens on the configured URLs and nothing else",
+  ...opts,
+  fn: async () => {
+    const metrics = await freePort();
+    const m = await startMember({ extraArgs: [`--listen-metrics-urls=http://127.0.0.1:${metrics}`] });
+    try {
+      // HTTP/1.1 traffic too, which once went through a relay port of its own
+      assertEquals((await fetch(`http://${m.endpoint}/health`)).status, 200);
+      assertEquals(await listeningPorts(m.child.pid), [m.clientPort, m.peerPort, metrics].sort((a, b) => a - b));
+    } finally {
+      await m.stop();
+    }
+  },
+});
