@@ -20,7 +20,19 @@ export interface GrpcHandlerOptions {
   readonly maxRecvBytes: number;
   // Requests buffered per streaming call before the HTTP/2 stream is paused.
   readonly streamHighWaterMark?: number;
+  readonly observer?: GrpcObserver;
 }
+
+/** What the server's metrics count of gRPC calls (go-grpc-prometheus's, and etcd's codec byte counters). */
+export interface GrpcObserver {
+  started(entry: MethodEntry): void;
+  handled(entry: MethodEntry, code: number): void;
+  /** Bytes of request and response messages, frame headers not included (etcd counts them in its codec). */
+  received(bytes: number): void;
+  sent(bytes: number): void;
+}
+
+const NO_OBSERVER: GrpcObserver = { started() {}, handled() {}, received() {}, sent() {} };
 
 export type GrpcStreamHandler = (stream: H2Stream) => void;
 
@@ -36,6 +48,7 @@ export function isGrpcContentType(contentType: string | undefined): boolean {
 
 export function createGrpcHandler(table: MethodTable, opts: GrpcHandlerOptions): GrpcStreamHandler {
   const hwm = opts.streamHighWaterMark ?? 16;
+  const observer = opts.observer ?? NO_OBSERVER;
   return (stream) => {
     const headers = stream.headers;
     const entry = table.get(headers[":path"]);
@@ -53,9 +66,10 @@ export function createGrpcHandler(table: MethodTable, opts: GrpcHandlerOptions):
     const deadline = timeout === undefined ? undefined : parseTimeout(timeout);
     const ctx = new GrpcContext(entry.service, entry.method, headers, deadline);
     const kind = entry.call.kind;
+    observer.started(entry);
     const call = kind === "unary" || kind === "server_streaming"
-      ? new SingleCall(stream, ctx, entry, opts.maxRecvBytes)
-      : new StreamCall(stream, ctx, entry, opts.maxRecvBytes, hwm);
+      ? new SingleCall(stream, ctx, entry, opts.maxRecvBytes, observer)
+      : new StreamCall(stream, ctx, entry, opts.maxRecvBytes, observer, hwm);
     if (deadline !== undefined) armDeadline(call, deadline);
     stream.attach(call);
     call.start();
@@ -84,6 +98,7 @@ abstract class Call implements StreamHandler {
     readonly ctx: GrpcContext,
     readonly entry: MethodEntry,
     readonly maxRecvBytes: number,
+    readonly observer: GrpcObserver,
   ) {}
 
   abstract start(): void;
@@ -104,6 +119,8 @@ abstract class Call implements StreamHandler {
   }
 
   onClose(aborted: boolean): void {
+    // gone before a status went out: the client canceled
+    if (!this.done) this.observer.handled(this.entry, GrpcCode.Canceled);
     this.deadlineBucket?.delete(this);
     this.closed(aborted || !this.done);
     this.onDrain();
@@ -142,6 +159,8 @@ abstract class Call implements StreamHandler {
   replyOne(frame: Buffer) {
     if (!this.done && !this.stream.closed) {
       this.done = true;
+      this.observer.sent(frame.length - 5);
+      this.observer.handled(this.entry, GrpcCode.OK);
       this.deadlineBucket?.delete(this);
       this.sendHeaders();
       this.stream.end(frame, this.#okTrailers());
@@ -150,6 +169,7 @@ abstract class Call implements StreamHandler {
   }
 
   write(frame: Buffer): boolean {
+    this.observer.sent(frame.length - 5);
     this.sendHeaders();
     const room = this.stream.write(frame);
     reclaimFrame(frame, this.stream.queue);
@@ -159,6 +179,7 @@ abstract class Call implements StreamHandler {
   finish(status: RpcStatus) {
     if (this.done) return;
     this.done = true;
+    this.observer.handled(this.entry, status.code);
     this.deadlineBucket?.delete(this);
     if (this.stream.closed) return;
     if (!this.headersSent) return trailersOnly(this.stream, status, this.ctx);
@@ -245,6 +266,7 @@ class SingleCall extends Call {
     const entry = this.entry;
     let req: MessageShape<DescMessage>;
     try {
+      this.observer.received(messages[0].length);
       req = decode(entry.method.input, messages[0]);
     } catch (e) {
       return this.fail(statusFromError(e), this.maxRecvBytes);
@@ -289,8 +311,15 @@ class StreamCall extends Call {
   readonly #batch: Uint8Array[] = [];
   readonly #input: MessageQueue<MessageShape<DescMessage>>;
 
-  constructor(stream: H2Stream, ctx: GrpcContext, entry: MethodEntry, maxRecvBytes: number, hwm: number) {
-    super(stream, ctx, entry, maxRecvBytes);
+  constructor(
+    stream: H2Stream,
+    ctx: GrpcContext,
+    entry: MethodEntry,
+    maxRecvBytes: number,
+    observer: GrpcObserver,
+    hwm: number,
+  ) {
+    super(stream, ctx, entry, maxRecvBytes, observer);
     this.#input = new MessageQueue(hwm, () => stream.resume());
   }
 
@@ -311,7 +340,10 @@ class StreamCall extends Call {
     try {
       this.#reader.push(chunk as Buffer, batch);
       let more = true;
-      for (const m of batch) more = this.#input.push(decode(this.entry.method.input, m)) && more;
+      for (const m of batch) {
+        this.observer.received(m.length);
+        more = this.#input.push(decode(this.entry.method.input, m)) && more;
+      }
       if (!more) this.stream.pause();
     } catch (e) {
       const status = statusFromError(e);

@@ -4,7 +4,7 @@
 
 import { Buffer } from "node:buffer";
 import net from "node:net";
-import { createGrpcHandler, isGrpcContentType } from "./grpc_handler.ts";
+import { createGrpcHandler, type GrpcObserver, isGrpcContentType } from "./grpc_handler.ts";
 import { H2ServerRequest } from "./h2/compat.ts";
 import { H2Connection } from "./h2/connection.ts";
 import { H1Connection } from "./h1/connection.ts";
@@ -23,6 +23,8 @@ export interface ClientUrlOptions {
   // Plain endpoints by exact path, e.g. /health, /version, /metrics.
   readonly httpHandlers?: ReadonlyMap<string, PlainHttpHandler>;
   readonly logger?: RpcLogger;
+  // Counts the gRPC calls and their bytes (the server's metrics).
+  readonly grpcObserver?: GrpcObserver;
   // How long close() lets in-flight requests finish before cutting connections.
   readonly closeTimeoutMs?: number;
 }
@@ -110,7 +112,7 @@ function serveOn(
     httpHandlers: opts.httpHandlers ?? new Map(),
     logger: opts.logger,
   });
-  const grpc = createGrpcHandler(table, { maxRecvBytes: opts.maxRecvBytes });
+  const grpc = createGrpcHandler(table, { maxRecvBytes: opts.maxRecvBytes, observer: opts.grpcObserver });
 
   const sockets = new Set<net.Socket>();
   const connections = new Map<net.Socket, H2Connection>();

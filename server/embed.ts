@@ -8,7 +8,7 @@ import { EtcdServer } from "./etcdserver.ts";
 import { httpEndpoints } from "./http_endpoints.ts";
 import type { PlainHttpHandler } from "../rpc/http_routes.ts";
 import type { Logger } from "./logger.ts";
-import { MetricsRegistry, ServerMetrics } from "./metrics.ts";
+import { grpcMetricsObserver, MetricsRegistry, ServerMetrics } from "./metrics.ts";
 import { etcdServices } from "./services.ts";
 import { type ClientUrlListener, type ClientUrlServer, listenClientUrl } from "../rpc/listener.ts";
 import { ETCD_SERVER_VERSION } from "./version.ts";
@@ -87,6 +87,7 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> 
     const readyOrStopped = await Promise.race([server.ready.then(() => true), server.stopped.then(() => false)]);
     if (!readyOrStopped) throw new Error("etcd server stopped before it was ready");
     const services = etcdServices(server);
+    const grpcObserver = grpcMetricsObserver(server.metrics);
     for (const [i, listener] of clients.entries()) {
       e.clients.push(listener.serve({
         services,
@@ -94,6 +95,7 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> 
         corsOrigins: cfg.cors,
         httpHandlers: endpoints,
         logger: logger.child("embed"),
+        grpcObserver,
       }));
       logger.info("serving client traffic insecurely; this is strongly discouraged!", {
         address: cfg.listenClientUrls[i].host,

@@ -1,6 +1,9 @@
 // A small Prometheus registry (text exposition format 0.0.4) and the etcd metrics the server updates. Metric objects
 // are created once and updated in place, so hot paths do `metrics.x.inc()` without allocating.
 import { ETCD_SERVER_VERSION } from "./version.ts";
+import type { GrpcObserver } from "../rpc/grpc_handler.ts";
+import type { MethodEntry } from "../rpc/services.ts";
+import { grpcCodeName } from "../rpc/status_codes.ts";
 
 type Kind = "counter" | "gauge" | "histogram";
 
@@ -203,6 +206,7 @@ export class ServerMetrics {
   readonly clientGrpcSentBytes: Counter;
   /** grpc_server_handled_total by (grpc_type, grpc_service, grpc_method, grpc_code); cache `.with(...)` results. */
   readonly grpcHandled: Vec<Counter>;
+  readonly grpcStarted: Vec<Counter>;
 
   constructor(registry: MetricsRegistry, serverVersion = ETCD_SERVER_VERSION) {
     const r = registry;
@@ -276,10 +280,50 @@ export class ServerMetrics {
     r.gaugeVec("etcd_server_version", "Which version is running. 1 for 'server_version' label with current version.", [
       "server_version",
     ]).with(serverVersion).set(1);
+    this.grpcStarted = r.counterVec(
+      "grpc_server_started_total",
+      "Total number of RPCs started on the server.",
+      ["grpc_type", "grpc_service", "grpc_method"],
+    );
     this.grpcHandled = r.counterVec(
       "grpc_server_handled_total",
       "Total number of RPCs completed on the server, regardless of success or failure.",
       ["grpc_type", "grpc_service", "grpc_method", "grpc_code"],
     );
   }
+}
+
+/** go-grpc-prometheus's grpc_type label of a method kind. */
+const GRPC_TYPES: Record<MethodEntry["call"]["kind"], string> = {
+  unary: "unary",
+  server_streaming: "server_stream",
+  client_streaming: "client_stream",
+  bidi_streaming: "bidi_stream",
+};
+
+/** Counts gRPC calls in grpc_server_{started,handled}_total and their bytes in etcd's codec counters. */
+export function grpcMetricsObserver(m: ServerMetrics): GrpcObserver {
+  // the labelled children of each method, made once
+  const children = new Map<MethodEntry, { started: Counter; handled: Map<number, Counter> }>();
+  const of = (e: MethodEntry) => {
+    let c = children.get(e);
+    if (c === undefined) {
+      children.set(e, c = { started: m.grpcStarted.with(...labels(e)), handled: new Map() });
+    }
+    return c;
+  };
+  const labels = (
+    e: MethodEntry,
+  ): [string, string, string] => [GRPC_TYPES[e.call.kind], e.service.typeName, e.method.name];
+  return {
+    started: (e) => of(e).started.inc(),
+    handled: (e, code) => {
+      const c = of(e);
+      let h = c.handled.get(code);
+      if (h === undefined) c.handled.set(code, h = m.grpcHandled.with(...labels(e), grpcCodeName(code)));
+      h.inc();
+    },
+    received: (n) => m.clientGrpcReceivedBytes.inc(n),
+    sent: (n) => m.clientGrpcSentBytes.inc(n),
+  };
 }
