@@ -11,6 +11,7 @@
  * transaction together with its consistent index) lands in the same record.
  */
 import { BTree } from "./btree.ts";
+import { failpoint } from "./failpoints.ts";
 import { latin1 } from "./bytes.ts";
 import { crc32cUpdate } from "../wal/crc32c.ts";
 import { MAGIC, OP_CREATE_BUCKET, OP_DROP_BUCKET, type OpSink, RecordWriter, replayLog } from "./backend_log.ts";
@@ -41,6 +42,8 @@ export interface BackendOptions {
   autoDefragMinBytes?: number;
   /** Gets the duration of every commit, write and fdatasync (etcd_disk_backend_commit_duration_seconds). */
   onCommit?: (seconds: number) => void;
+  /** Called once when a commit fails: the backend refuses everything after, and its owner must stop. */
+  onFailure?: (e: Error) => void;
 }
 
 /** The content of a detached bucket, kept by its owner. */
@@ -80,6 +83,7 @@ export class Backend {
   #failed: Error | null = null;
   #closed = false;
   readonly #onCommit: (seconds: number) => void;
+  readonly #onFailure: (e: Error) => void;
 
   private constructor(path: string, file: Deno.FsFile, fileSize: number, opts: BackendOptions) {
     this.path = path;
@@ -89,6 +93,7 @@ export class Backend {
     this.batchLimit = opts.batchLimit ?? 10000;
     this.autoDefragMinBytes = opts.autoDefragMinBytes ?? 64 * 1024 * 1024;
     this.#onCommit = opts.onCommit ?? (() => {});
+    this.#onFailure = opts.onFailure ?? (() => {});
   }
 
   /** Opens `<dataDir>/member/snap/db`, etcd's location for the backend file. */
@@ -374,6 +379,7 @@ export class Backend {
     const record = w.seal();
     const t0 = performance.now();
     try {
+      failpoint("backendBeforeCommit");
       await writeAll(this.#file, record);
       await this.#file.syncData();
     } catch (e) {
@@ -392,8 +398,10 @@ export class Backend {
   }
 
   #fail(e: unknown): never {
-    // A failed append leaves the file in an unknown state: refuse further commits, like etcd's panic.
+    // A failed append leaves the file in an unknown state: refuse further commits, and tell the owner, which must stop
+    // (etcd panics)
     this.#failed = e instanceof Error ? e : new Error(String(e));
+    this.#onFailure(this.#failed);
     throw this.#failed;
   }
 

@@ -71,6 +71,8 @@ function decodeWalMetadata(b: Uint8Array): WalMetadata {
 export interface DiskObservers {
   readonly onWalFsync: (seconds: number) => void;
   readonly onBackendCommit: (seconds: number) => void;
+  /** The backend could not commit: the member must stop. */
+  readonly onBackendFailure: (e: Error) => void;
 }
 
 export async function bootstrapMember(cfg: EtcdConfig, logger: Logger, disk: DiskObservers): Promise<Bootstrapped> {
@@ -96,7 +98,10 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger, disk: Dis
   let store: KVStore | undefined;
   let lessor: Lessor | undefined;
   try {
-    backend = await Backend.open(backendPath(cfg.dataDir), { onCommit: disk.onBackendCommit });
+    backend = await Backend.open(backendPath(cfg.dataDir), {
+      onCommit: disk.onBackendCommit,
+      onFailure: disk.onBackendFailure,
+    });
     // the leases first: restoring the store attaches keys to them
     lessor = new Lessor(backend, { minTTL: minLeaseTTL(cfg), checkpointPersist: cfg.leaseCheckpointPersist });
     store = KVStore.open(backend, { lessor });

@@ -208,11 +208,20 @@ export class EtcdServer {
   }
 
   static async create(cfg: EtcdConfig, logger: Logger, metrics: ServerMetrics): Promise<EtcdServer> {
+    const box: { server?: EtcdServer; failure?: Error } = {};
     const b = await bootstrapMember(cfg, logger, {
       onWalFsync: (seconds) => metrics.walFsyncDuration.observe(seconds),
       onBackendCommit: (seconds) => metrics.backendCommitDuration.observe(seconds),
+      // etcd panics ("failed to commit transaction"): the member stops at once, loudly
+      onBackendFailure: (e) => {
+        logger.error("failed to commit backend transaction", { error: e.message });
+        if (box.server !== undefined) box.server.fatal(e);
+        else box.failure = e;
+      },
     });
-    return new EtcdServer(cfg, b, logger, metrics);
+    const server = box.server = new EtcdServer(cfg, b, logger, metrics);
+    if (box.failure !== undefined) server.fatal(box.failure);
+    return server;
   }
 
   /** Resolves once this member has published itself through raft and can serve clients. */

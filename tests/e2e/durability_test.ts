@@ -9,7 +9,7 @@ import {
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { KV } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
-import { ctl, freePort, type Member, noEtcdctl, startMember, tempDir } from "./harness.ts";
+import { ctl, etcdctl, freePort, type Member, noEtcdctl, startMember, tempDir } from "./harness.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
 const enc = new TextEncoder();
@@ -157,5 +157,39 @@ Deno.test({
     assertNotEquals(code, 0);
     assertMatch(m.log(), /crc mismatch/);
     assert(!m.log().includes("ready to serve client requests"));
+  },
+});
+
+Deno.test({
+  name: "a failed backend commit stops the member at once, loudly; no acknowledged write is lost",
+  ...opts,
+  fn: async () => {
+    const dataDir = `${await tempDir()}/f.etcd`;
+    const trigger = `${await tempDir()}/fail-commits`;
+    const env = { DETCD_FAILPOINTS: `backendBeforeCommit=error-while-file:${trigger}` };
+    const m = await startMember({ dataDir, env });
+    await ctl(m.endpoint, "put", "before", "1");
+    // from now on every backend commit fails, as on a full disk
+    await Deno.writeTextFile(trigger, "");
+    const r = await etcdctl(m.endpoint, ["put", "during", "2"]);
+    // the next commit (within the 100 ms batch interval) fails: the member exits by itself, non-zero
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const exited = await Promise.race([
+      m.child.status.then((st) => st.code),
+      new Promise<string>((resolve) => timer = setTimeout(() => resolve("still running"), 20_000)),
+    ]);
+    clearTimeout(timer);
+    assertEquals(exited, 1, m.log());
+    assertMatch(m.log(), /"msg":"failed to commit backend transaction"/);
+    assertMatch(m.log(), /failpoint backendBeforeCommit: injected I\/O error/);
+    await Deno.remove(trigger);
+    const again = await startMember({ dataDir, clientPort: m.clientPort });
+    try {
+      assertEquals(await ctl(again.endpoint, "get", "before", "--print-value-only"), "1\n");
+      // acknowledged before the member stopped: in the WAL, so applied again
+      if (r.code === 0) assertEquals(await ctl(again.endpoint, "get", "during", "--print-value-only"), "2\n");
+    } finally {
+      await again.stop();
+    }
   },
 });
