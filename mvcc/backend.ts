@@ -57,6 +57,41 @@ function entryCost(bucket: string, keyLen: number, valueLen: number): number {
   return 2 + bucket.length + uvarintLen(keyLen) + keyLen + uvarintLen(valueLen) + valueLen;
 }
 
+const BOLT_PAGE = 4096;
+/** An empty etcd bbolt file: two meta pages, the freelist, the root leaf holding the buckets. */
+const BOLT_BASE = 4 * BOLT_PAGE;
+
+/**
+ * Net growth of a bbolt file per page an oversized entry allocates: pages freed by copy-on-write (branches, the
+ * freelist) are reused for some of them. Measured: etcd 3.4.23 with --quota-backend-bytes=300000 takes 39-41 puts
+ * of 4 KiB values (two pages each) before NOSPACE.
+ */
+const BOLT_OVERFLOW_GROWTH = 0.85;
+
+/**
+ * Bytes etcd's bbolt gives an entry: a leaf element (16-byte header, key, value) packed into 4 KiB pages filled as
+ * etcd fills them (the key bucket's sequential puts to 90%, others to bbolt's default 50%), or, when it does not
+ * fit a page, pages of its own.
+ */
+function boltCost(bucket: string, keyLen: number, valueLen: number): number {
+  const element = 16 + keyLen + valueLen;
+  if (element + 16 > BOLT_PAGE) {
+    return Math.ceil(Math.ceil((element + 16) / BOLT_PAGE) * BOLT_PAGE * BOLT_OVERFLOW_GROWTH);
+  }
+  return Math.ceil(element / (bucket === BUCKET.key ? 0.9 : 0.5));
+}
+
+/** What the live entries add up to: their bytes in a compacted log, and the pages etcd's bbolt would give them. */
+class LiveSize {
+  log = 0;
+  bolt = 0;
+
+  add(bucket: string, keyLen: number, valueLen: number, sign = 1): void {
+    this.log += sign * entryCost(bucket, keyLen, valueLen);
+    this.bolt += sign * boltCost(bucket, keyLen, valueLen);
+  }
+}
+
 function uvarintLen(n: number): number {
   return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
 }
@@ -74,7 +109,9 @@ export class Backend {
   #detached = new Map<string, BucketSource>();
   #file: Deno.FsFile;
   #fileSize: number;
-  #liveBytes = 0;
+  #live = new LiveSize();
+  /** bbolt's size never shrinks but by a defrag: the most its pages have come to (see dbSize). */
+  #boltHighWater = 0;
   #pending = new RecordWriter();
   #spare: RecordWriter | null = new RecordWriter();
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -127,7 +164,8 @@ export class Backend {
       await file.seek(end, Deno.SeekMode.Start);
       const b = new Backend(path, file, end, opts);
       b.#buckets = sink.buckets;
-      b.#liveBytes = sink.liveBytes;
+      b.#live = sink.live;
+      b.#boltHighWater = BOLT_BASE + sink.live.bolt;
       for (const name of Object.values(BUCKET)) b.createBucket(name);
       return b;
     } catch (e) {
@@ -147,9 +185,7 @@ export class Backend {
     if (this.#detached.has(name)) throw new Error(`backend: bucket ${name} is detached`);
     const b = this.#buckets.get(name);
     if (b === undefined) return;
-    b.forEach((k, v) => {
-      this.#liveBytes -= entryCost(name, k.length, v.length);
-    });
+    b.forEach((k, v) => this.#live.add(name, k.length, v.length, -1));
     this.#buckets.delete(name);
     this.#pending.bucketOp(OP_DROP_BUCKET, name);
     this.#wrote();
@@ -177,11 +213,11 @@ export class Backend {
   put(bucket: string, key: Uint8Array, value: Uint8Array, replacedLength = -1): void {
     if (!this.#detached.has(bucket)) {
       const old = this.#bucket(bucket).set(key, value);
-      if (old !== undefined) this.#liveBytes -= entryCost(bucket, key.length, old.length);
+      if (old !== undefined) this.#live.add(bucket, key.length, old.length, -1);
     } else if (replacedLength >= 0) {
-      this.#liveBytes -= entryCost(bucket, key.length, replacedLength);
+      this.#live.add(bucket, key.length, replacedLength, -1);
     }
-    this.#liveBytes += entryCost(bucket, key.length, value.length);
+    this.#live.add(bucket, key.length, value.length);
     this.#pending.put(bucket, key, value);
     this.#wrote();
   }
@@ -192,11 +228,11 @@ export class Backend {
    */
   delete(bucket: string, key: Uint8Array, valueLength = 0): boolean {
     if (this.#detached.has(bucket)) {
-      this.#liveBytes -= entryCost(bucket, key.length, valueLength);
+      this.#live.add(bucket, key.length, valueLength, -1);
     } else {
       const old = this.#bucket(bucket).delete(key);
       if (old === undefined) return false;
-      this.#liveBytes -= entryCost(bucket, key.length, old.length);
+      this.#live.add(bucket, key.length, old.length, -1);
     }
     this.#pending.delete(bucket, key);
     this.#wrote();
@@ -243,7 +279,16 @@ export class Backend {
 
   /** Bytes the live data would take in a freshly defragmented file. */
   sizeInUse(): number {
-    return MAGIC.length + this.#liveBytes;
+    return MAGIC.length + this.#live.log;
+  }
+
+  /**
+   * The database size etcd would report and hold against --quota-backend-bytes: the file, or what etcd's bbolt would
+   * have grown to for the same data, whichever is larger (bbolt pages entries, so the same puts take etcd's quota
+   * sooner than this log). Like bbolt's, it moves as transactions commit and shrinks only by a defrag.
+   */
+  dbSize(): number {
+    return Math.max(this.#fileSize, this.#boltHighWater);
   }
 
   /** Ops written but not yet handed to a commit. */
@@ -310,6 +355,7 @@ export class Backend {
       this.#file = await Deno.open(this.path, { read: true, write: true });
       await this.#file.seek(size, Deno.SeekMode.Start);
       this.#fileSize = size;
+      this.#boltHighWater = BOLT_BASE + this.#live.bolt;
     }).catch((e) => this.#fail(e));
     return this.#commitChain;
   }
@@ -387,6 +433,8 @@ export class Backend {
     }
     this.#onCommit((performance.now() - t0) / 1000);
     this.#fileSize += record.length;
+    // as bbolt's size, it moves when a transaction commits
+    this.#boltHighWater = Math.max(this.#boltHighWater, BOLT_BASE + this.#live.bolt);
     w.reset();
     if (w.buf.length <= MAX_SPARE_BUFFER) this.#spare = w;
     if (
@@ -428,18 +476,18 @@ export class Backend {
 /** Rebuilds the buckets while the log is replayed. */
 class ReplaySink implements OpSink {
   buckets = new Map<string, BTree<Uint8Array>>();
-  liveBytes = 0;
+  live = new LiveSize();
 
   put(bucket: string, key: Uint8Array, value: Uint8Array): void {
     const t = this.#bucket(bucket);
     const old = t.set(key, value);
-    if (old !== undefined) this.liveBytes -= entryCost(bucket, key.length, old.length);
-    this.liveBytes += entryCost(bucket, key.length, value.length);
+    if (old !== undefined) this.live.add(bucket, key.length, old.length, -1);
+    this.live.add(bucket, key.length, value.length);
   }
 
   delete(bucket: string, key: Uint8Array): void {
     const old = this.#bucket(bucket).delete(key);
-    if (old !== undefined) this.liveBytes -= entryCost(bucket, key.length, old.length);
+    if (old !== undefined) this.live.add(bucket, key.length, old.length, -1);
   }
 
   createBucket(bucket: string): void {
@@ -449,9 +497,7 @@ class ReplaySink implements OpSink {
   dropBucket(bucket: string): void {
     const t = this.buckets.get(bucket);
     if (t === undefined) return;
-    t.forEach((k, v) => {
-      this.liveBytes -= entryCost(bucket, k.length, v.length);
-    });
+    t.forEach((k, v) => this.live.add(bucket, k.length, v.length, -1));
     this.buckets.delete(bucket);
   }
 

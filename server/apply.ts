@@ -59,7 +59,7 @@ export interface ApplierOptions {
   leaseExists?: (id: bigint) => boolean;
   /**
    * Backend quota in bytes: 0 or absent means DEFAULT_QUOTA_BYTES, negative disables it. Compared, as etcd's
-   * backendQuota does, with the backend's size on disk.
+   * backendQuota does, with the database size (Backend.dbSize: what etcd's bbolt would take, or the file if larger).
    */
   quotaBackendBytes?: number;
 }
@@ -120,7 +120,7 @@ export class Applier {
   /** Whether a request of this quota cost fits (etcd's backendQuota.Available). */
   quotaAvailable(cost: number): boolean {
     if (cost === 0 || this.#quota < 0) return true;
-    return this.store.backend.size() + cost < this.#quota;
+    return this.store.backend.dbSize() + cost < this.#quota;
   }
 
   range(r: RangeRequest): RangeResponse {

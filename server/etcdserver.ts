@@ -782,7 +782,7 @@ export class EtcdServer {
       raftIndex: this.raft.commitIndex,
       raftTerm: this.raft.term,
       raftAppliedIndex: this.appliedIndex,
-      dbSize: this.b.backend.size(),
+      dbSize: this.b.backend.dbSize(),
       dbSizeInUse: this.b.backend.sizeInUse(),
       isLearner: false,
     };
@@ -809,7 +809,7 @@ export class EtcdServer {
   async defragment(): Promise<void> {
     this.logger.info("starting defragment", {});
     await this.b.backend.defrag();
-    this.logger.info("finished defragment", { "current-db-size-bytes": this.b.backend.size() });
+    this.logger.info("finished defragment", { "current-db-size-bytes": this.b.backend.dbSize() });
   }
 
   // ---- lifecycle ---------------------------------------------------------------------

@@ -34,7 +34,7 @@ export function httpEndpoints(s: EtcdServer, registry: MetricsRegistry): Map<str
       const bad = onlyGet(req.method);
       if (bad !== undefined) return bad;
       // sizes are read when scraped rather than kept current on the write path
-      s.metrics.dbTotalSize.set(s.backend.size());
+      s.metrics.dbTotalSize.set(s.backend.dbSize());
       s.metrics.dbTotalSizeInUse.set(s.backend.sizeInUse());
       s.metrics.keysTotal.set(s.store.index.size);
       const w = s.watchable.counts;
