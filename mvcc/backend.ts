@@ -291,6 +291,12 @@ export class Backend {
     return Math.max(this.#fileSize, this.#boltHighWater);
   }
 
+  /** The part of dbSize() the live data takes (etcd: bbolt's size less its free pages). */
+  dbSizeInUse(): number {
+    if (this.#fileSize >= this.#boltHighWater) return Math.min(this.sizeInUse(), this.#fileSize);
+    return Math.min(BOLT_BASE + this.#live.bolt, this.#boltHighWater);
+  }
+
   /** Ops written but not yet handed to a commit. */
   get pendingOps(): number {
     return this.#pending.ops;

@@ -783,8 +783,8 @@ export class EtcdServer {
       raftTerm: this.raft.term,
       raftAppliedIndex: this.appliedIndex,
       dbSize: this.b.backend.dbSize(),
-      dbSizeInUse: this.b.backend.sizeInUse(),
-      isLearner: false,
+      dbSizeInUse: this.b.backend.dbSizeInUse(),
+      isLearner: this.cluster.members.get(this.id)?.isLearner ?? false,
     };
   }
 

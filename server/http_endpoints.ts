@@ -35,7 +35,7 @@ export function httpEndpoints(s: EtcdServer, registry: MetricsRegistry): Map<str
       if (bad !== undefined) return bad;
       // sizes are read when scraped rather than kept current on the write path
       s.metrics.dbTotalSize.set(s.backend.dbSize());
-      s.metrics.dbTotalSizeInUse.set(s.backend.sizeInUse());
+      s.metrics.dbTotalSizeInUse.set(s.backend.dbSizeInUse());
       s.metrics.keysTotal.set(s.store.index.size);
       const w = s.watchable.counts;
       s.metrics.watchStreamTotal.set(w.streams);

@@ -103,6 +103,8 @@ test("endpoint status and endpoint health", async (ep) => {
   assertEquals(st.Status.leader, st.Status.header.member_id);
   assertEquals(st.Status.version, "3.4.23");
   assert(st.Status.dbSize > 0);
+  assert(st.Status.dbSizeInUse > 0 && st.Status.dbSizeInUse <= st.Status.dbSize, JSON.stringify(st.Status));
+  assertEquals([st.Status.isLearner, st.Status.errors], [undefined, undefined]); // false and none: left out
   assert(st.Status.raftIndex >= st.Status.raftAppliedIndex && st.Status.raftAppliedIndex > 0);
   const table = await ctl(ep, "endpoint", "status");
   assertMatch(table, new RegExp(`^${ep}, [0-9a-f]+, 3\\.4\\.23, `));

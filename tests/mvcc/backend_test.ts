@@ -184,3 +184,27 @@ Deno.test("backend: the log is rewritten automatically once garbage dominates", 
     await be.close();
   }
 });
+
+Deno.test("backend: dbSize follows what etcd's bbolt would take: pages at commits, down only by a defrag", async () => {
+  const be = await open(await tempDir(), { batchInterval: 60_000 });
+  try {
+    const empty = be.dbSize();
+    assert(empty >= 4 * 4096, `an empty bbolt file has 4 pages, got ${empty}`);
+    const big = new Uint8Array(4096).fill(120);
+    for (let i = 0; i < 10; i++) be.put(BUCKET.meta, b(`big${i}`), big);
+    assertEquals(be.dbSize(), empty, "moves when a transaction commits");
+    await be.forceCommit();
+    const full = be.dbSize();
+    // two pages each, less what bbolt reuses of the pages copy-on-write frees
+    assert(full - empty >= 10 * 6000 && full - empty <= 10 * 8192, `grew by ${full - empty}`);
+    assert(be.dbSizeInUse() <= full);
+    for (let i = 0; i < 10; i++) be.delete(BUCKET.meta, b(`big${i}`));
+    await be.forceCommit();
+    assertEquals(be.dbSize(), full, "deletes free pages but do not shrink the file");
+    assert(be.dbSizeInUse() < full - 50_000);
+    await be.defrag();
+    assertEquals(be.dbSize(), Math.max(empty, be.size()), "a defrag gives the space back");
+  } finally {
+    await be.close();
+  }
+});
