@@ -5,7 +5,7 @@
 import { mkdir } from "node:fs/promises";
 import { MemoryStorage } from "../raft/storage.ts";
 import type { Peer } from "../raft/rawnode.ts";
-import { type NodeId, NONE, type Snapshot } from "../raft/types.ts";
+import { compareIds, type NodeId, NONE, type Snapshot } from "../raft/types.ts";
 import { ProtoReader, ProtoWriter } from "../wal/proto_wire.ts";
 import { Snapshotter } from "../wal/snapshotter.ts";
 import { WAL, type WalOptions, type WalSnapshot } from "../wal/wal.ts";
@@ -150,9 +150,6 @@ async function bootstrapNew(cfg: EtcdConfig, wdir: string, logger: Logger, walOp
       }`,
     );
   }
-  if (members.length > 1) {
-    throw new Error("multi-member clusters are not supported yet: --initial-cluster must list only this member");
-  }
   const cluster = new RaftCluster(computeClusterId(members.map((m) => m.id)), local.id);
   for (const m of members) cluster.add(m);
   const meta: WalMetadata = { memberId: local.id, clusterId: cluster.clusterId };
@@ -161,7 +158,8 @@ async function bootstrapNew(cfg: EtcdConfig, wdir: string, logger: Logger, walOp
     "local-member-id": local.id.toString(16),
     "cluster-id": cluster.clusterId.toString(16),
   });
-  const peers: Peer[] = members.map((m) => ({
+  // in ID order, as etcd's MemberIDs(): every member bootstraps the same configuration entries
+  const peers: Peer[] = [...members].sort((a, b) => compareIds(a.id, b.id)).map((m) => ({
     id: m.id,
     context: new TextEncoder().encode(JSON.stringify({ name: m.name, peerUrls: m.peerUrls })),
   }));

@@ -150,7 +150,7 @@ function endpointHandler(endpoints: () => Map<string, PlainHttpHandler> | undefi
   };
 }
 
-/** The peer port: members and versions for tooling; raft traffic arrives with multi-member support. */
+/** The peer port: raft messages from the other members, and members and versions for tooling. */
 function peerHandler(box: { server?: EtcdServer }) {
   return (req: IncomingMessage, res: ServerResponse) => {
     const server = box.server;
@@ -159,6 +159,7 @@ function peerHandler(box: { server?: EtcdServer }) {
       return;
     }
     const path = (req.url ?? "/").split("?")[0];
+    if (path === "/raft") return server.peerPipeline(req, res);
     if (path === "/members") {
       const body = server.cluster.list().map((m) => ({
         id: m.id.toString(16),

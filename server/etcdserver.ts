@@ -37,6 +37,7 @@ import {
   emptyConfState,
   type Entry,
   EntryType,
+  type Message,
   type NodeId,
   NONE,
   type Snapshot,
@@ -81,6 +82,8 @@ import { ReadIndexLoop } from "./read_index.ts";
 import { type Checkpoint, type Lessor, NotPrimaryError } from "./lease/lessor.ts";
 import { applyLeaseCheckpoint, applyLeaseGrant, applyLeaseRevoke, LEASE_QUOTA_COST } from "./lease/lease_apply.ts";
 import { LessorLoop } from "./lease/lessor_loop.ts";
+import { pipelineHandler, Transport } from "./peer/transport.ts";
+import type { IncomingMessage, ServerResponse } from "node:http";
 
 /** etcd's maxGapBetweenApplyAndCommitIndex: past it, new proposals are refused. */
 const maxGapBetweenApplyAndCommit = 5000;
@@ -98,6 +101,9 @@ export class EtcdServer {
   /** The leases; the primary lessor while this member leads. */
   readonly lessor: Lessor;
   private readonly lessorLoop: LessorLoop;
+  /** Raft messages to the other members, and `POST /raft` for theirs (server/peer). */
+  private readonly transport: Transport;
+  readonly peerPipeline: (req: IncomingMessage, res: ServerResponse) => void;
   /** Callers waiting for the applied index to reach an index (etcd's ApplyWait). */
   private appliedWaiters: { index: number; resolve: () => void }[] = [];
   /** Proposals waiting for their apply result, with the request so applying it needs no decode. */
@@ -139,6 +145,19 @@ export class EtcdServer {
     });
     this.cluster = b.cluster;
     this.lessor = b.lessor;
+    this.transport = new Transport({
+      localId: this.id,
+      clusterId: () => this.cluster.clusterId,
+      localUrls: cfg.initialAdvertisePeerUrls.map(urlString),
+      peerUrls: (id) => this.cluster.members.get(id)?.peerUrls,
+      unreachable: (id) => this.raft.rawNode.reportUnreachable(id),
+      logger,
+    });
+    this.peerPipeline = pipelineHandler({
+      clusterId: () => this.cluster.clusterId,
+      receive: (m) => this.receive(m),
+      logger,
+    });
     this.applier = new Applier(b.store, {
       quotaBackendBytes: cfg.quotaBackendBytes,
       leaseExists: (id) => b.lessor.lookup(id) !== undefined,
@@ -198,7 +217,7 @@ export class EtcdServer {
         apply: (entries, snap) => this.scheduler.schedule(() => this.applyAll(entries, snap)),
         leaderChanged: (lead, isLeader) => this.onLeaderChanged(lead, isLeader),
         readStates: (states) => this.reads.onReadStates(states),
-        send: () => {/* single-member: there is nobody to send to yet */},
+        send: (msgs) => this.transport.send(msgs),
         fatal: (err) => this.fatal(err),
         advanced: () => this.campaignIfLoneVoter(),
       },
@@ -375,6 +394,19 @@ export class EtcdServer {
   /** The raised alarms, of every type. */
   alarmList(): AlarmMember[] {
     return this.alarms.get(AlarmType.NONE);
+  }
+
+  /** A raft message from another member (etcd's Process): stepped in, for the raft loop to act on. */
+  receive(m: Message): void {
+    if (this.stopping) return;
+    try {
+      this.raft.rawNode.step(m);
+    } catch (err) {
+      // from a node raft does not know (removed, or not yet added): dropped, as etcd's raft drops it
+      this.logger.debug("dropped raft message", { from: m.from.toString(16), error: String(err) });
+      return;
+    }
+    this.raft.kick();
   }
 
   // ---- leases ------------------------------------------------------------------------
@@ -827,6 +859,7 @@ export class EtcdServer {
     this.stopping = true;
     clearInterval(this.sweeper);
     this.lessorLoop.stop();
+    this.transport.stop();
     this.lessor.demote();
     await this.compactor?.stop();
     await this.raft.stop();

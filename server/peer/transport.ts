@@ -1,0 +1,158 @@
+// The peer transport (etcd's rafthttp), first part: raft messages to the other members through etcd 3.4's pipeline
+// (`POST /raft`, one raftpb.Message per request, etcd's headers), and the handler that takes them in. Each peer has
+// one sender that posts its messages in order from a bounded queue: a slow or dead peer never holds up raft or the
+// other peers; what does not fit is dropped and the peer reported unreachable to raft, which probes it again later.
+// The long-lived streams (`/raft/stream/...`) and the snapshot endpoint come later.
+import { Buffer } from "node:buffer";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Message, NodeId } from "../../raft/types.ts";
+import { MessageType } from "../../raft/types.ts";
+import { decodeMessage, encodeMessage } from "../../wal/raft_codec.ts";
+import type { Logger } from "../logger.ts";
+import { ETCD_SERVER_VERSION } from "../version.ts";
+
+export const RAFT_PREFIX = "/raft";
+/** Messages waiting per peer (etcd's pipeline holds 64 plus its streams' buffers; this pipeline is all there is). */
+const QUEUE_LIMIT = 4096;
+/** etcd's connReadLimitByte: the largest message body taken. */
+const READ_LIMIT = 64 * 1024 * 1024;
+/** etcd's version.MinClusterVersion for 3.4. */
+const MIN_CLUSTER_VERSION = "3.0.0";
+/** How long a post may take before the peer counts as unreachable. */
+const POST_TIMEOUT_MS = 5000;
+
+export interface TransportOptions {
+  localId: NodeId;
+  clusterId: () => NodeId;
+  /** This member's advertised peer URLs (X-PeerURLs). */
+  localUrls: string[];
+  /** A peer's advertised URLs, by ID (undefined: not a member). */
+  peerUrls: (id: NodeId) => string[] | undefined;
+  /** Raft could not reach the peer: it slows down and probes (etcd's ReportUnreachable). */
+  unreachable: (id: NodeId) => void;
+  logger: Logger;
+}
+
+export class Transport {
+  readonly #queues = new Map<NodeId, Message[]>();
+  readonly #sending = new Set<NodeId>();
+  #stopped = false;
+
+  constructor(private readonly opts: TransportOptions) {}
+
+  /** Hands messages to their peers' senders; never waits. */
+  send(msgs: Message[]): void {
+    if (this.#stopped) return;
+    for (const m of msgs) {
+      if (m.to === this.opts.localId) continue;
+      let q = this.#queues.get(m.to);
+      if (q === undefined) this.#queues.set(m.to, q = []);
+      if (q.length >= QUEUE_LIMIT) {
+        this.opts.unreachable(m.to);
+        continue;
+      }
+      q.push(m);
+      if (!this.#sending.has(m.to)) void this.#drain(m.to);
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#queues.clear();
+  }
+
+  async #drain(to: NodeId): Promise<void> {
+    this.#sending.add(to);
+    try {
+      const q = this.#queues.get(to)!;
+      while (!this.#stopped && q.length > 0) {
+        const m = q.shift()!;
+        if (!(await this.#post(to, m))) {
+          // the peer is down: what waits for it is stale by the time it is back; raft resends what matters
+          q.length = 0;
+          this.opts.unreachable(to);
+        }
+      }
+    } finally {
+      this.#sending.delete(to);
+    }
+  }
+
+  async #post(to: NodeId, m: Message): Promise<boolean> {
+    const urls = this.opts.peerUrls(to);
+    if (urls === undefined || urls.length === 0) return false;
+    const url = new URL(RAFT_PREFIX, urls[0]);
+    try {
+      const res = await fetch(url, {
+        method: "POST",
+        body: encodeMessage(m) as Uint8Array<ArrayBuffer>,
+        headers: {
+          "content-type": "application/protobuf",
+          "x-server-from": this.opts.localId.toString(16),
+          "x-server-version": ETCD_SERVER_VERSION,
+          "x-min-cluster-version": MIN_CLUSTER_VERSION,
+          "x-etcd-cluster-id": this.opts.clusterId().toString(16),
+          "x-peerurls": this.opts.localUrls.join(","),
+        },
+        signal: AbortSignal.timeout(POST_TIMEOUT_MS),
+      });
+      const body = await res.text();
+      if (res.status === 204) return true;
+      this.opts.logger.warn("failed to send raft message", {
+        "remote-peer-id": to.toString(16),
+        "message-type": MessageType[m.type],
+        status: res.status,
+        error: body.trim(),
+      });
+      return false;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * `POST /raft` (etcd's pipelineHandler): a message from a member of this cluster, stepped into raft; 204 once it
+ * has been. Another cluster's traffic gets 412 and etcd's "cluster ID mismatch".
+ */
+export function pipelineHandler(opts: {
+  clusterId: () => NodeId;
+  receive: (m: Message) => void;
+  logger: Logger;
+}): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    res.setHeader("X-Etcd-Cluster-ID", opts.clusterId().toString(16));
+    if (req.method !== "POST") {
+      res.writeHead(405, { allow: "POST", "content-type": "text/plain; charset=utf-8" }).end("Method Not Allowed\n");
+      return;
+    }
+    const cid = req.headers["x-etcd-cluster-id"];
+    if (cid !== opts.clusterId().toString(16)) {
+      opts.logger.warn("request cluster ID mismatch", {
+        "local-member-cluster-id": opts.clusterId().toString(16),
+        "remote-peer-cluster-id": String(cid),
+        "remote-peer-id": String(req.headers["x-server-from"]),
+      });
+      res.writeHead(412, { "content-type": "text/plain; charset=utf-8" }).end("cluster ID mismatch\n");
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > READ_LIMIT) req.destroy();
+      else chunks.push(c);
+    });
+    req.on("end", () => {
+      let m: Message;
+      try {
+        m = decodeMessage(Buffer.concat(chunks, size));
+      } catch {
+        res.writeHead(400, { "content-type": "text/plain; charset=utf-8" }).end("error unmarshalling raft message\n");
+        return;
+      }
+      opts.receive(m);
+      res.writeHead(204).end();
+    });
+  };
+}

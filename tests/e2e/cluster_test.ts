@@ -1,0 +1,132 @@
+// Three detcd members on loopback, from the flags three etcd members would take: they elect a leader, replicate
+// through etcd's peer pipeline, forward a follower's writes, lose the leader to kill -9 without losing a write, and
+// the restarted member catches up to the same HashKV.
+import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
+import { ctl, etcdctl, freePort, type Member, noEtcdctl, startMember, tempDir, waitUntil } from "./harness.ts";
+
+const opts = { ignore: noEtcdctl, sanitizeResources: false, sanitizeOps: false };
+
+interface Node {
+  name: string;
+  client: number;
+  peer: number;
+  dataDir: string;
+  member?: Member;
+}
+
+function flags(n: Node, cluster: string): string[] {
+  return [
+    `--name=${n.name}`,
+    `--data-dir=${n.dataDir}`,
+    `--listen-client-urls=http://127.0.0.1:${n.client}`,
+    `--advertise-client-urls=http://127.0.0.1:${n.client}`,
+    `--listen-peer-urls=http://127.0.0.1:${n.peer}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${n.peer}`,
+    `--initial-cluster=${cluster}`,
+    "--initial-cluster-token=cluster-test",
+  ];
+}
+
+/** The member ID (hex) each endpoint answers with, and the leader's. */
+async function status(n: Node): Promise<{ id: string; leader: string }> {
+  const text = await ctl(`127.0.0.1:${n.client}`, "endpoint", "status", "-w", "json");
+  // decimal 64-bit numbers: read from the text, JSON.parse would round them
+  const id = BigInt(/"member_id":(\d+)/.exec(text)![1]).toString(16);
+  const leader = BigInt(/"leader":(\d+)/.exec(text)![1]).toString(16);
+  return { id, leader };
+}
+
+Deno.test({
+  name: "cluster: three members bootstrap, replicate, forward writes and survive the leader's kill -9",
+  ...opts,
+  fn: async () => {
+    const nodes: Node[] = [];
+    for (const name of ["n1", "n2", "n3"]) {
+      nodes.push({
+        name,
+        client: await freePort(),
+        peer: await freePort(),
+        dataDir: `${await tempDir()}/${name}.etcd`,
+      });
+    }
+    const cluster = nodes.map((n) => `${n.name}=http://127.0.0.1:${n.peer}`).join(",");
+    const start = async (n: Node) => {
+      n.member = await startMember({ dataDir: n.dataDir, clientPort: n.client, args: flags(n, cluster) });
+    };
+    const ep = (n: Node) => `127.0.0.1:${n.client}`;
+    try {
+      // none is ready before a quorum is up: they start together
+      await Promise.all(nodes.map(start));
+      const list = await ctl(ep(nodes[0]), "member", "list");
+      for (const n of nodes) {
+        assertMatch(list, new RegExp(`, started, ${n.name}, http://127\\.0\\.0\\.1:${n.peer}, http://${ep(n)}, false`));
+      }
+      const ids = await Promise.all(nodes.map(status));
+      const leaderId = ids[0].leader;
+      assertEquals(ids.map((s) => s.leader), [leaderId, leaderId, leaderId], "one leader, seen by all");
+
+      // a write on each member (followers forward to the leader), read back everywhere
+      for (const [i, n] of nodes.entries()) await ctl(ep(n), "put", `k${i}`, `v${i}`);
+      for (const n of nodes) {
+        assertEquals(await ctl(ep(n), "get", "k", "--prefix", "--print-value-only"), "v0\nv1\nv2\n");
+      }
+
+      // the leader dies: the others elect a new one, and writes go on
+      const leader = nodes[ids.findIndex((s) => s.id === leaderId)];
+      await leader.member!.kill();
+      const survivors = nodes.filter((n) => n !== leader);
+      let written = 0;
+      await waitUntil(
+        async () => {
+          if ((await etcdctl(ep(survivors[0]), ["put", "after", "1"])).code === 0) written++;
+          return written > 0;
+        },
+        () => "a write after the leader's death",
+        30_000,
+      );
+      for (let i = 0; i < 20; i++) await ctl(ep(survivors[i % 2]), "put", `m${i}`, `${i}`);
+      const newLeader = (await status(survivors[0])).leader;
+      assertEquals(newLeader !== leaderId && survivors.some((n) => ids[nodes.indexOf(n)].id === newLeader), true);
+
+      // the dead member comes back from its WAL and catches up: the same data on all three
+      await start(leader);
+      await waitUntil(
+        async () => (await ctl(ep(leader), "get", "m19", "--consistency=s", "--print-value-only")) === "19\n",
+        () => "the restarted member to catch up",
+      );
+      const hashes = await Promise.all(nodes.map((n) => ctl(ep(n), "endpoint", "hashkv", "-w", "json")));
+      const hash = (t: string) => /"hash":(\d+)/.exec(t)![1];
+      assertEquals(new Set(hashes.map(hash)).size, 1, hashes.join("\n"));
+    } finally {
+      await Promise.all(nodes.map((n) => n.member?.stop()));
+    }
+  },
+});
+
+Deno.test({
+  name: "peer pipeline: another cluster's raft messages are refused with etcd's 412, garbage with 400",
+  ...opts,
+  fn: async () => {
+    const m = await startMember();
+    try {
+      const cid = BigInt(/"cluster_id":(\d+)/.exec(await ctl(m.endpoint, "endpoint", "status", "-w", "json"))![1]);
+      const post = async (clusterId: bigint, body: Uint8Array) => {
+        const r = await fetch(`http://127.0.0.1:${m.peerPort}/raft`, {
+          method: "POST",
+          body: body as Uint8Array<ArrayBuffer>,
+          headers: { "x-etcd-cluster-id": clusterId.toString(16), "x-server-from": "1" },
+        });
+        return [r.status, await r.text(), r.headers.get("x-etcd-cluster-id")];
+      };
+      assertEquals(await post(cid + 1n, new Uint8Array(0)), [412, "cluster ID mismatch\n", cid.toString(16)]);
+      assertEquals(await post(cid, Uint8Array.of(0xff, 0xff)), [
+        400,
+        "error unmarshalling raft message\n",
+        cid.toString(16),
+      ]);
+      assertEquals(await ctl(m.endpoint, "put", "still", "serving"), "OK\n");
+    } finally {
+      await m.stop();
+    }
+  },
+});
