@@ -160,6 +160,7 @@ function peerHandler(box: { server?: EtcdServer }) {
     }
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/raft") return server.peerPipeline(req, res);
+    if (path === "/leases" || path === "/leases/internal") return server.leaseHttp(req, res);
     if (path === "/members") {
       const body = server.cluster.list().map((m) => ({
         id: m.id.toString(16),

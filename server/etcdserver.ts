@@ -82,6 +82,7 @@ import { ReadIndexLoop } from "./read_index.ts";
 import { type Checkpoint, type Lessor, NotPrimaryError } from "./lease/lessor.ts";
 import { applyLeaseCheckpoint, applyLeaseGrant, applyLeaseRevoke, LEASE_QUOTA_COST } from "./lease/lease_apply.ts";
 import { LessorLoop } from "./lease/lessor_loop.ts";
+import { leaseHttpHandler, renewHTTP, timeToLiveHTTP } from "./lease/lease_http.ts";
 import { pipelineHandler, Transport } from "./peer/transport.ts";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
@@ -427,40 +428,103 @@ export class EtcdServer {
   }
 
   /**
-   * A keep-alive: renewed by the leader's lessor, not through raft; resolves with the TTL (0: no such lease, as etcd
-   * answers). Waits for what was committed to be applied first, so a lease granted just before is found.
+   * A keep-alive: renewed by the leader's lessor, not through raft (a follower forwards it to the leader's peer URL);
+   * resolves with the TTL (0: no such lease, as etcd answers). The leader first applies what was committed, so a
+   * lease granted just before is found.
    */
   async leaseRenew(id: bigint): Promise<number> {
-    await this.leaderLessor();
+    try {
+      if (this.raft.rawNode.isLeader()) {
+        await this.leaderLessor();
+        return await this.renewHere(id);
+      }
+      return await this.toLeader((url, signal) => renewHTTP(url, id, signal));
+    } catch (err) {
+      if (err === ErrGRPCLeaseNotFound) return 0;
+      throw err;
+    }
+  }
+
+  /** On this member's lessor, the primary: throws ErrGRPCLeaseNotFound, or NoLeader when it is not the primary. */
+  private async renewHere(id: bigint): Promise<number> {
     try {
       const ttl = await this.lessor.renew(id);
       this.metrics.leaseRenewed.inc();
       return ttl;
     } catch (err) {
-      if (err === ErrGRPCLeaseNotFound) return 0;
       if (err instanceof NotPrimaryError) throw ErrGRPCNoLeader;
       throw err;
     }
   }
 
-  /** Remaining TTL as the leader's lessor has it (etcd's LeaseTimeToLive); TTL -1 for a lease that does not exist. */
+  /**
+   * Remaining TTL as the leader's lessor has it (etcd's LeaseTimeToLive; a follower asks the leader); TTL -1 for a
+   * lease that does not exist.
+   */
   async leaseTimeToLive(req: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
-    await this.leaderLessor();
-    const resp: LeaseTimeToLiveResponse = {
+    let resp: LeaseTimeToLiveResponse | undefined;
+    try {
+      if (this.raft.rawNode.isLeader()) {
+        await this.leaderLessor();
+        resp = this.timeToLiveHere(req);
+      } else {
+        resp = await this.toLeader((url, signal) => timeToLiveHTTP(url, req, signal));
+      }
+    } catch (err) {
+      if (err !== ErrGRPCLeaseNotFound) throw err;
+    }
+    return {
       $typeName: "etcdserverpb.LeaseTimeToLiveResponse",
-      header: this.header(this.b.store.rev),
       ID: req.ID,
       TTL: -1n,
       grantedTTL: 0n,
       keys: [],
+      ...resp,
+      header: this.header(this.b.store.rev),
     };
-    const l = this.lessor.lookup(req.ID);
-    if (l === undefined) return resp;
-    resp.TTL = BigInt(Math.trunc(this.lessor.remainingMs(l) / 1000));
-    resp.grantedTTL = BigInt(l.ttl);
-    if (req.keys) resp.keys = l.sortedKeys();
-    return resp;
   }
+
+  /** From this member's lessor; undefined when the lease does not exist. */
+  private timeToLiveHere(req: LeaseTimeToLiveRequest): LeaseTimeToLiveResponse | undefined {
+    const l = this.lessor.lookup(req.ID);
+    if (l === undefined) return undefined;
+    return {
+      $typeName: "etcdserverpb.LeaseTimeToLiveResponse",
+      ID: req.ID,
+      TTL: BigInt(Math.trunc(this.lessor.remainingMs(l) / 1000)),
+      grantedTTL: BigInt(l.ttl),
+      keys: req.keys ? l.sortedKeys() : [],
+    };
+  }
+
+  /**
+   * Calls the leader through its peer URLs until it answers, there is no leader (NoLeader after the wait for one), or
+   * the request times out; lease-not-found is an answer.
+   */
+  private async toLeader<T>(call: (peerUrl: string, signal: AbortSignal) => Promise<T>): Promise<T> {
+    const deadline = performance.now() + this.reqTimeoutMs;
+    for (;;) {
+      if (this.stopping) throw ErrGRPCStopped;
+      if (this.raft.lead === NONE) await this.waitLeader();
+      for (const url of this.cluster.members.get(this.raft.lead)?.peerUrls ?? []) {
+        try {
+          return await call(url, AbortSignal.timeout(Math.max(1, deadline - performance.now())));
+        } catch (err) {
+          if (err === ErrGRPCLeaseNotFound) throw err;
+        }
+      }
+      if (performance.now() > deadline) throw ErrGRPCTimeout;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** The peer handler of leases forwarded here (server/lease/lease_http.ts). */
+  readonly leaseHttp = leaseHttpHandler({
+    renew: (id) => this.renewHere(id),
+    timeToLive: (req) => Promise.resolve(this.timeToLiveHere(req)),
+    // etcd's leasehttp waits 1 s at most
+    caughtUp: () => this.waitApplied(this.raft.commitIndex, 1000),
+  });
 
   leaseLeases(): LeaseLeasesResponse {
     return {
@@ -473,12 +537,24 @@ export class EtcdServer {
   /** This member leads (its lessor is the primary) and has applied what was committed (etcd's waitAppliedIndex). */
   private async leaderLessor(): Promise<void> {
     if (this.stopping) throw ErrGRPCStopped;
-    if (!this.raft.rawNode.isLeader()) throw ErrGRPCNoLeader; // forwarding to the leader comes with clusters
-    const index = this.raft.commitIndex;
-    if (this.appliedIndex < index) {
-      await new Promise<void>((resolve) => this.appliedWaiters.push({ index, resolve }));
-    }
+    if (!this.raft.rawNode.isLeader()) throw ErrGRPCNoLeader;
+    await this.waitApplied(this.raft.commitIndex);
     if (!this.lessor.isPrimary) throw ErrGRPCNoLeader;
+  }
+
+  /** Resolves true once `index` is applied (etcd's ApplyWait), false if timeoutMs passes first. */
+  private async waitApplied(index: number, timeoutMs = Infinity): Promise<boolean> {
+    if (this.appliedIndex >= index) return true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const applied = new Promise<boolean>((resolve) =>
+      this.appliedWaiters.push({ index, resolve: () => resolve(true) })
+    );
+    const late = timeoutMs === Infinity
+      ? undefined
+      : new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), timeoutMs));
+    const ok = await (late === undefined ? applied : Promise.race([applied, late]));
+    clearTimeout(timer);
+    return ok;
   }
 
   private notifyApplied(): void {

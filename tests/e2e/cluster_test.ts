@@ -71,8 +71,26 @@ Deno.test({
         assertEquals(await ctl(ep(n), "get", "k", "--prefix", "--print-value-only"), "v0\nv1\nv2\n");
       }
 
-      // the leader dies: the others elect a new one, and writes go on
+      // leases: granted anywhere (through raft), kept alive and read on followers (forwarded to the leader's lessor)
       const leader = nodes[ids.findIndex((s) => s.id === leaderId)];
+      const followers = nodes.filter((n) => n !== leader);
+      const lease = /lease ([0-9a-f]+) granted/.exec(await ctl(ep(followers[0]), "lease", "grant", "60"))![1];
+      await ctl(ep(followers[1]), "put", `--lease=${lease}`, "leased", "x");
+      for (const f of followers) {
+        assertEquals(
+          await ctl(ep(f), "lease", "keep-alive", "--once", lease),
+          `lease ${lease} keepalived with TTL(60)\n`,
+        );
+        assertMatch(
+          await ctl(ep(f), "lease", "timetolive", lease, "--keys"),
+          new RegExp(
+            `^lease ${lease} granted with TTL\\(60s\\), remaining\\(\\d+s\\), attached keys\\(\\[leased\\]\\)`,
+          ),
+        );
+      }
+      assertMatch(await ctl(ep(followers[0]), "lease", "timetolive", "1234"), /lease 0000000000001234 already expired/);
+
+      // the leader dies: the others elect a new one, and writes go on
       await leader.member!.kill();
       const survivors = nodes.filter((n) => n !== leader);
       let written = 0;
@@ -86,6 +104,13 @@ Deno.test({
       );
       for (let i = 0; i < 20; i++) await ctl(ep(survivors[i % 2]), "put", `m${i}`, `${i}`);
       const newLeader = (await status(survivors[0])).leader;
+      // the lease lives on under the new leader, kept alive from either survivor
+      for (const n of survivors) {
+        assertEquals(
+          await ctl(ep(n), "lease", "keep-alive", "--once", lease),
+          `lease ${lease} keepalived with TTL(60)\n`,
+        );
+      }
       assertEquals(newLeader !== leaderId && survivors.some((n) => ids[nodes.indexOf(n)].id === newLeader), true);
 
       // the dead member comes back from its WAL and catches up: the same data on all three
