@@ -2,7 +2,18 @@
 // through etcd's peer pipeline, forward a follower's writes, lose the leader to kill -9 without losing a write, and
 // the restarted member catches up to the same HashKV.
 import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
-import { ctl, etcdctl, freePort, type Member, noEtcdctl, startMember, tempDir, waitUntil } from "./harness.ts";
+import {
+  ctl,
+  etcdctl,
+  freePort,
+  type Member,
+  noEtcdctl,
+  spawnEtcdctl,
+  startMember,
+  tempDir,
+  waitUntil,
+  watchersAre,
+} from "./harness.ts";
 
 const opts = { ignore: noEtcdctl, sanitizeResources: false, sanitizeOps: false };
 
@@ -90,6 +101,10 @@ Deno.test({
       }
       assertMatch(await ctl(ep(followers[0]), "lease", "timetolive", "1234"), /lease 0000000000001234 already expired/);
 
+      // a watcher on a follower, fed by that member's own apply loop, across the leader's death
+      const watcher = spawnEtcdctl(ep(followers[0]), ["watch", "--prefix", "m"]);
+      await watchersAre(ep(followers[0]), 1);
+
       // the leader dies: the others elect a new one, and writes go on
       await leader.member!.kill();
       const survivors = nodes.filter((n) => n !== leader);
@@ -104,6 +119,15 @@ Deno.test({
       );
       for (let i = 0; i < 20; i++) await ctl(ep(survivors[i % 2]), "put", `m${i}`, `${i}`);
       const newLeader = (await status(survivors[0])).leader;
+      // every event once, in order, on the follower's watcher
+      await waitUntil(() => watcher.stdout().includes("m19"), () => `the watcher to see m19: ${watcher.stdout()}`);
+      await watcher.stop();
+      const events = watcher.stdout().trim().split("\n");
+      assertEquals(events.length, 60, watcher.stdout());
+      assertEquals(
+        Array.from({ length: 20 }, (_, i) => events.slice(3 * i, 3 * i + 3).join(" ")),
+        Array.from({ length: 20 }, (_, i) => `PUT m${i} ${i}`),
+      );
       // the lease lives on under the new leader, kept alive from either survivor
       for (const n of survivors) {
         assertEquals(
