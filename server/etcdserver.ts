@@ -192,10 +192,14 @@ export class EtcdServer {
     this.confState = b.snapshot?.metadata.confState ?? emptyConfState();
     this.reqTimeoutMs = 5000 + 2 * electionTicks(cfg) * cfg.heartbeatIntervalMs;
     this.scheduler = new FifoScheduler(1 << 16, (err) => this.fatal(err));
-    this.reads = new ReadIndexLoop((ctx) => {
-      this.raft.rawNode.readIndex(ctx);
-      this.raft.kick();
-    }, () => this.appliedIndex);
+    this.reads = new ReadIndexLoop(
+      (ctx) => {
+        this.raft.rawNode.readIndex(ctx);
+        this.raft.kick();
+      },
+      () => this.appliedIndex,
+      () => this.reqIds.nextBig(),
+    );
     const rawNode = new RawNode({
       id: this.id,
       electionTick: electionTicks(cfg),

@@ -1,6 +1,9 @@
 // The linearizable read loop (etcd's linearizableReadLoop): reads that arrive together
 // share one raft ReadIndex request; raft answers with the commit index at which the
 // leader still held its lease, and the reads proceed once the applied index reaches it.
+// A request's context is an ID unique across members (etcd's: from the request ID
+// generator): the leader keeps pending reads by context, and two followers' equal
+// contexts would leave one of them unanswered.
 
 interface Reader {
   resolve: () => void;
@@ -17,14 +20,17 @@ interface Batch {
 export class ReadIndexLoop {
   private next: Reader[] = [];
   private scheduled = false;
-  private seq = 0;
   /** Batches by their request context, in the order they were sent. */
-  private readonly batches = new Map<number, Batch>();
+  private readonly batches = new Map<bigint, Batch>();
 
-  /** `request` asks raft for a read index tagged with ctx; `applied` is the applied index now. */
+  /**
+   * `request` asks raft for a read index tagged with ctx; `applied` is the applied index now; `nextId` gives IDs
+   * unique across members.
+   */
   constructor(
     private readonly request: (ctx: Uint8Array) => void,
     private readonly applied: () => number,
+    private readonly nextId: () => bigint,
   ) {}
 
   /** Resolves when a read started now may be served from the applied state. */
@@ -41,18 +47,18 @@ export class ReadIndexLoop {
   private send(): void {
     this.scheduled = false;
     if (this.next.length === 0) return;
-    const id = ++this.seq;
+    const id = this.nextId();
     this.batches.set(id, { readers: this.next, index: Infinity });
     this.next = [];
     const ctx = new Uint8Array(8);
-    new DataView(ctx.buffer).setFloat64(0, id);
+    new DataView(ctx.buffer).setBigUint64(0, id);
     this.request(ctx);
   }
 
   onReadStates(states: { index: number; requestCtx: Uint8Array }[]): void {
     for (const s of states) {
       if (s.requestCtx.length !== 8) continue;
-      const id = new DataView(s.requestCtx.buffer, s.requestCtx.byteOffset, 8).getFloat64(0);
+      const id = new DataView(s.requestCtx.buffer, s.requestCtx.byteOffset, 8).getBigUint64(0);
       const b = this.batches.get(id);
       if (b !== undefined) b.index = s.index;
     }

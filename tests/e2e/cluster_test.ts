@@ -179,3 +179,48 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "deno task cluster: three members in one command, healthy together (concurrent reads on followers), Ctrl-C stops them",
+  ...opts,
+  fn: async () => {
+    const dir = await tempDir();
+    const clients = [await freePort(), await freePort(), await freePort()];
+    const peers = [await freePort(), await freePort(), await freePort()];
+    const launcher = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../../scripts/local_cluster.ts", import.meta.url).pathname,
+        `--dir=${dir}`,
+        `--client-ports=${clients.join(",")}`,
+        `--peer-ports=${peers.join(",")}`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      const eps = clients.map((p) => `127.0.0.1:${p}`).join(",");
+      // endpoint health reads on every member at once: followers' ReadIndex requests reach the leader together
+      await waitUntil(
+        async () => (await etcdctl(eps, ["endpoint", "health", "--cluster"])).code === 0,
+        () => "the cluster to be healthy",
+        30_000,
+      );
+      for (let i = 0; i < 3; i++) assertEquals((await etcdctl(eps, ["endpoint", "health", "--cluster"])).code, 0);
+      const list = await ctl(eps.split(",")[0], "member", "list");
+      for (const name of ["infra1", "infra2", "infra3"]) assertMatch(list, new RegExp(`, started, ${name}, `));
+      launcher.kill("SIGINT");
+      assertEquals((await launcher.status).code, 0);
+      for (const name of ["infra1", "infra2", "infra3"]) {
+        assertMatch(await Deno.readTextFile(`${dir}/${name}.log`), /"msg":"ready to serve client requests"/);
+      }
+    } finally {
+      try {
+        launcher.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await launcher.status;
+    }
+  },
+});

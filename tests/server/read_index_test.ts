@@ -2,11 +2,12 @@
 // index, deadlines and shutdown.
 import { deepStrictEqual as assertEquals, rejects } from "node:assert/strict";
 import { ReadIndexLoop } from "../../server/read_index.ts";
+import { IdGenerator } from "../../server/id_generator.ts";
 
-function setup() {
+function setup(ids = new IdGenerator(0x8e9e05c52164694dn, Date.now())) {
   const sent: Uint8Array[] = [];
   let applied = 0;
-  const loop = new ReadIndexLoop((ctx) => sent.push(ctx), () => applied);
+  const loop = new ReadIndexLoop((ctx) => sent.push(ctx), () => applied, () => ids.nextBig());
   return { loop, sent, setApplied: (n: number) => (applied = n) };
 }
 
@@ -60,4 +61,15 @@ Deno.test("unanswered reads fail at their deadline; failAll rejects everything p
   loop.failAll(new Error("stopped"));
   await rejects(a, /stopped/);
   await rejects(b, /stopped/);
+});
+
+Deno.test("two members' first reads carry different contexts (the leader keeps pending reads by context)", async () => {
+  const t = Date.now();
+  const a = setup(new IdGenerator(0x8e9e05c52164694dn, t));
+  const b = setup(new IdGenerator(0x5cae315174de75b1n, t));
+  void a.loop.wait(Infinity);
+  void b.loop.wait(Infinity);
+  await tick();
+  assertEquals(a.sent.length + b.sent.length, 2);
+  assertEquals(a.sent[0].join() === b.sent[0].join(), false);
 });
