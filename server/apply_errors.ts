@@ -137,6 +137,11 @@ export const ErrGRPCBadLeaderTransferee = new RpcError(
   GrpcCode.FailedPrecondition,
   "etcdserver: bad leader transferee",
 );
+/** Not one of etcd's gRPC errors: a plain error, so code Unknown with its text. */
+export const ErrTimeoutLeaderTransfer = new RpcError(
+  GrpcCode.Unknown,
+  "etcdserver: request timed out, leader transfer took too long",
+);
 
 /** Every rpctypes error by message, like rpctypes.errStringToError (clients map messages back to errors). */
 export const ERRORS_BY_MESSAGE: ReadonlyMap<string, RpcError> = new Map(

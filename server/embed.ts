@@ -37,10 +37,11 @@ export class Etcd {
 
   private async doClose(): Promise<void> {
     this.logger.info("closing etcd server", { name: this.server.cfg.name });
-    // stop taking requests, let in-flight ones finish, then stop raft and the disk
+    // stop taking requests, let in-flight ones finish, then stop the server (a leader hands over first, which
+    // needs the peers), then the peer and metrics listeners
     await Promise.all(this.clients.map((c) => c.close()));
-    await Promise.all([...this.peers, ...this.metricsListeners].map(closeHttp));
     await this.server.stop();
+    await Promise.all([...this.peers, ...this.metricsListeners].map(closeHttp));
     this.logger.info("closed etcd server", { name: this.server.cfg.name });
   }
 }

@@ -55,6 +55,7 @@ import {
   validateTxnRequest,
 } from "./apply.ts";
 import {
+  ErrGRPCBadLeaderTransferee,
   ErrGRPCLeaseNotFound,
   ErrGRPCNoLeader,
   ErrGRPCNoSpace,
@@ -62,6 +63,7 @@ import {
   ErrGRPCRequestTooManyRequests,
   ErrGRPCStopped,
   ErrGRPCTimeout,
+  ErrTimeoutLeaderTransfer,
   RpcError,
 } from "./apply_errors.ts";
 import { electionTicks, type EtcdConfig, parseCompactionRetention } from "./config.ts";
@@ -124,6 +126,8 @@ export class EtcdServer {
   /** Proposers waiting for a leader to exist (raft drops proposals without one). */
   private leaderWaiters: (() => void)[] = [];
   private snapshotting = false;
+  /** stop() is handing leadership over before it stops. */
+  private handingOver = false;
   private readonly reads: ReadIndexLoop;
   private termBig: [number, bigint] = [0, 0n];
   private sharedHeaderCache = {
@@ -933,9 +937,60 @@ export class EtcdServer {
     void this.stop();
   }
 
+  /**
+   * etcd's MoveLeader: asks raft to hand leadership to `transferee` and waits, up to timeoutMs, until it has it. The
+   * caller checks this member leads (Maintenance.MoveLeader answers ErrGRPCNotLeader otherwise).
+   */
+  async moveLeader(transferee: NodeId, timeoutMs = this.reqTimeoutMs): Promise<void> {
+    const m = this.cluster.members.get(transferee);
+    if (m === undefined || m.isLearner) throw ErrGRPCBadLeaderTransferee;
+    const lead = this.raft.lead, t0 = performance.now();
+    this.logger.info("leadership transfer starting", {
+      "local-member-id": this.id.toString(16),
+      "current-leader-member-id": lead.toString(16),
+      "transferee-member-id": transferee.toString(16),
+    });
+    this.raft.rawNode.transferLeader(transferee);
+    this.raft.kick();
+    while (this.raft.lead !== transferee) {
+      if (performance.now() - t0 > timeoutMs) throw ErrTimeoutLeaderTransfer;
+      await new Promise((r) => setTimeout(r, this.cfg.heartbeatIntervalMs));
+    }
+    this.logger.info("leadership transfer finished", {
+      "local-member-id": this.id.toString(16),
+      "old-leader-member-id": lead.toString(16),
+      "new-leader-member-id": transferee.toString(16),
+      took: `${((performance.now() - t0) / 1000).toFixed(6)}s`,
+    });
+  }
+
+  /**
+   * A leader that stops hands leadership to the most caught-up voter first (etcd's TransferLeadership), so that the
+   * cluster does not wait an election timeout for a new one.
+   */
+  private async transferLeadership(): Promise<void> {
+    if (!this.raft.rawNode.isLeader()) return;
+    let best: NodeId | undefined, bestMatch = -1;
+    for (const [id, pr] of this.raft.rawNode.status().progress) {
+      // a voter heard from lately (etcd: the longest connected); a dead one would only run the timeout out
+      if (id === this.id || !this.confState.voters.includes(id) || !pr.recentActive) continue;
+      if (pr.match > bestMatch) [best, bestMatch] = [id, pr.match];
+    }
+    if (best === undefined) return; // a single voter: nobody to hand over to
+    try {
+      // raft itself abandons a transfer after an election timeout: waiting much longer only delays the stop
+      await this.moveLeader(best, 2 * this.cfg.electionTimeoutMs);
+    } catch (err) {
+      this.logger.warn("leadership transfer failed", { "local-member-id": this.id.toString(16), error: String(err) });
+    }
+  }
+
   /** Stops raft, finishes in-flight applies, flushes the backend and closes the WAL. */
   async stop(): Promise<void> {
-    if (this.stopping) return await this.stopResolvers.promise.catch(() => {});
+    if (this.stopping || this.handingOver) return await this.stopResolvers.promise.catch(() => {});
+    this.handingOver = true;
+    // raft keeps running meanwhile: the transfer needs the peers' answers
+    if (this.fatalError === undefined) await this.transferLeadership();
     this.stopping = true;
     clearInterval(this.sweeper);
     this.lessorLoop.stop();

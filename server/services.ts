@@ -2,7 +2,7 @@
 // answer Unimplemented on every protocol (the transport's rule); README lists them.
 import { Cluster, KV, Lease, Maintenance, Watch } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { register, type ServiceRegistry } from "../rpc/services.ts";
-import { ErrGRPCNoLeader, toRpcError } from "./apply_errors.ts";
+import { ErrGRPCNoLeader, ErrGRPCNotLeader, toRpcError } from "./apply_errors.ts";
 import { alarmString } from "./alarm_store.ts";
 import type { EtcdServer } from "./etcdserver.ts";
 import { ETCD_SERVER_VERSION } from "./version.ts";
@@ -55,6 +55,12 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
         return { header: s.header(h.currentRev), hash: h.hash, compactRevision: BigInt(h.compactRev) };
       },
       alarm: (req) => s.alarm(req),
+      // etcd answers with an empty response, no header
+      moveLeader: async (req) => {
+        if (s.status().leader !== s.id) throw ErrGRPCNotLeader;
+        await s.moveLeader(req.targetID);
+        return {};
+      },
     }),
     register(Watch, {
       watch: watchHandler({

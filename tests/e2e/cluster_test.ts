@@ -146,6 +146,25 @@ Deno.test({
       const hashes = await Promise.all(nodes.map((n) => ctl(ep(n), "endpoint", "hashkv", "-w", "json")));
       const hash = (t: string) => /"hash":(\d+)/.exec(t)![1];
       assertEquals(new Set(hashes.map(hash)).size, 1, hashes.join("\n"));
+
+      // move-leader: etcdctl finds the leader, which hands over to the member asked for
+      const all = nodes.map(ep).join(",");
+      const current = (await status(nodes[0])).leader;
+      const target = ids.find((s) => s.id !== current)!.id;
+      assertEquals(await ctl(all, "move-leader", target), `Leadership transferred from ${current} to ${target}\n`);
+      assertEquals((await status(nodes[0])).leader, target);
+      const follower = nodes[ids.findIndex((s) => s.id !== target)];
+      const refused = await etcdctl(ep(follower), ["move-leader", target]);
+      assertMatch(refused.stderr, /no leader endpoint given|not leader/);
+
+      // a leader stopped with SIGTERM hands leadership over before it goes
+      const targetNode = nodes[ids.findIndex((s) => s.id === target)];
+      assertEquals(await targetNode.member!.stop(), 0);
+      assertMatch(targetNode.member!.log(), /"msg":"leadership transfer finished"/);
+      const rest = nodes.filter((n) => n !== targetNode);
+      const after = await status(rest[0]);
+      assertEquals(after.leader !== target && after.leader !== "0", true, JSON.stringify(after));
+      assertEquals(await ctl(ep(rest[1]), "put", "handover", "ok"), "OK\n");
     } finally {
       await Promise.all(nodes.map((n) => n.member?.stop()));
     }
