@@ -66,7 +66,7 @@ export class Transport {
     try {
       const q = this.#queues.get(to)!;
       while (!this.#stopped && q.length > 0) {
-        const m = q.shift()!;
+        const m = coalesce(q);
         if (!(await this.#post(to, m))) {
           // the peer is down: what waits for it is stale by the time it is back; raft resends what matters
           q.length = 0;
@@ -109,6 +109,60 @@ export class Transport {
       return false;
     }
   }
+}
+
+/** Bytes of entries a coalesced MsgApp may carry (raft's own maxSizePerMsg is 1 MiB). */
+const MAX_COALESCED_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The next message of a peer's queue, with what is queued right behind it and says the same folded in, so a busy
+ * member sends one request where it made many Readys: consecutive MsgApps of one term whose entries continue each
+ * other are one MsgApp (the later commit index included); a follower's consecutive proposals are one MsgProp (each
+ * entry keeps its own request ID); consecutive accepting MsgAppResps of one term are the last one, the highest index
+ * acknowledged. Everything else goes as it is, in order.
+ */
+export function coalesce(q: Message[]): Message {
+  const first = q.shift()!;
+  if (q.length === 0 || q[0].type !== first.type) return first;
+  if (first.type === MessageType.MsgProp) return coalesceProposals(first, q);
+  if (first.type === MessageType.MsgAppResp) {
+    let m = first;
+    while (q.length > 0 && q[0].type === MessageType.MsgAppResp && !q[0].reject && !m.reject && q[0].term === m.term) {
+      m = q.shift()!;
+    }
+    return m;
+  }
+  if (first.type !== MessageType.MsgApp) return first;
+  const m = { ...first, entries: [...first.entries] };
+  let bytes = m.entries.reduce((n, e) => n + e.data.length, 0);
+  while (q.length > 0) {
+    const next = q[0];
+    const last = m.entries.length > 0 ? m.entries[m.entries.length - 1] : undefined;
+    const lastIndex = m.index + m.entries.length, lastTerm = last?.term ?? m.logTerm;
+    if (
+      next.type !== MessageType.MsgApp || next.term !== m.term || next.index !== lastIndex ||
+      next.logTerm !== lastTerm || bytes > MAX_COALESCED_BYTES
+    ) break;
+    q.shift();
+    for (const e of next.entries) {
+      m.entries.push(e);
+      bytes += e.data.length;
+    }
+    m.commit = next.commit;
+  }
+  return m;
+}
+
+function coalesceProposals(first: Message, q: Message[]): Message {
+  const m = { ...first, entries: [...first.entries] };
+  let bytes = m.entries.reduce((n, e) => n + e.data.length, 0);
+  while (q.length > 0 && q[0].type === MessageType.MsgProp && bytes <= MAX_COALESCED_BYTES) {
+    for (const e of q.shift()!.entries) {
+      m.entries.push(e);
+      bytes += e.data.length;
+    }
+  }
+  return m;
 }
 
 /**
