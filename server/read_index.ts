@@ -1,9 +1,11 @@
-// The linearizable read loop (etcd's linearizableReadLoop): reads that arrive together
-// share one raft ReadIndex request; raft answers with the commit index at which the
-// leader still held its lease, and the reads proceed once the applied index reaches it.
-// A request's context is an ID unique across members (etcd's: from the request ID
-// generator): the leader keeps pending reads by context, and two followers' equal
-// contexts would leave one of them unanswered.
+// The linearizable read loop (etcd's linearizableReadLoop): one raft ReadIndex request in flight at a time, and the
+// reads that arrive meanwhile wait to share the next one; raft answers with the commit index at which the leader
+// still held its lease, and the reads proceed once the applied index reaches it. A request unanswered after
+// RETRY_MS (a lost message, a leader change) is asked again under a new context (etcd 3.5's readIndexRetryTime).
+// A request's context is an ID unique across members (etcd's: from the request ID generator): the leader keeps
+// pending reads by context, and two followers' equal contexts would leave one of them unanswered.
+
+const RETRY_MS = 500;
 
 interface Reader {
   resolve: () => void;
@@ -15,6 +17,7 @@ interface Batch {
   readers: Reader[];
   /** Commit index raft answered with; Infinity until the ReadState arrives. */
   index: number;
+  sentAt: number;
 }
 
 export class ReadIndexLoop {
@@ -22,6 +25,8 @@ export class ReadIndexLoop {
   private scheduled = false;
   /** Batches by their request context, in the order they were sent. */
   private readonly batches = new Map<bigint, Batch>();
+  /** The batch whose ReadState is awaited, if any. */
+  private inFlight: bigint | undefined;
 
   /**
    * `request` asks raft for a read index tagged with ctx; `applied` is the applied index now; `nextId` gives IDs
@@ -31,25 +36,35 @@ export class ReadIndexLoop {
     private readonly request: (ctx: Uint8Array) => void,
     private readonly applied: () => number,
     private readonly nextId: () => bigint,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Resolves when a read started now may be served from the applied state. */
   wait(deadline: number): Promise<void> {
     return new Promise((resolve, reject) => {
       this.next.push({ resolve, reject, deadline });
-      if (this.scheduled) return;
-      this.scheduled = true;
-      // every read that arrives in this turn of the event loop rides on one request
-      queueMicrotask(() => this.send());
+      this.schedule();
     });
+  }
+
+  /** Every read that arrives in this turn of the event loop rides on one request, once none is in flight. */
+  private schedule(): void {
+    if (this.scheduled || this.inFlight !== undefined || this.next.length === 0) return;
+    this.scheduled = true;
+    queueMicrotask(() => this.send());
   }
 
   private send(): void {
     this.scheduled = false;
-    if (this.next.length === 0) return;
-    const id = this.nextId();
-    this.batches.set(id, { readers: this.next, index: Infinity });
+    if (this.next.length === 0 || this.inFlight !== undefined) return;
+    this.ask(this.next);
     this.next = [];
+  }
+
+  private ask(readers: Reader[]): void {
+    const id = this.nextId();
+    this.batches.set(id, { readers, index: Infinity, sentAt: this.now() });
+    this.inFlight = id;
     const ctx = new Uint8Array(8);
     new DataView(ctx.buffer).setBigUint64(0, id);
     this.request(ctx);
@@ -60,9 +75,12 @@ export class ReadIndexLoop {
       if (s.requestCtx.length !== 8) continue;
       const id = new DataView(s.requestCtx.buffer, s.requestCtx.byteOffset, 8).getBigUint64(0);
       const b = this.batches.get(id);
-      if (b !== undefined) b.index = s.index;
+      if (b === undefined) continue;
+      b.index = s.index;
+      if (this.inFlight === id) this.inFlight = undefined;
     }
     this.onApplied();
+    this.schedule();
   }
 
   /** Call whenever the applied index moves. */
@@ -76,14 +94,24 @@ export class ReadIndexLoop {
     }
   }
 
-  /** Fails reads past their deadline (a lost leader never answers their ReadIndex). */
+  /**
+   * Called periodically: fails reads past their deadline (a member without a leader never gets an answer), and asks
+   * again for a batch unanswered for RETRY_MS.
+   */
   expire(now: number, err: unknown): void {
     for (const [id, b] of this.batches) {
       if (!b.readers.some((r) => r.deadline <= now)) continue;
       // a batch shares one answer: if its oldest reader timed out, the rest would soon too
       this.batches.delete(id);
+      if (this.inFlight === id) this.inFlight = undefined;
       for (const r of b.readers) r.reject(err);
     }
+    const stuck = this.inFlight === undefined ? undefined : this.batches.get(this.inFlight);
+    if (stuck !== undefined && now - stuck.sentAt >= RETRY_MS) {
+      this.batches.delete(this.inFlight!);
+      this.ask(stuck.readers);
+    }
+    this.schedule();
   }
 
   failAll(err: unknown): void {
@@ -91,5 +119,6 @@ export class ReadIndexLoop {
     for (const r of this.next) r.reject(err);
     this.batches.clear();
     this.next = [];
+    this.inFlight = undefined;
   }
 }

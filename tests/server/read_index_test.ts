@@ -28,25 +28,53 @@ Deno.test("reads in one turn share one ReadIndex and wait for the applied index"
   assertEquals(done, [1, 2, 3]);
 });
 
-Deno.test("batches are answered independently; a stale or foreign ReadState releases nothing", async () => {
+Deno.test("one ReadIndex in flight: reads meanwhile share the next; a foreign ReadState releases nothing", async () => {
   const { loop, sent, setApplied } = setup();
   setApplied(5);
   let first = false;
   let second = false;
+  let third = false;
   void loop.wait(Infinity).then(() => (first = true));
   await tick();
   void loop.wait(Infinity).then(() => (second = true));
+  void loop.wait(Infinity).then(() => (third = true));
   await tick();
-  assertEquals(sent.length, 2);
+  assertEquals(sent.length, 1, "the later reads wait for the request in flight");
   loop.onReadStates([{ index: 1, requestCtx: new Uint8Array([1, 2, 3]) }]);
-  loop.onReadStates([{ index: 7, requestCtx: sent[1] }]);
   loop.onReadStates([{ index: 5, requestCtx: sent[0] }]);
   await tick();
-  assertEquals([first, second], [true, false]);
+  assertEquals([first, second, third], [true, false, false]);
+  assertEquals(sent.length, 2, "then they go together");
+  loop.onReadStates([{ index: 7, requestCtx: sent[1] }]);
+  await tick();
+  assertEquals([second, third], [false, false]);
   setApplied(7);
   loop.onApplied();
   await tick();
-  assertEquals(second, true);
+  assertEquals([second, third], [true, true]);
+});
+
+Deno.test("a ReadIndex unanswered for 500 ms is asked again under a new context; the old answer is ignored", async () => {
+  const ids = new IdGenerator(0x8e9e05c52164694dn, Date.now());
+  const sent: Uint8Array[] = [];
+  let now = 0;
+  const loop = new ReadIndexLoop((ctx) => sent.push(ctx), () => 9, () => ids.nextBig(), () => now);
+  let done = false;
+  void loop.wait(Infinity).then(() => (done = true));
+  await tick();
+  now = 400;
+  loop.expire(now, new Error("timeout"));
+  assertEquals(sent.length, 1);
+  now = 500;
+  loop.expire(now, new Error("timeout"));
+  assertEquals(sent.length, 2);
+  assertEquals(sent[0].join() === sent[1].join(), false);
+  loop.onReadStates([{ index: 3, requestCtx: sent[0] }]);
+  await tick();
+  assertEquals(done, false, "a lost request's late answer");
+  loop.onReadStates([{ index: 9, requestCtx: sent[1] }]);
+  await tick();
+  assertEquals(done, true);
 });
 
 Deno.test("unanswered reads fail at their deadline; failAll rejects everything pending", async () => {
