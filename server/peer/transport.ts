@@ -1,7 +1,8 @@
 // The peer transport (etcd's rafthttp), first part: raft messages to the other members through etcd 3.4's pipeline
 // (`POST /raft`, one raftpb.Message per request, etcd's headers), and the handler that takes them in. Each peer has
-// one sender that posts its messages in order from a bounded queue: a slow or dead peer never holds up raft or the
-// other peers; what does not fit is dropped and the peer reported unreachable to raft, which probes it again later.
+// two senders (lanes: forwarded client requests, replication) that post in order from bounded queues: a slow or dead
+// peer never holds up raft or the other peers; what does not fit is dropped and the peer reported unreachable to raft,
+// which probes it again later.
 // The long-lived streams (`/raft/stream/...`) and the snapshot endpoint come later.
 import { Buffer } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -34,8 +35,9 @@ export interface TransportOptions {
 }
 
 export class Transport {
-  readonly #queues = new Map<NodeId, Message[]>();
-  readonly #sending = new Set<NodeId>();
+  /** Per peer and lane (see laneOf): the messages waiting, and whether a sender is posting them. */
+  readonly #queues = new Map<string, Message[]>();
+  readonly #sending = new Set<string>();
   #stopped = false;
 
   constructor(private readonly opts: TransportOptions) {}
@@ -45,14 +47,15 @@ export class Transport {
     if (this.#stopped) return;
     for (const m of msgs) {
       if (m.to === this.opts.localId) continue;
-      let q = this.#queues.get(m.to);
-      if (q === undefined) this.#queues.set(m.to, q = []);
+      const key = `${m.to}/${laneOf(m)}`;
+      let q = this.#queues.get(key);
+      if (q === undefined) this.#queues.set(key, q = []);
       if (q.length >= QUEUE_LIMIT) {
         this.opts.unreachable(m.to);
         continue;
       }
       q.push(m);
-      if (!this.#sending.has(m.to)) void this.#drain(m.to);
+      if (!this.#sending.has(key)) void this.#drain(m.to, key);
     }
   }
 
@@ -61,10 +64,10 @@ export class Transport {
     this.#queues.clear();
   }
 
-  async #drain(to: NodeId): Promise<void> {
-    this.#sending.add(to);
+  async #drain(to: NodeId, key: string): Promise<void> {
+    this.#sending.add(key);
     try {
-      const q = this.#queues.get(to)!;
+      const q = this.#queues.get(key)!;
       while (!this.#stopped && q.length > 0) {
         const m = coalesce(q);
         if (!(await this.#post(to, m))) {
@@ -74,7 +77,7 @@ export class Transport {
         }
       }
     } finally {
-      this.#sending.delete(to);
+      this.#sending.delete(key);
     }
   }
 
@@ -109,6 +112,14 @@ export class Transport {
       return false;
     }
   }
+}
+
+/**
+ * A peer's messages go in two lanes, each in order: what a follower forwards for its clients (proposals, read-index
+ * requests) does not wait behind replication traffic, nor replication behind it; raft orders neither against the other.
+ */
+function laneOf(m: Message): number {
+  return m.type === MessageType.MsgProp || m.type === MessageType.MsgReadIndex ? 0 : 1;
 }
 
 /** Bytes of entries a coalesced MsgApp may carry (raft's own maxSizePerMsg is 1 MiB). */
