@@ -8,6 +8,7 @@
 import { Buffer } from "node:buffer";
 import type { Event, KeyValue } from "./gen/mvccpb/kv_pb.ts";
 import { encodedKeyValueSize, writeKeyValue } from "../mvcc/kv_codec.ts";
+import { EMPTY_BYTES } from "../mvcc/bytes.ts";
 import type {
   PutResponse,
   RangeResponse,
@@ -361,13 +362,11 @@ function decodeWatchRequest(bytes: Uint8Array): WatchRequest | undefined {
   }
 }
 
-const NO_BYTES = new Uint8Array(0);
-
 function decodeWatchCreate(r: ProtoReader): WatchCreateRequest | undefined {
   const c: WatchCreateRequest = {
     $typeName: "etcdserverpb.WatchCreateRequest",
-    key: NO_BYTES,
-    rangeEnd: NO_BYTES,
+    key: EMPTY_BYTES,
+    rangeEnd: EMPTY_BYTES,
     startRevision: 0n,
     progressNotify: false,
     filters: [],

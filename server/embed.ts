@@ -13,6 +13,8 @@ import { etcdServices } from "./services.ts";
 import { type ClientUrlListener, type ClientUrlServer, listenClientUrl } from "../rpc/listener.ts";
 import { ETCD_SERVER_VERSION } from "./version.ts";
 import { urlString } from "./urls.ts";
+import { RAFT_PREFIX } from "./peer/transport.ts";
+import { LEASE_INTERNAL_PREFIX, LEASE_PREFIX } from "./lease/lease_http.ts";
 
 /** etcd's grpcOverheadBytes: a gRPC message may exceed --max-request-bytes by this much before the transport refuses it. */
 const grpcOverheadBytes = 512 * 1024;
@@ -160,8 +162,8 @@ function peerHandler(box: { server?: EtcdServer }) {
       return;
     }
     const path = (req.url ?? "/").split("?")[0];
-    if (path === "/raft") return server.peerPipeline(req, res);
-    if (path === "/leases" || path === "/leases/internal") return server.leaseHttp(req, res);
+    if (path === RAFT_PREFIX) return server.peerPipeline(req, res);
+    if (path === LEASE_PREFIX || path === LEASE_INTERNAL_PREFIX) return server.leaseHttp(req, res);
     if (path === "/members") {
       const body = server.cluster.list().map((m) => ({
         id: m.id.toString(16),

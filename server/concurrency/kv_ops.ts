@@ -14,6 +14,7 @@ import {
 } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { Event_EventType, type KeyValue } from "../../rpc/gen/mvccpb/kv_pb.ts";
 import type { WatchSink } from "../../mvcc/watcher_group.ts";
+import { EMPTY_BYTES } from "../../mvcc/bytes.ts";
 import { ErrGRPCCompacted, RpcError } from "../apply_errors.ts";
 import { GrpcCode } from "../../rpc/status_codes.ts";
 import type { EtcdServer } from "../etcdserver.ts";
@@ -52,7 +53,7 @@ export function createRevisionIs(key: Uint8Array, rev: bigint) {
     result: Compare_CompareResult.EQUAL,
     target: Compare_CompareTarget.CREATE,
     key,
-    rangeEnd: new Uint8Array(0),
+    rangeEnd: EMPTY_BYTES,
     targetUnion: { case: "createRevision" as const, value: rev },
   };
 }
@@ -84,7 +85,7 @@ export function deleteOp(key: Uint8Array): RequestOp {
     $typeName: "etcdserverpb.RequestOp",
     request: {
       case: "requestDeleteRange",
-      value: { $typeName: "etcdserverpb.DeleteRangeRequest", key, rangeEnd: new Uint8Array(0), prevKv: false },
+      value: { $typeName: "etcdserverpb.DeleteRangeRequest", key, rangeEnd: EMPTY_BYTES, prevKv: false },
     },
   };
 }

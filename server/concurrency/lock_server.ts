@@ -4,6 +4,7 @@
 // its lock like an unlock.
 import type { LockRequest, LockResponse, UnlockRequest, UnlockResponse } from "../../rpc/gen/v3lockpb/v3lock_pb.ts";
 import type { EtcdServer } from "../etcdserver.ts";
+import { EMPTY_BYTES } from "../../mvcc/bytes.ts";
 import {
   createRevisionIs,
   getByCreate,
@@ -25,7 +26,7 @@ export async function lock(s: EtcdServer, req: LockRequest, signal: AbortSignal)
   const resp = await s.txn({
     $typeName: "etcdserverpb.TxnRequest",
     compare: [createRevisionIs(key, 0n)],
-    success: [putOp(key, new Uint8Array(0), lease), owner],
+    success: [putOp(key, EMPTY_BYTES, lease), owner],
     failure: [rangeOp(getKey(key)), owner],
   });
   const first = resp.responses[0].response, second = resp.responses[1].response;
@@ -49,7 +50,7 @@ export async function unlock(s: EtcdServer, req: UnlockRequest): Promise<UnlockR
   const resp = await s.deleteRange({
     $typeName: "etcdserverpb.DeleteRangeRequest",
     key: req.key,
-    rangeEnd: new Uint8Array(0),
+    rangeEnd: EMPTY_BYTES,
     prevKv: false,
   });
   return { $typeName: "v3lockpb.UnlockResponse", header: resp.header };

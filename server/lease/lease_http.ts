@@ -1,7 +1,6 @@
 // Lease calls a follower forwards to the leader, whose lessor is the only one that counts down (etcd's leasehttp):
 // `POST /leases` (a LeaseKeepAliveRequest, answered with a LeaseKeepAliveResponse) and `POST /leases/internal` (a
 // leasepb.LeaseInternalRequest wrapping a LeaseTimeToLiveRequest) on the peer URLs, protobuf bodies, etcd's statuses.
-import { Buffer } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
@@ -14,6 +13,8 @@ import {
 } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { ProtoReader, ProtoWriter, WIRE_BYTES } from "../../wal/proto_wire.ts";
 import { ErrGRPCLeaseNotFound } from "../apply_errors.ts";
+import { readPeerBody } from "../peer/transport.ts";
+import { EMPTY_BYTES } from "../../mvcc/bytes.ts";
 
 export const LEASE_PREFIX = "/leases";
 export const LEASE_INTERNAL_PREFIX = "/leases/internal";
@@ -36,10 +37,7 @@ export function leaseHttpHandler(deps: LeaseHttpDeps): (req: IncomingMessage, re
     res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${body}\n`);
   return (req, res) => {
     if (req.method !== "POST") return text(res, 405, "Method Not Allowed");
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", async () => {
-      const body = Buffer.concat(chunks);
+    readPeerBody(req, async (body) => {
       const path = (req.url ?? "").split("?")[0];
       try {
         if (path === LEASE_PREFIX) {
@@ -122,5 +120,5 @@ function unwrap(b: Uint8Array): Uint8Array {
     if (tag === (1 << 3 | WIRE_BYTES)) return r.bytes();
     r.skip(tag & 7);
   }
-  return new Uint8Array(0);
+  return EMPTY_BYTES;
 }

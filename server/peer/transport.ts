@@ -176,6 +176,18 @@ function coalesceProposals(first: Message, q: Message[]): Message {
   return m;
 }
 
+/** A peer request's body, up to etcd's connReadLimitByte; a larger one is cut off (the connection destroyed). */
+export function readPeerBody(req: IncomingMessage, onBody: (body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on("data", (c: Buffer) => {
+    size += c.length;
+    if (size > READ_LIMIT) req.destroy();
+    else chunks.push(c);
+  });
+  req.on("end", () => onBody(Buffer.concat(chunks, size)));
+}
+
 /**
  * `POST /raft` (etcd's pipelineHandler): a message from a member of this cluster, stepped into raft; 204 once it
  * has been. Another cluster's traffic gets 412 and etcd's "cluster ID mismatch".
@@ -201,17 +213,10 @@ export function pipelineHandler(opts: {
       res.writeHead(412, { "content-type": "text/plain; charset=utf-8" }).end("cluster ID mismatch\n");
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > READ_LIMIT) req.destroy();
-      else chunks.push(c);
-    });
-    req.on("end", () => {
+    readPeerBody(req, (body) => {
       let m: Message;
       try {
-        m = decodeMessage(Buffer.concat(chunks, size));
+        m = decodeMessage(body);
       } catch {
         res.writeHead(400, { "content-type": "text/plain; charset=utf-8" }).end("error unmarshalling raft message\n");
         return;
