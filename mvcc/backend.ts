@@ -330,6 +330,23 @@ export class Backend {
   }
 
   /**
+   * The backend as a file to send a peer (etcd's backend.Snapshot): everything written so far is committed, and the
+   * log's first `size` bytes are then a backend on their own. The file is opened anew: a later defrag renames another
+   * file over the path, and this one keeps reading what it had. The caller closes it.
+   */
+  snapshotFile(): Promise<{ file: Deno.FsFile; size: number }> {
+    this.#assertUsable();
+    this.#cancelTimer();
+    const taken = this.#commitChain.then(async () => {
+      await this.#commitPending();
+      return { file: await Deno.open(this.path, { read: true }), size: this.#fileSize };
+    });
+    // a failed commit has failed the backend already (every later commit throws); a failed open is the caller's
+    this.#commitChain = taken.then(() => {}, () => {});
+    return taken;
+  }
+
+  /**
    * Rewrites the file with only the live data (in bounded records), fsyncs it, renames it over the log and
    * fsyncs the directory, so a crash leaves either the old or the new file. Writes made meanwhile go to the new file.
    */

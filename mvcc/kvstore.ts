@@ -52,8 +52,9 @@ function storedKey(r: IndexRev): Uint8Array {
 }
 
 export class KVStore {
-  readonly backend: Backend;
-  readonly index = new TreeIndex();
+  /** Replaced, with the index, only by restore(). */
+  backend: Backend;
+  index = new TreeIndex();
   readonly lessor: LeaseAttacher | undefined;
   readonly compactionBatchLimit: number;
   readonly compactionSleepMs: number;
@@ -89,8 +90,29 @@ export class KVStore {
    */
   static open(backend: Backend, opts: KVStoreOptions = {}): KVStore {
     const s = new KVStore(backend, opts);
-    s.#restore(backend.detach(BUCKET.key, { forEach: (fn) => s.#forEachStored(fn) }));
+    s.restore(backend);
     return s;
+  }
+
+  /**
+   * Makes the store `backend`'s, a backend received with a leader's snapshot (etcd's store.Restore): the index and
+   * the history are rebuilt from it, keys attached to the (already recovered) lessor's leases; write listeners stay.
+   * The caller has closed the store (its compaction stopped) and the old backend.
+   */
+  restore(backend: Backend): void {
+    this.backend = backend;
+    this.index = new TreeIndex();
+    this.#currentRev = 1;
+    this.#compactMainRev = -1;
+    this.#consistentIndex = 0;
+    this.#term = 0;
+    this.#removing = [];
+    this.#removedUpTo = 0;
+    this.#history = [];
+    this.#historyHead = 0;
+    this.#compactions = Promise.resolve();
+    this.#closed = false;
+    this.#restore(backend.detach(BUCKET.key, { forEach: (fn) => this.#forEachStored(fn) }));
   }
 
   /** The revision of the last write transaction (1 for an empty store). */

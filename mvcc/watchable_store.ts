@@ -153,6 +153,21 @@ export class WatchableStore {
     this.#victims.delete(sink);
   }
 
+  /**
+   * The store was restored from a leader's snapshot (etcd's watchableStore.Restore): its revision jumped, so every
+   * synced watcher still short of it catches up from the new history as an unsynced one (or learns it was compacted).
+   */
+  restored(): void {
+    const cur = this.kv.rev;
+    for (const w of [...this.#synced.watchers]) {
+      if (w.minRev > cur) continue;
+      this.#synced.delete(w);
+      w.state = "unsynced";
+      this.#unsynced.add(w);
+    }
+    this.#scheduleSync(0);
+  }
+
   close(): void {
     this.#closed = true;
     this.#stopListening();

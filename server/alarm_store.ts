@@ -9,7 +9,14 @@ import { EMPTY_BYTES } from "../mvcc/bytes.ts";
 export class AlarmStore {
   readonly #byType = new Map<AlarmType, Map<bigint, AlarmMember>>();
 
-  constructor(private readonly backend: Backend) {
+  constructor(private backend: Backend) {
+    this.recover(backend);
+  }
+
+  /** Loads the alarms of `backend` in place of those held (a backend received with a leader's snapshot too). */
+  recover(backend: Backend): void {
+    this.backend = backend;
+    this.#byType.clear();
     backend.forEach(BUCKET.alarm, (key) => {
       this.#add(fromBinary(AlarmMemberSchema, key));
     });

@@ -17,6 +17,7 @@ import { backendPath, snapDir, walDir } from "./data_dir.ts";
 import type { Logger } from "./logger.ts";
 import { computeClusterId, parseInitialCluster, RaftCluster } from "./membership.ts";
 import { purge } from "../wal/purge.ts";
+import { fsyncDir, pathExists } from "../wal/fs_util.ts";
 
 export interface Bootstrapped {
   memberId: NodeId;
@@ -28,9 +29,15 @@ export interface Bootstrapped {
   snapshot?: Snapshot;
   /** Set for a brand-new member: the initial voters raft must bootstrap with. */
   peers?: Peer[];
+  /** Replaced, when a leader's snapshot is installed, by installSnapshotDb's backend. */
   backend: Backend;
   store: KVStore;
   lessor: Lessor;
+  /**
+   * Puts the backend received with the snapshot at `index` in the backend's place (rename, directory fsync) and
+   * opens it; the caller has closed the old one.
+   */
+  installSnapshotDb(index: number): Promise<Backend>;
   /** Removes WAL and snapshot files beyond --max-wals / --max-snapshots. */
   purge(): Promise<void>;
   close(): Promise<void>;
@@ -94,30 +101,54 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger, disk: Dis
   const b = haveWal
     ? await bootstrapFromWal(cfg, wdir, snapshotter, logger, { logger: walLog, onFsync: disk.onWalFsync })
     : await bootstrapNew(cfg, wdir, logger, { logger: walLog, onFsync: disk.onWalFsync });
+  const beOpts = { onCommit: disk.onBackendCommit, onFailure: disk.onBackendFailure };
+  const bePath = backendPath(cfg.dataDir);
+  const installSnapshotDb = async (index: number): Promise<Backend> => {
+    const received = snapshotter.dbFilePath(index);
+    if (!(await pathExists(received))) {
+      throw new Error(`failed to find database snapshot file (snap: snapshot file doesn't exist): ${received}`);
+    }
+    await Deno.rename(received, bePath);
+    await fsyncDir(sdir);
+    return Backend.open(bePath, beOpts);
+  };
   let backend: Backend | undefined;
   let store: KVStore | undefined;
   let lessor: Lessor | undefined;
-  try {
-    backend = await Backend.open(backendPath(cfg.dataDir), {
-      onCommit: disk.onBackendCommit,
-      onFailure: disk.onBackendFailure,
-    });
+  const openStore = (be: Backend) => {
     // the leases first: restoring the store attaches keys to them
-    lessor = new Lessor(backend, { minTTL: minLeaseTTL(cfg), checkpointPersist: cfg.leaseCheckpointPersist });
-    store = KVStore.open(backend, { lessor });
+    lessor = new Lessor(be, { minTTL: minLeaseTTL(cfg), checkpointPersist: cfg.leaseCheckpointPersist });
+    store = KVStore.open(be, { lessor });
+  };
+  try {
+    backend = await Backend.open(bePath, beOpts);
+    openStore(backend);
+    const snapIndex = b.snapshot?.metadata.index ?? 0;
+    if (snapIndex > store!.consistentIndex) {
+      // stopped between saving a leader's snapshot and installing the backend that came with it (etcd's
+      // recoverSnapshotBackend): install it now
+      logger.info("installing the database snapshot received before the restart", { "snapshot-index": snapIndex });
+      await store!.close();
+      await backend.close();
+      backend = undefined;
+      backend = await installSnapshotDb(snapIndex);
+      openStore(backend);
+    }
+    for (const name of await snapshotter.releaseDbsUpTo(Infinity)) {
+      logger.info("removed an unused database snapshot", { path: `${sdir}/${name}` });
+    }
   } catch (err) {
     await backend?.close();
     await b.wal.close();
     throw err;
   }
-  const be = backend;
-  const st = store;
-  return {
+  const out: Bootstrapped = {
     ...b,
     snapshotter,
-    backend: be,
-    store: st,
-    lessor,
+    backend,
+    store: store!,
+    lessor: lessor!,
+    installSnapshotDb,
     purge: async () => {
       for (const name of await purge(wdir, ".wal", cfg.maxWals)) logger.info("purged", { path: `${wdir}/${name}` });
       for (const name of await snapshotter.purge(cfg.maxSnapshots)) {
@@ -126,10 +157,11 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger, disk: Dis
     },
     close: async () => {
       await b.wal.close();
-      await st.close();
-      await be.close();
+      await out.store.close();
+      await out.backend.close();
     },
   };
+  return out;
 }
 
 async function bootstrapNew(cfg: EtcdConfig, wdir: string, logger: Logger, walOpts: WalOptions) {

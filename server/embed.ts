@@ -13,7 +13,7 @@ import { etcdServices } from "./services.ts";
 import { type ClientUrlListener, type ClientUrlServer, listenClientUrl } from "../rpc/listener.ts";
 import { ETCD_SERVER_VERSION } from "./version.ts";
 import { urlString } from "./urls.ts";
-import { RAFT_PREFIX } from "./peer/transport.ts";
+import { RAFT_PREFIX, RAFT_SNAPSHOT_PREFIX } from "./peer/transport.ts";
 import { LEASE_INTERNAL_PREFIX, LEASE_PREFIX } from "./lease/lease_http.ts";
 
 /** etcd's grpcOverheadBytes: a gRPC message may exceed --max-request-bytes by this much before the transport refuses it. */
@@ -163,6 +163,7 @@ function peerHandler(box: { server?: EtcdServer }) {
     }
     const path = (req.url ?? "/").split("?")[0];
     if (path === RAFT_PREFIX) return server.peerPipeline(req, res);
+    if (path === RAFT_SNAPSHOT_PREFIX) return server.peerSnapshot(req, res);
     if (path === LEASE_PREFIX || path === LEASE_INTERNAL_PREFIX) return server.leaseHttp(req, res);
     if (path === "/members") {
       const body = server.cluster.list().map((m) => ({

@@ -31,13 +31,14 @@ import {
   type TxnResponse,
 } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { decodeConfChange, decodeConfChangeV2 } from "../raft/confchange_codec.ts";
-import { RawNode } from "../raft/rawnode.ts";
+import { RawNode, SnapshotStatus } from "../raft/rawnode.ts";
 import {
   type ConfState,
   emptyConfState,
   type Entry,
   EntryType,
   type Message,
+  MessageType,
   type NodeId,
   NONE,
   type Snapshot,
@@ -85,7 +86,7 @@ import { type Checkpoint, type Lessor, NotPrimaryError } from "./lease/lessor.ts
 import { applyLeaseCheckpoint, applyLeaseGrant, applyLeaseRevoke, LEASE_QUOTA_COST } from "./lease/lease_apply.ts";
 import { LessorLoop } from "./lease/lessor_loop.ts";
 import { leaseHttpHandler, renewHTTP, timeToLiveHTTP } from "./lease/lease_http.ts";
-import { pipelineHandler, Transport } from "./peer/transport.ts";
+import { pipelineHandler, snapshotHandler, Transport } from "./peer/transport.ts";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
 /** etcd's maxGapBetweenApplyAndCommitIndex: past it, new proposals are refused. */
@@ -107,6 +108,10 @@ export class EtcdServer {
   /** Raft messages to the other members, and `POST /raft` for theirs (server/peer). */
   private readonly transport: Transport;
   readonly peerPipeline: (req: IncomingMessage, res: ServerResponse) => void;
+  /** `POST /raft/snapshot`: a leader's snapshot and backend. */
+  readonly peerSnapshot: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Snapshots being sent to followers: the raft log is not compacted meanwhile (they need what follows them). */
+  private inflightSnapshots = 0;
   /** Callers waiting for the applied index to reach an index (etcd's ApplyWait). */
   private appliedWaiters: { index: number; resolve: () => void }[] = [];
   /** Proposals waiting for their apply result, with the request so applying it needs no decode. */
@@ -158,10 +163,15 @@ export class EtcdServer {
       unreachable: (id) => this.raft.rawNode.reportUnreachable(id),
       logger,
     });
-    this.peerPipeline = pipelineHandler({
+    const peerHandlerOpts = {
       clusterId: () => this.cluster.clusterId,
-      receive: (m) => this.receive(m),
+      receive: (m: Message) => this.receive(m),
       logger,
+    };
+    this.peerPipeline = pipelineHandler(peerHandlerOpts);
+    this.peerSnapshot = snapshotHandler({
+      ...peerHandlerOpts,
+      saveDb: (chunks, index) => b.snapshotter.saveDbFrom(chunks, index),
     });
     this.applier = new Applier(b.store, {
       quotaBackendBytes: cfg.quotaBackendBytes,
@@ -226,7 +236,7 @@ export class EtcdServer {
         apply: (entries, snap) => this.scheduler.schedule(() => this.applyAll(entries, snap)),
         leaderChanged: (lead, isLeader) => this.onLeaderChanged(lead, isLeader),
         readStates: (states) => this.reads.onReadStates(states),
-        send: (msgs) => this.transport.send(msgs),
+        send: (msgs) => this.send(msgs),
         fatal: (err) => this.fatal(err),
         advanced: () => this.campaignIfLoneVoter(),
       },
@@ -636,10 +646,7 @@ export class EtcdServer {
   }
 
   private async applyAll(entries: Entry[], snap: Snapshot | undefined): Promise<void> {
-    if (snap !== undefined && snap.metadata.index > this.appliedIndex) {
-      // Only a follower installing its leader's snapshot gets here; single members never do.
-      throw new Error("applying a snapshot from a leader is not supported yet");
-    }
+    if (snap !== undefined && snap.metadata.index > this.appliedIndex) await this.applySnapshot(snap);
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue;
       this.applyEntry(e);
@@ -799,6 +806,70 @@ export class EtcdServer {
 
   // ---- snapshots ---------------------------------------------------------------------
 
+  /** Raft's messages to the peers; a snapshot goes as etcd sends it, merged with the backend, between two applies. */
+  private send(msgs: Message[]): void {
+    let snaps: Message[] | undefined;
+    for (const m of msgs) if (m.type === MessageType.MsgSnap) (snaps ??= []).push(m);
+    if (snaps === undefined) return this.transport.send(msgs);
+    this.transport.send(msgs.filter((m) => m.type !== MessageType.MsgSnap));
+    for (const m of snaps) this.scheduler.schedule(() => this.sendMergedSnapshot(m));
+  }
+
+  /**
+   * etcd's createMergedSnapshotMessage and sendMergedSnap: the backend as it stands between two applies (committed,
+   * its file's length taken) and a raft snapshot of the applied index, the membership as its data, streamed to the
+   * follower while applying goes on. Raft hears how it went.
+   */
+  private async sendMergedSnapshot(m: Message): Promise<void> {
+    const index = this.appliedIndex;
+    await this.b.store.commit();
+    const db = await this.b.backend.snapshotFile();
+    const snapshot: Snapshot = {
+      metadata: { index, term: this.b.storage.term(index), confState: this.confState },
+      data: this.membershipData(),
+    };
+    this.inflightSnapshots++;
+    void this.transport.sendSnapshot({ ...m, snapshot }, db).then((ok) => {
+      this.inflightSnapshots--;
+      if (this.stopping) return;
+      if (!ok) this.raft.rawNode.reportUnreachable(m.to);
+      this.raft.rawNode.reportSnapshot(m.to, ok ? SnapshotStatus.Finish : SnapshotStatus.Failure);
+      this.raft.kick();
+    });
+  }
+
+  private membershipData(): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify(this.cluster.toJSON()));
+  }
+
+  /**
+   * A follower installs its leader's snapshot (etcd's applySnapshot): raft has saved it, the backend that came with
+   * it is in the snapshot directory. That backend takes the old one's place, and the leases, the store (its watchers
+   * then catch up from the new history), the alarms and the membership are rebuilt from it.
+   */
+  private async applySnapshot(snap: Snapshot): Promise<void> {
+    const index = snap.metadata.index;
+    this.logger.info("applying snapshot", {
+      "incoming-leader-snapshot-index": index,
+      "current-applied-index": this.appliedIndex,
+    });
+    await this.b.store.close();
+    await this.b.backend.close();
+    const be = this.b.backend = await this.b.installSnapshotDb(index);
+    this.lessor.recover(be);
+    this.b.store.restore(be);
+    this.alarms.recover(be);
+    this.capApplier();
+    this.watchable.restored();
+    if (snap.data.length > 0) this.cluster.recover(JSON.parse(new TextDecoder().decode(snap.data)));
+    this.confState = snap.metadata.confState;
+    this.appliedIndex = this.snapshotIndex = index;
+    for (const name of await this.b.snapshotter.releaseDbsUpTo(index)) {
+      this.logger.info("removed an unused database snapshot", { path: `${this.b.snapshotter.dir}/${name}` });
+    }
+    this.logger.info("applied snapshot", { "applied-index": index, "current-revision": this.b.store.rev });
+  }
+
   /**
    * Makes the backend durable up to the applied index, records a raft snapshot of the
    * membership there, and compacts the raft log behind it (etcd's snapshot()).
@@ -808,14 +879,17 @@ export class EtcdServer {
     try {
       const index = this.appliedIndex;
       await this.b.store.commit();
-      const data = new TextEncoder().encode(JSON.stringify(this.cluster.toJSON()));
+      const data = this.membershipData();
       await this.raft.exclusive(async () => {
         const snap = this.b.storage.createSnapshot(index, this.confState, data);
         await this.b.snapshotter.save(snap);
         await this.b.wal.saveSnapshot({ index, term: snap.metadata.term });
         this.snapshotIndex = index;
         const compactIndex = index > snapshotCatchUpEntries ? index - snapshotCatchUpEntries : 1;
-        if (compactIndex > this.b.storage.firstIndex()) this.b.storage.compact(compactIndex);
+        // a follower being sent a snapshot needs the entries after it (etcd skips the compaction too)
+        if (this.inflightSnapshots > 0) {
+          this.logger.info("skip compaction since there is an inflight snapshot", {});
+        } else if (compactIndex > this.b.storage.firstIndex()) this.b.storage.compact(compactIndex);
         await this.b.wal.releaseLockTo(index);
       });
       this.logger.info("saved snapshot", { "snapshot-index": index });

@@ -34,6 +34,13 @@ interface MemberJSON extends Omit<Member, "id"> {
   id: string | number;
 }
 
+/** The membership as a raft snapshot's data holds it. */
+export interface ClusterJSON {
+  clusterId: string | number;
+  version: string;
+  members: MemberJSON[];
+}
+
 /** IDs in JSON: hex strings; plain numbers from snapshots written before IDs had 64 bits. */
 function idFromJSON(v: string | number): NodeId {
   return typeof v === "number" ? BigInt(v) : BigInt(`0x${v}`);
@@ -90,7 +97,7 @@ export class RaftCluster {
     return this.list().filter((m) => !m.isLearner).map((m) => m.id);
   }
 
-  toJSON(): { clusterId: string; version: string; members: MemberJSON[] } {
+  toJSON(): ClusterJSON {
     return {
       clusterId: this.clusterId.toString(16),
       version: this.version,
@@ -98,9 +105,18 @@ export class RaftCluster {
     };
   }
 
+  /** Takes the members and version of a snapshot's membership in place of its own. */
+  recover(j: ClusterJSON): void {
+    const c = RaftCluster.fromJSON(this.localId, j);
+    this.clusterId = c.clusterId;
+    this.version = c.version;
+    this.members.clear();
+    for (const m of c.members.values()) this.members.set(m.id, m);
+  }
+
   static fromJSON(
     localId: NodeId,
-    j: { clusterId: string | number; version: string; members: MemberJSON[] },
+    j: ClusterJSON,
   ): RaftCluster {
     const c = new RaftCluster(idFromJSON(j.clusterId), localId);
     c.version = j.version;

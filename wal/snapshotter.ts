@@ -7,13 +7,16 @@ import { join } from "node:path";
 import type { Snapshot } from "../raft/types.ts";
 import { crc32c } from "./crc32c.ts";
 import { ERR_EMPTY_SNAPSHOT, ERR_NO_SNAPSHOT, ERR_SNAP_CRC_MISMATCH, SnapError } from "./errors.ts";
-import { listSuffix, writeFileDurably } from "./fs_util.ts";
+import { fsyncDir, listSuffix, writeAll, writeFileDurably } from "./fs_util.ts";
 import type { WalLogger } from "./logger.ts";
 import { pairName, parsePairName, SNAP_SUFFIX } from "./names.ts";
 import { ProtoReader, ProtoWriter } from "./proto_wire.ts";
 import { purge } from "./purge.ts";
 import { decodeSnapshot, encodeSnapshot } from "./raft_codec.ts";
 import type { WalSnapshot } from "./walpb.ts";
+
+/** A backend received with a snapshot: `%016x.snap.db` (the snapshot's index). */
+const DB_SUFFIX = ".snap.db";
 
 export class Snapshotter {
   constructor(readonly dir: string, private readonly log: WalLogger = () => {}) {}
@@ -40,6 +43,53 @@ export class Snapshotter {
    */
   loadNewestAvailable(walSnaps: WalSnapshot[]): Promise<Snapshot> {
     return this.loadMatching((s) => walSnaps.some((w) => w.index === s.metadata.index && w.term === s.metadata.term));
+  }
+
+  /** Where the backend received with the snapshot at `index` waits until it is installed (etcd's DBFilePath). */
+  dbFilePath(index: number): string {
+    return join(this.dir, `${index.toString(16).padStart(16, "0")}${DB_SUFFIX}`);
+  }
+
+  /**
+   * Writes a backend streamed from a peer to dbFilePath(index), durably and atomically (a temporary file renamed
+   * into place), so a crash leaves either no file or the whole one (etcd's SaveDBFrom). Returns its size.
+   */
+  async saveDbFrom(chunks: AsyncIterable<Uint8Array>, index: number): Promise<number> {
+    const tmp = join(this.dir, `tmp${crypto.randomUUID()}`);
+    let size = 0;
+    try {
+      const f = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+      try {
+        for await (const c of chunks) {
+          await writeAll(f, c);
+          size += c.length;
+        }
+        await f.syncData();
+      } finally {
+        f.close();
+      }
+      await Deno.rename(tmp, this.dbFilePath(index));
+      await fsyncDir(this.dir);
+    } catch (e) {
+      await Deno.remove(tmp).catch(() => {});
+      throw e;
+    }
+    return size;
+  }
+
+  /**
+   * Removes received backends of snapshots at or below `index`: once a snapshot is installed, those are of snapshots
+   * raft refused or sent twice; after a restart, all not installed are (the leader sends another).
+   */
+  async releaseDbsUpTo(index: number): Promise<string[]> {
+    const removed: string[] = [];
+    for (const name of await listSuffix(this.dir, DB_SUFFIX)) {
+      const i = parseInt(name.slice(0, 16), 16);
+      if (name.length !== 16 + DB_SUFFIX.length || !(i <= index)) continue;
+      await Deno.remove(join(this.dir, name)).catch(() => {});
+      removed.push(name);
+    }
+    return removed;
   }
 
   /** Keeps the newest `max` snapshot files (0 keeps all); returns the names removed. */

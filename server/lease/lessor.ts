@@ -74,7 +74,7 @@ export class Lessor implements LeaseAttacher {
   readonly #leases = new Map<bigint, Lease>();
   readonly #expiries = new LeaseQueue();
   readonly #checkpoints = new LeaseQueue();
-  readonly #backend: Backend;
+  #backend: Backend;
   readonly #minTTL: number;
   readonly #now: () => number;
   #checkpointer: ((cps: Checkpoint[]) => Promise<unknown>) | undefined;
@@ -88,6 +88,29 @@ export class Lessor implements LeaseAttacher {
     this.#now = opts.now ?? (() => performance.now());
     this.#checkpointPersist = opts.checkpointPersist ?? false;
     this.#checkpointIntervalMs = opts.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS;
+    this.#load();
+  }
+
+  /**
+   * Takes the leases of `backend`, a backend received with a leader's snapshot, in place of its own (etcd's
+   * Recover); the store attaches their keys as it restores. Renewals waiting on a revocation end as if it happened.
+   */
+  recover(backend: Backend): void {
+    for (const l of this.#leases.values()) for (const w of l.waiters ?? []) w.resolve();
+    this.#leases.clear();
+    this.#expiries.clear();
+    this.#checkpoints.clear();
+    this.#backend = backend;
+    this.#load();
+    if (!this.#primary) return;
+    for (const l of this.#leases.values()) {
+      this.#refresh(l, 0);
+      this.#scheduleCheckpoint(l);
+    }
+  }
+
+  #load(): void {
+    const backend = this.#backend;
     if (!backend.hasBucket(BUCKET.lease)) backend.createBucket(BUCKET.lease);
     backend.forEach(BUCKET.lease, (_k, v) => {
       const l = decodeLease(v);

@@ -3,7 +3,9 @@
 // two senders (lanes: forwarded client requests, replication) that post in order from bounded queues: a slow or dead
 // peer never holds up raft or the other peers; what does not fit is dropped and the peer reported unreachable to raft,
 // which probes it again later.
-// The long-lived streams (`/raft/stream/...`) and the snapshot endpoint come later.
+// A snapshot goes on its own request (`POST /raft/snapshot`): the raft message, then the leader's backend, streamed
+// from its file and written to the follower's disk as it arrives (etcd's snapshotSender and snapshotHandler).
+// The long-lived streams (`/raft/stream/...`) come later.
 import { Buffer } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Message, NodeId } from "../../raft/types.ts";
@@ -13,6 +15,9 @@ import type { Logger } from "../logger.ts";
 import { ETCD_SERVER_VERSION } from "../version.ts";
 
 export const RAFT_PREFIX = "/raft";
+export const RAFT_SNAPSHOT_PREFIX = "/raft/snapshot";
+/** Bytes of the backend read and sent at a time. */
+const SNAPSHOT_CHUNK = 256 * 1024;
 /** Messages waiting per peer (etcd's pipeline holds 64 plus its streams' buffers; this pipeline is all there is). */
 const QUEUE_LIMIT = 4096;
 /** etcd's connReadLimitByte: the largest message body taken. */
@@ -38,6 +43,7 @@ export class Transport {
   /** Per peer and lane (see laneOf): the messages waiting, and whether a sender is posting them. */
   readonly #queues = new Map<string, Message[]>();
   readonly #sending = new Set<string>();
+  readonly #snapshotsInFlight = new Set<AbortController>();
   #stopped = false;
 
   constructor(private readonly opts: TransportOptions) {}
@@ -62,6 +68,7 @@ export class Transport {
   stop(): void {
     this.#stopped = true;
     this.#queues.clear();
+    for (const a of this.#snapshotsInFlight) a.abort();
   }
 
   async #drain(to: NodeId, key: string): Promise<void> {
@@ -89,14 +96,7 @@ export class Transport {
       const res = await fetch(url, {
         method: "POST",
         body: encodeMessage(m) as Uint8Array<ArrayBuffer>,
-        headers: {
-          "content-type": "application/protobuf",
-          "x-server-from": this.opts.localId.toString(16),
-          "x-server-version": ETCD_SERVER_VERSION,
-          "x-min-cluster-version": MIN_CLUSTER_VERSION,
-          "x-etcd-cluster-id": this.opts.clusterId().toString(16),
-          "x-peerurls": this.opts.localUrls.join(","),
-        },
+        headers: this.#headers("application/protobuf"),
         signal: AbortSignal.timeout(POST_TIMEOUT_MS),
       });
       const body = await res.text();
@@ -111,6 +111,74 @@ export class Transport {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Streams a snapshot message and the backend `db` (the first `size` bytes of `file`, which this closes) to the
+   * message's peer; resolves true once the peer has stepped it into raft (etcd's snapshotSender.send). Not queued:
+   * raft sends a peer one snapshot at a time.
+   */
+  async sendSnapshot(m: Message, db: { file: Deno.FsFile; size: number }): Promise<boolean> {
+    const urls = this.opts.peerUrls(m.to);
+    const fields = {
+      "snapshot-index": m.snapshot?.metadata.index,
+      "remote-peer-id": m.to.toString(16),
+      bytes: db.size,
+    };
+    const abort = new AbortController();
+    this.#snapshotsInFlight.add(abort);
+    try {
+      if (this.#stopped || urls === undefined || urls.length === 0) return false;
+      this.opts.logger.info("sending database snapshot", fields);
+      const head = encodeMessage(m);
+      const prefix = new Uint8Array(8 + head.length);
+      new DataView(prefix.buffer).setBigUint64(0, BigInt(head.length));
+      prefix.set(head, 8);
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        start: (c) => c.enqueue(prefix),
+        pull: async (c) => {
+          if (sent === db.size) return c.close();
+          const buf = new Uint8Array(Math.min(SNAPSHOT_CHUNK, db.size - sent));
+          await db.file.seek(sent, Deno.SeekMode.Start);
+          const n = await db.file.read(buf);
+          if (n === null) return c.error(new Error("the backend file ended before its snapshot size"));
+          sent += n;
+          c.enqueue(buf.subarray(0, n));
+        },
+      });
+      const res = await fetch(new URL(RAFT_SNAPSHOT_PREFIX, urls[0]), {
+        method: "POST",
+        body,
+        headers: this.#headers("application/octet-stream"),
+        signal: abort.signal,
+      });
+      const text = await res.text();
+      if (res.status === 204) {
+        this.opts.logger.info("sent database snapshot", fields);
+        return true;
+      }
+      this.opts.logger.warn("failed to send database snapshot", { ...fields, status: res.status, error: text.trim() });
+      return false;
+    } catch (err) {
+      this.opts.logger.warn("failed to send database snapshot", { ...fields, error: String(err) });
+      return false;
+    } finally {
+      this.#snapshotsInFlight.delete(abort);
+      db.file.close();
+    }
+  }
+
+  /** The headers of every request to a peer (etcd's createPostRequest). */
+  #headers(contentType: string): Record<string, string> {
+    return {
+      "content-type": contentType,
+      "x-server-from": this.opts.localId.toString(16),
+      "x-server-version": ETCD_SERVER_VERSION,
+      "x-min-cluster-version": MIN_CLUSTER_VERSION,
+      "x-etcd-cluster-id": this.opts.clusterId().toString(16),
+      "x-peerurls": this.opts.localUrls.join(","),
+    };
   }
 }
 
@@ -188,41 +256,123 @@ export function readPeerBody(req: IncomingMessage, onBody: (body: Buffer) => voi
   req.on("end", () => onBody(Buffer.concat(chunks, size)));
 }
 
+interface PeerHandlerOptions {
+  clusterId: () => NodeId;
+  receive: (m: Message) => void;
+  logger: Logger;
+}
+
+/** etcd's checks of every peer request: POST, from this cluster (412 "cluster ID mismatch" otherwise). */
+function acceptPeerRequest(req: IncomingMessage, res: ServerResponse, opts: PeerHandlerOptions): boolean {
+  res.setHeader("X-Etcd-Cluster-ID", opts.clusterId().toString(16));
+  if (req.method !== "POST") {
+    res.writeHead(405, { allow: "POST", "content-type": "text/plain; charset=utf-8" }).end("Method Not Allowed\n");
+    return false;
+  }
+  const cid = req.headers["x-etcd-cluster-id"];
+  if (cid !== opts.clusterId().toString(16)) {
+    opts.logger.warn("request cluster ID mismatch", {
+      "local-member-cluster-id": opts.clusterId().toString(16),
+      "remote-peer-cluster-id": String(cid),
+      "remote-peer-id": String(req.headers["x-server-from"]),
+    });
+    plainError(res, 412, "cluster ID mismatch");
+    return false;
+  }
+  return true;
+}
+
+function plainError(res: ServerResponse, status: number, msg: string): void {
+  res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${msg}\n`);
+}
+
 /**
  * `POST /raft` (etcd's pipelineHandler): a message from a member of this cluster, stepped into raft; 204 once it
  * has been. Another cluster's traffic gets 412 and etcd's "cluster ID mismatch".
  */
-export function pipelineHandler(opts: {
-  clusterId: () => NodeId;
-  receive: (m: Message) => void;
-  logger: Logger;
-}): (req: IncomingMessage, res: ServerResponse) => void {
+export function pipelineHandler(opts: PeerHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    res.setHeader("X-Etcd-Cluster-ID", opts.clusterId().toString(16));
-    if (req.method !== "POST") {
-      res.writeHead(405, { allow: "POST", "content-type": "text/plain; charset=utf-8" }).end("Method Not Allowed\n");
-      return;
-    }
-    const cid = req.headers["x-etcd-cluster-id"];
-    if (cid !== opts.clusterId().toString(16)) {
-      opts.logger.warn("request cluster ID mismatch", {
-        "local-member-cluster-id": opts.clusterId().toString(16),
-        "remote-peer-cluster-id": String(cid),
-        "remote-peer-id": String(req.headers["x-server-from"]),
-      });
-      res.writeHead(412, { "content-type": "text/plain; charset=utf-8" }).end("cluster ID mismatch\n");
-      return;
-    }
+    if (!acceptPeerRequest(req, res, opts)) return;
     readPeerBody(req, (body) => {
       let m: Message;
       try {
         m = decodeMessage(body);
       } catch {
-        res.writeHead(400, { "content-type": "text/plain; charset=utf-8" }).end("error unmarshalling raft message\n");
+        plainError(res, 400, "error unmarshalling raft message");
         return;
       }
       opts.receive(m);
       res.writeHead(204).end();
     });
   };
+}
+
+/**
+ * `POST /raft/snapshot` (etcd's snapshotHandler): the length-prefixed MsgSnap, then the backend, which is written
+ * to `saveDb` (the snapshot directory) as it arrives, before the message is stepped into raft; 204 once it has been.
+ */
+export function snapshotHandler(
+  opts: PeerHandlerOptions & { saveDb: (chunks: AsyncIterable<Uint8Array>, index: number) => Promise<number> },
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    if (!acceptPeerRequest(req, res, opts)) return;
+    void receiveSnapshot(req, res, opts);
+  };
+}
+
+async function receiveSnapshot(
+  req: IncomingMessage,
+  res: ServerResponse,
+  opts: PeerHandlerOptions & { saveDb: (chunks: AsyncIterable<Uint8Array>, index: number) => Promise<number> },
+): Promise<void> {
+  const it = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  let head = Buffer.alloc(0);
+  const fill = async (n: number) => {
+    while (head.length < n) {
+      const r = await it.next();
+      if (r.done) throw new Error("unexpected EOF");
+      head = Buffer.concat([head, r.value]);
+    }
+  };
+  let m: Message;
+  try {
+    await fill(8);
+    const len = head.readBigUInt64BE(0);
+    if (len > BigInt(READ_LIMIT)) throw new Error("raft message too large");
+    await fill(8 + Number(len));
+    m = decodeMessage(head.subarray(8, 8 + Number(len)));
+  } catch (err) {
+    opts.logger.warn("failed to decode Raft message", { error: String(err) });
+    plainError(res, 400, `failed to decode raft message (${(err as Error).message})`);
+    req.destroy();
+    return;
+  }
+  const fields = {
+    "remote-snapshot-sender-id": m.from.toString(16),
+    "incoming-snapshot-index": m.snapshot?.metadata.index,
+  };
+  if (m.type !== MessageType.MsgSnap || m.snapshot === undefined) {
+    opts.logger.warn("unexpected Raft message type", { ...fields, "message-type": MessageType[m.type] });
+    plainError(res, 400, "wrong raft message type");
+    req.destroy();
+    return;
+  }
+  opts.logger.info("receiving database snapshot", fields);
+  const rest = head.subarray(8 + Number(head.readBigUInt64BE(0)));
+  async function* db(): AsyncGenerator<Uint8Array> {
+    if (rest.length > 0) yield rest;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+  }
+  let size: number;
+  try {
+    size = await opts.saveDb(db(), m.snapshot.metadata.index);
+  } catch (err) {
+    opts.logger.warn("failed to save incoming database snapshot", { ...fields, error: String(err) });
+    plainError(res, 500, `failed to save KV snapshot (${(err as Error).message})`);
+    req.destroy();
+    return;
+  }
+  opts.logger.info("received and saved database snapshot", { ...fields, "incoming-snapshot-size-bytes": size });
+  opts.receive(m);
+  res.writeHead(204).end();
 }

@@ -38,6 +38,21 @@ function flags(n: Node, cluster: string): string[] {
   ];
 }
 
+/** Three members' ports and data dirs, the --initial-cluster naming them, and a start that takes extra flags. */
+async function threeNodes(extra: string[] = []) {
+  const nodes: Node[] = [];
+  for (const name of ["n1", "n2", "n3"]) {
+    nodes.push({ name, client: await freePort(), peer: await freePort(), dataDir: `${await tempDir()}/${name}.etcd` });
+  }
+  const cluster = nodes.map((n) => `${n.name}=http://127.0.0.1:${n.peer}`).join(",");
+  const start = async (n: Node) => {
+    n.member = await startMember({ dataDir: n.dataDir, clientPort: n.client, args: [...flags(n, cluster), ...extra] });
+  };
+  return { nodes, start };
+}
+
+const ep = (n: Node) => `127.0.0.1:${n.client}`;
+
 /** The member ID (hex) each endpoint answers with, and the leader's. */
 async function status(n: Node): Promise<{ id: string; leader: string }> {
   const text = await ctl(`127.0.0.1:${n.client}`, "endpoint", "status", "-w", "json");
@@ -51,20 +66,7 @@ Deno.test({
   name: "cluster: three members bootstrap, replicate, forward writes and survive the leader's kill -9",
   ...opts,
   fn: async () => {
-    const nodes: Node[] = [];
-    for (const name of ["n1", "n2", "n3"]) {
-      nodes.push({
-        name,
-        client: await freePort(),
-        peer: await freePort(),
-        dataDir: `${await tempDir()}/${name}.etcd`,
-      });
-    }
-    const cluster = nodes.map((n) => `${n.name}=http://127.0.0.1:${n.peer}`).join(",");
-    const start = async (n: Node) => {
-      n.member = await startMember({ dataDir: n.dataDir, clientPort: n.client, args: flags(n, cluster) });
-    };
-    const ep = (n: Node) => `127.0.0.1:${n.client}`;
+    const { nodes, start } = await threeNodes();
     try {
       // none is ready before a quorum is up: they start together
       await Promise.all(nodes.map(start));
@@ -243,3 +245,87 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "cluster: a follower paused while its entries are compacted away catches up by the leader's snapshot",
+  ...opts,
+  fn: async () => {
+    const { nodes, start } = await threeNodes(["--snapshot-count=1000"]);
+    try {
+      await Promise.all(nodes.map(start));
+      const ids = await Promise.all(nodes.map(status));
+      const leader = nodes[ids.findIndex((s) => s.id === ids[0].leader)];
+      const [lagging, other] = nodes.filter((n) => n !== leader);
+      await ctl(ep(leader), "put", "before", "0");
+      // a watcher on the member that will fall behind: it must see every write once, in order, after the snapshot
+      const watcher = spawnEtcdctl(ep(lagging), ["watch", "--prefix", "s/"]);
+      await watchersAre(ep(lagging), 1);
+      lagging.member!.child.kill("SIGSTOP");
+      // more than the 5000 entries a leader keeps behind its snapshot: the paused member's next ones are gone
+      const total = 6500;
+      await putMany(ep(leader), "s/", total);
+      // a lease and its key that the paused member learns of only from the snapshot
+      const lease = /lease ([0-9a-f]+) granted/.exec(await ctl(ep(other), "lease", "grant", "600"))![1];
+      await ctl(ep(other), "put", `--lease=${lease}`, "leased", "x");
+      await putMany(ep(other), "t/", 10);
+      assertMatch(leader.member!.log(), /"msg":"saved snapshot"/);
+      lagging.member!.child.kill("SIGCONT");
+      await waitUntil(
+        async () => (await ctl(ep(lagging), "get", "t/9", "--consistency=s", "--print-value-only")) === "9\n",
+        () => "the paused member to catch up",
+        30_000,
+      );
+      assertMatch(leader.member!.log(), /"msg":"sent database snapshot"/);
+      assertMatch(lagging.member!.log(), /"msg":"applied snapshot"/);
+      const hashes = async () => {
+        const texts = await Promise.all(nodes.map((n) => ctl(ep(n), "endpoint", "hashkv", "-w", "json")));
+        return new Set(texts.map((t) => /"hash":(\d+)/.exec(t)![1])).size;
+      };
+      assertEquals(await hashes(), 1);
+      // its lessor took the lease with the key attached: the revocation deletes the key there too
+      await ctl(ep(leader), "lease", "revoke", lease);
+      await waitUntil(
+        async () => (await ctl(ep(lagging), "get", "leased", "--consistency=s")) === "",
+        () => "the revoked lease's key to go on the member that got the snapshot",
+      );
+      assertEquals(await hashes(), 1);
+      await waitUntil(() => watcher.stdout().includes(`s/${total - 1}\n`), () => "the watcher to see the last put");
+      await watcher.stop();
+      const lines = watcher.stdout().trim().split("\n");
+      assertEquals(lines.length, 3 * total);
+      const seen = new Set<string>();
+      for (let i = 0; i < lines.length; i += 3) {
+        assertEquals([lines[i], lines[i + 1]], ["PUT", `s/${lines[i + 2]}`]);
+        seen.add(lines[i + 1]);
+      }
+      assertEquals(seen.size, total, "every put seen once");
+
+      // the installed snapshot survives a crash: the member restarts from it and its WAL
+      await lagging.member!.kill();
+      await start(lagging);
+      assertEquals(await ctl(ep(lagging), "get", "s/6499", "--consistency=s", "--print-value-only"), "6499\n");
+      await ctl(ep(lagging), "put", "after", "1");
+      await waitUntil(async () => (await hashes()) === 1, () => "the same HashKV on every member");
+    } finally {
+      await Promise.all(nodes.map((n) => n.member?.stop()));
+    }
+  },
+});
+
+/** Puts prefix0..prefix(n-1) (values 0..n-1) through the JSON gateway, 16 requests at a time. */
+async function putMany(endpoint: string, prefix: string, n: number): Promise<void> {
+  const b64 = (t: string) => btoa(t);
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      const r = await fetch(`http://${endpoint}/v3/kv/put`, {
+        method: "POST",
+        body: JSON.stringify({ key: b64(`${prefix}${i}`), value: b64(String(i)) }),
+      });
+      if (r.status !== 200) throw new Error(`put ${prefix}${i}: ${r.status} ${await r.text()}`);
+      await r.body?.cancel();
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+}

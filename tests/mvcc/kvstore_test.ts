@@ -1,4 +1,5 @@
 import { Buffer } from "node:buffer";
+import { Backend } from "../../mvcc/backend.ts";
 import { ErrCompacted, ErrFutureRev } from "../../mvcc/errors.ts";
 import { assert, assertEquals, assertThrows, b, committedKeys, logKeys, openStore, s, tempDir } from "./helpers.ts";
 
@@ -312,5 +313,51 @@ Deno.test("kvstore: keys and values are copied out of request buffers (node Buff
     assertEquals(s(o.store.range(b("key1"), undefined, { rev: 2 }).kvs[0].value), "small");
   } finally {
     await o.close();
+  }
+});
+
+Deno.test("kvstore: a backend file's prefix taken by snapshotFile restores another store to that moment", async () => {
+  const leaderDir = await tempDir(), followerDir = await tempDir();
+  const leader = await openStore(leaderDir);
+  const follower = await openStore(followerDir);
+  try {
+    for (let i = 0; i < 40; i++) {
+      leader.store.setConsistentIndex(10 + i, 2);
+      leader.store.put(b(`k${i % 5}`), b(`v${i}`));
+    }
+    await leader.store.compact(20);
+    await leader.store.commit();
+    const { file, size } = await leader.backend.snapshotFile();
+    const hash = leader.store.hash(), rev = leader.store.rev;
+    const at = leader.store.range(b("k"), new Uint8Array([0]));
+    // later writes and a defrag (a file renamed over the path) do not reach the prefix taken
+    leader.store.put(b("later"), b("x"));
+    await leader.backend.defrag();
+    const db = new Uint8Array(size);
+    let got = 0;
+    while (got < size) got += (await file.read(db.subarray(got)))!;
+    file.close();
+
+    // the follower takes it in place of its own backend, as a follower installs a leader's snapshot
+    follower.store.put(b("mine"), b("gone"));
+    await follower.store.close();
+    await follower.backend.close();
+    await Deno.writeFile(`${followerDir}/member/snap/db`, db);
+    const be = await Backend.openDataDir(followerDir);
+    follower.store.restore(be);
+    follower.close = async () => {
+      await follower.store.close();
+      await be.close();
+    };
+    assertEquals(follower.store.rev, rev);
+    assertEquals(follower.store.compactMainRev, 20);
+    assertEquals(follower.store.consistentIndex, 49);
+    assertEquals(follower.store.hash(), hash);
+    assertEquals(follower.store.range(b("k"), new Uint8Array([0])), at);
+    assertEquals(follower.store.range(b("mine")).count, 0);
+    assertEquals(follower.store.put(b("next"), b("1")), rev + 1);
+  } finally {
+    await leader.close();
+    await follower.close();
   }
 });

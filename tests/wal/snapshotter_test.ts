@@ -72,3 +72,29 @@ Deno.test("snapshotter: writes atomically (no temp file left) and purge keeps th
     ok((await s.load()).metadata.index === 50);
   });
 });
+
+Deno.test("snapshotter: a received backend is saved whole under its snapshot's index, released once used", async () => {
+  await withTempDir(async (dir) => {
+    const s = new Snapshotter(dir);
+    async function* chunks(parts: string[]) {
+      for (const p of parts) yield new TextEncoder().encode(p);
+    }
+    assertEquals(await s.saveDbFrom(chunks(["abc", "def"]), 0x1f), 6);
+    assertEquals(s.dbFilePath(0x1f), join(dir, "000000000000001f.snap.db"));
+    assertEquals(await Deno.readTextFile(s.dbFilePath(0x1f)), "abcdef");
+    // a stream that fails midway leaves nothing behind, not even its temporary file
+    async function* broken() {
+      yield new TextEncoder().encode("part");
+      throw new Error("peer went away");
+    }
+    await rejects(s.saveDbFrom(broken(), 0x20), /peer went away/);
+    assertEquals(await listSuffix(dir, ""), ["000000000000001f.snap.db"]);
+    await s.saveDbFrom(chunks(["x"]), 0x30);
+    assertEquals(await s.releaseDbsUpTo(0x2f), ["000000000000001f.snap.db"]);
+    assertEquals(await listSuffix(dir, ""), ["0000000000000030.snap.db"]);
+    // snapshot files are not received backends
+    await s.save(snap(1, 10));
+    assertEquals(await s.releaseDbsUpTo(Infinity), ["0000000000000030.snap.db"]);
+    assertEquals(await listSuffix(dir, ""), ["0000000000000001-000000000000000a.snap"]);
+  });
+});
