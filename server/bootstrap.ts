@@ -15,7 +15,7 @@ import { Lessor } from "./lease/lessor.ts";
 import { type EtcdConfig, minLeaseTTL } from "./config.ts";
 import { backendPath, snapDir, walDir } from "./data_dir.ts";
 import type { Logger } from "./logger.ts";
-import { computeClusterId, parseInitialCluster, RaftCluster } from "./membership.ts";
+import { computeClusterId, memberJSON, parseInitialCluster, RaftCluster } from "./membership.ts";
 import { purge } from "../wal/purge.ts";
 import { fsyncDir, pathExists } from "../wal/fs_util.ts";
 
@@ -29,6 +29,11 @@ export interface Bootstrapped {
   snapshot?: Snapshot;
   /** Set for a brand-new member: the initial voters raft must bootstrap with. */
   peers?: Peer[];
+  /**
+   * Peer URLs of the other members known before the membership is applied (etcd's transport remotes): the initial
+   * cluster of a new member. The membership itself comes from applying the configuration entries.
+   */
+  remotes: Map<NodeId, string[]>;
   /** Replaced, when a leader's snapshot is installed, by installSnapshotDb's backend. */
   backend: Backend;
   store: KVStore;
@@ -182,8 +187,9 @@ async function bootstrapNew(cfg: EtcdConfig, wdir: string, logger: Logger, walOp
       }`,
     );
   }
+  // the members join the membership as the bootstrap entries below are applied, as every later member does
   const cluster = new RaftCluster(computeClusterId(members.map((m) => m.id)), local.id);
-  for (const m of members) cluster.add(m);
+  const remotes = new Map(members.filter((m) => m.id !== local.id).map((m) => [m.id, m.peerUrls]));
   const meta: WalMetadata = { memberId: local.id, clusterId: cluster.clusterId };
   const wal = await WAL.create(wdir, encodeWalMetadata(meta), walOpts);
   logger.info("starting local member", {
@@ -193,9 +199,9 @@ async function bootstrapNew(cfg: EtcdConfig, wdir: string, logger: Logger, walOp
   // in ID order, as etcd's MemberIDs(): every member bootstraps the same configuration entries
   const peers: Peer[] = [...members].sort((a, b) => compareIds(a.id, b.id)).map((m) => ({
     id: m.id,
-    context: new TextEncoder().encode(JSON.stringify({ name: m.name, peerUrls: m.peerUrls })),
+    context: new TextEncoder().encode(memberJSON(m)),
   }));
-  return { memberId: local.id, cluster, storage: new MemoryStorage(), wal, peers, snapshot: undefined };
+  return { memberId: local.id, cluster, storage: new MemoryStorage(), wal, peers, remotes, snapshot: undefined };
 }
 
 async function bootstrapFromWal(
@@ -240,5 +246,5 @@ async function bootstrapFromWal(
     "commit-index": read.hardState.commit,
     "snapshot-index": at.index,
   });
-  return { memberId: meta.memberId, cluster, storage, wal, snapshot, peers: undefined };
+  return { memberId: meta.memberId, cluster, storage, wal, snapshot, peers: undefined, remotes: new Map() };
 }

@@ -43,6 +43,8 @@ export interface EtcdConfig {
   /** "default" (= stderr), "stderr", "stdout", or file paths. */
   logOutputs: string[];
   preVote: boolean;
+  /** --strict-reconfig-check: refuse membership changes that would lose the quorum of started members. */
+  strictReconfigCheck: boolean;
   /** --experimental-watch-progress-notify-interval: how often idle watchers that asked for it get progress. */
   watchProgressNotifyIntervalMs: number;
   /** --experimental-enable-lease-checkpoint */
@@ -96,6 +98,7 @@ export function defaultConfig(): EtcdConfig {
     logLevel: "info",
     logOutputs: ["default"],
     preVote: false,
+    strictReconfigCheck: true,
     watchProgressNotifyIntervalMs: 10 * 60_000,
     leaseCheckpoint: false,
     leaseCheckpointPersist: false,
@@ -188,6 +191,9 @@ function apply(cfg: EtcdConfig, name: string, v: string): void {
       break;
     case "pre-vote":
       cfg.preVote = bool();
+      break;
+    case "strict-reconfig-check":
+      cfg.strictReconfigCheck = bool();
       break;
     case "experimental-watch-progress-notify-interval": {
       // etcd keeps its default unless the interval is positive

@@ -13,7 +13,8 @@ import { etcdServices } from "./services.ts";
 import { type ClientUrlListener, type ClientUrlServer, listenClientUrl } from "../rpc/listener.ts";
 import { ETCD_SERVER_VERSION } from "./version.ts";
 import { urlString } from "./urls.ts";
-import { RAFT_PREFIX, RAFT_SNAPSHOT_PREFIX } from "./peer/transport.ts";
+import { probingHandler, RAFT_PREFIX, RAFT_PROBING_PREFIX, RAFT_SNAPSHOT_PREFIX } from "./peer/transport.ts";
+import { MEMBER_PROMOTE_PREFIX, MEMBERS_PREFIX } from "./peer/members_http.ts";
 import { LEASE_INTERNAL_PREFIX, LEASE_PREFIX } from "./lease/lease_http.ts";
 
 /** etcd's grpcOverheadBytes: a gRPC message may exceed --max-request-bytes by this much before the transport refuses it. */
@@ -165,15 +166,9 @@ function peerHandler(box: { server?: EtcdServer }) {
     if (path === RAFT_PREFIX) return server.peerPipeline(req, res);
     if (path === RAFT_SNAPSHOT_PREFIX) return server.peerSnapshot(req, res);
     if (path === LEASE_PREFIX || path === LEASE_INTERNAL_PREFIX) return server.leaseHttp(req, res);
-    if (path === "/members") {
-      const body = server.cluster.list().map((m) => ({
-        id: m.id.toString(16),
-        name: m.name,
-        peerURLs: m.peerUrls,
-        clientURLs: m.clientUrls,
-      }));
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
-    } else if (path === "/version") {
+    if (path === MEMBERS_PREFIX || path.startsWith(MEMBER_PROMOTE_PREFIX)) return server.peerMembers(req, res);
+    if (path === RAFT_PROBING_PREFIX) return probingHandler(req, res);
+    if (path === "/version") {
       res.writeHead(200, { "content-type": "application/json" }).end(
         JSON.stringify({ etcdserver: ETCD_SERVER_VERSION, etcdcluster: server.cluster.version || "not_decided" }),
       );

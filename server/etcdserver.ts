@@ -33,6 +33,7 @@ import {
 import { decodeConfChange, decodeConfChangeV2 } from "../raft/confchange_codec.ts";
 import { RawNode, SnapshotStatus } from "../raft/rawnode.ts";
 import {
+  ConfChangeType,
   type ConfState,
   emptyConfState,
   type Entry,
@@ -60,6 +61,7 @@ import {
   ErrGRPCLeaseNotFound,
   ErrGRPCNoLeader,
   ErrGRPCNoSpace,
+  ErrGRPCNotLeader,
   ErrGRPCRequestTooLarge,
   ErrGRPCRequestTooManyRequests,
   ErrGRPCStopped,
@@ -74,7 +76,7 @@ import { WatchableStore } from "../mvcc/watchable_store.ts";
 import { FifoScheduler } from "./scheduler.ts";
 import { IdGenerator } from "./id_generator.ts";
 import type { Logger } from "./logger.ts";
-import { RaftCluster } from "./membership.ts";
+import { computeMemberId, type Member, memberJSON, parseMemberContext, RaftCluster } from "./membership.ts";
 import { urlString } from "./urls.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import { RaftNode } from "./raft_node.ts";
@@ -86,7 +88,9 @@ import { type Checkpoint, type Lessor, NotPrimaryError } from "./lease/lessor.ts
 import { applyLeaseCheckpoint, applyLeaseGrant, applyLeaseRevoke, LEASE_QUOTA_COST } from "./lease/lease_apply.ts";
 import { LessorLoop } from "./lease/lessor_loop.ts";
 import { leaseHttpHandler, renewHTTP, timeToLiveHTTP } from "./lease/lease_http.ts";
-import { pipelineHandler, snapshotHandler, Transport } from "./peer/transport.ts";
+import { MEMBER_REMOVED, pipelineHandler, snapshotHandler, Transport } from "./peer/transport.ts";
+import { mayAddMember, mayPromoteMember, mayRemoveMember, type ReconfigureView } from "./reconfigure.ts";
+import { membersHandler, promoteOnLeader } from "./peer/members_http.ts";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
 /** etcd's maxGapBetweenApplyAndCommitIndex: past it, new proposals are refused. */
@@ -108,6 +112,8 @@ export class EtcdServer {
   /** Raft messages to the other members, and `POST /raft` for theirs (server/peer). */
   private readonly transport: Transport;
   readonly peerPipeline: (req: IncomingMessage, res: ServerResponse) => void;
+  /** `GET /members` and `POST /members/promote/<id>` on the peer port. */
+  readonly peerMembers: (req: IncomingMessage, res: ServerResponse) => void;
   /** `POST /raft/snapshot`: a leader's snapshot and backend. */
   readonly peerSnapshot: (req: IncomingMessage, res: ServerResponse) => void;
   /** Snapshots being sent to followers: the raft log is not compacted meanwhile (they need what follows them). */
@@ -131,6 +137,7 @@ export class EtcdServer {
   /** Proposers waiting for a leader to exist (raft drops proposals without one). */
   private leaderWaiters: (() => void)[] = [];
   private snapshotting = false;
+  private removedStop = false;
   /** stop() is handing leadership over before it stops. */
   private handingOver = false;
   private readonly reads: ReadIndexLoop;
@@ -159,16 +166,24 @@ export class EtcdServer {
       localId: this.id,
       clusterId: () => this.cluster.clusterId,
       localUrls: cfg.initialAdvertisePeerUrls.map(urlString),
-      peerUrls: (id) => this.cluster.members.get(id)?.peerUrls,
+      peerUrls: (id) => this.cluster.members.get(id)?.peerUrls ?? b.remotes.get(id),
       unreachable: (id) => this.raft.rawNode.reportUnreachable(id),
+      peers: () => [...new Set([...this.cluster.members.keys(), ...b.remotes.keys()])].filter((id) => id !== this.id),
+      removed: () => this.stopRemoved(),
       logger,
     });
     const peerHandlerOpts = {
       clusterId: () => this.cluster.clusterId,
       receive: (m: Message) => this.receive(m),
+      isRemoved: (id: NodeId) => this.cluster.removed.has(id),
       logger,
     };
     this.peerPipeline = pipelineHandler(peerHandlerOpts);
+    this.peerMembers = membersHandler({
+      clusterId: () => this.cluster.clusterId,
+      members: () => this.cluster.list(),
+      promote: (id) => this.promoteMember(id),
+    });
     this.peerSnapshot = snapshotHandler({
       ...peerHandlerOpts,
       saveDb: (chunks, index) => b.snapshotter.saveDbFrom(chunks, index),
@@ -278,6 +293,7 @@ export class EtcdServer {
       "cluster-id": this.cluster.clusterId.toString(16),
     });
     this.raft.start();
+    this.transport.startProbing();
     this.sweeper = setInterval(() => {
       const now = performance.now();
       this.wait.expire(now, ErrGRPCTimeout);
@@ -785,23 +801,161 @@ export class EtcdServer {
     this.applier.corruptAlarm = this.alarms.has(AlarmType.CORRUPT);
   }
 
+  /**
+   * etcd's applyConfChange: a change the membership refuses (ValidateConfigurationChange) is applied by raft as a
+   * change of no node on every member alike, and its proposer gets the error; an accepted one changes raft's
+   * configuration and the membership, and its proposer gets the members.
+   */
   private applyConfChange(e: Entry): void {
     const cc = e.type === EntryType.ConfChange ? decodeConfChange(e.data) : decodeConfChangeV2(e.data);
+    if (!("nodeId" in cc)) {
+      // etcd 3.4 proposes no joint (V2) changes: raft applies one as it is
+      this.confState = this.raft.rawNode.applyConfChange(cc);
+      return;
+    }
+    const waiter = cc.id === 0n ? -1 : this.reqIds.ownSuffix(cc.id);
+    const ctx = cc.context !== undefined && cc.context.length > 0
+      ? parseMemberContext(cc.context, cc.nodeId)
+      : undefined;
+    if (ctx !== undefined && ctx.id !== cc.nodeId) {
+      throw new Error(`conf change of member ${cc.nodeId.toString(16)} carries member ${ctx.id.toString(16)}`);
+    }
+    const err = this.cluster.validateConfChange(cc.type, cc.nodeId, ctx);
+    if (err !== undefined) {
+      this.raft.rawNode.applyConfChange({ ...cc, nodeId: NONE });
+      if (waiter >= 0) this.wait.fail(waiter, err);
+      return;
+    }
     this.confState = this.raft.rawNode.applyConfChange(cc);
-    if ("nodeId" in cc && cc.context !== undefined && cc.context.length > 0) {
-      const m = JSON.parse(new TextDecoder().decode(cc.context));
-      if (cc.type === 1) this.cluster.remove(cc.nodeId);
-      else if (!this.cluster.members.has(cc.nodeId)) {
+    const fields = { "cluster-id": this.cluster.clusterId.toString(16), "local-member-id": this.id.toString(16) };
+    const hex = cc.nodeId.toString(16);
+    switch (cc.type) {
+      case ConfChangeType.AddNode:
+      case ConfChangeType.AddLearnerNode:
+        if (ctx?.isPromote) {
+          this.cluster.promote(cc.nodeId);
+          this.logger.info("promote member", { ...fields, "promoted-member-id": hex });
+          break;
+        }
         this.cluster.add({
           id: cc.nodeId,
-          name: m.name ?? "",
-          peerUrls: m.peerUrls ?? [],
-          clientUrls: [],
-          isLearner: cc.type === 3,
+          name: ctx?.name ?? "",
+          peerUrls: ctx?.peerUrls ?? [],
+          clientUrls: ctx?.clientUrls ?? [],
+          isLearner: cc.type === ConfChangeType.AddLearnerNode,
         });
-      }
+        this.logger.info("added member", { ...fields, "added-peer-id": hex, "added-peer-peer-urls": ctx?.peerUrls });
+        break;
+      case ConfChangeType.RemoveNode:
+        this.cluster.remove(cc.nodeId);
+        this.logger.info("removed member", { ...fields, "removed-remote-peer-id": hex });
+        if (cc.nodeId === this.id) this.stopRemoved();
+        break;
+      case ConfChangeType.UpdateNode:
+        this.cluster.updatePeerUrls(cc.nodeId, ctx?.peerUrls ?? []);
+        this.logger.info("updated member", {
+          ...fields,
+          "updated-remote-peer-id": hex,
+          "updated-remote-peer-urls": ctx?.peerUrls,
+        });
+        break;
     }
-    if ("id" in cc && cc.id !== 0n) this.wait.trigger(this.reqIds.ownSuffix(cc.id), {});
+    if (waiter >= 0) this.wait.trigger(waiter, this.cluster.list());
+  }
+
+  // ---- membership --------------------------------------------------------------------
+
+  private reconfigureView(): ReconfigureView {
+    return {
+      cluster: this.cluster,
+      self: this.id,
+      strict: this.cfg.strictReconfigCheck,
+      activeSince: (id) => this.transport.activeSince(id),
+      now: Date.now,
+    };
+  }
+
+  /** etcd's AddMember: a new member (a learner if asked), its ID from its peer URLs and the time. */
+  async addMember(peerUrls: string[], isLearner: boolean): Promise<{ member: Member; members: Member[] }> {
+    const id = computeMemberId(peerUrls, "", Math.floor(Date.now() / 1000));
+    const member: Member = { id, name: "", peerUrls, clientUrls: [], isLearner };
+    throwIf(mayAddMember(this.reconfigureView(), isLearner));
+    const type = isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode;
+    return { member, members: await this.configure(type, id, memberJSON(member)) };
+  }
+
+  async removeMember(id: NodeId): Promise<Member[]> {
+    throwIf(mayRemoveMember(this.reconfigureView(), id));
+    return await this.configure(ConfChangeType.RemoveNode, id, undefined);
+  }
+
+  async updateMember(id: NodeId, peerUrls: string[]): Promise<Member[]> {
+    return await this.configure(ConfChangeType.UpdateNode, id, memberJSON({ id, peerUrls }));
+  }
+
+  /**
+   * etcd's PromoteMember: only the leader knows whether the learner has caught up, so a follower asks the leader
+   * (`POST /members/promote/<id>` on its peer URL) until the request times out.
+   */
+  async promoteMember(id: NodeId): Promise<Member[]> {
+    const err = mayPromoteMember(this.reconfigureView(), this.raft.rawNode.status(), id);
+    if (err === undefined) {
+      return await this.configure(ConfChangeType.AddNode, id, memberJSON({ id, peerUrls: null }, true));
+    }
+    if (err !== ErrGRPCNotLeader) throw err;
+    const deadline = performance.now() + this.reqTimeoutMs;
+    while (performance.now() < deadline && !this.stopping) {
+      if (this.raft.lead === NONE) await this.waitLeader();
+      for (const url of this.cluster.members.get(this.raft.lead)?.peerUrls ?? []) {
+        const members = await promoteOnLeader(url, id, deadline - performance.now());
+        if (members !== undefined) return members;
+      }
+      await new Promise((r) => setTimeout(r, this.cfg.heartbeatIntervalMs));
+    }
+    throw ErrGRPCTimeout;
+  }
+
+  /**
+   * Proposes a configuration change and resolves with the members once it is applied (etcd's configure); a change
+   * the membership refuses rejects with its error.
+   */
+  private async configure(type: ConfChangeType, nodeId: NodeId, context: string | undefined): Promise<Member[]> {
+    if (this.stopping) throw ErrGRPCStopped;
+    if (this.raft.lead === NONE) await this.waitLeader();
+    const id = this.reqIds.next();
+    const result = this.wait.register(id, performance.now() + this.reqTimeoutMs, undefined);
+    this.metrics.proposalsPending.inc();
+    try {
+      this.raft.rawNode.proposeConfChange({
+        id: this.reqIds.full(id),
+        type,
+        nodeId,
+        context: context === undefined ? undefined : new TextEncoder().encode(context),
+      });
+    } catch (err) {
+      this.wait.fail(id, err);
+    }
+    this.raft.kick();
+    return (await result) as Member[];
+  }
+
+  /** Whether this member is a learner (it then serves only Status and serializable ranges). */
+  get isLearner(): boolean {
+    return this.cluster.members.get(this.id)?.isLearner ?? false;
+  }
+
+  /**
+   * This member was removed from the cluster (applied, or a peer answered 410): it stops after a moment, so that
+   * the change reaches the others first (etcd's stopWithDelay), and says its data dir is of no more use.
+   */
+  private stopRemoved(): void {
+    if (this.removedStop) return;
+    this.removedStop = true;
+    setTimeout(() => {
+      this.logger.warn("server error", { error: MEMBER_REMOVED });
+      this.logger.warn("data-dir used by this member must be removed", {});
+      void this.stop();
+    }, 1000);
   }
 
   // ---- snapshots ---------------------------------------------------------------------
@@ -1088,4 +1242,8 @@ export class EtcdServer {
 
 function check(err: RpcError | null): void {
   if (err !== null) throw err;
+}
+
+function throwIf(err: RpcError | undefined): void {
+  if (err !== undefined) throw err;
 }

@@ -227,7 +227,7 @@ export const FLAGS: readonly FlagSpec[] = [
     "strict-reconfig-check",
     "bool",
     "true",
-    "ignored",
+    "implemented",
     "Reject reconfiguration requests that would cause quorum loss.",
   ),
   f("Clustering", "pre-vote", "bool", "false", "implemented", "Enable to run an additional Raft election phase."),

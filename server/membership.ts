@@ -1,7 +1,15 @@
 // The cluster's members (etcd's membership.RaftCluster). IDs are etcd's, all 64 bits: a member's is the first 8
 // bytes of sha1(sorted peer URLs + cluster token [+ time]), the cluster's of sha1(the sorted member IDs).
 import { createHash } from "node:crypto";
-import { compareIds, type NodeId } from "../raft/types.ts";
+import { compareIds, ConfChangeType, type NodeId } from "../raft/types.ts";
+import {
+  ErrGRPCMemberExist,
+  ErrGRPCMemberNotFound,
+  ErrGRPCMemberNotLearner,
+  ErrGRPCPeerURLExist,
+  ErrGRPCTooManyLearners,
+  type RpcError,
+} from "./apply_errors.ts";
 
 export interface Member {
   id: NodeId;
@@ -39,6 +47,7 @@ export interface ClusterJSON {
   clusterId: string | number;
   version: string;
   members: MemberJSON[];
+  removed?: string[];
 }
 
 /** IDs in JSON: hex strings; plain numbers from snapshots written before IDs had 64 bits. */
@@ -68,8 +77,57 @@ export function parseInitialCluster(initialCluster: string, clusterToken: string
   return members;
 }
 
+/** A configuration change's context as etcd writes it (membership.ConfigChangeContext: a Member, isPromote). */
+export interface MemberContext {
+  id: NodeId;
+  peerUrls: string[];
+  isLearner: boolean;
+  name: string;
+  clientUrls: string[];
+  isPromote: boolean;
+}
+
+/**
+ * etcd's JSON of a Member (Go's encoding of membership.Member: the ID a decimal number, empty attributes left out),
+ * with `isPromote` when it is a promotion's ConfigChangeContext. Used for conf-change contexts and the peer /members.
+ */
+export function memberJSON(
+  m: { id: NodeId; peerUrls: string[] | null; isLearner?: boolean; name?: string; clientUrls?: string[] },
+  isPromote?: boolean,
+): string {
+  let out = `{"id":${m.id},"peerURLs":${JSON.stringify(m.peerUrls)}`;
+  if (m.isLearner) out += `,"isLearner":true`;
+  if (m.name) out += `,"name":${JSON.stringify(m.name)}`;
+  if (m.clientUrls !== undefined && m.clientUrls.length > 0) out += `,"clientURLs":${JSON.stringify(m.clientUrls)}`;
+  if (isPromote !== undefined) out += `,"isPromote":${isPromote}`;
+  return out + "}";
+}
+
+/** JSON whose "id" fields are 64-bit decimal numbers: read from their source text, JSON numbers would round them. */
+export function parseWithIds(text: string): unknown {
+  return JSON.parse(
+    text,
+    (k, v, ctx?: { source?: string }) => k === "id" && typeof v === "number" ? BigInt(ctx!.source!) : v,
+  );
+}
+
+/** Reads a conf-change context: etcd's Member JSON, or detcd's first bootstrap form ({name, peerUrls}). */
+export function parseMemberContext(data: Uint8Array, nodeId: NodeId): MemberContext {
+  const j = parseWithIds(new TextDecoder().decode(data)) as Record<string, unknown>;
+  return {
+    id: typeof j.id === "bigint" ? j.id : nodeId,
+    peerUrls: (j.peerURLs ?? j.peerUrls ?? []) as string[],
+    isLearner: j.isLearner === true,
+    name: (j.name ?? "") as string,
+    clientUrls: (j.clientURLs ?? []) as string[],
+    isPromote: j.isPromote === true,
+  };
+}
+
 export class RaftCluster {
   readonly members = new Map<NodeId, Member>();
+  /** Members removed: their IDs can never come back (etcd's removed members). */
+  readonly removed = new Set<NodeId>();
   version = "";
 
   constructor(public clusterId: NodeId, public readonly localId: NodeId) {}
@@ -80,6 +138,71 @@ export class RaftCluster {
 
   remove(id: NodeId): void {
     this.members.delete(id);
+    this.removed.add(id);
+  }
+
+  promote(id: NodeId): void {
+    const m = this.members.get(id);
+    if (m !== undefined) m.isLearner = false;
+  }
+
+  updatePeerUrls(id: NodeId, peerUrls: string[]): void {
+    const m = this.members.get(id);
+    if (m !== undefined) m.peerUrls = peerUrls;
+  }
+
+  /**
+   * etcd's ValidateConfigurationChange, against the applied membership: the error that makes every member apply
+   * the change as a no-op, or undefined when it is valid.
+   */
+  validateConfChange(type: ConfChangeType, id: NodeId, ctx: MemberContext | undefined): RpcError | undefined {
+    if (this.removed.has(id)) return ErrGRPCMemberNotFound;
+    const urlsOfOthers = () => {
+      const urls = new Set<string>();
+      for (const m of this.members.values()) if (m.id !== id) { for (const u of m.peerUrls) urls.add(u); }
+      return urls;
+    };
+    switch (type) {
+      case ConfChangeType.AddNode:
+      case ConfChangeType.AddLearnerNode: {
+        if (ctx?.isPromote) {
+          const m = this.members.get(id);
+          if (m === undefined) return ErrGRPCMemberNotFound;
+          if (!m.isLearner) return ErrGRPCMemberNotLearner;
+          return undefined;
+        }
+        if (this.members.has(id)) return ErrGRPCMemberExist;
+        const urls = urlsOfOthers();
+        if (ctx?.peerUrls.some((u) => urls.has(u))) return ErrGRPCPeerURLExist;
+        // etcd's maxLearners
+        if (ctx?.isLearner && [...this.members.values()].some((m) => m.isLearner)) return ErrGRPCTooManyLearners;
+        return undefined;
+      }
+      case ConfChangeType.RemoveNode:
+        return this.members.has(id) ? undefined : ErrGRPCMemberNotFound;
+      case ConfChangeType.UpdateNode: {
+        if (!this.members.has(id)) return ErrGRPCMemberNotFound;
+        const urls = urlsOfOthers();
+        return ctx?.peerUrls.some((u) => urls.has(u)) ? ErrGRPCPeerURLExist : undefined;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * --strict-reconfig-check's quorum rules (etcd's IsReadyTo*): after the change, the members that have started
+   * (published their name) must still make a quorum of the voters. `change`: a voter added, `id` removed or promoted.
+   */
+  isReadyTo(change: "add" | "remove" | "promote", id: NodeId = 0n): boolean {
+    let nmembers = change === "remove" ? 0 : 1, nstarted = change === "promote" ? 1 : 0;
+    for (const m of this.members.values()) {
+      if (m.isLearner || (change === "remove" && m.id === id)) continue;
+      if (m.name !== "") nstarted++;
+      nmembers++;
+    }
+    // adding a second member to a one-member cluster (restoring a cluster's data) is always allowed
+    if (change === "add" && nstarted === 1 && nmembers === 2) return true;
+    return nstarted >= Math.floor(nmembers / 2) + 1;
   }
 
   setAttributes(id: NodeId, name: string, clientUrls: string[]): void {
@@ -102,6 +225,7 @@ export class RaftCluster {
       clusterId: this.clusterId.toString(16),
       version: this.version,
       members: this.list().map((m) => ({ ...m, id: m.id.toString(16) })),
+      removed: [...this.removed].sort(compareIds).map((id) => id.toString(16)),
     };
   }
 
@@ -112,6 +236,8 @@ export class RaftCluster {
     this.version = c.version;
     this.members.clear();
     for (const m of c.members.values()) this.members.set(m.id, m);
+    this.removed.clear();
+    for (const id of c.removed) this.removed.add(id);
   }
 
   static fromJSON(
@@ -121,6 +247,7 @@ export class RaftCluster {
     const c = new RaftCluster(idFromJSON(j.clusterId), localId);
     c.version = j.version;
     for (const m of j.members) c.add({ ...m, id: idFromJSON(m.id) });
+    for (const id of j.removed ?? []) c.removed.add(idFromJSON(id));
     return c;
   }
 }

@@ -1,8 +1,16 @@
 // The etcd API services this member serves, bound to its EtcdServer. Methods left out
 // answer Unimplemented on every protocol (the transport's rule); README lists them.
 import { Cluster, KV, Lease, Maintenance, Watch } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
-import { register, type ServiceRegistry } from "../rpc/services.ts";
-import { ErrGRPCNoLeader, ErrGRPCNotLeader, toRpcError } from "./apply_errors.ts";
+import { register, type ServiceRegistration, type ServiceRegistry } from "../rpc/services.ts";
+import {
+  ErrGPRCNotSupportedForLearner,
+  ErrGRPCMemberBadURLs,
+  ErrGRPCNoLeader,
+  ErrGRPCNotLeader,
+  toRpcError,
+} from "./apply_errors.ts";
+import type { Member } from "./membership.ts";
+import { parseUrls, urlString } from "./urls.ts";
 import { alarmString } from "./alarm_store.ts";
 import type { EtcdServer } from "./etcdserver.ts";
 import { ETCD_SERVER_VERSION } from "./version.ts";
@@ -14,7 +22,9 @@ import { asClient } from "./concurrency/kv_ops.ts";
 import { campaign, leader, observe, proclaim, resign } from "./concurrency/election_server.ts";
 
 export function etcdServices(s: EtcdServer): ServiceRegistry {
-  return [
+  // the cluster service's header has no revision (etcd's ClusterServer.header)
+  const clusterHeader = () => s.header(0);
+  const registry: ServiceRegistry = [
     register(KV, {
       range: (req) => s.range(req),
       put: (req) => s.put(req),
@@ -98,17 +108,71 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
       resign: (req) => asClient(() => resign(s, req)),
     }),
     register(Cluster, {
-      // the cluster service's header has no revision (etcd's ClusterServer.header)
-      memberList: () => ({
-        header: s.header(0),
-        members: s.cluster.list().map((m) => ({
-          ID: m.id,
-          name: m.name,
-          peerURLs: m.peerUrls,
-          clientURLs: m.clientUrls,
-          isLearner: m.isLearner,
-        })),
+      memberAdd: async (req) => {
+        const peerUrls = memberUrls(req.peerURLs);
+        const { member, members } = await s.addMember(peerUrls, req.isLearner);
+        return {
+          header: clusterHeader(),
+          member: { ID: member.id, name: "", peerURLs: member.peerUrls, clientURLs: [], isLearner: member.isLearner },
+          members: members.map(toPb),
+        };
+      },
+      memberRemove: async (req) => ({ header: clusterHeader(), members: (await s.removeMember(req.ID)).map(toPb) }),
+      memberUpdate: async (req) => ({
+        header: clusterHeader(),
+        members: (await s.updateMember(req.ID, memberUrls(req.peerURLs))).map(toPb),
       }),
+      memberList: () => ({ header: clusterHeader(), members: s.cluster.list().map(toPb) }),
+      memberPromote: async (req) => ({ header: clusterHeader(), members: (await s.promoteMember(req.ID)).map(toPb) }),
     }),
   ];
+  return forLearners(s, registry);
+}
+
+function toPb(m: Member) {
+  return { ID: m.id, name: m.name, peerURLs: m.peerUrls, clientURLs: m.clientUrls, isLearner: m.isLearner };
+}
+
+/** A member's peer URLs as etcd's types.NewURLs takes them (checked, sorted); etcd's error otherwise. */
+function memberUrls(urls: string[]): string[] {
+  try {
+    return urls.map((u) => urlString(parseUrls(u)[0])).sort();
+  } catch {
+    throw ErrGRPCMemberBadURLs;
+  }
+}
+
+/**
+ * A learner serves Status and serializable ranges only; every other call, streams included, fails with etcd's
+ * "rpc not supported for learner" (its gRPC interceptors). Streaming implementations are handed on unwrapped, so
+ * what they return keeps its shape.
+ */
+function forLearners(s: EtcdServer, registry: ServiceRegistry): ServiceRegistry {
+  return registry.map(({ service, impl }) => {
+    const guarded: Record<string, unknown> = {};
+    for (const method of service.methods) {
+      const fn = impl[method.localName] as ((req: unknown, ctx: unknown) => unknown) | undefined;
+      if (fn === undefined) continue;
+      const path = `/${service.typeName}/${method.name}`;
+      if (path === "/etcdserverpb.Maintenance/Status") {
+        guarded[method.localName] = fn;
+      } else if (method.methodKind === "unary") {
+        guarded[method.localName] = (req: unknown, ctx: unknown) => {
+          if (s.isLearner && !(path === "/etcdserverpb.KV/Range" && (req as { serializable: boolean }).serializable)) {
+            return Promise.reject(ErrGPRCNotSupportedForLearner);
+          }
+          return fn.call(impl, req, ctx);
+        };
+      } else {
+        guarded[method.localName] = (req: unknown, ctx: unknown) =>
+          s.isLearner ? failedStream(ErrGPRCNotSupportedForLearner) : fn.call(impl, req, ctx);
+      }
+    }
+    return { service, impl: guarded as ServiceRegistration["impl"] };
+  });
+}
+
+// deno-lint-ignore require-yield -- a stream that fails before its first message
+async function* failedStream(err: Error): AsyncGenerator<never> {
+  throw err;
 }

@@ -16,6 +16,11 @@ import { ETCD_SERVER_VERSION } from "../version.ts";
 
 export const RAFT_PREFIX = "/raft";
 export const RAFT_SNAPSHOT_PREFIX = "/raft/snapshot";
+export const RAFT_PROBING_PREFIX = "/raft/probing";
+/** etcd's errMemberRemoved: a removed member's traffic is answered 410 with it, and it stops on hearing it. */
+export const MEMBER_REMOVED = "the member has been permanently removed from the cluster";
+/** How often each peer is probed (`GET /raft/probing`) so that a member knows which peers it can reach. */
+const PROBE_INTERVAL_MS = 1000;
 /** Bytes of the backend read and sent at a time. */
 const SNAPSHOT_CHUNK = 256 * 1024;
 /** Messages waiting per peer (etcd's pipeline holds 64 plus its streams' buffers; this pipeline is all there is). */
@@ -36,6 +41,10 @@ export interface TransportOptions {
   peerUrls: (id: NodeId) => string[] | undefined;
   /** Raft could not reach the peer: it slows down and probes (etcd's ReportUnreachable). */
   unreachable: (id: NodeId) => void;
+  /** The peers to probe (the other members). */
+  peers: () => NodeId[];
+  /** A peer answered that this member was removed from the cluster. */
+  removed: () => void;
   logger: Logger;
 }
 
@@ -44,6 +53,9 @@ export class Transport {
   readonly #queues = new Map<string, Message[]>();
   readonly #sending = new Set<string>();
   readonly #snapshotsInFlight = new Set<AbortController>();
+  /** Since when (Date.now()) each peer has answered without a failure in between (etcd's ActiveSince). */
+  readonly #activeSince = new Map<NodeId, number>();
+  #prober: ReturnType<typeof setInterval> | undefined;
   #stopped = false;
 
   constructor(private readonly opts: TransportOptions) {}
@@ -69,6 +81,38 @@ export class Transport {
     this.#stopped = true;
     this.#queues.clear();
     for (const a of this.#snapshotsInFlight) a.abort();
+    clearInterval(this.#prober);
+  }
+
+  /** Probes every peer each PROBE_INTERVAL_MS: followers exchange no raft traffic, yet must know who is reachable. */
+  startProbing(): void {
+    this.#prober = setInterval(() => {
+      for (const id of this.opts.peers()) void this.#probe(id);
+    }, PROBE_INTERVAL_MS);
+  }
+
+  /** When the peer became reachable and has stayed so (Date.now() ms), 0 when it is not (etcd's ActiveSince). */
+  activeSince(id: NodeId): number {
+    return this.#activeSince.get(id) ?? 0;
+  }
+
+  async #probe(id: NodeId): Promise<void> {
+    const urls = this.opts.peerUrls(id);
+    if (urls === undefined || urls.length === 0) return;
+    try {
+      const res = await fetch(new URL(RAFT_PROBING_PREFIX, urls[0]), {
+        signal: AbortSignal.timeout(PROBE_INTERVAL_MS),
+      });
+      await res.body?.cancel();
+      this.#reached(id, res.status === 200);
+    } catch {
+      this.#reached(id, false);
+    }
+  }
+
+  #reached(id: NodeId, ok: boolean): void {
+    if (!ok) this.#activeSince.delete(id);
+    else if (!this.#activeSince.has(id)) this.#activeSince.set(id, Date.now());
   }
 
   async #drain(to: NodeId, key: string): Promise<void> {
@@ -100,7 +144,9 @@ export class Transport {
         signal: AbortSignal.timeout(POST_TIMEOUT_MS),
       });
       const body = await res.text();
+      this.#reached(to, res.status === 204);
       if (res.status === 204) return true;
+      if (res.status === 410) this.opts.removed();
       this.opts.logger.warn("failed to send raft message", {
         "remote-peer-id": to.toString(16),
         "message-type": MessageType[m.type],
@@ -109,6 +155,7 @@ export class Transport {
       });
       return false;
     } catch {
+      this.#reached(to, false);
       return false;
     }
   }
@@ -259,6 +306,8 @@ export function readPeerBody(req: IncomingMessage, onBody: (body: Buffer) => voi
 interface PeerHandlerOptions {
   clusterId: () => NodeId;
   receive: (m: Message) => void;
+  /** Whether a member ID was removed from the cluster: its traffic is refused with 410. */
+  isRemoved: (id: NodeId) => boolean;
   logger: Logger;
 }
 
@@ -279,7 +328,22 @@ function acceptPeerRequest(req: IncomingMessage, res: ServerResponse, opts: Peer
     plainError(res, 412, "cluster ID mismatch");
     return false;
   }
+  const from = /^[0-9a-f]{1,16}$/.test(String(req.headers["x-server-from"]))
+    ? BigInt(`0x${req.headers["x-server-from"]}`)
+    : 0n;
+  if (opts.isRemoved(from)) {
+    opts.logger.warn("rejected traffic from a removed member", { "remote-peer-id": from.toString(16) });
+    plainError(res, 410, MEMBER_REMOVED);
+    return false;
+  }
   return true;
+}
+
+/** `GET /raft/probing` (etcd's prober handler): answers that this member is up. */
+export function probingHandler(_req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(200, { "content-type": "application/json" }).end(
+    `${JSON.stringify({ OK: true, Now: new Date().toISOString() })}\n`,
+  );
 }
 
 function plainError(res: ServerResponse, status: number, msg: string): void {

@@ -45,6 +45,7 @@ Deno.test("defaults match etcd 3.4", () => {
   assert.deepEqual(config.cors, ["*"]);
   assert.equal(config.enableGrpcGateway, true);
   assert.equal(config.preVote, false);
+  assert.equal(config.strictReconfigCheck, true);
   assert.equal(config.logLevel, "info");
   assert.deepEqual(config.logOutputs, ["default"]);
 });
@@ -211,6 +212,7 @@ Deno.test("--config-file reads etcd's YAML keys", () => {
   const r = ok(["--config-file", writeYaml(SAMPLE)]);
   const c: EtcdConfig = r.config;
   assert.equal(c.name, "node1");
+  assert.equal(c.strictReconfigCheck, false);
   assert.equal(c.dataDir, "/var/lib/etcd/node1");
   assert.equal(c.walDir, "");
   assert.equal(c.snapshotCount, 10000);

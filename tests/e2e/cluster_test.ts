@@ -329,3 +329,110 @@ async function putMany(endpoint: string, prefix: string, n: number): Promise<voi
   };
   await Promise.all(Array.from({ length: 16 }, worker));
 }
+
+Deno.test({
+  name: "membership: member add (learner too), update, promote and remove with etcd's answers; a removed member stops",
+  ...opts,
+  fn: async () => {
+    const { nodes, start } = await threeNodes();
+    try {
+      await Promise.all(nodes.map(start));
+      const [a, b, c] = nodes;
+      const spare = [await freePort(), await freePort()];
+      // --strict-reconfig-check: the peers must have been reachable for etcd's health interval (5 s) first
+      let added = "";
+      await waitUntil(
+        async () => {
+          const r = await etcdctl(ep(a), ["member", "add", "n4", `--peer-urls=http://127.0.0.1:${spare[0]}`]);
+          if (r.code !== 0 && !r.stderr.includes("etcdserver: unhealthy cluster")) throw new Error(r.stderr);
+          added = r.stdout;
+          return r.code === 0;
+        },
+        () => "member add to be accepted",
+        30_000,
+      );
+      const id4 = /^Member ([0-9a-f]+) added to cluster [0-9a-f]+\n/.exec(added)![1];
+      assertMatch(
+        added,
+        new RegExp(`ETCD_NAME="n4"\nETCD_INITIAL_CLUSTER=".*n4=http://127\\.0\\.0\\.1:${spare[0]}.*"\n`),
+      );
+      assertMatch(added, /ETCD_INITIAL_CLUSTER_STATE="existing"\n$/);
+      // every member applied it: an unstarted member, no name, no client URLs
+      for (const n of nodes) {
+        assertMatch(
+          await ctl(ep(n), "member", "list"),
+          new RegExp(`${id4}, unstarted, , http://127\\.0\\.0\\.1:${spare[0]}, , false`),
+        );
+      }
+      const refused = async (args: string[], message: string) => {
+        const r = await etcdctl(ep(b), args);
+        assertEquals([r.code, r.stderr.trim().split("\n").pop()], [1, `Error: ${message}`]);
+      };
+      // a voter that has not started breaks the health check; a learner's add skips it, and is then validated
+      await refused(["member", "add", "n6", "--peer-urls=http://127.0.0.1:1"], "etcdserver: unhealthy cluster");
+      await refused(
+        // another URL too: the same URLs within the same second would make the same ID (refused as existing first)
+        ["member", "add", "dup", "--learner", `--peer-urls=http://127.0.0.1:${spare[0]},http://127.0.0.1:2`],
+        "etcdserver: Peer URLs already exists",
+      );
+      await refused(["member", "remove", "1234"], "etcdserver: member not found");
+      await refused(["member", "update", "1234", "--peer-urls=http://127.0.0.1:1"], "etcdserver: member not found");
+      // a learner: one at most; it is promoted only once it has caught up (asked on a follower, answered by the leader)
+      const learner = await ctl(ep(b), "member", "add", "n5", "--learner", `--peer-urls=http://127.0.0.1:${spare[1]}`);
+      const id5 = /^Member ([0-9a-f]+) added/.exec(learner)![1];
+      assertMatch(
+        await ctl(ep(c), "member", "list"),
+        new RegExp(`${id5}, unstarted, , http://127\\.0\\.0\\.1:${spare[1]}, , true`),
+      );
+      await refused(
+        ["member", "add", "n6", "--learner", "--peer-urls=http://127.0.0.1:1"],
+        "etcdserver: too many learner members in cluster",
+      );
+      for (const n of nodes) {
+        const r = await etcdctl(ep(n), ["member", "promote", id5]);
+        assertMatch(r.stderr, /Error: etcdserver: can only promote a learner member which is in sync with leader\n$/);
+      }
+      // removed members' IDs are gone for good
+      assertEquals(
+        await ctl(ep(c), "member", "remove", id5),
+        `Member ${id5} removed from cluster ${await clusterId(a)}\n`,
+      );
+      await refused(["member", "remove", id5], "etcdserver: member not found");
+      assertMatch(await ctl(ep(a), "member", "remove", id4), /removed/);
+
+      // update: every member takes the new peer URL (the same listener, by another name) and replicates through it
+      const cid = (await status(c)).id;
+      assertEquals(
+        await ctl(ep(a), "member", "update", cid, `--peer-urls=http://localhost:${c.peer}`),
+        `Member ${cid} updated in cluster ${await clusterId(a)}\n`,
+      );
+      for (const n of nodes) {
+        assertMatch(
+          await ctl(ep(n), "member", "list"),
+          new RegExp(`${cid}, started, n3, http://localhost:${c.peer}, `),
+        );
+      }
+      await ctl(ep(a), "put", "through", "update");
+      await waitUntil(
+        async () => (await ctl(ep(c), "get", "through", "--consistency=s", "--print-value-only")) === "update\n",
+        () => "the updated member to replicate",
+      );
+
+      // remove a started member: it applies its own removal, says so and stops; the other two go on
+      assertMatch(await ctl(ep(a), "member", "remove", cid), /removed/);
+      assertEquals(await c.member!.child.status.then((s) => s.code), 0);
+      assertMatch(c.member!.log(), /"msg":"data-dir used by this member must be removed"/);
+      c.member = undefined;
+      assertEquals(await ctl(ep(b), "put", "two", "left"), "OK\n");
+      const list = await ctl(ep(a), "member", "list");
+      assertEquals(list.trim().split("\n").length, 2, list);
+    } finally {
+      await Promise.all(nodes.map((n) => n.member?.stop()));
+    }
+  },
+});
+
+async function clusterId(n: Node): Promise<string> {
+  const text = await ctl(ep(n), "endpoint", "status", "-w", "json");
+  return BigInt(/"cluster_id":(\d+)/.exec(text)![1]).toString(16);
+}
