@@ -15,7 +15,8 @@ import { Lessor } from "./lease/lessor.ts";
 import { type EtcdConfig, minLeaseTTL } from "./config.ts";
 import { backendPath, snapDir, walDir } from "./data_dir.ts";
 import type { Logger } from "./logger.ts";
-import { computeClusterId, memberJSON, parseInitialCluster, RaftCluster } from "./membership.ts";
+import { computeClusterId, type Member, memberJSON, parseInitialCluster, RaftCluster } from "./membership.ts";
+import { MEMBERS_PREFIX, parseMembersJSON } from "./peer/members_http.ts";
 import { purge } from "../wal/purge.ts";
 import { fsyncDir, pathExists } from "../wal/fs_util.ts";
 
@@ -169,17 +170,15 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger, disk: Dis
   return out;
 }
 
-async function bootstrapNew(cfg: EtcdConfig, wdir: string, logger: Logger, walOpts: WalOptions) {
-  if (cfg.initialClusterState === "existing") {
-    throw new Error("joining an existing cluster (--initial-cluster-state existing) is not supported yet");
-  }
+/** --initial-cluster's members, and this one among them, its peer URLs as advertised (etcd's verifyLocalMember). */
+function initialMembers(cfg: EtcdConfig): { members: Member[]; local: Member } {
   const members = parseInitialCluster(cfg.initialCluster, cfg.initialClusterToken);
   const local = members.find((m) => m.name === cfg.name);
   if (local === undefined) {
     throw new Error(`couldn't find local name "${cfg.name}" in the initial cluster configuration`);
   }
   const advertised = cfg.initialAdvertisePeerUrls.map((u) => u.href.replace(/\/$/, "")).sort();
-  const listed = local.peerUrls.map((u) => new URL(u).href.replace(/\/$/, "")).sort();
+  const listed = normalizedUrls(local.peerUrls);
   if (advertised.join(",") !== listed.join(",")) {
     throw new Error(
       `--initial-cluster has ${cfg.name}=${listed.join(",")} but missing from --initial-advertise-peer-urls=${
@@ -187,6 +186,16 @@ async function bootstrapNew(cfg: EtcdConfig, wdir: string, logger: Logger, walOp
       }`,
     );
   }
+  return { members, local };
+}
+
+function normalizedUrls(urls: string[]): string[] {
+  return urls.map((u) => new URL(u).href.replace(/\/$/, "")).sort();
+}
+
+async function bootstrapNew(cfg: EtcdConfig, wdir: string, logger: Logger, walOpts: WalOptions) {
+  if (cfg.initialClusterState === "existing") return await bootstrapJoin(cfg, wdir, logger, walOpts);
+  const { members, local } = initialMembers(cfg);
   // the members join the membership as the bootstrap entries below are applied, as every later member does
   const cluster = new RaftCluster(computeClusterId(members.map((m) => m.id)), local.id);
   const remotes = new Map(members.filter((m) => m.id !== local.id).map((m) => [m.id, m.peerUrls]));
@@ -202,6 +211,66 @@ async function bootstrapNew(cfg: EtcdConfig, wdir: string, logger: Logger, walOp
     context: new TextEncoder().encode(memberJSON(m)),
   }));
   return { memberId: local.id, cluster, storage: new MemoryStorage(), wal, peers, remotes, snapshot: undefined };
+}
+
+/**
+ * --initial-cluster-state existing (etcd's join case): the members come from the running cluster (`GET /members` on
+ * the other members' peer URLs), matched to --initial-cluster by peer URLs to learn this member's ID, which `member
+ * add` chose. Raft starts with no configuration: the leader's log (or snapshot) brings the membership, this member's
+ * own addition included.
+ */
+async function bootstrapJoin(cfg: EtcdConfig, wdir: string, logger: Logger, walOpts: WalOptions) {
+  const { members, local } = initialMembers(cfg);
+  const urls = members.filter((m) => m !== local).flatMap((m) => m.peerUrls).sort();
+  let existing: { clusterId: NodeId; members: Member[] } | undefined;
+  for (const u of urls) {
+    const address = `${u.replace(/\/$/, "")}${MEMBERS_PREFIX}`;
+    try {
+      const res = await fetch(address, { signal: AbortSignal.timeout(10_000) });
+      const found = parseMembersJSON(await res.text());
+      const cid = res.headers.get("x-etcd-cluster-id") ?? "";
+      if (!/^[0-9a-f]{1,16}$/.test(cid)) throw new Error(`bad X-Etcd-Cluster-ID ${JSON.stringify(cid)}`);
+      if (found.length === 0) throw new Error("failed to get raft cluster member(s) from the given URLs");
+      existing = { clusterId: BigInt(`0x${cid}`), members: found };
+      break;
+    } catch (err) {
+      logger.warn("failed to get cluster response", { address, error: String(err) });
+    }
+  }
+  if (existing === undefined) {
+    throw new Error(
+      "cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs",
+    );
+  }
+  // etcd's ValidateClusterAndAssignIDs: the same members, each known by its peer URLs
+  const cid = existing.clusterId.toString(16);
+  if (existing.members.length !== members.length) {
+    throw new Error(`error validating peerURLs ${cid}: member count is unequal`);
+  }
+  let localId: NodeId | undefined;
+  for (const e of existing.members) {
+    const match = members.find((m) => normalizedUrls(m.peerUrls).join(",") === normalizedUrls(e.peerUrls).join(","));
+    if (match === undefined) {
+      throw new Error(`error validating peerURLs ${cid}: unmatched member while checking PeerURLs (${e.peerUrls})`);
+    }
+    if (match === local) localId = e.id;
+  }
+  const remotes = new Map(existing.members.filter((m) => m.id !== localId).map((m) => [m.id, m.peerUrls]));
+  const cluster = new RaftCluster(existing.clusterId, localId!);
+  const wal = await WAL.create(wdir, encodeWalMetadata({ memberId: localId!, clusterId: existing.clusterId }), walOpts);
+  logger.info("starting local member", {
+    "local-member-id": localId!.toString(16),
+    "cluster-id": cid,
+  });
+  return {
+    memberId: localId!,
+    cluster,
+    storage: new MemoryStorage(),
+    wal,
+    peers: undefined,
+    remotes,
+    snapshot: undefined,
+  };
 }
 
 async function bootstrapFromWal(

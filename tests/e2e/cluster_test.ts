@@ -436,3 +436,95 @@ async function clusterId(n: Node): Promise<string> {
   const text = await ctl(ep(n), "endpoint", "status", "-w", "json");
   return BigInt(/"cluster_id":(\d+)/.exec(text)![1]).toString(16);
 }
+
+Deno.test({
+  name: "membership: added members start with --initial-cluster-state existing, a learner is promoted once caught up",
+  ...opts,
+  fn: async () => {
+    const { nodes, start } = await threeNodes();
+    const joiners: Node[] = [];
+    try {
+      await Promise.all(nodes.map(start));
+      for (let i = 0; i < 30; i++) await ctl(ep(nodes[i % 3]), "put", `k${i}`, `v${i}`);
+      const join = async (name: string, learner: boolean): Promise<{ node: Node; id: string }> => {
+        const node: Node = { name, client: await freePort(), peer: await freePort(), dataDir: `${await tempDir()}/j` };
+        const args = [
+          "member",
+          "add",
+          name,
+          `--peer-urls=http://127.0.0.1:${node.peer}`,
+          ...(learner ? ["--learner"] : []),
+        ];
+        let out = "";
+        await waitUntil(
+          async () => {
+            const r = await etcdctl(ep(nodes[0]), args);
+            if (r.code !== 0 && !r.stderr.includes("etcdserver: unhealthy cluster")) throw new Error(r.stderr);
+            out = r.stdout;
+            return r.code === 0;
+          },
+          () => `member add ${name}`,
+          30_000,
+        );
+        const cluster = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(out)![1];
+        joiners.push(node);
+        node.member = await startMember({
+          dataDir: node.dataDir,
+          clientPort: node.client,
+          args: [...flags(node, cluster), "--initial-cluster-state=existing"],
+        });
+        return { node, id: /^Member ([0-9a-f]+) added/.exec(out)![1] };
+      };
+      // a voter joins: it learns the membership and the data from the leader's log, then serves like the others
+      const { node: n4, id: id4 } = await join("n4", false);
+      assertEquals(await ctl(ep(n4), "get", "k29", "--print-value-only"), "v29\n");
+      assertMatch(
+        await ctl(ep(n4), "member", "list"),
+        new RegExp(`${id4}, started, n4, http://127\\.0\\.0\\.1:${n4.peer}, http://${ep(n4)}, false`),
+      );
+      assertEquals(await ctl(ep(n4), "put", "from", "n4"), "OK\n");
+
+      // a learner joins: it serves serializable reads only until it is promoted
+      const { node: n5, id: id5 } = await join("n5", true);
+      await waitUntil(
+        async () => (await ctl(ep(n5), "get", "from", "--consistency=s", "--print-value-only")) === "n4\n",
+        () => "the learner to catch up",
+      );
+      const put = await etcdctl(ep(n5), ["--command-timeout=1s", "put", "on", "learner"]);
+      assertMatch(put.stderr, /etcdserver: rpc not supported for learner/);
+      assertMatch(await ctl(ep(n5), "endpoint", "status"), new RegExp(`${id5}, 3\\.4\\.23, [^,]+, false, true, `));
+      // asked on a follower, the leader (which knows the learner is in sync) promotes it
+      const follower = nodes[(await Promise.all(nodes.map(status))).findIndex((s) => s.id !== s.leader)];
+      assertEquals(
+        await ctl(ep(follower), "member", "promote", id5),
+        `Member ${id5} promoted in cluster ${await clusterId(follower)}\n`,
+      );
+      await waitUntil(
+        async () => (await etcdctl(ep(n5), ["put", "on", "voter"])).code === 0,
+        () => "the promoted member to take writes",
+      );
+      assertMatch(await ctl(ep(nodes[0]), "member", "list"), new RegExp(`${id5}, started, n5, .*, false`));
+      const hashes = await Promise.all([...nodes, n4, n5].map((n) => ctl(ep(n), "endpoint", "hashkv", "-w", "json")));
+      assertEquals(new Set(hashes.map((t) => /"hash":(\d+)/.exec(t)![1])).size, 1, hashes.join("\n"));
+
+      // a member that was never added cannot join
+      const stray: Node = {
+        name: "stray",
+        client: await freePort(),
+        peer: await freePort(),
+        dataDir: `${await tempDir()}/s`,
+      };
+      const cluster = [...nodes, n4, n5, stray].map((n) => `${n.name}=http://127.0.0.1:${n.peer}`).join(",");
+      const refused = await startMember({
+        dataDir: stray.dataDir,
+        clientPort: stray.client,
+        args: [...flags(stray, cluster), "--initial-cluster-state=existing"],
+        expectExit: true,
+      });
+      assertEquals(await refused.stop(), 1);
+      assertMatch(refused.log(), /error validating peerURLs [0-9a-f]+: member count is unequal/);
+    } finally {
+      await Promise.all([...nodes, ...joiners].map((n) => n.member?.stop()));
+    }
+  },
+});
