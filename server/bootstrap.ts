@@ -5,7 +5,19 @@
 import { mkdir } from "node:fs/promises";
 import { MemoryStorage } from "../raft/storage.ts";
 import type { Peer } from "../raft/rawnode.ts";
-import { compareIds, type NodeId, NONE, type Snapshot } from "../raft/types.ts";
+import {
+  compareIds,
+  type ConfChange,
+  ConfChangeType,
+  emptyHardState,
+  type Entry,
+  EntryType,
+  type HardState,
+  type NodeId,
+  NONE,
+  type Snapshot,
+} from "../raft/types.ts";
+import { decodeConfChange, encodeConfChange } from "../raft/confchange_codec.ts";
 import { ProtoReader, ProtoWriter } from "../wal/proto_wire.ts";
 import { Snapshotter } from "../wal/snapshotter.ts";
 import { WAL, type WalOptions, type WalSnapshot } from "../wal/wal.ts";
@@ -299,21 +311,85 @@ async function bootstrapFromWal(
     throw err;
   }
   const meta = decodeWalMetadata(read.metadata);
+  let entries = read.entries;
+  const hardState = read.hardState;
+  if (cfg.forceNewCluster) {
+    entries = await forceNewCluster(meta, snapshot, hardState, entries, wal, logger);
+  }
   const storage = new MemoryStorage();
   if (snapshot !== undefined) storage.applySnapshot(snapshot);
-  storage.setHardState(read.hardState);
-  storage.append(read.entries);
+  storage.setHardState(hardState);
+  storage.append(entries);
   const cluster = snapshot !== undefined && snapshot.data.length > 0
     ? RaftCluster.fromJSON(meta.memberId, JSON.parse(new TextDecoder().decode(snapshot.data)))
     : new RaftCluster(meta.clusterId, meta.memberId);
-  if (cfg.forceNewCluster) {
-    logger.warn("--force-new-cluster on a single-member cluster: restarting it as is", {});
-  }
   logger.info("restarting local member", {
     "local-member-id": meta.memberId.toString(16),
     "cluster-id": meta.clusterId.toString(16),
-    "commit-index": read.hardState.commit,
+    "commit-index": hardState.commit,
     "snapshot-index": at.index,
   });
   return { memberId: meta.memberId, cluster, storage, wal, snapshot, peers: undefined, remotes: new Map() };
+}
+
+/**
+ * --force-new-cluster (etcd's restartAsStandaloneNode): the entries past the commit index are dropped, and committed
+ * configuration changes are appended that remove every other member (adding this one first if it is missing), so
+ * that this member restarts as a one-member cluster holding all the data. Returns the entries to replay.
+ */
+async function forceNewCluster(
+  meta: WalMetadata,
+  snapshot: Snapshot | undefined,
+  hardState: HardState,
+  read: Entry[],
+  wal: WAL,
+  logger: Logger,
+): Promise<Entry[]> {
+  let entries = read;
+  const cut = entries.findIndex((e) => e.index > hardState.commit);
+  if (cut >= 0) {
+    logger.info("discarding uncommitted WAL entries", {
+      "entry-index": entries[cut].index,
+      "commit-index-from-wal": hardState.commit,
+      "number-of-discarded-entries": entries.length - cut,
+    });
+    entries = entries.slice(0, cut);
+  }
+  // the members raft knows of: the snapshot's voters, then every configuration change after it
+  const ids = new Set<NodeId>(snapshot?.metadata.confState.voters ?? []);
+  for (const e of entries) {
+    if (e.type !== EntryType.ConfChange) continue;
+    const cc = decodeConfChange(e.data);
+    if (cc.type === ConfChangeType.RemoveNode) ids.delete(cc.nodeId);
+    else if (cc.type !== ConfChangeType.UpdateNode) ids.add(cc.nodeId);
+  }
+  const changes: ConfChange[] = [];
+  // this member first: raft must never be left without a voter
+  if (!ids.has(meta.memberId)) {
+    const context = memberJSON({ id: meta.memberId, peerUrls: ["http://localhost:2380"] });
+    changes.push({
+      id: 0n,
+      type: ConfChangeType.AddNode,
+      nodeId: meta.memberId,
+      context: new TextEncoder().encode(context),
+    });
+  }
+  for (const id of [...ids].sort(compareIds)) {
+    if (id !== meta.memberId) changes.push({ id: 0n, type: ConfChangeType.RemoveNode, nodeId: id });
+  }
+  const appended: Entry[] = changes.map((cc, i) => ({
+    term: hardState.term,
+    index: hardState.commit + 1 + i,
+    type: EntryType.ConfChange,
+    data: encodeConfChange(cc),
+  }));
+  await wal.save(emptyHardState(), appended);
+  entries = [...entries, ...appended];
+  if (entries.length > 0) hardState.commit = entries[entries.length - 1].index;
+  logger.info("forcing restart member", {
+    "cluster-id": meta.clusterId.toString(16),
+    "local-member-id": meta.memberId.toString(16),
+    "commit-index": hardState.commit,
+  });
+  return entries;
 }
