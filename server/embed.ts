@@ -15,6 +15,7 @@ import { ETCD_SERVER_VERSION } from "./version.ts";
 import { urlString } from "./urls.ts";
 import { probingHandler, RAFT_PREFIX, RAFT_PROBING_PREFIX, RAFT_SNAPSHOT_PREFIX } from "./peer/transport.ts";
 import { MEMBER_PROMOTE_PREFIX, MEMBERS_PREFIX } from "./peer/members_http.ts";
+import { STREAM_PREFIX } from "./peer/stream.ts";
 import { LEASE_INTERNAL_PREFIX, LEASE_PREFIX } from "./lease/lease_http.ts";
 
 /** etcd's grpcOverheadBytes: a gRPC message may exceed --max-request-bytes by this much before the transport refuses it. */
@@ -165,6 +166,7 @@ function peerHandler(box: { server?: EtcdServer }) {
     const path = (req.url ?? "/").split("?")[0];
     if (path === RAFT_PREFIX) return server.peerPipeline(req, res);
     if (path === RAFT_SNAPSHOT_PREFIX) return server.peerSnapshot(req, res);
+    if (path.startsWith(`${STREAM_PREFIX}/`)) return server.peerStream(req, res);
     if (path === LEASE_PREFIX || path === LEASE_INTERNAL_PREFIX) return server.leaseHttp(req, res);
     if (path === MEMBERS_PREFIX || path.startsWith(MEMBER_PROMOTE_PREFIX)) return server.peerMembers(req, res);
     if (path === RAFT_PROBING_PREFIX) return probingHandler(req, res);

@@ -88,7 +88,8 @@ import { type Checkpoint, type Lessor, NotPrimaryError } from "./lease/lessor.ts
 import { applyLeaseCheckpoint, applyLeaseGrant, applyLeaseRevoke, LEASE_QUOTA_COST } from "./lease/lease_apply.ts";
 import { LessorLoop } from "./lease/lessor_loop.ts";
 import { leaseHttpHandler, renewHTTP, timeToLiveHTTP } from "./lease/lease_http.ts";
-import { MEMBER_REMOVED, pipelineHandler, snapshotHandler, Transport } from "./peer/transport.ts";
+import { acceptPeerRequest, MEMBER_REMOVED, pipelineHandler, snapshotHandler, Transport } from "./peer/transport.ts";
+import { streamHandler } from "./peer/stream.ts";
 import { mayAddMember, mayPromoteMember, mayRemoveMember, type ReconfigureView } from "./reconfigure.ts";
 import { membersHandler, promoteOnLeader } from "./peer/members_http.ts";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -114,6 +115,8 @@ export class EtcdServer {
   readonly peerPipeline: (req: IncomingMessage, res: ServerResponse) => void;
   /** `GET /members` and `POST /members/promote/<id>` on the peer port. */
   readonly peerMembers: (req: IncomingMessage, res: ServerResponse) => void;
+  /** `GET /raft/stream/<type>/<from>`: a peer dials the stream of messages for it. */
+  readonly peerStream: (req: IncomingMessage, res: ServerResponse) => void;
   /** `POST /raft/snapshot`: a leader's snapshot and backend. */
   readonly peerSnapshot: (req: IncomingMessage, res: ServerResponse) => void;
   /** Snapshots being sent to followers: the raft log is not compacted meanwhile (they need what follows them). */
@@ -170,6 +173,7 @@ export class EtcdServer {
       unreachable: (id) => this.raft.rawNode.reportUnreachable(id),
       peers: () => [...new Set([...this.cluster.members.keys(), ...b.remotes.keys()])].filter((id) => id !== this.id),
       removed: () => this.stopRemoved(),
+      receive: (m) => this.receive(m),
       logger,
     });
     const peerHandlerOpts = {
@@ -179,6 +183,14 @@ export class EtcdServer {
       logger,
     };
     this.peerPipeline = pipelineHandler(peerHandlerOpts);
+    const streams = streamHandler({
+      localId: this.id,
+      writer: (from, type) => this.transport.streamWriter(from, type),
+      logger,
+    });
+    this.peerStream = (req, res) => {
+      if (acceptPeerRequest(req, res, peerHandlerOpts, "GET")) streams(req, res);
+    };
     this.peerMembers = membersHandler({
       clusterId: () => this.cluster.clusterId,
       members: () => this.cluster.list(),
@@ -293,7 +305,7 @@ export class EtcdServer {
       "cluster-id": this.cluster.clusterId.toString(16),
     });
     this.raft.start();
-    this.transport.startProbing();
+    this.transport.start();
     this.sweeper = setInterval(() => {
       const now = performance.now();
       this.wait.expire(now, ErrGRPCTimeout);

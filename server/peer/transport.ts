@@ -5,7 +5,8 @@
 // which probes it again later.
 // A snapshot goes on its own request (`POST /raft/snapshot`): the raft message, then the leader's backend, streamed
 // from its file and written to the follower's disk as it arrives (etcd's snapshotSender and snapshotHandler).
-// The long-lived streams (`/raft/stream/...`) come later.
+// The long-lived streams (`/raft/stream/...`, stream.ts) carry a peer's messages while they are up; the pipeline
+// carries them otherwise.
 import { Buffer } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Message, NodeId } from "../../raft/types.ts";
@@ -13,6 +14,7 @@ import { MessageType } from "../../raft/types.ts";
 import { decodeMessage, encodeMessage } from "../../wal/raft_codec.ts";
 import type { Logger } from "../logger.ts";
 import { ETCD_SERVER_VERSION } from "../version.ts";
+import { StreamReader, type StreamType, StreamWriter } from "./stream.ts";
 
 export const RAFT_PREFIX = "/raft";
 export const RAFT_SNAPSHOT_PREFIX = "/raft/snapshot";
@@ -32,6 +34,12 @@ const MIN_CLUSTER_VERSION = "3.0.0";
 /** How long a post may take before the peer counts as unreachable. */
 const POST_TIMEOUT_MS = 5000;
 
+/** A peer's streams: the two it dialed here (writers), the two dialed there (readers). */
+interface PeerStreams {
+  writers: Record<StreamType, StreamWriter>;
+  readers: StreamReader[];
+}
+
 export interface TransportOptions {
   localId: NodeId;
   clusterId: () => NodeId;
@@ -45,6 +53,8 @@ export interface TransportOptions {
   peers: () => NodeId[];
   /** A peer answered that this member was removed from the cluster. */
   removed: () => void;
+  /** A message a peer's stream brought. */
+  receive: (m: Message) => void;
   logger: Logger;
 }
 
@@ -55,16 +65,30 @@ export class Transport {
   readonly #snapshotsInFlight = new Set<AbortController>();
   /** Since when (Date.now()) each peer has answered without a failure in between (etcd's ActiveSince). */
   readonly #activeSince = new Map<NodeId, number>();
+  readonly #streams = new Map<NodeId, PeerStreams>();
   #prober: ReturnType<typeof setInterval> | undefined;
   #stopped = false;
 
   constructor(private readonly opts: TransportOptions) {}
 
-  /** Hands messages to their peers' senders; never waits. */
+  /**
+   * Hands messages to their peers; never waits. A peer's streams take them while it has them dialed (appends on
+   * msgappv2, the rest on message, as etcd's peer.pick), the pipeline otherwise.
+   */
   send(msgs: Message[]): void {
     if (this.#stopped) return;
     for (const m of msgs) {
       if (m.to === this.opts.localId) continue;
+      const streams = this.#streams.get(m.to);
+      if (streams !== undefined) {
+        const { msgappv2, message } = streams.writers;
+        const w = m.type === MessageType.MsgApp && msgappv2.working ? msgappv2 : message;
+        if (w.working) {
+          // a full stream buffer means an overloaded link: dropped, and raft slows down (etcd drops it too)
+          if (!w.send(m)) this.opts.unreachable(m.to);
+          continue;
+        }
+      }
       const key = `${m.to}/${laneOf(m)}`;
       let q = this.#queues.get(key);
       if (q === undefined) this.#queues.set(key, q = []);
@@ -82,13 +106,64 @@ export class Transport {
     this.#queues.clear();
     for (const a of this.#snapshotsInFlight) a.abort();
     clearInterval(this.#prober);
+    for (const s of this.#streams.values()) {
+      for (const r of s.readers) r.stop();
+      for (const w of Object.values(s.writers)) w.close();
+    }
+    this.#streams.clear();
   }
 
-  /** Probes every peer each PROBE_INTERVAL_MS: followers exchange no raft traffic, yet must know who is reachable. */
-  startProbing(): void {
+  /**
+   * Dials every peer's streams, and probes every peer each PROBE_INTERVAL_MS (followers exchange no raft traffic, yet
+   * must know who is reachable); members that come and go get streams or lose them at each probe.
+   */
+  start(): void {
+    this.#syncPeers();
     this.#prober = setInterval(() => {
+      this.#syncPeers();
       for (const id of this.opts.peers()) void this.#probe(id);
     }, PROBE_INTERVAL_MS);
+  }
+
+  /** The writer of `type` for peer `from`, which dialed it; undefined when `from` is not a member. */
+  streamWriter(from: NodeId, type: StreamType): StreamWriter | undefined {
+    if (this.#stopped || !this.opts.peers().includes(from)) return undefined;
+    return this.#peerStreams(from).writers[type];
+  }
+
+  #syncPeers(): void {
+    const peers = new Set(this.opts.peers());
+    for (const id of peers) this.#peerStreams(id);
+    for (const [id, s] of this.#streams) {
+      if (peers.has(id)) continue;
+      this.#streams.delete(id);
+      for (const r of s.readers) r.stop();
+      for (const w of Object.values(s.writers)) w.close();
+    }
+  }
+
+  #peerStreams(id: NodeId): PeerStreams {
+    let s = this.#streams.get(id);
+    if (s !== undefined) return s;
+    const onChange = (working: boolean) => this.#reached(id, working);
+    const reader = (type: StreamType) =>
+      new StreamReader({
+        type,
+        localId: this.opts.localId,
+        peerId: id,
+        url: () => this.opts.peerUrls(id)?.[0],
+        headers: () => ({ ...this.#headers("application/octet-stream"), "x-raft-to": id.toString(16) }),
+        receive: this.opts.receive,
+        removed: this.opts.removed,
+        logger: this.opts.logger,
+      });
+    s = {
+      writers: { msgappv2: new StreamWriter("msgappv2", onChange), message: new StreamWriter("message", onChange) },
+      readers: [reader("msgappv2"), reader("message")],
+    };
+    this.#streams.set(id, s);
+    for (const r of s.readers) r.start();
+    return s;
   }
 
   /** When the peer became reachable and has stayed so (Date.now() ms), 0 when it is not (etcd's ActiveSince). */
@@ -311,11 +386,20 @@ interface PeerHandlerOptions {
   logger: Logger;
 }
 
-/** etcd's checks of every peer request: POST, from this cluster (412 "cluster ID mismatch" otherwise). */
-function acceptPeerRequest(req: IncomingMessage, res: ServerResponse, opts: PeerHandlerOptions): boolean {
+/**
+ * etcd's checks of every peer request: the method, from this cluster (412 "cluster ID mismatch" otherwise), not from
+ * a removed member (410).
+ */
+export function acceptPeerRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  opts: Pick<PeerHandlerOptions, "clusterId" | "isRemoved" | "logger">,
+  method = "POST",
+): boolean {
   res.setHeader("X-Etcd-Cluster-ID", opts.clusterId().toString(16));
-  if (req.method !== "POST") {
-    res.writeHead(405, { allow: "POST", "content-type": "text/plain; charset=utf-8" }).end("Method Not Allowed\n");
+  res.setHeader("X-Server-Version", ETCD_SERVER_VERSION);
+  if (req.method !== method) {
+    res.writeHead(405, { allow: method, "content-type": "text/plain; charset=utf-8" }).end("Method Not Allowed\n");
     return false;
   }
   const cid = req.headers["x-etcd-cluster-id"];

@@ -174,7 +174,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "peer pipeline: another cluster's raft messages are refused with etcd's 412, garbage with 400",
+  name: "peer pipeline and streams: another cluster's traffic is refused with etcd's 412, garbage with 400",
   ...opts,
   fn: async () => {
     const m = await startMember();
@@ -194,6 +194,20 @@ Deno.test({
         "error unmarshalling raft message\n",
         cid.toString(16),
       ]);
+      // streams: only members may dial one, and only to the member they mean
+      const stream = async (method: string, path: string, headers: Record<string, string>) => {
+        const r = await fetch(`http://127.0.0.1:${m.peerPort}${path}`, { method, headers });
+        return [r.status, await r.text()];
+      };
+      const id = BigInt(/"member_id":(\d+)/.exec(await ctl(m.endpoint, "endpoint", "status", "-w", "json"))![1]);
+      const ok = { "x-etcd-cluster-id": cid.toString(16), "x-raft-to": id.toString(16), "x-server-from": "1234" };
+      assertEquals(await stream("GET", "/raft/stream/message/1234", ok), [404, "error sender not found\n"]);
+      assertEquals(await stream("GET", "/raft/stream/msgappv2/1234", { ...ok, "x-etcd-cluster-id": "1" }), [
+        412,
+        "cluster ID mismatch\n",
+      ]);
+      assertEquals(await stream("POST", "/raft/stream/message/1234", ok), [405, "Method Not Allowed\n"]);
+      assertEquals(await stream("GET", "/raft/stream/other/1234", ok), [404, "invalid path\n"]);
       assertEquals(await ctl(m.endpoint, "put", "still", "serving"), "OK\n");
     } finally {
       await m.stop();

@@ -1,18 +1,9 @@
 // What the peer sender folds together before posting: only messages that say the same to raft.
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { type Entry, type Message, MessageType } from "../../raft/types.ts";
+import { type Message, MessageType } from "../../raft/types.ts";
 import { newMessage } from "../../raft/util.ts";
+import { app, ent } from "./raft_messages.ts";
 import { coalesce } from "../../server/peer/transport.ts";
-
-const ent = (term: number, index: number): Entry => ({ term, index, type: 0, data: Uint8Array.of(index) });
-const app = (term: number, index: number, logTerm: number, entries: Entry[], commit: number): Message => ({
-  ...newMessage(MessageType.MsgApp, 2n, 1n),
-  term,
-  index,
-  logTerm,
-  entries,
-  commit,
-});
 
 Deno.test("peer sender: continuing appends of one term become one MsgApp; anything else stays as it is", () => {
   const q = [

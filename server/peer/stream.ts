@@ -1,0 +1,400 @@
+// etcd 3.4's long-lived peer streams (rafthttp's stream.go): each member dials `GET /raft/stream/<type>/<its ID>` on
+// every peer, and the peer writes the raft messages meant for the dialer into that response for as long as it lasts.
+// Two types: "msgappv2" carries MsgApp in etcd's compact encoding (entries that continue the previous append need no
+// header), "message" every other message, each an 8-byte length and a raftpb.Message. An idle stream carries a link
+// heartbeat every ConnReadTimeout/3; a reader that hears nothing for ConnReadTimeout drops the stream and dials again.
+// Messages queue per stream (bounded, etcd's streamBufSize) and leave in one socket write per turn.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Message, NodeId } from "../../raft/types.ts";
+import { MessageType } from "../../raft/types.ts";
+import { newMessage } from "../../raft/util.ts";
+import { decodeEntry, decodeMessage, encodeEntry, encodeMessage } from "../../wal/raft_codec.ts";
+import type { Logger } from "../logger.ts";
+
+export const STREAM_PREFIX = "/raft/stream";
+export type StreamType = "msgappv2" | "message";
+/** etcd's streamBufSize: messages waiting per stream; past it they are dropped and the peer reported unreachable. */
+export const STREAM_BUF_SIZE = 4096;
+/** etcd's ConnReadTimeout: a stream silent this long is dead. */
+const CONN_READ_TIMEOUT_MS = 5000;
+const HEARTBEAT_MS = CONN_READ_TIMEOUT_MS / 3;
+/** Wait before dialing a stream again (etcd's streamReader rate limit). */
+const REDIAL_MS = 100;
+/** The largest message taken off a stream (etcd's readBytesLimit: 512 MiB). */
+const READ_LIMIT = 512 * 1024 * 1024;
+
+const MSGAPPV2_HEARTBEAT = 0, MSGAPPV2_ENTRIES = 1, MSGAPPV2_APP = 2;
+
+/** etcd's linkHeartbeatMessage: a MsgHeartbeat from and to no one. */
+function isLinkHeartbeat(m: Message): boolean {
+  return m.type === MessageType.MsgHeartbeat && m.from === 0n && m.to === 0n;
+}
+
+function linkHeartbeat(): Message {
+  return newMessage(MessageType.MsgHeartbeat, 0n, 0n);
+}
+
+/** Grows as bytes are appended; one buffer per flush. */
+class Bytes {
+  buf = new Uint8Array(4096);
+  len = 0;
+  #view = new DataView(this.buf.buffer);
+
+  #room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+    this.#view = new DataView(next.buffer);
+  }
+
+  u8(v: number): void {
+    this.#room(1);
+    this.buf[this.len++] = v;
+  }
+
+  u64(v: number): void {
+    this.#room(8);
+    this.#view.setBigUint64(this.len, BigInt(v));
+    this.len += 8;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.#room(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+}
+
+/** Encodes one outgoing stream's messages; msgappv2 remembers the last append it wrote, as etcd's encoder. */
+export class StreamEncoder {
+  #term = 0;
+  #index = 0;
+
+  constructor(readonly type: StreamType) {}
+
+  encode(msgs: Message[]): Uint8Array {
+    const out = new Bytes();
+    for (const m of msgs) {
+      if (this.type === "message") {
+        const b = encodeMessage(m);
+        out.u64(b.length);
+        out.bytes(b);
+      } else this.#encodeApp(out, m);
+    }
+    return out.buf.subarray(0, out.len);
+  }
+
+  #encodeApp(out: Bytes, m: Message): void {
+    if (isLinkHeartbeat(m)) return out.u8(MSGAPPV2_HEARTBEAT);
+    if (this.#index === m.index && this.#term === m.logTerm && m.logTerm === m.term) {
+      // continues the previous append: entries and commit only
+      out.u8(MSGAPPV2_ENTRIES);
+      out.u64(m.entries.length);
+      for (const e of m.entries) {
+        const b = encodeEntry(e);
+        out.u64(b.length);
+        out.bytes(b);
+        this.#index++;
+      }
+      out.u64(m.commit);
+      return;
+    }
+    const b = encodeMessage(m);
+    out.u8(MSGAPPV2_APP);
+    out.u64(b.length);
+    out.bytes(b);
+    this.#term = m.term;
+    this.#index = m.entries.length > 0 ? m.entries[m.entries.length - 1].index : m.index;
+  }
+}
+
+/** Decodes a stream as its bytes arrive (they split anywhere); throws on bytes that are not the stream's encoding. */
+export class StreamDecoder {
+  #pending: Uint8Array = new Uint8Array(0);
+  #term = 0;
+  #index = 0;
+
+  constructor(readonly type: StreamType, private readonly local: NodeId, private readonly remote: NodeId) {}
+
+  /** The messages completed by `chunk`, link heartbeats left out. */
+  push(chunk: Uint8Array): Message[] {
+    const buf = this.#pending.length === 0 ? chunk : concat(this.#pending, chunk);
+    const out: Message[] = [];
+    let off = 0;
+    for (;;) {
+      const used = this.type === "message" ? this.#message(buf, off, out) : this.#app(buf, off, out);
+      if (used === 0) break;
+      off += used;
+    }
+    this.#pending = buf.slice(off);
+    return out;
+  }
+
+  #message(buf: Uint8Array, off: number, out: Message[]): number {
+    const len = readLength(buf, off);
+    if (len === undefined || buf.length - off - 8 < len) return 0;
+    const m = decodeMessage(buf.subarray(off + 8, off + 8 + len));
+    if (!isLinkHeartbeat(m)) out.push(m);
+    return 8 + len;
+  }
+
+  /** One msgappv2 record at off: its length, or 0 when it is not all there yet. */
+  #app(buf: Uint8Array, off: number, out: Message[]): number {
+    if (off >= buf.length) return 0;
+    const type = buf[off];
+    if (type === MSGAPPV2_HEARTBEAT) return 1;
+    if (type === MSGAPPV2_APP) {
+      const len = readLength(buf, off + 1);
+      if (len === undefined || buf.length - off - 9 < len) return 0;
+      const m = decodeMessage(buf.subarray(off + 9, off + 9 + len));
+      this.#term = m.term;
+      this.#index = m.entries.length > 0 ? m.entries[m.entries.length - 1].index : m.index;
+      out.push(m);
+      return 9 + len;
+    }
+    if (type !== MSGAPPV2_ENTRIES) throw new Error(`failed to parse type ${type} in msgappv2 stream`);
+    // parse without consuming until the whole record is there
+    let p = off + 1;
+    const count = readLength(buf, p);
+    if (count === undefined) return 0;
+    p += 8;
+    const sizes: [number, number][] = [];
+    for (let i = 0; i < count; i++) {
+      const size = readLength(buf, p);
+      if (size === undefined || buf.length - p - 8 < size) return 0;
+      sizes.push([p + 8, size]);
+      p += 8 + size;
+    }
+    const commit = readLength(buf, p);
+    if (commit === undefined) return 0;
+    const m: Message = {
+      type: MessageType.MsgApp,
+      from: this.remote,
+      to: this.local,
+      term: this.#term,
+      logTerm: this.#term,
+      index: this.#index,
+      entries: sizes.map(([at, size]) => decodeEntry(buf.slice(at, at + size))),
+      commit,
+      reject: false,
+      rejectHint: 0,
+    };
+    this.#index += count;
+    out.push(m);
+    return p + 8 - off;
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const c = new Uint8Array(a.length + b.length);
+  c.set(a);
+  c.set(b, a.length);
+  return c;
+}
+
+/** An 8-byte big-endian length at off (undefined when not all there); past READ_LIMIT the stream is broken. */
+function readLength(buf: Uint8Array, off: number): number | undefined {
+  if (buf.length - off < 8) return undefined;
+  const v = new DataView(buf.buffer, buf.byteOffset + off, 8).getBigUint64(0);
+  if (v > BigInt(READ_LIMIT)) throw new Error(`stream record of ${v} bytes exceeds the read limit`);
+  return Number(v);
+}
+
+/**
+ * One peer's outgoing stream of one type (etcd's streamWriter): the response of the peer's GET, while it lasts.
+ * send() queues; what is queued leaves in one write per turn, and waits while the socket drains.
+ */
+export class StreamWriter {
+  #res: ServerResponse | undefined;
+  #enc: StreamEncoder;
+  #queue: Message[] = [];
+  #scheduled = false;
+  #draining = false;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+
+  constructor(readonly type: StreamType, private readonly onChange: (working: boolean) => void) {
+    this.#enc = new StreamEncoder(type);
+  }
+
+  get working(): boolean {
+    return this.#res !== undefined;
+  }
+
+  /** The peer dialed: its response replaces any earlier one (which ends). */
+  attach(res: ServerResponse): void {
+    this.close();
+    this.#res = res;
+    this.#enc = new StreamEncoder(this.type);
+    res.on("close", () => {
+      if (this.#res === res) this.#detach();
+    });
+    res.on("drain", () => {
+      this.#draining = false;
+      this.#flush();
+    });
+    this.#heartbeat = setInterval(() => {
+      if (this.#queue.length === 0 && !this.#draining) this.#write([linkHeartbeat()]);
+    }, HEARTBEAT_MS);
+    this.onChange(true);
+  }
+
+  /** Queues m; false when the stream is down or its queue is full (the caller sends it another way or drops it). */
+  send(m: Message): boolean {
+    if (this.#res === undefined || this.#queue.length >= STREAM_BUF_SIZE) return false;
+    this.#queue.push(m);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+    return true;
+  }
+
+  close(): void {
+    const res = this.#res;
+    if (res === undefined) return;
+    this.#detach();
+    res.end();
+  }
+
+  #detach(): void {
+    this.#res = undefined;
+    this.#queue = [];
+    this.#draining = false;
+    clearInterval(this.#heartbeat);
+    this.onChange(false);
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    if (this.#draining || this.#queue.length === 0) return;
+    const msgs = this.#queue;
+    this.#queue = [];
+    this.#write(msgs);
+  }
+
+  #write(msgs: Message[]): void {
+    const res = this.#res;
+    if (res === undefined) return;
+    if (!res.write(this.#enc.encode(msgs))) this.#draining = true;
+  }
+}
+
+export interface StreamReaderOptions {
+  type: StreamType;
+  localId: NodeId;
+  peerId: NodeId;
+  /** The peer's first peer URL, or undefined while it has none. */
+  url: () => string | undefined;
+  headers: () => Record<string, string>;
+  receive: (m: Message) => void;
+  /** The peer answered 410: this member was removed. */
+  removed: () => void;
+  logger: Logger;
+}
+
+/** Dials one peer's stream of one type and hands its messages to raft, dialing again whenever it ends. */
+export class StreamReader {
+  #abort = new AbortController();
+  #stopped = false;
+  #lastError = "";
+
+  constructor(private readonly opts: StreamReaderOptions) {}
+
+  start(): void {
+    void this.#run();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#abort.abort();
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      try {
+        await this.#readOnce();
+        this.#lastError = "";
+      } catch (err) {
+        const msg = err instanceof Error ? err.message : String(err);
+        // logged once per kind of failure, not once per dial
+        if (msg !== this.#lastError && !this.#stopped) {
+          this.opts.logger.debug("stream reader failed", {
+            "stream-reader-type": this.opts.type,
+            "remote-peer-id": this.opts.peerId.toString(16),
+            error: msg,
+          });
+        }
+        this.#lastError = msg;
+      }
+      if (!this.#stopped) await new Promise((r) => setTimeout(r, REDIAL_MS));
+    }
+  }
+
+  async #readOnce(): Promise<void> {
+    const base = this.opts.url();
+    if (base === undefined) throw new Error("no peer URL");
+    const dial = new AbortController();
+    const stop = () => dial.abort();
+    this.#abort.signal.addEventListener("abort", stop);
+    let watchdog: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => dial.abort(new Error("no data for the read timeout")), CONN_READ_TIMEOUT_MS);
+    };
+    try {
+      arm();
+      const url = new URL(`${STREAM_PREFIX}/${this.opts.type}/${this.opts.localId.toString(16)}`, base);
+      const res = await fetch(url, { headers: this.opts.headers(), signal: dial.signal });
+      if (res.status === 410) {
+        await res.body?.cancel();
+        this.opts.removed();
+        throw new Error("removed member");
+      }
+      if (res.status !== 200 || res.body === null) {
+        throw new Error(`status ${res.status}: ${(await res.text()).trim()}`);
+      }
+      const dec = new StreamDecoder(this.opts.type, this.opts.localId, this.opts.peerId);
+      for await (const chunk of res.body) {
+        arm();
+        for (const m of dec.push(chunk)) this.opts.receive(m);
+      }
+    } finally {
+      clearTimeout(watchdog);
+      this.#abort.signal.removeEventListener("abort", stop);
+    }
+  }
+}
+
+/**
+ * `GET /raft/stream/<type>/<from>` (etcd's streamHandler), after the cluster checks: the dialer must be a known
+ * member (404 "error sender not found") and must have meant this one (X-Raft-To, 412 "to field mismatch"); then the
+ * response stays open as the writer of messages to it.
+ */
+export function streamHandler(opts: {
+  localId: NodeId;
+  writer: (from: NodeId, type: StreamType) => StreamWriter | undefined;
+  logger: Logger;
+}): (req: IncomingMessage, res: ServerResponse) => void {
+  const plain = (res: ServerResponse, status: number, msg: string) =>
+    res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${msg}\n`);
+  return (req, res) => {
+    const m = /^\/raft\/stream\/(msgappv2|message)\/([0-9a-f]{1,16})$/.exec((req.url ?? "").split("?")[0]);
+    if (m === null) return plain(res, 404, "invalid path");
+    const type = m[1] as StreamType, from = BigInt(`0x${m[2]}`);
+    const writer = opts.writer(from, type);
+    if (writer === undefined) {
+      opts.logger.warn("failed to find remote peer in cluster", {
+        "local-member-id": opts.localId.toString(16),
+        "remote-peer-id-stream-handler": from.toString(16),
+      });
+      return plain(res, 404, "error sender not found");
+    }
+    if (req.headers["x-raft-to"] !== opts.localId.toString(16)) {
+      return plain(res, 412, "to field mismatch");
+    }
+    res.writeHead(200, { "content-type": "application/octet-stream" });
+    res.flushHeaders();
+    writer.attach(res);
+  };
+}

@@ -1,0 +1,57 @@
+// etcd's stream encodings (rafthttp msg_codec.go, msgappv2_codec.go): what a stream's bytes are, and that they
+// decode back to the same messages however the socket splits them.
+import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
+import { type Message, MessageType } from "../../raft/types.ts";
+import { newMessage } from "../../raft/util.ts";
+import { app, ent } from "./raft_messages.ts";
+import { StreamDecoder, StreamEncoder } from "../../server/peer/stream.ts";
+import { encodeEntry, encodeMessage } from "../../wal/raft_codec.ts";
+
+const linkHeartbeat = newMessage(MessageType.MsgHeartbeat, 0n, 0n);
+const u64 = (n: number) => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(n));
+  return [...b];
+};
+
+/** Decodes `bytes` fed in pieces of `step` bytes. */
+function decodeSplit(dec: StreamDecoder, bytes: Uint8Array, step: number): Message[] {
+  const out: Message[] = [];
+  for (let i = 0; i < bytes.length; i += step) out.push(...dec.push(bytes.slice(i, i + step)));
+  return out;
+}
+
+Deno.test("peer stream: message stream is an 8-byte length and the message; link heartbeats are skipped", () => {
+  const vote = { ...newMessage(MessageType.MsgVote, 2n, 1n), term: 5, index: 9, logTerm: 4 };
+  const resp = { ...newMessage(MessageType.MsgAppResp, 1n, 2n), term: 5, index: 12, reject: true, rejectHint: 11 };
+  const bytes = new StreamEncoder("message").encode([vote, linkHeartbeat, resp]);
+  const v = encodeMessage(vote);
+  assertEquals([...bytes.subarray(0, 8 + v.length)], [...u64(v.length), ...v]);
+  for (const step of [1, 3, 1000]) {
+    assertEquals(decodeSplit(new StreamDecoder("message", 2n, 1n), bytes, step), [vote, resp]);
+  }
+});
+
+Deno.test("peer stream: msgappv2 writes a continuing append as its entries and commit, a new one whole", () => {
+  const first = app(3, 10, 3, [ent(3, 11), ent(3, 12)], 10);
+  const next = app(3, 12, 3, [ent(3, 13)], 12);
+  const probe = app(3, 20, 2, [], 13); // does not continue: whole again
+  const enc = new StreamEncoder("msgappv2");
+  const a = enc.encode([first]);
+  const b = enc.encode([next, linkHeartbeat]);
+  const c = enc.encode([probe]);
+  const m1 = encodeMessage(first), e13 = encodeEntry(ent(3, 13));
+  assertEquals([...a], [2, ...u64(m1.length), ...m1]);
+  assertEquals([...b], [1, ...u64(1), ...u64(e13.length), ...e13, ...u64(12), 0]);
+  assertEquals(c[0], 2);
+  const all = new Uint8Array([...a, ...b, ...c]);
+  for (const step of [1, 5, 4096]) {
+    // the decoder fills what the short form leaves out from the stream's ends and its previous append
+    assertEquals(decodeSplit(new StreamDecoder("msgappv2", 2n, 1n), all, step), [first, next, probe]);
+  }
+});
+
+Deno.test("peer stream: bytes that are not the stream's encoding fail the stream", () => {
+  throws(() => new StreamDecoder("msgappv2", 2n, 1n).push(Uint8Array.of(9)), /failed to parse type 9 in msgappv2/);
+  throws(() => new StreamDecoder("message", 2n, 1n).push(Uint8Array.of(255, 0, 0, 0, 0, 0, 0, 0)), /read limit/);
+});
