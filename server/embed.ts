@@ -16,6 +16,8 @@ import { urlString } from "./urls.ts";
 import { probingHandler, RAFT_PREFIX, RAFT_PROBING_PREFIX, RAFT_SNAPSHOT_PREFIX } from "./peer/transport.ts";
 import { MEMBER_PROMOTE_PREFIX, MEMBERS_PREFIX } from "./peer/members_http.ts";
 import { STREAM_PREFIX } from "./peer/stream.ts";
+import { listenPeerUrl, type PeerListener } from "./peer/listener.ts";
+import type { PeerRequest, PeerResponse } from "./peer/http.ts";
 import { LEASE_INTERNAL_PREFIX, LEASE_PREFIX } from "./lease/lease_http.ts";
 
 /** etcd's grpcOverheadBytes: a gRPC message may exceed --max-request-bytes by this much before the transport refuses it. */
@@ -23,7 +25,7 @@ const grpcOverheadBytes = 512 * 1024;
 
 export class Etcd {
   readonly clients: ClientUrlServer[] = [];
-  readonly peers: Server[] = [];
+  readonly peers: PeerListener[] = [];
   readonly metricsListeners: Server[] = [];
   private closing: Promise<void> | undefined;
 
@@ -45,7 +47,7 @@ export class Etcd {
     // needs the peers), then the peer and metrics listeners
     await Promise.all(this.clients.map((c) => c.close()));
     await this.server.stop();
-    await Promise.all([...this.peers, ...this.metricsListeners].map(closeHttp));
+    await Promise.all([...this.peers.map((p) => p.close()), ...this.metricsListeners.map(closeHttp)]);
     this.logger.info("closed etcd server", { name: this.server.cfg.name });
   }
 }
@@ -63,13 +65,13 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> 
   // that arrive meanwhile wait, unrefused, until the server is ready.
   const registry = new MetricsRegistry();
   const box: { server?: EtcdServer; endpoints?: Map<string, PlainHttpHandler> } = {};
-  const peers: Server[] = [], metricsListeners: Server[] = [], clients: ClientUrlListener[] = [];
+  const peers: PeerListener[] = [], metricsListeners: Server[] = [], clients: ClientUrlListener[] = [];
   const closeListeners = () =>
-    Promise.all([...clients.map((c) => c.close()), ...[...peers, ...metricsListeners].map(closeHttp)]);
+    Promise.all([...clients.map((c) => c.close()), ...peers.map((p) => p.close()), ...metricsListeners.map(closeHttp)]);
   let server: EtcdServer;
   try {
     for (const url of cfg.listenPeerUrls) {
-      peers.push(await listenHttp(url, peerHandler(box), "peer"));
+      peers.push(await listenPeerUrl(url, peerHandler(box)));
       logger.info("starting peer listener", { address: urlString(url) });
     }
     for (const url of cfg.listenClientUrls) clients.push(await listenClientUrl(url));
@@ -157,7 +159,7 @@ function endpointHandler(endpoints: () => Map<string, PlainHttpHandler> | undefi
 
 /** The peer port: raft messages from the other members, and members and versions for tooling. */
 function peerHandler(box: { server?: EtcdServer }) {
-  return (req: IncomingMessage, res: ServerResponse) => {
+  return (req: PeerRequest, res: PeerResponse) => {
     const server = box.server;
     if (server === undefined) {
       res.writeHead(503, { "content-type": "text/plain" }).end("etcd server is starting\n");

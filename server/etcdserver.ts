@@ -92,7 +92,7 @@ import { acceptPeerRequest, MEMBER_REMOVED, pipelineHandler, snapshotHandler, Tr
 import { streamHandler } from "./peer/stream.ts";
 import { mayAddMember, mayPromoteMember, mayRemoveMember, type ReconfigureView } from "./reconfigure.ts";
 import { membersHandler, promoteOnLeader } from "./peer/members_http.ts";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { PeerRequest, PeerResponse } from "./peer/http.ts";
 
 /** etcd's maxGapBetweenApplyAndCommitIndex: past it, new proposals are refused. */
 const maxGapBetweenApplyAndCommit = 5000;
@@ -112,13 +112,13 @@ export class EtcdServer {
   private readonly lessorLoop: LessorLoop;
   /** Raft messages to the other members, and `POST /raft` for theirs (server/peer). */
   private readonly transport: Transport;
-  readonly peerPipeline: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly peerPipeline: (req: PeerRequest, res: PeerResponse) => void;
   /** `GET /members` and `POST /members/promote/<id>` on the peer port. */
-  readonly peerMembers: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly peerMembers: (req: PeerRequest, res: PeerResponse) => void;
   /** `GET /raft/stream/<type>/<from>`: a peer dials the stream of messages for it. */
-  readonly peerStream: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly peerStream: (req: PeerRequest, res: PeerResponse) => void;
   /** `POST /raft/snapshot`: a leader's snapshot and backend. */
-  readonly peerSnapshot: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly peerSnapshot: (req: PeerRequest, res: PeerResponse) => void;
   /** Snapshots being sent to followers: the raft log is not compacted meanwhile (they need what follows them). */
   private inflightSnapshots = 0;
   /** Callers waiting for the applied index to reach an index (etcd's ApplyWait). */

@@ -306,6 +306,11 @@ export class H1ServerResponse extends CompatResponse {
     return ok || this.conn.socket.destroyed;
   }
 
+  /** Sends the head now (a long-lived response: the client learns its status before the first bytes of the body). */
+  flushHeaders(): void {
+    this.#flushHead(undefined);
+  }
+
   end(data?: string | Uint8Array | (() => void), cb?: () => void): this {
     if (typeof data === "function") [cb, data] = [data, undefined];
     if (this.writableEnded) return this;

@@ -1,7 +1,7 @@
 // Lease calls a follower forwards to the leader, whose lessor is the only one that counts down (etcd's leasehttp):
 // `POST /leases` (a LeaseKeepAliveRequest, answered with a LeaseKeepAliveResponse) and `POST /leases/internal` (a
 // leasepb.LeaseInternalRequest wrapping a LeaseTimeToLiveRequest) on the peer URLs, protobuf bodies, etcd's statuses.
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { PeerRequest, PeerResponse } from "../peer/http.ts";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   LeaseKeepAliveRequestSchema,
@@ -32,8 +32,8 @@ export interface LeaseHttpDeps {
 }
 
 /** The peer-side handler of both paths (etcd's leaseHandler). */
-export function leaseHttpHandler(deps: LeaseHttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const text = (res: ServerResponse, status: number, body: string) =>
+export function leaseHttpHandler(deps: LeaseHttpDeps): (req: PeerRequest, res: PeerResponse) => void {
+  const text = (res: PeerResponse, status: number, body: string) =>
     res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${body}\n`);
   return (req, res) => {
     if (req.method !== "POST") return text(res, 405, "Method Not Allowed");

@@ -1,7 +1,7 @@
 // The membership endpoints on the peer port (etcd's etcdhttp peer handlers): `GET /members` (what a joining member
 // asks its peers for) and `POST /members/promote/<id>` (a follower asks the leader to promote a learner), with the
 // client side of both.
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { PeerRequest, PeerResponse } from "./http.ts";
 import type { NodeId } from "../../raft/types.ts";
 import {
   ErrGRPCLearnerNotReady,
@@ -44,8 +44,8 @@ export function membersHandler(opts: {
   clusterId: () => NodeId;
   members: () => Member[];
   promote: (id: NodeId) => Promise<Member[]>;
-}): (req: IncomingMessage, res: ServerResponse) => void {
-  const text = (res: ServerResponse, status: number, body: string) =>
+}): (req: PeerRequest, res: PeerResponse) => void {
+  const text = (res: PeerResponse, status: number, body: string) =>
     res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${body}\n`);
   return (req, res) => {
     const path = (req.url ?? "/").split("?")[0];

@@ -4,7 +4,7 @@
 // header), "message" every other message, each an 8-byte length and a raftpb.Message. An idle stream carries a link
 // heartbeat every ConnReadTimeout/3; a reader that hears nothing for ConnReadTimeout drops the stream and dials again.
 // Messages queue per stream (bounded, etcd's streamBufSize) and leave in one socket write per turn.
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { PeerRequest, PeerResponse } from "./http.ts";
 import type { Message, NodeId } from "../../raft/types.ts";
 import { MessageType } from "../../raft/types.ts";
 import { newMessage } from "../../raft/util.ts";
@@ -135,7 +135,7 @@ export class StreamDecoder {
     const len = readLength(buf, off);
     if (len === undefined || buf.length - off - 8 < len) return 0;
     const m = decodeMessage(buf.subarray(off + 8, off + 8 + len));
-    if (!isLinkHeartbeat(m)) out.push(m);
+    if (!isLinkHeartbeat(m)) out.push(ownEntries(m));
     return 8 + len;
   }
 
@@ -150,7 +150,7 @@ export class StreamDecoder {
       const m = decodeMessage(buf.subarray(off + 9, off + 9 + len));
       this.#term = m.term;
       this.#index = m.entries.length > 0 ? m.entries[m.entries.length - 1].index : m.index;
-      out.push(m);
+      out.push(ownEntries(m));
       return 9 + len;
     }
     if (type !== MSGAPPV2_ENTRIES) throw new Error(`failed to parse type ${type} in msgappv2 stream`);
@@ -186,6 +186,15 @@ export class StreamDecoder {
   }
 }
 
+/**
+ * Gives each entry of a decoded message its own bytes: decoded in place, they are views of the whole read buffer,
+ * and a key kept by the store from one would keep that buffer (measured: 430 MiB on a leader after 20k forwarded puts).
+ */
+export function ownEntries(m: Message): Message {
+  for (const e of m.entries) e.data = e.data.slice();
+  return m;
+}
+
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const c = new Uint8Array(a.length + b.length);
   c.set(a);
@@ -206,7 +215,7 @@ function readLength(buf: Uint8Array, off: number): number | undefined {
  * send() queues; what is queued leaves in one write per turn, and waits while the socket drains.
  */
 export class StreamWriter {
-  #res: ServerResponse | undefined;
+  #res: PeerResponse | undefined;
   #enc: StreamEncoder;
   #queue: Message[] = [];
   #scheduled = false;
@@ -222,7 +231,7 @@ export class StreamWriter {
   }
 
   /** The peer dialed: its response replaces any earlier one (which ends). */
-  attach(res: ServerResponse): void {
+  attach(res: PeerResponse): void {
     this.close();
     this.#res = res;
     this.#enc = new StreamEncoder(this.type);
@@ -375,8 +384,8 @@ export function streamHandler(opts: {
   localId: NodeId;
   writer: (from: NodeId, type: StreamType) => StreamWriter | undefined;
   logger: Logger;
-}): (req: IncomingMessage, res: ServerResponse) => void {
-  const plain = (res: ServerResponse, status: number, msg: string) =>
+}): (req: PeerRequest, res: PeerResponse) => void {
+  const plain = (res: PeerResponse, status: number, msg: string) =>
     res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${msg}\n`);
   return (req, res) => {
     const m = /^\/raft\/stream\/(msgappv2|message)\/([0-9a-f]{1,16})$/.exec((req.url ?? "").split("?")[0]);

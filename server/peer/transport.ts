@@ -8,13 +8,13 @@
 // The long-lived streams (`/raft/stream/...`, stream.ts) carry a peer's messages while they are up; the pipeline
 // carries them otherwise.
 import { Buffer } from "node:buffer";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { PeerRequest, PeerResponse } from "./http.ts";
 import type { Message, NodeId } from "../../raft/types.ts";
 import { MessageType } from "../../raft/types.ts";
 import { decodeMessage, encodeMessage } from "../../wal/raft_codec.ts";
 import type { Logger } from "../logger.ts";
 import { ETCD_SERVER_VERSION } from "../version.ts";
-import { StreamReader, type StreamType, StreamWriter } from "./stream.ts";
+import { ownEntries, StreamReader, type StreamType, StreamWriter } from "./stream.ts";
 
 export const RAFT_PREFIX = "/raft";
 export const RAFT_SNAPSHOT_PREFIX = "/raft/snapshot";
@@ -367,12 +367,12 @@ function coalesceProposals(first: Message, q: Message[]): Message {
 }
 
 /** A peer request's body, up to etcd's connReadLimitByte; a larger one is cut off (the connection destroyed). */
-export function readPeerBody(req: IncomingMessage, onBody: (body: Buffer) => void): void {
+export function readPeerBody(req: PeerRequest, onBody: (body: Buffer) => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   req.on("data", (c: Buffer) => {
     size += c.length;
-    if (size > READ_LIMIT) req.destroy();
+    if (size > READ_LIMIT) req.socket.destroy();
     else chunks.push(c);
   });
   req.on("end", () => onBody(Buffer.concat(chunks, size)));
@@ -391,8 +391,8 @@ interface PeerHandlerOptions {
  * a removed member (410).
  */
 export function acceptPeerRequest(
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: PeerRequest,
+  res: PeerResponse,
   opts: Pick<PeerHandlerOptions, "clusterId" | "isRemoved" | "logger">,
   method = "POST",
 ): boolean {
@@ -424,13 +424,13 @@ export function acceptPeerRequest(
 }
 
 /** `GET /raft/probing` (etcd's prober handler): answers that this member is up. */
-export function probingHandler(_req: IncomingMessage, res: ServerResponse): void {
+export function probingHandler(_req: PeerRequest, res: PeerResponse): void {
   res.writeHead(200, { "content-type": "application/json" }).end(
     `${JSON.stringify({ OK: true, Now: new Date().toISOString() })}\n`,
   );
 }
 
-function plainError(res: ServerResponse, status: number, msg: string): void {
+function plainError(res: PeerResponse, status: number, msg: string): void {
   res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${msg}\n`);
 }
 
@@ -438,13 +438,13 @@ function plainError(res: ServerResponse, status: number, msg: string): void {
  * `POST /raft` (etcd's pipelineHandler): a message from a member of this cluster, stepped into raft; 204 once it
  * has been. Another cluster's traffic gets 412 and etcd's "cluster ID mismatch".
  */
-export function pipelineHandler(opts: PeerHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+export function pipelineHandler(opts: PeerHandlerOptions): (req: PeerRequest, res: PeerResponse) => void {
   return (req, res) => {
     if (!acceptPeerRequest(req, res, opts)) return;
     readPeerBody(req, (body) => {
       let m: Message;
       try {
-        m = decodeMessage(body);
+        m = ownEntries(decodeMessage(body));
       } catch {
         plainError(res, 400, "error unmarshalling raft message");
         return;
@@ -461,7 +461,7 @@ export function pipelineHandler(opts: PeerHandlerOptions): (req: IncomingMessage
  */
 export function snapshotHandler(
   opts: PeerHandlerOptions & { saveDb: (chunks: AsyncIterable<Uint8Array>, index: number) => Promise<number> },
-): (req: IncomingMessage, res: ServerResponse) => void {
+): (req: PeerRequest, res: PeerResponse) => void {
   return (req, res) => {
     if (!acceptPeerRequest(req, res, opts)) return;
     void receiveSnapshot(req, res, opts);
@@ -469,8 +469,8 @@ export function snapshotHandler(
 }
 
 async function receiveSnapshot(
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: PeerRequest,
+  res: PeerResponse,
   opts: PeerHandlerOptions & { saveDb: (chunks: AsyncIterable<Uint8Array>, index: number) => Promise<number> },
 ): Promise<void> {
   const it = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
@@ -492,7 +492,8 @@ async function receiveSnapshot(
   } catch (err) {
     opts.logger.warn("failed to decode Raft message", { error: String(err) });
     plainError(res, 400, `failed to decode raft message (${(err as Error).message})`);
-    req.destroy();
+    // the rest of the body is not read: the connection ends once the answer is out
+    req.socket.end();
     return;
   }
   const fields = {
@@ -502,7 +503,8 @@ async function receiveSnapshot(
   if (m.type !== MessageType.MsgSnap || m.snapshot === undefined) {
     opts.logger.warn("unexpected Raft message type", { ...fields, "message-type": MessageType[m.type] });
     plainError(res, 400, "wrong raft message type");
-    req.destroy();
+    // the rest of the body is not read: the connection ends once the answer is out
+    req.socket.end();
     return;
   }
   opts.logger.info("receiving database snapshot", fields);
@@ -517,7 +519,8 @@ async function receiveSnapshot(
   } catch (err) {
     opts.logger.warn("failed to save incoming database snapshot", { ...fields, error: String(err) });
     plainError(res, 500, `failed to save KV snapshot (${(err as Error).message})`);
-    req.destroy();
+    // the rest of the body is not read: the connection ends once the answer is out
+    req.socket.end();
     return;
   }
   opts.logger.info("received and saved database snapshot", { ...fields, "incoming-snapshot-size-bytes": size });

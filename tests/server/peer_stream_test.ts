@@ -55,3 +55,16 @@ Deno.test("peer stream: bytes that are not the stream's encoding fail the stream
   throws(() => new StreamDecoder("msgappv2", 2n, 1n).push(Uint8Array.of(9)), /failed to parse type 9 in msgappv2/);
   throws(() => new StreamDecoder("message", 2n, 1n).push(Uint8Array.of(255, 0, 0, 0, 0, 0, 0, 0)), /read limit/);
 });
+
+Deno.test("peer stream: decoded entries own their bytes, not the read buffer they came in", () => {
+  const prop = { ...newMessage(MessageType.MsgProp, 1n, 2n), entries: [ent(0, 1), ent(0, 2)] };
+  const enc = new StreamEncoder("message");
+  const bytes = new Uint8Array([...enc.encode([prop]), ...enc.encode([prop])]);
+  for (const m of new StreamDecoder("message", 1n, 2n).push(bytes)) {
+    for (const e of m.entries) assertEquals(e.data.buffer.byteLength, e.data.length);
+  }
+  const apps = new StreamEncoder("msgappv2").encode([app(3, 10, 3, [ent(3, 11)], 10), app(3, 11, 3, [ent(3, 12)], 11)]);
+  for (const m of new StreamDecoder("msgappv2", 2n, 1n).push(apps)) {
+    for (const e of m.entries) assertEquals(e.data.buffer.byteLength <= 16, true);
+  }
+});
