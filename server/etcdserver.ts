@@ -174,12 +174,14 @@ export class EtcdServer {
       peers: () => [...new Set([...this.cluster.members.keys(), ...b.remotes.keys()])].filter((id) => id !== this.id),
       removed: () => this.stopRemoved(),
       receive: (m) => this.receive(m),
+      metrics: metrics.peer,
       logger,
     });
     const peerHandlerOpts = {
       clusterId: () => this.cluster.clusterId,
       receive: (m: Message) => this.receive(m),
       isRemoved: (id: NodeId) => this.cluster.removed.has(id),
+      metrics: metrics.peer,
       logger,
     };
     this.peerPipeline = pipelineHandler(peerHandlerOpts);

@@ -132,6 +132,9 @@ export class MetricsRegistry {
   gaugeVec(name: string, help: string, labelNames: readonly string[]): Vec<Gauge> {
     return this.register(name, help, "gauge", labelNames, () => new Gauge());
   }
+  histogramVec(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): Vec<Histogram> {
+    return this.register(name, help, "histogram", labelNames, () => new Histogram(buckets));
+  }
 
   /** The registry in Prometheus text format, with process metrics sampled now. */
   render(): string {
@@ -206,9 +209,12 @@ export class ServerMetrics {
   readonly clientGrpcSentBytes: Counter;
   /** grpc_server_handled_total by (grpc_type, grpc_service, grpc_method, grpc_code); cache `.with(...)` results. */
   readonly grpcHandled: Vec<Counter>;
+  /** rafthttp's metrics (etcd_network_*), labelled by peer ID. */
+  readonly peer: PeerMetrics;
   readonly grpcStarted: Vec<Counter>;
 
   constructor(registry: MetricsRegistry, serverVersion = ETCD_SERVER_VERSION) {
+    this.peer = new PeerMetrics(registry);
     const r = registry;
     this.hasLeader = r.gauge("etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not.");
     this.isLeader = r.gauge("etcd_server_is_leader", "Whether or not this member is a leader. 1 if is, 0 otherwise.");
@@ -326,4 +332,67 @@ export function grpcMetricsObserver(m: ServerMetrics): GrpcObserver {
     received: (n) => m.clientGrpcReceivedBytes.inc(n),
     sent: (n) => m.clientGrpcSentBytes.inc(n),
   };
+}
+
+/** etcd's rafthttp metrics: the peer connections, bytes and failures each way, round trips, snapshots. */
+export class PeerMetrics {
+  readonly activePeers: Vec<Gauge>;
+  readonly disconnectedPeers: Vec<Counter>;
+  readonly sentBytes: Vec<Counter>;
+  readonly receivedBytes: Vec<Counter>;
+  readonly sentFailures: Vec<Counter>;
+  readonly receivedFailures: Vec<Counter>;
+  readonly roundTripTime: Vec<Histogram>;
+  readonly snapshotSendSuccess: Vec<Counter>;
+  readonly snapshotSendFailures: Vec<Counter>;
+  readonly snapshotReceiveSuccess: Vec<Counter>;
+  readonly snapshotReceiveFailures: Vec<Counter>;
+
+  constructor(r: MetricsRegistry) {
+    const n = "etcd_network_";
+    this.activePeers = r.gaugeVec(`${n}active_peers`, "The current number of active peer connections.", [
+      "Local",
+      "Remote",
+    ]);
+    this.disconnectedPeers = r.counterVec(`${n}disconnected_peers_total`, "The total number of disconnected peers.", [
+      "Local",
+      "Remote",
+    ]);
+    this.sentBytes = r.counterVec(`${n}peer_sent_bytes_total`, "The total number of bytes sent to peers.", ["To"]);
+    this.receivedBytes = r.counterVec(
+      `${n}peer_received_bytes_total`,
+      "The total number of bytes received from peers.",
+      ["From"],
+    );
+    this.sentFailures = r.counterVec(`${n}peer_sent_failures_total`, "The total number of send failures from peers.", [
+      "To",
+    ]);
+    this.receivedFailures = r.counterVec(
+      `${n}peer_received_failures_total`,
+      "The total number of receive failures from peers.",
+      ["From"],
+    );
+    this.roundTripTime = r.histogramVec(
+      `${n}peer_round_trip_time_seconds`,
+      "Round-Trip-Time histogram between peers",
+      ["To"],
+      exponentialBuckets(0.0001, 2, 16),
+    );
+    this.snapshotSendSuccess = r.counterVec(`${n}snapshot_send_success`, "Total number of successful snapshot sends", [
+      "To",
+    ]);
+    this.snapshotSendFailures = r.counterVec(`${n}snapshot_send_failures`, "Total number of snapshot send failures", [
+      "To",
+    ]);
+    this.snapshotReceiveSuccess = r.counterVec(
+      `${n}snapshot_receive_success`,
+      "Total number of successful snapshot receives",
+      ["From"],
+    );
+    this.snapshotReceiveFailures = r.counterVec(
+      `${n}snapshot_receive_failures`,
+      "Total number of snapshot receive failures",
+      ["From"],
+    );
+  }
 }

@@ -222,7 +222,11 @@ export class StreamWriter {
   #draining = false;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
 
-  constructor(readonly type: StreamType, private readonly onChange: (working: boolean) => void) {
+  constructor(
+    readonly type: StreamType,
+    private readonly onChange: (working: boolean) => void,
+    private readonly onWrite: (bytes: number) => void,
+  ) {
     this.#enc = new StreamEncoder(type);
   }
 
@@ -285,7 +289,9 @@ export class StreamWriter {
   #write(msgs: Message[]): void {
     const res = this.#res;
     if (res === undefined) return;
-    if (!res.write(this.#enc.encode(msgs))) this.#draining = true;
+    const bytes = this.#enc.encode(msgs);
+    this.onWrite(bytes.length);
+    if (!res.write(bytes)) this.#draining = true;
   }
 }
 
@@ -299,6 +305,10 @@ export interface StreamReaderOptions {
   receive: (m: Message) => void;
   /** The peer answered 410: this member was removed. */
   removed: () => void;
+  /** Bytes taken off the stream. */
+  onRead: (bytes: number) => void;
+  /** A stream that was up broke (ended, went silent, or carried bytes that do not decode). */
+  onBroken: () => void;
   logger: Logger;
 }
 
@@ -364,9 +374,15 @@ export class StreamReader {
         throw new Error(`status ${res.status}: ${(await res.text()).trim()}`);
       }
       const dec = new StreamDecoder(this.opts.type, this.opts.localId, this.opts.peerId);
-      for await (const chunk of res.body) {
-        arm();
-        for (const m of dec.push(chunk)) this.opts.receive(m);
+      try {
+        for await (const chunk of res.body) {
+          arm();
+          this.opts.onRead(chunk.length);
+          for (const m of dec.push(chunk)) this.opts.receive(m);
+        }
+      } catch (err) {
+        if (!this.#stopped) this.opts.onBroken();
+        throw err;
       }
     } finally {
       clearTimeout(watchdog);

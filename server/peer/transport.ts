@@ -13,6 +13,7 @@ import type { Message, NodeId } from "../../raft/types.ts";
 import { MessageType } from "../../raft/types.ts";
 import { decodeMessage, encodeMessage } from "../../wal/raft_codec.ts";
 import type { Logger } from "../logger.ts";
+import type { PeerMetrics } from "../metrics.ts";
 import { ETCD_SERVER_VERSION } from "../version.ts";
 import { ownEntries, StreamReader, type StreamType, StreamWriter } from "./stream.ts";
 
@@ -55,6 +56,7 @@ export interface TransportOptions {
   removed: () => void;
   /** A message a peer's stream brought. */
   receive: (m: Message) => void;
+  metrics: PeerMetrics;
   logger: Logger;
 }
 
@@ -146,6 +148,9 @@ export class Transport {
     let s = this.#streams.get(id);
     if (s !== undefined) return s;
     const onChange = (working: boolean) => this.#reached(id, working);
+    const hex = id.toString(16), peer = this.opts.metrics;
+    const sent = peer.sentBytes.with(hex), received = peer.receivedBytes.with(hex);
+    const onWrite = (n: number) => sent.inc(n);
     const reader = (type: StreamType) =>
       new StreamReader({
         type,
@@ -155,10 +160,15 @@ export class Transport {
         headers: () => ({ ...this.#headers("application/octet-stream"), "x-raft-to": id.toString(16) }),
         receive: this.opts.receive,
         removed: this.opts.removed,
+        onRead: (n) => received.inc(n),
+        onBroken: () => peer.receivedFailures.with(hex).inc(),
         logger: this.opts.logger,
       });
     s = {
-      writers: { msgappv2: new StreamWriter("msgappv2", onChange), message: new StreamWriter("message", onChange) },
+      writers: {
+        msgappv2: new StreamWriter("msgappv2", onChange, onWrite),
+        message: new StreamWriter("message", onChange, onWrite),
+      },
       readers: [reader("msgappv2"), reader("message")],
     };
     this.#streams.set(id, s);
@@ -175,19 +185,29 @@ export class Transport {
     const urls = this.opts.peerUrls(id);
     if (urls === undefined || urls.length === 0) return;
     try {
+      const t0 = performance.now();
       const res = await fetch(new URL(RAFT_PROBING_PREFIX, urls[0]), {
         signal: AbortSignal.timeout(PROBE_INTERVAL_MS),
       });
       await res.body?.cancel();
       this.#reached(id, res.status === 200);
+      if (res.status === 200) {
+        this.opts.metrics.roundTripTime.with(id.toString(16)).observe((performance.now() - t0) / 1000);
+      }
     } catch {
       this.#reached(id, false);
     }
   }
 
   #reached(id: NodeId, ok: boolean): void {
-    if (!ok) this.#activeSince.delete(id);
-    else if (!this.#activeSince.has(id)) this.#activeSince.set(id, Date.now());
+    if (ok === this.#activeSince.has(id)) return;
+    const labels = [this.opts.localId.toString(16), id.toString(16)];
+    if (ok) this.#activeSince.set(id, Date.now());
+    else {
+      this.#activeSince.delete(id);
+      this.opts.metrics.disconnectedPeers.with(...labels).inc();
+    }
+    this.opts.metrics.activePeers.with(...labels).set(ok ? 1 : 0);
   }
 
   async #drain(to: NodeId, key: string): Promise<void> {
@@ -211,16 +231,22 @@ export class Transport {
     const urls = this.opts.peerUrls(to);
     if (urls === undefined || urls.length === 0) return false;
     const url = new URL(RAFT_PREFIX, urls[0]);
+    const hex = to.toString(16);
     try {
+      const data = encodeMessage(m);
       const res = await fetch(url, {
         method: "POST",
-        body: encodeMessage(m) as Uint8Array<ArrayBuffer>,
+        body: data as Uint8Array<ArrayBuffer>,
         headers: this.#headers("application/protobuf"),
         signal: AbortSignal.timeout(POST_TIMEOUT_MS),
       });
       const body = await res.text();
       this.#reached(to, res.status === 204);
-      if (res.status === 204) return true;
+      if (res.status === 204) {
+        this.opts.metrics.sentBytes.with(hex).inc(data.length);
+        return true;
+      }
+      this.opts.metrics.sentFailures.with(hex).inc();
       if (res.status === 410) this.opts.removed();
       this.opts.logger.warn("failed to send raft message", {
         "remote-peer-id": to.toString(16),
@@ -231,6 +257,7 @@ export class Transport {
       return false;
     } catch {
       this.#reached(to, false);
+      this.opts.metrics.sentFailures.with(hex).inc();
       return false;
     }
   }
@@ -278,12 +305,16 @@ export class Transport {
       const text = await res.text();
       if (res.status === 204) {
         this.opts.logger.info("sent database snapshot", fields);
+        this.opts.metrics.sentBytes.with(m.to.toString(16)).inc(prefix.length + db.size);
+        this.opts.metrics.snapshotSendSuccess.with(m.to.toString(16)).inc();
         return true;
       }
+      this.opts.metrics.snapshotSendFailures.with(m.to.toString(16)).inc();
       this.opts.logger.warn("failed to send database snapshot", { ...fields, status: res.status, error: text.trim() });
       return false;
     } catch (err) {
       this.opts.logger.warn("failed to send database snapshot", { ...fields, error: String(err) });
+      this.opts.metrics.snapshotSendFailures.with(m.to.toString(16)).inc();
       return false;
     } finally {
       this.#snapshotsInFlight.delete(abort);
@@ -383,6 +414,7 @@ interface PeerHandlerOptions {
   receive: (m: Message) => void;
   /** Whether a member ID was removed from the cluster: its traffic is refused with 410. */
   isRemoved: (id: NodeId) => boolean;
+  metrics: PeerMetrics;
   logger: Logger;
 }
 
@@ -441,14 +473,17 @@ function plainError(res: PeerResponse, status: number, msg: string): void {
 export function pipelineHandler(opts: PeerHandlerOptions): (req: PeerRequest, res: PeerResponse) => void {
   return (req, res) => {
     if (!acceptPeerRequest(req, res, opts)) return;
+    const from = String(req.headers["x-server-from"]);
     readPeerBody(req, (body) => {
       let m: Message;
       try {
         m = ownEntries(decodeMessage(body));
       } catch {
+        opts.metrics.receivedFailures.with(from).inc();
         plainError(res, 400, "error unmarshalling raft message");
         return;
       }
+      opts.metrics.receivedBytes.with(from).inc(body.length);
       opts.receive(m);
       res.writeHead(204).end();
     });
@@ -514,9 +549,11 @@ async function receiveSnapshot(
     for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
   }
   let size: number;
+  const from = m.from.toString(16);
   try {
     size = await opts.saveDb(db(), m.snapshot.metadata.index);
   } catch (err) {
+    opts.metrics.snapshotReceiveFailures.with(from).inc();
     opts.logger.warn("failed to save incoming database snapshot", { ...fields, error: String(err) });
     plainError(res, 500, `failed to save KV snapshot (${(err as Error).message})`);
     // the rest of the body is not read: the connection ends once the answer is out
@@ -524,6 +561,8 @@ async function receiveSnapshot(
     return;
   }
   opts.logger.info("received and saved database snapshot", { ...fields, "incoming-snapshot-size-bytes": size });
+  opts.metrics.receivedBytes.with(from).inc(size);
+  opts.metrics.snapshotReceiveSuccess.with(from).inc();
   opts.receive(m);
   res.writeHead(204).end();
 }

@@ -77,6 +77,16 @@ Deno.test({
       const ids = await Promise.all(nodes.map(status));
       const leaderId = ids[0].leader;
       assertEquals(ids.map((s) => s.leader), [leaderId, leaderId, leaderId], "one leader, seen by all");
+      // etcd's peer metrics: every peer connected, traffic and round trips to each (the prober runs every second)
+      await waitUntil(async () => {
+        const text = await (await fetch(`http://${ep(nodes[0])}/metrics`)).text();
+        return ids.slice(1).every(({ id }) =>
+          text.includes(`etcd_network_active_peers{Local="${ids[0].id}",Remote="${id}"} 1`) &&
+          /etcd_network_peer_sent_bytes_total\{To="[0-9a-f]+"\} [1-9]/.test(text) &&
+          new RegExp(`etcd_network_peer_received_bytes_total\\{From="${id}"\\} [1-9]`).test(text) &&
+          new RegExp(`etcd_network_peer_round_trip_time_seconds_count\\{To="${id}"\\} [1-9]`).test(text)
+        );
+      }, () => "peer metrics on the first member");
 
       // a write on each member (followers forward to the leader), read back everywhere
       for (const [i, n] of nodes.entries()) await ctl(ep(n), "put", `k${i}`, `v${i}`);
@@ -365,7 +375,7 @@ Deno.test({
         () => "member add to be accepted",
         30_000,
       );
-      const id4 = /^Member +([0-9a-f]+) added to cluster [0-9a-f]+\n/.exec(added)![1];
+      const id4 = /^Member +([0-9a-f]+) added to cluster +[0-9a-f]+\n/.exec(added)![1];
       assertMatch(
         added,
         new RegExp(`ETCD_NAME="n4"\nETCD_INITIAL_CLUSTER=".*n4=http://127\\.0\\.0\\.1:${spare[0]}.*"\n`),
