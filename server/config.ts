@@ -45,6 +45,10 @@ export interface EtcdConfig {
   preVote: boolean;
   /** --strict-reconfig-check: refuse membership changes that would lose the quorum of started members. */
   strictReconfigCheck: boolean;
+  /** --experimental-initial-corrupt-check: compare HashKV with the peers' before serving clients. */
+  initialCorruptCheck: boolean;
+  /** --experimental-corrupt-check-time: the leader's HashKV comparison period (0: never). */
+  corruptCheckTimeMs: number;
   /** --experimental-watch-progress-notify-interval: how often idle watchers that asked for it get progress. */
   watchProgressNotifyIntervalMs: number;
   /** --experimental-enable-lease-checkpoint */
@@ -99,6 +103,8 @@ export function defaultConfig(): EtcdConfig {
     logOutputs: ["default"],
     preVote: false,
     strictReconfigCheck: true,
+    initialCorruptCheck: false,
+    corruptCheckTimeMs: 0,
     watchProgressNotifyIntervalMs: 10 * 60_000,
     leaseCheckpoint: false,
     leaseCheckpointPersist: false,
@@ -201,6 +207,12 @@ function apply(cfg: EtcdConfig, name: string, v: string): void {
       if (ms > 0) cfg.watchProgressNotifyIntervalMs = ms;
       break;
     }
+    case "experimental-initial-corrupt-check":
+      cfg.initialCorruptCheck = bool();
+      break;
+    case "experimental-corrupt-check-time":
+      cfg.corruptCheckTimeMs = Math.max(0, parseGoDuration(v)!);
+      break;
     case "experimental-enable-lease-checkpoint":
       cfg.leaseCheckpoint = bool();
       break;

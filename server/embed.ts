@@ -17,6 +17,7 @@ import { probingHandler, RAFT_PREFIX, RAFT_PROBING_PREFIX, RAFT_SNAPSHOT_PREFIX 
 import { MEMBER_PROMOTE_PREFIX, MEMBERS_PREFIX } from "./peer/members_http.ts";
 import { STREAM_PREFIX } from "./peer/stream.ts";
 import { listenPeerUrl, type PeerListener } from "./peer/listener.ts";
+import { PEER_HASHKV_PATH } from "./corrupt.ts";
 import type { PeerRequest, PeerResponse } from "./peer/http.ts";
 import { LEASE_INTERNAL_PREFIX, LEASE_PREFIX } from "./lease/lease_http.ts";
 
@@ -93,6 +94,8 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> 
     server.start();
     const readyOrStopped = await Promise.race([server.ready.then(() => true), server.stopped.then(() => false)]);
     if (!readyOrStopped) throw new Error("etcd server stopped before it was ready");
+    // after the membership is applied, before any client is served
+    if (cfg.initialCorruptCheck) await server.checkInitialHashKV();
     const services = etcdServices(server);
     const grpcObserver = grpcMetricsObserver(server.metrics);
     for (const [i, listener] of clients.entries()) {
@@ -170,6 +173,7 @@ function peerHandler(box: { server?: EtcdServer }) {
     if (path === RAFT_SNAPSHOT_PREFIX) return server.peerSnapshot(req, res);
     if (path.startsWith(`${STREAM_PREFIX}/`)) return server.peerStream(req, res);
     if (path === LEASE_PREFIX || path === LEASE_INTERNAL_PREFIX) return server.leaseHttp(req, res);
+    if (path === PEER_HASHKV_PATH) return server.peerHashKV(req, res);
     if (path === MEMBERS_PREFIX || path.startsWith(MEMBER_PROMOTE_PREFIX)) return server.peerMembers(req, res);
     if (path === RAFT_PROBING_PREFIX) return probingHandler(req, res);
     if (path === "/version") {

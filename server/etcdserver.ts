@@ -90,6 +90,7 @@ import { LessorLoop } from "./lease/lessor_loop.ts";
 import { leaseHttpHandler, renewHTTP, timeToLiveHTTP } from "./lease/lease_http.ts";
 import { acceptPeerRequest, MEMBER_REMOVED, pipelineHandler, snapshotHandler, Transport } from "./peer/transport.ts";
 import { streamHandler } from "./peer/stream.ts";
+import { checkHashKV, checkInitialHashKV, type CorruptCheckView, hashKVHandler } from "./corrupt.ts";
 import { mayAddMember, mayPromoteMember, mayRemoveMember, type ReconfigureView } from "./reconfigure.ts";
 import { membersHandler, promoteOnLeader } from "./peer/members_http.ts";
 import type { PeerRequest, PeerResponse } from "./peer/http.ts";
@@ -115,6 +116,9 @@ export class EtcdServer {
   readonly peerPipeline: (req: PeerRequest, res: PeerResponse) => void;
   /** `GET /members` and `POST /members/promote/<id>` on the peer port. */
   readonly peerMembers: (req: PeerRequest, res: PeerResponse) => void;
+  /** `GET /members/hashkv`: this member's HashKV for a peer's corruption check. */
+  readonly peerHashKV: (req: PeerRequest, res: PeerResponse) => void;
+  private corruptMonitor: ReturnType<typeof setInterval> | undefined;
   /** `GET /raft/stream/<type>/<from>`: a peer dials the stream of messages for it. */
   readonly peerStream: (req: PeerRequest, res: PeerResponse) => void;
   /** `POST /raft/snapshot`: a leader's snapshot and backend. */
@@ -193,6 +197,11 @@ export class EtcdServer {
     this.peerStream = (req, res) => {
       if (acceptPeerRequest(req, res, peerHandlerOpts, "GET")) streams(req, res);
     };
+    this.peerHashKV = hashKVHandler({
+      clusterId: () => this.cluster.clusterId,
+      hashByRev: (rev) => this.b.store.hashByRev(rev),
+      logger,
+    });
     this.peerMembers = membersHandler({
       clusterId: () => this.cluster.clusterId,
       members: () => this.cluster.list(),
@@ -315,6 +324,7 @@ export class EtcdServer {
     }, 250);
     void this.publish();
     this.startAutoCompaction();
+    this.startCorruptionMonitor();
     this.lessorLoop.start();
     if (this.cfg.leaseCheckpoint && !this.cfg.leaseCheckpointPersist) {
       this.logger.warn(
@@ -877,6 +887,54 @@ export class EtcdServer {
     if (waiter >= 0) this.wait.trigger(waiter, this.cluster.list());
   }
 
+  // ---- corruption checks -------------------------------------------------------------
+
+  private corruptCheckView(): CorruptCheckView {
+    return {
+      self: this.id,
+      members: () => this.cluster.list(),
+      hashByRev: (rev) => this.b.store.hashByRev(rev),
+      timeoutMs: this.reqTimeoutMs,
+      logger: this.logger,
+    };
+  }
+
+  /** --experimental-initial-corrupt-check: throws when a peer holds other data at this member's revision. */
+  checkInitialHashKV(): Promise<void> {
+    return checkInitialHashKV(this.corruptCheckView());
+  }
+
+  /** --experimental-corrupt-check-time: the leader compares every member's HashKV each period (etcd's monitorKVHash). */
+  private startCorruptionMonitor(): void {
+    const period = this.cfg.corruptCheckTimeMs;
+    if (period === 0) return;
+    this.logger.info("enabled corruption checking", {
+      "local-member-id": this.id.toString(16),
+      interval: `${period / 1000}s`,
+    });
+    let running = false;
+    this.corruptMonitor = setInterval(async () => {
+      if (running || !this.raft.rawNode.isLeader() || this.alarms.has(AlarmType.CORRUPT)) return;
+      running = true;
+      try {
+        const corrupt = await checkHashKV(this.corruptCheckView(), () => this.linearizableReadNotify());
+        // etcd raises one alarm per pass
+        if (corrupt.length > 0 && !this.stopping) {
+          await this.alarm({
+            $typeName: "etcdserverpb.AlarmRequest",
+            action: AlarmRequest_AlarmAction.ACTIVATE,
+            memberID: corrupt[0],
+            alarm: AlarmType.CORRUPT,
+          });
+        }
+      } catch (err) {
+        this.logger.warn("failed to check hash KV", { error: String(err) });
+      } finally {
+        running = false;
+      }
+    }, period);
+  }
+
   // ---- membership --------------------------------------------------------------------
 
   private reconfigureView(): ReconfigureView {
@@ -1235,6 +1293,7 @@ export class EtcdServer {
     if (this.fatalError === undefined) await this.transferLeadership();
     this.stopping = true;
     clearInterval(this.sweeper);
+    clearInterval(this.corruptMonitor);
     this.lessorLoop.stop();
     this.transport.stop();
     this.lessor.demote();

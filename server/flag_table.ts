@@ -408,7 +408,7 @@ export const FLAGS: readonly FlagSpec[] = [
     "experimental-initial-corrupt-check",
     "bool",
     "false",
-    "ignored",
+    "implemented",
     "Check data corruption before serving any client/peer traffic.",
   ),
   f(
@@ -416,7 +416,7 @@ export const FLAGS: readonly FlagSpec[] = [
     "experimental-corrupt-check-time",
     "duration",
     "0s",
-    "ignored",
+    "implemented",
     "Duration of time between cluster corruption check passes.",
   ),
   f(

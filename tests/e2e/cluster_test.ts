@@ -2,6 +2,8 @@
 // through etcd's peer pipeline, forward a follower's writes, lose the leader to kill -9 without losing a write, and
 // the restarted member catches up to the same HashKV.
 import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
+import { Backend, BUCKET } from "../../mvcc/backend.ts";
+import { decodeKeyValue, storedValue } from "../../mvcc/kv_codec.ts";
 import {
   ctl,
   etcdctl,
@@ -45,10 +47,11 @@ async function threeNodes(extra: string[] = []) {
     nodes.push({ name, client: await freePort(), peer: await freePort(), dataDir: `${await tempDir()}/${name}.etcd` });
   }
   const cluster = nodes.map((n) => `${n.name}=http://127.0.0.1:${n.peer}`).join(",");
+  const args = (n: Node) => [...flags(n, cluster), ...extra];
   const start = async (n: Node) => {
-    n.member = await startMember({ dataDir: n.dataDir, clientPort: n.client, args: [...flags(n, cluster), ...extra] });
+    n.member = await startMember({ dataDir: n.dataDir, clientPort: n.client, args: args(n) });
   };
-  return { nodes, start };
+  return { nodes, start, args };
 }
 
 const ep = (n: Node) => `127.0.0.1:${n.client}`;
@@ -597,6 +600,57 @@ Deno.test({
       });
       assertEquals((await ctl(ep(n1), "member", "list")).trim().split("\n").length, 1);
       assertEquals(await ctl(ep(n1), "get", "alone", "--print-value-only"), "yes\n");
+    } finally {
+      await Promise.all(nodes.map((n) => n.member?.stop()));
+    }
+  },
+});
+
+Deno.test({
+  name: "corruption checks: a member whose data differs is refused at start, and the leader's check raises CORRUPT",
+  ...opts,
+  fn: async () => {
+    const { nodes, start, args } = await threeNodes(["--experimental-corrupt-check-time=1s"]);
+    try {
+      await Promise.all(nodes.map(start));
+      for (let i = 0; i < 10; i++) await ctl(ep(nodes[i % 3]), "put", `k${i}`, `v${i}`);
+      const st = await Promise.all(nodes.map(status));
+      const victim = nodes[st.findIndex((s) => s.id !== s.leader)];
+      // as etcd's own test does: the member is stopped and a value changed in its backend behind its back
+      await victim.member!.stop();
+      const be = await Backend.openDataDir(victim.dataDir);
+      let changed = 0;
+      be.forEach(BUCKET.key, (k, v) => {
+        const kv = decodeKeyValue(v);
+        if (new TextDecoder().decode(kv.key) !== "k3") return;
+        kv.value = new TextEncoder().encode("bit rot");
+        be.put(BUCKET.key, k, storedValue(kv));
+        changed++;
+        return false;
+      });
+      await be.close();
+      assertEquals(changed, 1);
+
+      const refused = await startMember({
+        dataDir: victim.dataDir,
+        clientPort: victim.client,
+        args: [...args(victim), "--experimental-initial-corrupt-check"],
+        expectExit: true,
+      });
+      assertEquals(await refused.stop(), 1);
+      assertMatch(refused.log(), /"msg":"found different hash values from remote peer"/);
+      assertMatch(refused.log(), /[0-9a-f]+ found data inconsistency with peers/);
+
+      // started without the initial check, the leader's periodic check finds it and the cluster refuses writes
+      await start(victim);
+      const victimId = (await status(victim)).id;
+      await waitUntil(
+        async () =>
+          (await ctl(ep(nodes[0]), "alarm", "list")).includes(`memberID:${BigInt(`0x${victimId}`)} alarm:CORRUPT`),
+        () => "the CORRUPT alarm",
+      );
+      const put = await etcdctl(ep(nodes[0]), ["put", "after", "corruption"]);
+      assertMatch(put.stderr, /etcdserver: corrupt cluster/);
     } finally {
       await Promise.all(nodes.map((n) => n.member?.stop()));
     }
