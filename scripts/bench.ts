@@ -1,6 +1,6 @@
 // deno task bench [--full]: side-by-side load against Debian's etcd 3.4 on loopback with
-// ../shared/bench: raw gRPC through h2load (compare.sh), then etcd's own Go client
-// (compare-go.sh, quick mode unless --full). Both print ratios detcd / etcd.
+// ../shared/bench: raw gRPC through h2load (compare.sh), then etcd's own Go client (compare-go.sh on one member,
+// compare-cluster.sh on two 3-member clusters; quick mode unless --full). All print ratios detcd / etcd.
 import { V8_FLAGS } from "./v8_flags.ts";
 
 const root = new URL("../", import.meta.url).pathname;
@@ -23,3 +23,4 @@ const run = async (script: string, args: string[]) => {
 };
 await run("compare.sh", ["-n", "50000", "-c", "10", "-m", "10"]);
 await run("compare-go.sh", Deno.args.includes("--full") ? [] : ["-q"]);
+await run("compare-cluster.sh", Deno.args.includes("--full") ? [] : ["-q"]);
