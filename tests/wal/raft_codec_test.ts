@@ -10,21 +10,23 @@ import {
 } from "../../raft/types.ts";
 import { ProtoError } from "../../wal/proto_wire.ts";
 import {
-  decodeConfChange,
-  decodeConfChangeV2,
   decodeConfState,
   decodeEntry,
   decodeHardState,
   decodeMessage,
   decodeSnapshot,
-  encodeConfChange,
-  encodeConfChangeV2,
   encodeConfState,
   encodeEntry,
   encodeHardState,
   encodeMessage,
   encodeSnapshot,
 } from "../../wal/raft_codec.ts";
+import {
+  decodeConfChange,
+  decodeConfChangeV2,
+  encodeConfChange,
+  encodeConfChangeV2,
+} from "../../raft/confchange_codec.ts";
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 const BIG = Number.MAX_SAFE_INTEGER;
