@@ -90,6 +90,7 @@ import { LessorLoop } from "./lease/lessor_loop.ts";
 import { leaseHttpHandler, renewHTTP, timeToLiveHTTP } from "./lease/lease_http.ts";
 import { acceptPeerRequest, MEMBER_REMOVED, pipelineHandler, snapshotHandler, Transport } from "./peer/transport.ts";
 import { streamHandler } from "./peer/stream.ts";
+import { LeaderMonitor } from "./require_leader.ts";
 import { checkHashKV, checkInitialHashKV, type CorruptCheckView, hashKVHandler } from "./corrupt.ts";
 import { mayAddMember, mayPromoteMember, mayRemoveMember, type ReconfigureView } from "./reconfigure.ts";
 import { membersHandler, promoteOnLeader } from "./peer/members_http.ts";
@@ -119,6 +120,8 @@ export class EtcdServer {
   /** `GET /members/hashkv`: this member's HashKV for a peer's corruption check. */
   readonly peerHashKV: (req: PeerRequest, res: PeerResponse) => void;
   private corruptMonitor: ReturnType<typeof setInterval> | undefined;
+  /** Streams that required a leader end when the member has long had none (WithRequireLeader). */
+  readonly leaderMonitor: LeaderMonitor;
   /** `GET /raft/stream/<type>/<from>`: a peer dials the stream of messages for it. */
   readonly peerStream: (req: PeerRequest, res: PeerResponse) => void;
   /** `POST /raft/snapshot`: a leader's snapshot and backend. */
@@ -197,6 +200,7 @@ export class EtcdServer {
     this.peerStream = (req, res) => {
       if (acceptPeerRequest(req, res, peerHandlerOpts, "GET")) streams(req, res);
     };
+    this.leaderMonitor = new LeaderMonitor(() => this.raft.lead !== NONE, cfg.electionTimeoutMs);
     this.peerHashKV = hashKVHandler({
       clusterId: () => this.cluster.clusterId,
       hashByRev: (rev) => this.b.store.hashByRev(rev),
@@ -325,6 +329,7 @@ export class EtcdServer {
     void this.publish();
     this.startAutoCompaction();
     this.startCorruptionMonitor();
+    this.leaderMonitor.start();
     this.lessorLoop.start();
     if (this.cfg.leaseCheckpoint && !this.cfg.leaseCheckpointPersist) {
       this.logger.warn(
@@ -1147,6 +1152,10 @@ export class EtcdServer {
 
   // ---- status ------------------------------------------------------------------------
 
+  get hasLeader(): boolean {
+    return this.raft.lead !== NONE;
+  }
+
   header(revision: number): ResponseHeader {
     return {
       $typeName: "etcdserverpb.ResponseHeader",
@@ -1294,6 +1303,7 @@ export class EtcdServer {
     this.stopping = true;
     clearInterval(this.sweeper);
     clearInterval(this.corruptMonitor);
+    this.leaderMonitor.stop();
     this.lessorLoop.stop();
     this.transport.stop();
     this.lessor.demote();

@@ -11,6 +11,8 @@ import {
 } from "./apply_errors.ts";
 import type { Member } from "./membership.ts";
 import { parseUrls, urlString } from "./urls.ts";
+import { requiresLeader } from "./require_leader.ts";
+import type { HandlerContext } from "@connectrpc/connect";
 import { alarmString } from "./alarm_store.ts";
 import type { EtcdServer } from "./etcdserver.ts";
 import { ETCD_SERVER_VERSION } from "./version.ts";
@@ -81,6 +83,7 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
         progressNotifyIntervalMs: s.cfg.watchProgressNotifyIntervalMs,
         eventsSent: s.metrics.watchEventsTotal,
         eventsPending: s.metrics.watchPendingEvents,
+        onLeaderLost: (cb) => s.leaderMonitor.onLost(cb),
       }),
     }),
     register(Lease, {
@@ -126,7 +129,7 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
       memberPromote: async (req) => ({ header: clusterHeader(), members: (await s.promoteMember(req.ID)).map(toPb) }),
     }),
   ];
-  return forLearners(s, registry);
+  return guarded(s, registry);
 }
 
 function toPb(m: Member) {
@@ -143,32 +146,37 @@ function memberUrls(urls: string[]): string[] {
 }
 
 /**
- * A learner serves Status and serializable ranges only; every other call, streams included, fails with etcd's
- * "rpc not supported for learner" (its gRPC interceptors). Streaming implementations are handed on unwrapped, so
- * what they return keeps its shape.
+ * etcd's v3rpc interceptors: a learner serves Status and serializable ranges only (every other call, streams included,
+ * fails with "rpc not supported for learner"), and a call that requires a leader (WithRequireLeader) fails with "no
+ * leader" while there is none. Streaming implementations are handed on unwrapped, so what they return keeps its shape.
  */
-function forLearners(s: EtcdServer, registry: ServiceRegistry): ServiceRegistry {
+function guarded(s: EtcdServer, registry: ServiceRegistry): ServiceRegistry {
   return registry.map(({ service, impl }) => {
-    const guarded: Record<string, unknown> = {};
+    const wrapped: Record<string, unknown> = {};
     for (const method of service.methods) {
-      const fn = impl[method.localName] as ((req: unknown, ctx: unknown) => unknown) | undefined;
+      const fn = impl[method.localName] as ((req: unknown, ctx: HandlerContext) => unknown) | undefined;
       if (fn === undefined) continue;
       const path = `/${service.typeName}/${method.name}`;
       if (path === "/etcdserverpb.Maintenance/Status") {
-        guarded[method.localName] = fn;
+        wrapped[method.localName] = fn;
       } else if (method.methodKind === "unary") {
-        guarded[method.localName] = (req: unknown, ctx: unknown) => {
+        wrapped[method.localName] = (req: unknown, ctx: HandlerContext) => {
           if (s.isLearner && !(path === "/etcdserverpb.KV/Range" && (req as { serializable: boolean }).serializable)) {
             return Promise.reject(ErrGPRCNotSupportedForLearner);
           }
+          // the header is looked at only without a leader: a call's headers are decoded lazily
+          if (!s.hasLeader && requiresLeader(ctx.requestHeader)) return Promise.reject(ErrGRPCNoLeader);
           return fn.call(impl, req, ctx);
         };
       } else {
-        guarded[method.localName] = (req: unknown, ctx: unknown) =>
-          s.isLearner ? failedStream(ErrGPRCNotSupportedForLearner) : fn.call(impl, req, ctx);
+        wrapped[method.localName] = (req: unknown, ctx: HandlerContext) => {
+          if (s.isLearner) return failedStream(ErrGPRCNotSupportedForLearner);
+          if (!s.hasLeader && requiresLeader(ctx.requestHeader)) return failedStream(ErrGRPCNoLeader);
+          return fn.call(impl, req, ctx);
+        };
       }
     }
-    return { service, impl: guarded as ServiceRegistration["impl"] };
+    return { service, impl: wrapped as ServiceRegistration["impl"] };
   });
 }
 

@@ -4,6 +4,8 @@
 //
 // The stream holds a bounded backlog for its client (MAX_PENDING_*); past it its watchers are parked by the store
 // (never blocking a write) and retried as soon as the client reads again.
+import { requiresLeader } from "./require_leader.ts";
+import { ErrGRPCNoLeader } from "./apply_errors.ts";
 import { toBinary } from "@bufbuild/protobuf";
 import { type Event, Event_EventType, EventSchema } from "../rpc/gen/mvccpb/kv_pb.ts";
 import {
@@ -60,14 +62,23 @@ export interface WatchServerDeps {
   /** Events handed to clients, and events waiting in streams' queues. */
   eventsSent: Counter;
   eventsPending: Gauge;
+  /** A stream that required a leader (WithRequireLeader) ends with "no leader" when the member has long had none. */
+  onLeaderLost: (cb: () => void) => () => void;
 }
 
 /** The Watch.Watch implementation: requests in, responses out, until the client goes away. */
 export function watchHandler(
   deps: WatchServerDeps,
-): (reqs: AsyncIterable<WatchRequest>, ctx: { signal: AbortSignal }) => AsyncIterable<WatchResponse> {
+): (
+  reqs: AsyncIterable<WatchRequest>,
+  ctx: { signal: AbortSignal; requestHeader: Headers },
+) => AsyncIterable<WatchResponse> {
   return (reqs, ctx) => {
     const sws = new ServerWatchStream(deps);
+    if (requiresLeader(ctx.requestHeader)) {
+      const unregister = deps.onLeaderLost(() => sws.fail(ErrGRPCNoLeader));
+      ctx.signal.addEventListener("abort", unregister, { once: true });
+    }
     if (ctx.signal.aborted) sws.close();
     else ctx.signal.addEventListener("abort", () => sws.close(), { once: true });
     void sws.receive(reqs);
@@ -208,6 +219,13 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     this.#controlRoom?.();
   }
 
+  /** Ends the stream with err (sent to the client as the call's status). */
+  fail(err: unknown): void {
+    if (this.#closed || this.#error !== undefined) return;
+    this.#error = err;
+    this.#signal();
+  }
+
   /** Reads requests until the client half-closes (the stream stays open, as etcd's) or the input fails. */
   async receive(reqs: AsyncIterable<WatchRequest>): Promise<void> {
     try {
@@ -220,8 +238,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
         }
       }
     } catch (err) {
-      this.#error = err;
-      this.#signal();
+      this.fail(err);
     }
   }
 

@@ -656,3 +656,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a member left without a leader: serializable reads only, and watches that require a leader end (etcd's output)",
+  ...opts,
+  fn: async () => {
+    const { nodes, start } = await threeNodes();
+    try {
+      await Promise.all(nodes.map(start));
+      const [alone, ...others] = nodes;
+      await ctl(ep(alone), "put", "x", "y");
+      // etcdctl watches WithRequireLeader
+      const watcher = spawnEtcdctl(ep(alone), ["watch", "foo"]);
+      await watchersAre(ep(alone), 1);
+      await ctl(ep(alone), "put", "foo", "1");
+      await Promise.all(others.map((n) => n.member!.kill()));
+      // etcd ends such streams after three election timeouts without a leader
+      assertEquals(await watcher.exited, 5);
+      assertEquals(watcher.stdout(), "PUT\nfoo\n1\n");
+      assertMatch(
+        watcher.stderr(),
+        /watch was canceled \(etcdserver: no leader\)\nError: watch is canceled by the server\n$/,
+      );
+      // a new one is refused at once
+      const again = await etcdctl(ep(alone), ["watch", "bar"]);
+      assertEquals(again.code, 5);
+      assertMatch(again.stderr, /watch was canceled \(etcdserver: no leader\)\n/);
+      assertEquals(await ctl(ep(alone), "get", "x", "--consistency=s", "--print-value-only"), "y\n");
+      assertMatch(await ctl(ep(alone), "endpoint", "status"), /, etcdserver: no leader\n$/);
+      const linearizable = await etcdctl(ep(alone), ["--command-timeout=2s", "get", "x"]);
+      assertMatch(linearizable.stderr, /context deadline exceeded/);
+    } finally {
+      await Promise.all(nodes.map((n) => n.member?.stop()));
+    }
+  },
+});
