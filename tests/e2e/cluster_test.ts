@@ -333,6 +333,18 @@ Deno.test({
       assertEquals(await ctl(ep(lagging), "get", "s/6499", "--consistency=s", "--print-value-only"), "6499\n");
       await ctl(ep(lagging), "put", "after", "1");
       await waitUntil(async () => (await hashes()) === 1, () => "the same HashKV on every member");
+
+      // down (kill -9) while thousands more are written: restarted, it catches up by another snapshot
+      await lagging.member!.kill();
+      await putMany(ep(leader), "u/", 6000);
+      await start(lagging);
+      await waitUntil(
+        async () => (await ctl(ep(lagging), "get", "u/5999", "--consistency=s", "--print-value-only")) === "5999\n",
+        () => "the restarted member to catch up",
+        30_000,
+      );
+      assertMatch(lagging.member!.log(), /"msg":"applied snapshot"/);
+      await waitUntil(async () => (await hashes()) === 1, () => "the same HashKV on every member");
     } finally {
       await Promise.all(nodes.map((n) => n.member?.stop()));
     }
