@@ -148,6 +148,8 @@ export class EtcdServer {
   private leaderWaiters: (() => void)[] = [];
   private snapshotting = false;
   private removedStop = false;
+  /** Whether this member is a learner: asked on every call (services.ts), so kept as the membership changes. */
+  private learner = false;
   /** stop() is handing leadership over before it stops. */
   private handingOver = false;
   private readonly reads: ReadIndexLoop;
@@ -171,6 +173,7 @@ export class EtcdServer {
       if (failed) this.metrics.proposalsFailed.inc();
     });
     this.cluster = b.cluster;
+    this.learner = b.cluster.members.get(b.memberId)?.isLearner ?? false;
     this.lessor = b.lessor;
     this.transport = new Transport({
       localId: this.id,
@@ -889,6 +892,7 @@ export class EtcdServer {
         });
         break;
     }
+    this.learner = this.cluster.members.get(this.id)?.isLearner ?? false;
     if (waiter >= 0) this.wait.trigger(waiter, this.cluster.list());
   }
 
@@ -1018,7 +1022,7 @@ export class EtcdServer {
 
   /** Whether this member is a learner (it then serves only Status and serializable ranges). */
   get isLearner(): boolean {
-    return this.cluster.members.get(this.id)?.isLearner ?? false;
+    return this.learner;
   }
 
   /**
@@ -1093,6 +1097,7 @@ export class EtcdServer {
     this.capApplier();
     this.watchable.restored();
     if (snap.data.length > 0) this.cluster.recover(JSON.parse(new TextDecoder().decode(snap.data)));
+    this.learner = this.cluster.members.get(this.id)?.isLearner ?? false;
     this.confState = snap.metadata.confState;
     this.appliedIndex = this.snapshotIndex = index;
     for (const name of await this.b.snapshotter.releaseDbsUpTo(index)) {
@@ -1209,7 +1214,7 @@ export class EtcdServer {
       raftAppliedIndex: this.appliedIndex,
       dbSize: this.b.backend.dbSize(),
       dbSizeInUse: this.b.backend.dbSizeInUse(),
-      isLearner: this.cluster.members.get(this.id)?.isLearner ?? false,
+      isLearner: this.learner,
     };
   }
 
