@@ -55,10 +55,17 @@ export interface Member {
 
 /** Members still running when the test module ends (a failed test) are killed, not left behind. */
 const running = new Set<Deno.ChildProcess>();
+/** The temp dirs tests made (members' data dirs: tens of MiB each) go when the module ends, pass or fail. */
+const tempDirs = new Set<string>();
 globalThis.addEventListener("unload", () => {
   for (const c of running) {
     try {
       c.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }
+  for (const d of tempDirs) {
+    try {
+      Deno.removeSync(d, { recursive: true });
     } catch { /* already gone */ }
   }
 });
@@ -75,7 +82,9 @@ export interface StartOptions {
 }
 
 export async function tempDir(): Promise<string> {
-  return await Deno.makeTempDir({ prefix: "detcd-test-" });
+  const d = await Deno.makeTempDir({ prefix: "detcd-test-" });
+  tempDirs.add(d);
+  return d;
 }
 
 export async function startMember(opts: StartOptions = {}): Promise<Member> {

@@ -11,8 +11,20 @@ const dec = new TextDecoder();
 export const b = (s: string): Uint8Array => enc.encode(s);
 export const s = (u: Uint8Array): string => dec.decode(u);
 
+const tempDirs = new Set<string>();
+globalThis.addEventListener("unload", () => {
+  for (const d of tempDirs) {
+    try {
+      Deno.removeSync(d, { recursive: true });
+    } catch { /* already gone */ }
+  }
+});
+
+/** A temp dir, removed when the test module ends. */
 export async function tempDir(): Promise<string> {
-  return await Deno.makeTempDir({ prefix: "detcd-mvcc-" });
+  const d = await Deno.makeTempDir({ prefix: "detcd-mvcc-" });
+  tempDirs.add(d);
+  return d;
 }
 
 /** A store over a backend in `dir`; close() closes both. */

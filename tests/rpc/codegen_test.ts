@@ -26,6 +26,7 @@ Deno.test({
   ignore: npx === undefined,
   fn: async () => {
     const out = await Deno.makeTempDir({ prefix: "detcd-gen-" });
+    using _ = { [Symbol.dispose]: () => Deno.removeSync(out, { recursive: true }) };
     // the same pinned versions as scripts/gen.sh, into a scratch output directory
     const gen = await new Deno.Command(npx!, {
       args: ["-y", "-p", "@bufbuild/buf@1.75.0", "-p", "@bufbuild/protoc-gen-es@2.17.0", "buf", "generate", "-o", out],

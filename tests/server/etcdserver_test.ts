@@ -12,8 +12,14 @@ import { ReadIndexLoop } from "../../server/read_index.ts";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+const tempDirs = new Set<string>();
+globalThis.addEventListener("unload", () => {
+  for (const d of tempDirs) Deno.removeSync(d, { recursive: true });
+});
+
 async function config(over: Partial<EtcdConfig> = {}): Promise<EtcdConfig> {
   const dir = await Deno.makeTempDir({ prefix: "detcd-server-" });
+  tempDirs.add(dir);
   const peer = new URL("http://127.0.0.1:2380");
   return {
     ...defaultConfig(),
