@@ -88,7 +88,7 @@ Deno.test("backend: a torn last batch is dropped whole and the file repaired", a
   // Cut the second record at several points: header, middle of payload, one byte short.
   for (const cut of [goodSize + 5, goodSize + 100, full - 1]) {
     const data = await Deno.readFile(dbPath(dir));
-    const d2 = `${dir}-cut${cut}`;
+    const d2 = `${dir}/cut${cut}`;
     await Deno.mkdir(`${d2}/member/snap`, { recursive: true });
     await Deno.writeFile(dbPath(d2), data.subarray(0, cut));
     be = await open(d2);
