@@ -101,7 +101,7 @@ export class RecordDecoder {
 }
 
 // Scans 4 bytes at a time where aligned: the tail check covers a whole preallocated segment.
-function isZero(buf: Uint8Array, start: number, end: number): boolean {
+export function isZero(buf: Uint8Array, start: number, end: number): boolean {
   let i = start;
   while (i < end && (buf.byteOffset + i) % 4 !== 0) if (buf[i++] !== 0) return false;
   const words = (end - i) >>> 2;

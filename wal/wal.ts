@@ -20,7 +20,8 @@ import {
 } from "./errors.ts";
 import { FilePipeline } from "./file_pipeline.ts";
 import { openLocked } from "./file_lock.ts";
-import { fsyncDir, listSuffix, pathExists, readWhole, writeAll, writeAllSync } from "./fs_util.ts";
+import { fsyncDir, listSuffix, pathExists, writeAll, writeAllSync } from "./fs_util.ts";
+import { readSegment } from "./segment_reader.ts";
 import type { WalLogger } from "./logger.ts";
 import { parseWalName, WAL_SUFFIX, walName } from "./names.ts";
 import { decodeEntry, decodeHardState } from "./raft_codec.ts";
@@ -178,7 +179,13 @@ export class WAL {
     let commit = 0;
     const dec = new RecordDecoder();
     for (let i = 0; i < names.length; i++) {
-      const buf = await Deno.readFile(join(dir, names[i]));
+      const file = await Deno.open(join(dir, names[i]), { read: true });
+      let buf: Uint8Array;
+      try {
+        buf = (await readSegment(file)).data;
+      } finally {
+        file.close();
+      }
       dec.load(names[i], buf, i === names.length - 1);
       for (let r = dec.next(); r !== END && r !== TORN; r = dec.next()) {
         if (r.type === RecordType.Snapshot) snaps.push(decodeWalSnapshot(r.data));
@@ -244,9 +251,9 @@ export class WAL {
       };
       for (let i = 0; i < this.locks.length; i++) {
         const seg = this.locks[i];
-        const buf = await readWhole(seg.file);
+        const { data: buf, size } = await readSegment(seg.file);
         dec.load(seg.name, buf, i === this.locks.length - 1);
-        tailSize = buf.length;
+        tailSize = size;
         for (let r = dec.next(); r !== END; r = dec.next()) {
           if (r === TORN) {
             torn = true;

@@ -1,0 +1,42 @@
+// Replay reads a segment's records, not its preallocated tail; anything unusual reads the whole file so the decoder
+// judges it as before.
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { join } from "node:path";
+import { WAL } from "../../wal/wal.ts";
+import { readSegment } from "../../wal/segment_reader.ts";
+import { ents, withTempDir } from "./helpers.ts";
+
+const SEGMENT = "0000000000000000-0000000000000000.wal";
+
+async function segmentOf(dir: string) {
+  const f = await Deno.open(join(dir, SEGMENT), { read: true });
+  try {
+    return await readSegment(f);
+  } finally {
+    f.close();
+  }
+}
+
+Deno.test("segment reader: the records only, their trailing zeros kept; a dirty tail reads the whole file", async () => {
+  await withTempDir(async (root) => {
+    const dir = join(root, "wal");
+    const w = await WAL.create(dir, new Uint8Array([1]));
+    // entries whose data end in zeros: a record may end in zero bytes, and must not be cut there
+    const es = ents(1, 20, 1, 64);
+    await w.save({ term: 1, vote: 0n, commit: 20 }, es);
+    await w.close();
+    const { data, size } = await segmentOf(dir);
+    assertEquals(size, 64 * 1024 * 1024);
+    assertEquals(data.length < 4096, true, `${data.length} bytes`);
+    const r = await WAL.open(dir, { index: 0, term: 0 });
+    assertEquals((await r.readAll()).entries, es);
+    await r.close();
+
+    // a stray byte far into the preallocated space: the whole file, for the decoder to judge
+    const f = await Deno.open(join(dir, SEGMENT), { write: true });
+    await f.seek(size - 1, Deno.SeekMode.Start);
+    await f.write(new Uint8Array([7]));
+    f.close();
+    assertEquals((await segmentOf(dir)).data.length, size);
+  });
+});

@@ -1,0 +1,68 @@
+// Reads a WAL segment for replay without holding its preallocated tail: a segment is 64 MiB of which a restart
+// usually needs a little. The records are walked frame by frame up to the first zero frame (where the writer
+// stopped); the rest must be zeros, which is checked in bounded chunks and not kept. Anything unusual — a zero frame
+// with data after it, a frame that does not parse, a record past the end — reads the whole file instead, so the
+// record decoder makes the same torn-tail or corruption call it always makes.
+import { readWhole } from "./fs_util.ts";
+import { isZero } from "./record_decoder.ts";
+import { FRAME_BYTES, MAX_RECORD_BYTES, readFrame } from "./walpb.ts";
+
+const CHUNK = 1024 * 1024;
+
+/**
+ * The segment's records (`data`: a prefix of the file when the rest is zeros), as RecordDecoder.load takes them,
+ * and the file's size.
+ */
+export async function readSegment(file: Deno.FsFile): Promise<{ data: Uint8Array; size: number }> {
+  const { size } = await file.stat();
+  return { data: await readRecords(file, size), size };
+}
+
+async function readRecords(file: Deno.FsFile, size: number): Promise<Uint8Array> {
+  let buf = new Uint8Array(Math.min(size, CHUNK));
+  let loaded = 0;
+  // loads the file up to byte `end` (capped at its size); false when the file is shorter
+  const load = async (end: number): Promise<boolean> => {
+    if (end > size) return false;
+    if (end > buf.length) {
+      const next = new Uint8Array(Math.min(size, Math.max(end, buf.length * 2)));
+      next.set(buf.subarray(0, loaded));
+      buf = next;
+    }
+    while (loaded < end) {
+      await file.seek(loaded, Deno.SeekMode.Start);
+      const n = await file.read(buf.subarray(loaded, Math.min(buf.length, loaded + CHUNK)));
+      if (n === null) return false;
+      loaded += n;
+    }
+    return true;
+  };
+  let off = 0;
+  for (;;) {
+    if (off === size) return buf.subarray(0, off);
+    if (!(await load(off + FRAME_BYTES))) break;
+    if (isZero(buf, off, off + FRAME_BYTES)) {
+      if (await zerosFrom(file, off, size)) return buf.subarray(0, off);
+      break;
+    }
+    const frame = readFrame(buf, off);
+    if (frame === null || frame[0] > MAX_RECORD_BYTES) break;
+    const next = off + FRAME_BYTES + frame[0] + frame[1];
+    if (!(await load(next))) break;
+    off = next;
+  }
+  return await readWhole(file);
+}
+
+/** Whether the file holds only zeros from `from` to `size`, read a chunk at a time. */
+async function zerosFrom(file: Deno.FsFile, from: number, size: number): Promise<boolean> {
+  const chunk = new Uint8Array(Math.min(CHUNK, size - from));
+  for (let pos = from; pos < size;) {
+    await file.seek(pos, Deno.SeekMode.Start);
+    const n = await file.read(chunk.subarray(0, Math.min(chunk.length, size - pos)));
+    if (n === null) return false;
+    if (!isZero(chunk, 0, n)) return false;
+    pos += n;
+  }
+  return true;
+}
