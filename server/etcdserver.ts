@@ -179,9 +179,14 @@ export class EtcdServer {
       localId: this.id,
       clusterId: () => this.cluster.clusterId,
       localUrls: cfg.initialAdvertisePeerUrls.map(urlString),
-      peerUrls: (id) => this.cluster.members.get(id)?.peerUrls ?? b.remotes.get(id),
+      // the peers known at start (remotes) until the membership says otherwise: a removed one is forgotten
+      peerUrls: (id) =>
+        this.cluster.members.get(id)?.peerUrls ?? (this.cluster.removed.has(id) ? undefined : b.remotes.get(id)),
       unreachable: (id) => this.raft.rawNode.reportUnreachable(id),
-      peers: () => [...new Set([...this.cluster.members.keys(), ...b.remotes.keys()])].filter((id) => id !== this.id),
+      peers: () =>
+        [...new Set([...this.cluster.members.keys(), ...b.remotes.keys()])].filter((id) =>
+          id !== this.id && !this.cluster.removed.has(id)
+        ),
       removed: () => this.stopRemoved(),
       receive: (m) => this.receive(m),
       metrics: metrics.peer,

@@ -470,6 +470,15 @@ Deno.test({
       );
       const list = await ctl(ep(a), "member", "list");
       assertEquals(list.trim().split("\n").length, 2, list);
+      // the others count it as a peer no more
+      const aid = (await status(a)).id;
+      await waitUntil(
+        async () =>
+          (await (await fetch(`http://${ep(a)}/metrics`)).text()).includes(
+            `etcd_network_active_peers{Local="${aid}",Remote="${cid}"} 0`,
+          ),
+        () => "the removed member to be no active peer",
+      );
     } finally {
       await Promise.all(nodes.map((n) => n.member?.stop()));
     }
