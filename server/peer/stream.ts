@@ -10,6 +10,7 @@ import { MessageType } from "../../raft/types.ts";
 import { newMessage } from "../../raft/util.ts";
 import { decodeEntry, decodeMessage, encodeEntry, encodeMessage } from "../../wal/raft_codec.ts";
 import type { Logger } from "../logger.ts";
+import { dialStream } from "./stream_dial.ts";
 
 export const STREAM_PREFIX = "/raft/stream";
 export type StreamType = "msgappv2" | "message";
@@ -353,40 +354,28 @@ export class StreamReader {
   async #readOnce(): Promise<void> {
     const base = this.opts.url();
     if (base === undefined) throw new Error("no peer URL");
-    const dial = new AbortController();
-    const stop = () => dial.abort();
-    this.#abort.signal.addEventListener("abort", stop);
-    let watchdog: ReturnType<typeof setTimeout> | undefined;
-    const arm = () => {
-      clearTimeout(watchdog);
-      watchdog = setTimeout(() => dial.abort(new Error("no data for the read timeout")), CONN_READ_TIMEOUT_MS);
-    };
+    const url = new URL(`${STREAM_PREFIX}/${this.opts.type}/${this.opts.localId.toString(16)}`, base);
+    const dec = new StreamDecoder(this.opts.type, this.opts.localId, this.opts.peerId);
+    let connected = false;
     try {
-      arm();
-      const url = new URL(`${STREAM_PREFIX}/${this.opts.type}/${this.opts.localId.toString(16)}`, base);
-      const res = await fetch(url, { headers: this.opts.headers(), signal: dial.signal });
-      if (res.status === 410) {
-        await res.body?.cancel();
+      const { status, text } = await dialStream(url, {
+        headers: this.opts.headers(),
+        idleTimeoutMs: CONN_READ_TIMEOUT_MS,
+        signal: this.#abort.signal,
+        onData: (chunk) => {
+          connected = true;
+          this.opts.onRead(chunk.length);
+          for (const m of dec.push(chunk)) this.opts.receive(m);
+        },
+      });
+      if (status === 410) {
         this.opts.removed();
         throw new Error("removed member");
       }
-      if (res.status !== 200 || res.body === null) {
-        throw new Error(`status ${res.status}: ${(await res.text()).trim()}`);
-      }
-      const dec = new StreamDecoder(this.opts.type, this.opts.localId, this.opts.peerId);
-      try {
-        for await (const chunk of res.body) {
-          arm();
-          this.opts.onRead(chunk.length);
-          for (const m of dec.push(chunk)) this.opts.receive(m);
-        }
-      } catch (err) {
-        if (!this.#stopped) this.opts.onBroken();
-        throw err;
-      }
-    } finally {
-      clearTimeout(watchdog);
-      this.#abort.signal.removeEventListener("abort", stop);
+      if (status !== 200) throw new Error(`status ${status}: ${text.trim()}`);
+    } catch (err) {
+      if (connected && !this.#stopped) this.opts.onBroken();
+      throw err;
     }
   }
 }
