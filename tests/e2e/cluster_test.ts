@@ -3,6 +3,9 @@
 // the restarted member catches up to the same HashKV.
 import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
 import { Backend, BUCKET } from "../../mvcc/backend.ts";
+import { MessageType } from "../../raft/types.ts";
+import { newMessage } from "../../raft/util.ts";
+import { encodeMessage } from "../../wal/raft_codec.ts";
 import { decodeKeyValue, storedValue } from "../../mvcc/kv_codec.ts";
 import {
   ctl,
@@ -221,6 +224,24 @@ Deno.test({
       ]);
       assertEquals(await stream("POST", "/raft/stream/message/1234", ok), [405, "Method Not Allowed\n"]);
       assertEquals(await stream("GET", "/raft/stream/other/1234", ok), [404, "invalid path\n"]);
+      // the snapshot endpoint takes a length-prefixed MsgSnap and nothing else
+      const snapPost = async (body: Uint8Array) => {
+        const r = await fetch(`http://127.0.0.1:${m.peerPort}/raft/snapshot`, {
+          method: "POST",
+          body: body as Uint8Array<ArrayBuffer>,
+          headers: { "x-etcd-cluster-id": cid.toString(16), "x-server-from": "1234" },
+        });
+        return [r.status, await r.text()];
+      };
+      const heartbeat = encodeMessage(newMessage(MessageType.MsgHeartbeat, id, 0x1234n));
+      const framed = new Uint8Array(8 + heartbeat.length);
+      new DataView(framed.buffer).setBigUint64(0, BigInt(heartbeat.length));
+      framed.set(heartbeat, 8);
+      assertEquals(await snapPost(framed), [400, "wrong raft message type\n"]);
+      assertEquals(await snapPost(Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 2, 0xff, 0xff)), [
+        400,
+        "failed to decode raft message (proto: unexpected end of message)\n",
+      ]);
       assertEquals(await ctl(m.endpoint, "put", "still", "serving"), "OK\n");
     } finally {
       await m.stop();
