@@ -280,6 +280,14 @@ Deno.test({
       for (let i = 0; i < 3; i++) assertEquals((await etcdctl(eps, ["endpoint", "health", "--cluster"])).code, 0);
       const list = await ctl(eps.split(",")[0], "member", "list");
       for (const name of ["infra1", "infra2", "infra3"]) assertMatch(list, new RegExp(`, started, ${name}, `));
+      // the README's tables: every member listed, one leader among the three
+      const table = await ctl(eps.split(",")[0], "member", "list", "-w", "table");
+      for (const [i, name] of ["infra1", "infra2", "infra3"].entries()) {
+        assertMatch(table, new RegExp(`\\| started \\| ${name} \\| http://127\\.0\\.0\\.1:${peers[i]} \\|`));
+      }
+      const status = await ctl(eps.split(",")[0], "endpoint", "status", "--cluster", "-w", "table");
+      assertEquals(status.match(/\| +true +\| +false +\|/g)?.length, 1, status);
+      assertEquals(status.match(/\| +false +\| +false +\|/g)?.length, 2, status);
       launcher.kill("SIGINT");
       assertEquals((await launcher.status).code, 0);
       for (const name of ["infra1", "infra2", "infra3"]) {
