@@ -434,6 +434,23 @@ export function acceptPeerRequest(
     res.writeHead(405, { allow: method, "content-type": "text/plain; charset=utf-8" }).end("Method Not Allowed\n");
     return false;
   }
+  // etcd's checkVersionCompatibility, by major.minor; a header missing is etcd 2.0's
+  const remote = majorMinor(String(req.headers["x-server-version"] ?? "2.0.0"));
+  const remoteMin = majorMinor(String(req.headers["x-min-cluster-version"] ?? "2.0.0"));
+  if (
+    remote === undefined || remoteMin === undefined || remote < majorMinor(MIN_CLUSTER_VERSION)! ||
+    remoteMin > majorMinor(ETCD_SERVER_VERSION)!
+  ) {
+    opts.logger.warn("failed to check version compatibility", {
+      "remote-peer-id": String(req.headers["x-server-from"]),
+      "remote-peer-server-version": String(req.headers["x-server-version"]),
+      "remote-peer-server-minimum-cluster-version": String(req.headers["x-min-cluster-version"]),
+      "local-server-version": ETCD_SERVER_VERSION,
+      "local-server-minimum-cluster-version": MIN_CLUSTER_VERSION,
+    });
+    plainError(res, 412, "incompatible version");
+    return false;
+  }
   const cid = req.headers["x-etcd-cluster-id"];
   if (cid !== opts.clusterId().toString(16)) {
     opts.logger.warn("request cluster ID mismatch", {
@@ -460,6 +477,12 @@ export function probingHandler(_req: PeerRequest, res: PeerResponse): void {
   res.writeHead(200, { "content-type": "application/json" }).end(
     `${JSON.stringify({ OK: true, Now: new Date().toISOString() })}\n`,
   );
+}
+
+/** A version's major and minor as one comparable number (3.4.23 -> 3004), undefined when it is not a version. */
+function majorMinor(v: string): number | undefined {
+  const m = /^v?(\d+)\.(\d+)\.\d+/.exec(v);
+  return m === null ? undefined : Number(m[1]) * 1000 + Number(m[2]);
 }
 
 function plainError(res: PeerResponse, status: number, msg: string): void {

@@ -43,6 +43,9 @@ function flags(n: Node, cluster: string): string[] {
   ];
 }
 
+/** What an etcd 3.4 peer says of its version on every raft request. */
+const V34 = { "x-server-version": "3.4.23", "x-min-cluster-version": "3.0.0" };
+
 /** Three members' ports and data dirs, the --initial-cluster naming them, and a start that takes extra flags. */
 async function threeNodes(extra: string[] = []) {
   const nodes: Node[] = [];
@@ -200,11 +203,35 @@ Deno.test({
         const r = await fetch(`http://127.0.0.1:${m.peerPort}/raft`, {
           method: "POST",
           body: body as Uint8Array<ArrayBuffer>,
-          headers: { "x-etcd-cluster-id": clusterId.toString(16), "x-server-from": "1" },
+          headers: { ...V34, "x-etcd-cluster-id": clusterId.toString(16), "x-server-from": "1" },
         });
         return [r.status, await r.text(), r.headers.get("x-etcd-cluster-id")];
       };
       assertEquals(await post(cid + 1n, new Uint8Array(0)), [412, "cluster ID mismatch\n", cid.toString(16)]);
+      // a peer of another major.minor (or one that says nothing: etcd 2.0) is refused before its cluster is looked at
+      const versions: Record<string, string>[] = [{}, {
+        "x-server-version": "2.3.8",
+        "x-min-cluster-version": "2.3.0",
+      }];
+      for (const version of versions) {
+        const r = await fetch(`http://127.0.0.1:${m.peerPort}/raft`, {
+          method: "POST",
+          body: new Uint8Array(0),
+          headers: { ...version, "x-etcd-cluster-id": cid.toString(16), "x-server-from": "1" },
+        });
+        assertEquals([r.status, await r.text()], [412, "incompatible version\n"]);
+      }
+      const future = await fetch(`http://127.0.0.1:${m.peerPort}/raft`, {
+        method: "POST",
+        body: new Uint8Array(0),
+        headers: {
+          ...V34,
+          "x-min-cluster-version": "3.5.0",
+          "x-etcd-cluster-id": cid.toString(16),
+          "x-server-from": "1",
+        },
+      });
+      assertEquals([future.status, await future.text()], [412, "incompatible version\n"]);
       assertEquals(await post(cid, Uint8Array.of(0xff, 0xff)), [
         400,
         "error unmarshalling raft message\n",
@@ -216,7 +243,12 @@ Deno.test({
         return [r.status, await r.text()];
       };
       const id = BigInt(/"member_id":(\d+)/.exec(await ctl(m.endpoint, "endpoint", "status", "-w", "json"))![1]);
-      const ok = { "x-etcd-cluster-id": cid.toString(16), "x-raft-to": id.toString(16), "x-server-from": "1234" };
+      const ok = {
+        ...V34,
+        "x-etcd-cluster-id": cid.toString(16),
+        "x-raft-to": id.toString(16),
+        "x-server-from": "1234",
+      };
       assertEquals(await stream("GET", "/raft/stream/message/1234", ok), [404, "error sender not found\n"]);
       assertEquals(await stream("GET", "/raft/stream/msgappv2/1234", { ...ok, "x-etcd-cluster-id": "1" }), [
         412,
@@ -229,7 +261,7 @@ Deno.test({
         const r = await fetch(`http://127.0.0.1:${m.peerPort}/raft/snapshot`, {
           method: "POST",
           body: body as Uint8Array<ArrayBuffer>,
-          headers: { "x-etcd-cluster-id": cid.toString(16), "x-server-from": "1234" },
+          headers: { ...V34, "x-etcd-cluster-id": cid.toString(16), "x-server-from": "1234" },
         });
         return [r.status, await r.text()];
       };
