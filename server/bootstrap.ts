@@ -135,7 +135,11 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger, disk: Dis
   let lessor: Lessor | undefined;
   const openStore = (be: Backend) => {
     // the leases first: restoring the store attaches keys to them
-    lessor = new Lessor(be, { minTTL: minLeaseTTL(cfg), checkpointPersist: cfg.leaseCheckpointPersist });
+    lessor = new Lessor(be, {
+      minTTL: minLeaseTTL(cfg),
+      checkpointPersist: cfg.leaseCheckpointPersist,
+      checkpointIntervalMs: cfg.leaseCheckpointIntervalMs,
+    });
     store = KVStore.open(be, { lessor });
   };
   try {

@@ -448,3 +448,10 @@ Deno.test("auto compaction retention parses like etcd's", () => {
   assert.throws(() => parseCompactionRetention("periodic", "1x"), /invalid auto compaction retention/);
   assert.throws(() => parseCompactionRetention("revision", "1h"), /want a revision count/);
 });
+
+Deno.test("config: DETCD_LEASE_CHECKPOINT_INTERVAL sets etcd's LeaseCheckpointInterval (no flag in 3.4), 5 min else", () => {
+  assert.equal(ok([]).config.leaseCheckpointIntervalMs, 300_000);
+  assert.equal(ok([], { DETCD_LEASE_CHECKPOINT_INTERVAL: "1.5s" }).config.leaseCheckpointIntervalMs, 1500);
+  const r = parseConfig([], { DETCD_LEASE_CHECKPOINT_INTERVAL: "soon" });
+  assert.equal(r.ok, false);
+});
