@@ -13,6 +13,7 @@ import type { H2Stream } from "./h2/stream.ts";
 import { createHttpRoutes, type PlainHttpHandler } from "./http_routes.ts";
 import type { RpcLogger } from "./logger.ts";
 import { buildMethodTable, type ServiceRegistry } from "./services.ts";
+import { listenClientUrl } from "./client_listen.ts";
 
 export interface ClientUrlOptions {
   readonly services: ServiceRegistry;
@@ -36,69 +37,12 @@ export interface ClientUrlServer {
   close(): Promise<void>;
 }
 
-/** A client URL bound and not yet served: connections that arrive are held (not refused) until serve(). */
-export interface ClientUrlListener {
-  readonly url: URL;
-  readonly port: number;
-  serve(opts: ClientUrlOptions): ClientUrlServer;
-  close(): Promise<void>;
-}
-
 export async function serveClientUrl(url: URL, opts: ClientUrlOptions): Promise<ClientUrlServer> {
-  return (await listenClientUrl(url)).serve(opts);
-}
-
-/**
- * Binds url (etcd binds every listener before it starts the server, so that a port in use fails the start before
- * the data dir is touched); serve() then takes the held connections and the ones to come.
- */
-export function listenClientUrl(url: URL): Promise<ClientUrlListener> {
-  if (url.protocol === "unix:" || url.protocol === "unixs:") {
-    return Promise.reject(new Error(`rpc: ${url.href}: unix socket client URLs are not supported yet`));
-  }
-  if (url.protocol === "https:") {
-    return Promise.reject(new Error(`rpc: ${url.href}: TLS client URLs are not supported yet`));
-  }
-  if (url.protocol !== "http:") {
-    return Promise.reject(new Error(`rpc: ${url.href}: unsupported client URL scheme ${url.protocol}`));
-  }
-  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  const port = url.port === "" ? 80 : Number(url.port);
-  let accept: ((socket: net.Socket) => void) | undefined;
-  const held: net.Socket[] = [];
-  const server = net.createServer((socket) => {
-    if (accept !== undefined) return accept(socket);
-    socket.on("error", () => {});
-    held.push(socket);
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", (e: NodeJS.ErrnoException) => {
-      reject(new Error(`rpc: cannot listen on client URL ${url.href}: ${e.code ?? e.message}`));
-    });
-    server.listen(port, host, () => {
-      const bound = (server.address() as net.AddressInfo).port;
-      const actual = new URL(url.href);
-      actual.port = String(bound);
-      resolve({
-        url: actual,
-        port: bound,
-        serve: (opts) => {
-          const s = serveOn(server, actual, bound, opts);
-          accept = s.accept;
-          for (const socket of held.splice(0)) accept(socket);
-          return s.server;
-        },
-        close: () => {
-          for (const socket of held.splice(0)) socket.destroy();
-          return new Promise((done) => server.close(() => done()));
-        },
-      });
-    });
-  });
+  return await (await listenClientUrl(url)).serve(opts);
 }
 
 /** Serves the connections of a bound listener: what each accepted socket goes to, and how it all closes. */
-function serveOn(
+export function serveOn(
   server: net.Server,
   url: URL,
   port: number,

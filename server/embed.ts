@@ -4,22 +4,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { EtcdConfig } from "./config.ts";
 import { identifyDataDir } from "./data_dir.ts";
-import { EtcdServer } from "./etcdserver.ts";
-import { httpEndpoints } from "./http_endpoints.ts";
+import type { EtcdServer } from "./etcdserver.ts";
 import type { PlainHttpHandler } from "../rpc/http_routes.ts";
 import type { Logger } from "./logger.ts";
-import { grpcMetricsObserver, MetricsRegistry, ServerMetrics } from "./metrics.ts";
-import { etcdServices } from "./services.ts";
-import { type ClientUrlListener, type ClientUrlServer, listenClientUrl } from "../rpc/listener.ts";
-import { ETCD_SERVER_VERSION } from "./version.ts";
+import type { ClientUrlServer } from "../rpc/listener.ts";
+import { type ClientUrlListener, listenClientUrl } from "../rpc/client_listen.ts";
 import { urlString } from "./urls.ts";
-import { probingHandler, RAFT_PREFIX, RAFT_PROBING_PREFIX, RAFT_SNAPSHOT_PREFIX } from "./peer/transport.ts";
-import { MEMBER_PROMOTE_PREFIX, MEMBERS_PREFIX } from "./peer/members_http.ts";
-import { STREAM_PREFIX } from "./peer/stream.ts";
 import { listenPeerUrl, type PeerListener } from "./peer/listener.ts";
-import { PEER_HASHKV_PATH } from "./corrupt.ts";
 import type { PeerRequest, PeerResponse } from "./peer/http.ts";
-import { LEASE_INTERNAL_PREFIX, LEASE_PREFIX } from "./lease/lease_http.ts";
+
+// Only what binds the listeners is imported up front: the server itself (most of detcd) loads once they are bound,
+// so that a client dialing a member that is starting is held rather than refused for that ~0.1 s.
 
 /** etcd's grpcOverheadBytes: a gRPC message may exceed --max-request-bytes by this much before the transport refuses it. */
 const grpcOverheadBytes = 512 * 1024;
@@ -64,12 +59,13 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> 
   // Every listener is bound before the server is created, as etcd's embed does: a port in use fails the start
   // before the data dir is touched. The handlers reach the server through `box` once it exists; client connections
   // that arrive meanwhile wait, unrefused, until the server is ready.
-  const registry = new MetricsRegistry();
   const box: { server?: EtcdServer; endpoints?: Map<string, PlainHttpHandler> } = {};
   const peers: PeerListener[] = [], metricsListeners: Server[] = [], clients: ClientUrlListener[] = [];
   const closeListeners = () =>
     Promise.all([...clients.map((c) => c.close()), ...peers.map((p) => p.close()), ...metricsListeners.map(closeHttp)]);
   let server: EtcdServer;
+  let loaded: Awaited<ReturnType<typeof loadServer>>;
+  let registry: InstanceType<typeof loaded.metrics.MetricsRegistry>;
   try {
     for (const url of cfg.listenPeerUrls) {
       peers.push(await listenPeerUrl(url, peerHandler(box)));
@@ -80,13 +76,19 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> 
       metricsListeners.push(await listenHttp(url, endpointHandler(() => box.endpoints), "metrics"));
       logger.info("serving metrics", { address: urlString(url) });
     }
-    server = await EtcdServer.create(cfg, logger.child("etcdserver"), new ServerMetrics(registry));
+    loaded = await loadServer();
+    registry = new loaded.metrics.MetricsRegistry();
+    server = await loaded.EtcdServer.create(
+      cfg,
+      logger.child("etcdserver"),
+      new loaded.metrics.ServerMetrics(registry),
+    );
   } catch (err) {
     await closeListeners().catch(() => {});
     throw err;
   }
   box.server = server;
-  const endpoints = box.endpoints = httpEndpoints(server, registry);
+  const endpoints = box.endpoints = loaded.httpEndpoints(server, registry);
   const e = new Etcd(server, logger);
   e.peers.push(...peers);
   e.metricsListeners.push(...metricsListeners);
@@ -96,17 +98,19 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> 
     if (!readyOrStopped) throw new Error("etcd server stopped before it was ready");
     // after the membership is applied, before any client is served
     if (cfg.initialCorruptCheck) await server.checkInitialHashKV();
-    const services = etcdServices(server);
-    const grpcObserver = grpcMetricsObserver(server.metrics);
+    const services = loaded.etcdServices(server);
+    const grpcObserver = loaded.metrics.grpcMetricsObserver(server.metrics);
     for (const [i, listener] of clients.entries()) {
-      e.clients.push(listener.serve({
-        services,
-        maxRecvBytes: cfg.maxRequestBytes + grpcOverheadBytes,
-        corsOrigins: cfg.cors,
-        httpHandlers: endpoints,
-        logger: logger.child("embed"),
-        grpcObserver,
-      }));
+      e.clients.push(
+        await listener.serve({
+          services,
+          maxRecvBytes: cfg.maxRequestBytes + grpcOverheadBytes,
+          corsOrigins: cfg.cors,
+          httpHandlers: endpoints,
+          logger: logger.child("embed"),
+          grpcObserver,
+        }),
+      );
       logger.info("serving client traffic insecurely; this is strongly discouraged!", {
         address: cfg.listenClientUrls[i].host,
       });
@@ -160,28 +164,21 @@ function endpointHandler(endpoints: () => Map<string, PlainHttpHandler> | undefi
   };
 }
 
-/** The peer port: raft messages from the other members, and members and versions for tooling. */
+/** The peer port: the server's once it exists (etcdserver.ts servePeer). */
 function peerHandler(box: { server?: EtcdServer }) {
   return (req: PeerRequest, res: PeerResponse) => {
-    const server = box.server;
-    if (server === undefined) {
-      res.writeHead(503, { "content-type": "text/plain" }).end("etcd server is starting\n");
-      return;
-    }
-    const path = (req.url ?? "/").split("?")[0];
-    if (path === RAFT_PREFIX) return server.peerPipeline(req, res);
-    if (path === RAFT_SNAPSHOT_PREFIX) return server.peerSnapshot(req, res);
-    if (path.startsWith(`${STREAM_PREFIX}/`)) return server.peerStream(req, res);
-    if (path === LEASE_PREFIX || path === LEASE_INTERNAL_PREFIX) return server.leaseHttp(req, res);
-    if (path === PEER_HASHKV_PATH) return server.peerHashKV(req, res);
-    if (path === MEMBERS_PREFIX || path.startsWith(MEMBER_PROMOTE_PREFIX)) return server.peerMembers(req, res);
-    if (path === RAFT_PROBING_PREFIX) return probingHandler(req, res);
-    if (path === "/version") {
-      res.writeHead(200, { "content-type": "application/json" }).end(
-        JSON.stringify({ etcdserver: ETCD_SERVER_VERSION, etcdcluster: server.cluster.version || "not_decided" }),
-      );
-    } else {
-      res.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n");
-    }
+    if (box.server !== undefined) return box.server.servePeer(req, res);
+    res.writeHead(503, { "content-type": "text/plain" }).end("etcd server is starting\n");
   };
+}
+
+/** The server and what serves it, loaded after the listeners are bound. */
+async function loadServer() {
+  const [{ EtcdServer }, { etcdServices }, { httpEndpoints }, metrics] = await Promise.all([
+    import("./etcdserver.ts"),
+    import("./services.ts"),
+    import("./http_endpoints.ts"),
+    import("./metrics.ts"),
+  ]);
+  return { EtcdServer, etcdServices, httpEndpoints, metrics };
 }

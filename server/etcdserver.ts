@@ -81,19 +81,35 @@ import { urlString } from "./urls.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import { RaftNode } from "./raft_node.ts";
 import { bootstrapMember, type Bootstrapped } from "./bootstrap.ts";
-import { ETCD_CLUSTER_VERSION } from "./version.ts";
+import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION } from "./version.ts";
 import { Wait } from "./wait.ts";
 import { ReadIndexLoop } from "./read_index.ts";
 import { type Checkpoint, type Lessor, NotPrimaryError } from "./lease/lessor.ts";
 import { applyLeaseCheckpoint, applyLeaseGrant, applyLeaseRevoke, LEASE_QUOTA_COST } from "./lease/lease_apply.ts";
 import { LessorLoop } from "./lease/lessor_loop.ts";
-import { leaseHttpHandler, renewHTTP, timeToLiveHTTP } from "./lease/lease_http.ts";
-import { acceptPeerRequest, MEMBER_REMOVED, pipelineHandler, snapshotHandler, Transport } from "./peer/transport.ts";
-import { streamHandler } from "./peer/stream.ts";
+import {
+  LEASE_INTERNAL_PREFIX,
+  LEASE_PREFIX,
+  leaseHttpHandler,
+  renewHTTP,
+  timeToLiveHTTP,
+} from "./lease/lease_http.ts";
+import {
+  acceptPeerRequest,
+  MEMBER_REMOVED,
+  pipelineHandler,
+  probingHandler,
+  RAFT_PREFIX,
+  RAFT_PROBING_PREFIX,
+  RAFT_SNAPSHOT_PREFIX,
+  snapshotHandler,
+  Transport,
+} from "./peer/transport.ts";
+import { STREAM_PREFIX, streamHandler } from "./peer/stream.ts";
 import { LeaderMonitor } from "./require_leader.ts";
-import { checkHashKV, checkInitialHashKV, type CorruptCheckView, hashKVHandler } from "./corrupt.ts";
+import { checkHashKV, checkInitialHashKV, type CorruptCheckView, hashKVHandler, PEER_HASHKV_PATH } from "./corrupt.ts";
 import { mayAddMember, mayPromoteMember, mayRemoveMember, type ReconfigureView } from "./reconfigure.ts";
-import { membersHandler, promoteOnLeader } from "./peer/members_http.ts";
+import { MEMBER_PROMOTE_PREFIX, MEMBERS_PREFIX, membersHandler, promoteOnLeader } from "./peer/members_http.ts";
 import type { PeerRequest, PeerResponse } from "./peer/http.ts";
 
 /** etcd's maxGapBetweenApplyAndCommitIndex: past it, new proposals are refused. */
@@ -902,6 +918,27 @@ export class EtcdServer {
     }
     this.learner = this.cluster.members.get(this.id)?.isLearner ?? false;
     if (waiter >= 0) this.wait.trigger(waiter, this.cluster.list());
+  }
+
+  // ---- the peer port ------------------------------------------------------------------
+
+  /** Everything on the peer port: raft traffic, leases, membership and hashes for the other members, tooling. */
+  servePeer(req: PeerRequest, res: PeerResponse): void {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === RAFT_PREFIX) return this.peerPipeline(req, res);
+    if (path === RAFT_SNAPSHOT_PREFIX) return this.peerSnapshot(req, res);
+    if (path.startsWith(`${STREAM_PREFIX}/`)) return this.peerStream(req, res);
+    if (path === LEASE_PREFIX || path === LEASE_INTERNAL_PREFIX) return this.leaseHttp(req, res);
+    if (path === PEER_HASHKV_PATH) return this.peerHashKV(req, res);
+    if (path === MEMBERS_PREFIX || path.startsWith(MEMBER_PROMOTE_PREFIX)) return this.peerMembers(req, res);
+    if (path === RAFT_PROBING_PREFIX) return probingHandler(req, res);
+    if (path === "/version") {
+      res.writeHead(200, { "content-type": "application/json" }).end(
+        JSON.stringify({ etcdserver: ETCD_SERVER_VERSION, etcdcluster: this.cluster.version || "not_decided" }),
+      );
+      return;
+    }
+    res.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n");
   }
 
   // ---- corruption checks -------------------------------------------------------------
