@@ -9,7 +9,7 @@ import type { NodeId } from "../raft/types.ts";
 import { ErrCompacted, ErrFutureRev } from "../mvcc/errors.ts";
 import type { Logger } from "./logger.ts";
 import type { Member } from "./membership.ts";
-import type { PeerRequest, PeerResponse } from "./peer/http.ts";
+import { type PeerRequest, type PeerResponse, plainError } from "./peer/http.ts";
 import { readPeerBody } from "./peer/transport.ts";
 
 export const PEER_HASHKV_PATH = "/members/hashkv";
@@ -26,10 +26,8 @@ export function hashKVHandler(opts: {
   hashByRev: (rev: number) => HashKV;
   logger: Logger;
 }): (req: PeerRequest, res: PeerResponse) => void {
-  const text = (res: PeerResponse, status: number, body: string) =>
-    res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${body}\n`);
   return (req, res) => {
-    if (req.method !== "GET") return void text(res.setHeader("allow", "GET"), 405, "Method Not Allowed");
+    if (req.method !== "GET") return void plainError(res.setHeader("allow", "GET"), 405, "Method Not Allowed");
     readPeerBody(req, (body) => {
       let rev: number;
       try {
@@ -38,14 +36,14 @@ export function hashKVHandler(opts: {
         if (!Number.isSafeInteger(rev)) throw new Error("bad revision");
       } catch (err) {
         opts.logger.warn("failed to unmarshal request", { error: String(err) });
-        return text(res, 400, "error unmarshalling request");
+        return plainError(res, 400, "error unmarshalling request");
       }
       let h: HashKV;
       try {
         h = opts.hashByRev(rev);
       } catch (err) {
         opts.logger.warn("failed to get hashKV", { "requested-revision": rev, error: String(err) });
-        return text(res, 400, err instanceof Error ? err.message : String(err));
+        return plainError(res, 400, err instanceof Error ? err.message : String(err));
       }
       res.writeHead(200, {
         "x-etcd-cluster-id": opts.clusterId().toString(16),

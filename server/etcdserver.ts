@@ -189,7 +189,7 @@ export class EtcdServer {
       if (failed) this.metrics.proposalsFailed.inc();
     });
     this.cluster = b.cluster;
-    this.learner = b.cluster.members.get(b.memberId)?.isLearner ?? false;
+    this.syncLearner();
     this.lessor = b.lessor;
     this.transport = new Transport({
       localId: this.id,
@@ -916,7 +916,7 @@ export class EtcdServer {
         });
         break;
     }
-    this.learner = this.cluster.members.get(this.id)?.isLearner ?? false;
+    this.syncLearner();
     if (waiter >= 0) this.wait.trigger(waiter, this.cluster.list());
   }
 
@@ -1070,6 +1070,11 @@ export class EtcdServer {
     return this.learner;
   }
 
+  /** Keeps `learner` to the membership after it changes (a conf change applied, a snapshot installed). */
+  private syncLearner(): void {
+    this.learner = this.cluster.members.get(this.id)?.isLearner ?? false;
+  }
+
   /**
    * This member was removed from the cluster (applied, or a peer answered 410): it stops after a moment, so that
    * the change reaches the others first (etcd's stopWithDelay), and says its data dir is of no more use.
@@ -1142,7 +1147,7 @@ export class EtcdServer {
     this.capApplier();
     this.watchable.restored();
     if (snap.data.length > 0) this.cluster.recover(JSON.parse(new TextDecoder().decode(snap.data)));
-    this.learner = this.cluster.members.get(this.id)?.isLearner ?? false;
+    this.syncLearner();
     this.confState = snap.metadata.confState;
     this.appliedIndex = this.snapshotIndex = index;
     for (const name of await this.b.snapshotter.releaseDbsUpTo(index)) {

@@ -1,7 +1,7 @@
 // Lease calls a follower forwards to the leader, whose lessor is the only one that counts down (etcd's leasehttp):
 // `POST /leases` (a LeaseKeepAliveRequest, answered with a LeaseKeepAliveResponse) and `POST /leases/internal` (a
 // leasepb.LeaseInternalRequest wrapping a LeaseTimeToLiveRequest) on the peer URLs, protobuf bodies, etcd's statuses.
-import type { PeerRequest, PeerResponse } from "../peer/http.ts";
+import { type PeerRequest, type PeerResponse, plainError } from "../peer/http.ts";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   LeaseKeepAliveRequestSchema,
@@ -33,10 +33,8 @@ export interface LeaseHttpDeps {
 
 /** The peer-side handler of both paths (etcd's leaseHandler). */
 export function leaseHttpHandler(deps: LeaseHttpDeps): (req: PeerRequest, res: PeerResponse) => void {
-  const text = (res: PeerResponse, status: number, body: string) =>
-    res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${body}\n`);
   return (req, res) => {
-    if (req.method !== "POST") return text(res, 405, "Method Not Allowed");
+    if (req.method !== "POST") return plainError(res, 405, "Method Not Allowed");
     readPeerBody(req, async (body) => {
       const path = (req.url ?? "").split("?")[0];
       try {
@@ -45,9 +43,9 @@ export function leaseHttpHandler(deps: LeaseHttpDeps): (req: PeerRequest, res: P
           try {
             id = fromBinary(LeaseKeepAliveRequestSchema, body).ID;
           } catch {
-            return text(res, 400, "error unmarshalling request");
+            return plainError(res, 400, "error unmarshalling request");
           }
-          if (!(await deps.caughtUp())) return text(res, 408, APPLY_TIMEOUT_TEXT);
+          if (!(await deps.caughtUp())) return plainError(res, 408, APPLY_TIMEOUT_TEXT);
           const ttl = await deps.renew(id);
           const out = toBinary(
             LeaseKeepAliveResponseSchema,
@@ -59,15 +57,15 @@ export function leaseHttpHandler(deps: LeaseHttpDeps): (req: PeerRequest, res: P
         try {
           inner = fromBinary(LeaseTimeToLiveRequestSchema, unwrap(body));
         } catch {
-          return text(res, 400, "error unmarshalling request");
+          return plainError(res, 400, "error unmarshalling request");
         }
-        if (!(await deps.caughtUp())) return text(res, 408, APPLY_TIMEOUT_TEXT);
+        if (!(await deps.caughtUp())) return plainError(res, 408, APPLY_TIMEOUT_TEXT);
         const ttl = await deps.timeToLive(inner);
-        if (ttl === undefined) return text(res, 404, "lease not found");
+        if (ttl === undefined) return plainError(res, 404, "lease not found");
         return res.writeHead(200, PROTOBUF).end(wrap(toBinary(LeaseTimeToLiveResponseSchema, ttl)));
       } catch (err) {
-        if (err === ErrGRPCLeaseNotFound) return text(res, 404, "lease not found");
-        return text(res, 400, (err as Error).message);
+        if (err === ErrGRPCLeaseNotFound) return plainError(res, 404, "lease not found");
+        return plainError(res, 400, (err as Error).message);
       }
     });
   };

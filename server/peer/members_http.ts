@@ -1,7 +1,7 @@
 // The membership endpoints on the peer port (etcd's etcdhttp peer handlers): `GET /members` (what a joining member
 // asks its peers for) and `POST /members/promote/<id>` (a follower asks the leader to promote a learner), with the
 // client side of both.
-import type { PeerRequest, PeerResponse } from "./http.ts";
+import { type PeerRequest, type PeerResponse, plainError } from "./http.ts";
 import type { NodeId } from "../../raft/types.ts";
 import {
   ErrGRPCLearnerNotReady,
@@ -45,29 +45,27 @@ export function membersHandler(opts: {
   members: () => Member[];
   promote: (id: NodeId) => Promise<Member[]>;
 }): (req: PeerRequest, res: PeerResponse) => void {
-  const text = (res: PeerResponse, status: number, body: string) =>
-    res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${body}\n`);
   return (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     res.setHeader("X-Etcd-Cluster-ID", opts.clusterId().toString(16));
     if (path === MEMBERS_PREFIX) {
-      if (req.method !== "GET") return void text(res.setHeader("allow", "GET"), 405, "Method Not Allowed");
+      if (req.method !== "GET") return void plainError(res.setHeader("allow", "GET"), 405, "Method Not Allowed");
       res.writeHead(200, { "content-type": "application/json" }).end(membersJSON(opts.members()));
       return;
     }
-    if (req.method !== "POST") return void text(res.setHeader("allow", "POST"), 405, "Method Not Allowed");
+    if (req.method !== "POST") return void plainError(res.setHeader("allow", "POST"), 405, "Method Not Allowed");
     const idText = path.slice(MEMBER_PROMOTE_PREFIX.length);
     if (!/^\d{1,20}$/.test(idText) || BigInt(idText) >= 1n << 64n) {
-      return void text(res, 404, `member ${idText} not found in cluster`);
+      return void plainError(res, 404, `member ${idText} not found in cluster`);
     }
     opts.promote(BigInt(idText)).then(
       (members) => res.writeHead(200, { "content-type": "application/json" }).end(membersJSON(members)),
       (err) => {
-        if (err === ErrGRPCMemberNotFound) text(res, 404, ID_NOT_FOUND);
-        else if (err === ErrGRPCMemberNotLearner) text(res, 412, NOT_LEARNER);
-        else if (err === ErrGRPCLearnerNotReady) text(res, 412, err.message);
-        else if (err === ErrGRPCTimeout) text(res, 408, err.message);
-        else text(res, 500, err instanceof Error ? err.message : String(err));
+        if (err === ErrGRPCMemberNotFound) plainError(res, 404, ID_NOT_FOUND);
+        else if (err === ErrGRPCMemberNotLearner) plainError(res, 412, NOT_LEARNER);
+        else if (err === ErrGRPCLearnerNotReady) plainError(res, 412, err.message);
+        else if (err === ErrGRPCTimeout) plainError(res, 408, err.message);
+        else plainError(res, 500, err instanceof Error ? err.message : String(err));
       },
     );
   };

@@ -4,7 +4,7 @@
 // header), "message" every other message, each an 8-byte length and a raftpb.Message. An idle stream carries a link
 // heartbeat every ConnReadTimeout/3; a reader that hears nothing for ConnReadTimeout drops the stream and dials again.
 // Messages queue per stream (bounded, etcd's streamBufSize) and leave in one socket write per turn.
-import type { PeerRequest, PeerResponse } from "./http.ts";
+import { type PeerRequest, type PeerResponse, plainError } from "./http.ts";
 import type { Message, NodeId } from "../../raft/types.ts";
 import { MessageType } from "../../raft/types.ts";
 import { newMessage } from "../../raft/util.ts";
@@ -390,11 +390,9 @@ export function streamHandler(opts: {
   writer: (from: NodeId, type: StreamType) => StreamWriter | undefined;
   logger: Logger;
 }): (req: PeerRequest, res: PeerResponse) => void {
-  const plain = (res: PeerResponse, status: number, msg: string) =>
-    res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${msg}\n`);
   return (req, res) => {
     const m = /^\/raft\/stream\/(msgappv2|message)\/([0-9a-f]{1,16})$/.exec((req.url ?? "").split("?")[0]);
-    if (m === null) return plain(res, 404, "invalid path");
+    if (m === null) return plainError(res, 404, "invalid path");
     const type = m[1] as StreamType, from = BigInt(`0x${m[2]}`);
     const writer = opts.writer(from, type);
     if (writer === undefined) {
@@ -402,10 +400,10 @@ export function streamHandler(opts: {
         "local-member-id": opts.localId.toString(16),
         "remote-peer-id-stream-handler": from.toString(16),
       });
-      return plain(res, 404, "error sender not found");
+      return plainError(res, 404, "error sender not found");
     }
     if (req.headers["x-raft-to"] !== opts.localId.toString(16)) {
-      return plain(res, 412, "to field mismatch");
+      return plainError(res, 412, "to field mismatch");
     }
     res.writeHead(200, { "content-type": "application/octet-stream" });
     res.flushHeaders();

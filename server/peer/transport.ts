@@ -8,14 +8,14 @@
 // The long-lived streams (`/raft/stream/...`, stream.ts) carry a peer's messages while they are up; the pipeline
 // carries them otherwise.
 import { Buffer } from "node:buffer";
-import type { PeerRequest, PeerResponse } from "./http.ts";
+import { type PeerRequest, type PeerResponse, plainError } from "./http.ts";
 import type { Message, NodeId } from "../../raft/types.ts";
 import { MessageType } from "../../raft/types.ts";
 import { decodeMessage, encodeMessage } from "../../wal/raft_codec.ts";
 import type { Logger } from "../logger.ts";
 import type { PeerMetrics } from "../metrics.ts";
 import { ETCD_SERVER_VERSION } from "../version.ts";
-import { ownEntries, StreamReader, type StreamType, StreamWriter } from "./stream.ts";
+import { ownEntries, StreamEncoder, StreamReader, type StreamType, StreamWriter } from "./stream.ts";
 
 export const RAFT_PREFIX = "/raft";
 export const RAFT_SNAPSHOT_PREFIX = "/raft/snapshot";
@@ -269,9 +269,10 @@ export class Transport {
    */
   async sendSnapshot(m: Message, db: { file: Deno.FsFile; size: number }): Promise<boolean> {
     const urls = this.opts.peerUrls(m.to);
+    const hex = m.to.toString(16);
     const fields = {
       "snapshot-index": m.snapshot?.metadata.index,
-      "remote-peer-id": m.to.toString(16),
+      "remote-peer-id": hex,
       bytes: db.size,
     };
     const abort = new AbortController();
@@ -279,10 +280,8 @@ export class Transport {
     try {
       if (this.#stopped || urls === undefined || urls.length === 0) return false;
       this.opts.logger.info("sending database snapshot", fields);
-      const head = encodeMessage(m);
-      const prefix = new Uint8Array(8 + head.length);
-      new DataView(prefix.buffer).setBigUint64(0, BigInt(head.length));
-      prefix.set(head, 8);
+      // the message as the message stream frames it (etcd's messageEncoder), then the backend
+      const prefix = new StreamEncoder("message").encode([m]);
       let sent = 0;
       const body = new ReadableStream<Uint8Array>({
         start: (c) => c.enqueue(prefix),
@@ -305,16 +304,16 @@ export class Transport {
       const text = await res.text();
       if (res.status === 204) {
         this.opts.logger.info("sent database snapshot", fields);
-        this.opts.metrics.sentBytes.with(m.to.toString(16)).inc(prefix.length + db.size);
-        this.opts.metrics.snapshotSendSuccess.with(m.to.toString(16)).inc();
+        this.opts.metrics.sentBytes.with(hex).inc(prefix.length + db.size);
+        this.opts.metrics.snapshotSendSuccess.with(hex).inc();
         return true;
       }
-      this.opts.metrics.snapshotSendFailures.with(m.to.toString(16)).inc();
+      this.opts.metrics.snapshotSendFailures.with(hex).inc();
       this.opts.logger.warn("failed to send database snapshot", { ...fields, status: res.status, error: text.trim() });
       return false;
     } catch (err) {
       this.opts.logger.warn("failed to send database snapshot", { ...fields, error: String(err) });
-      this.opts.metrics.snapshotSendFailures.with(m.to.toString(16)).inc();
+      this.opts.metrics.snapshotSendFailures.with(hex).inc();
       return false;
     } finally {
       this.#snapshotsInFlight.delete(abort);
@@ -485,10 +484,6 @@ function majorMinor(v: string): number | undefined {
   return m === null ? undefined : Number(m[1]) * 1000 + Number(m[2]);
 }
 
-function plainError(res: PeerResponse, status: number, msg: string): void {
-  res.writeHead(status, { "content-type": "text/plain; charset=utf-8" }).end(`${msg}\n`);
-}
-
 /**
  * `POST /raft` (etcd's pipelineHandler): a message from a member of this cluster, stepped into raft; 204 once it
  * has been. Another cluster's traffic gets 412 and etcd's "cluster ID mismatch".
@@ -531,6 +526,11 @@ async function receiveSnapshot(
   res: PeerResponse,
   opts: PeerHandlerOptions & { saveDb: (chunks: AsyncIterable<Uint8Array>, index: number) => Promise<number> },
 ): Promise<void> {
+  // the rest of the body is not read: the connection ends once the answer is out
+  const refuse = (status: number, msg: string) => {
+    plainError(res, status, msg);
+    req.socket.end();
+  };
   const it = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   let head = Buffer.alloc(0);
   const fill = async (n: number) => {
@@ -549,10 +549,7 @@ async function receiveSnapshot(
     m = decodeMessage(head.subarray(8, 8 + Number(len)));
   } catch (err) {
     opts.logger.warn("failed to decode Raft message", { error: String(err) });
-    plainError(res, 400, `failed to decode raft message (${(err as Error).message})`);
-    // the rest of the body is not read: the connection ends once the answer is out
-    req.socket.end();
-    return;
+    return refuse(400, `failed to decode raft message (${(err as Error).message})`);
   }
   const fields = {
     "remote-snapshot-sender-id": m.from.toString(16),
@@ -560,10 +557,7 @@ async function receiveSnapshot(
   };
   if (m.type !== MessageType.MsgSnap || m.snapshot === undefined) {
     opts.logger.warn("unexpected Raft message type", { ...fields, "message-type": MessageType[m.type] });
-    plainError(res, 400, "wrong raft message type");
-    // the rest of the body is not read: the connection ends once the answer is out
-    req.socket.end();
-    return;
+    return refuse(400, "wrong raft message type");
   }
   opts.logger.info("receiving database snapshot", fields);
   const rest = head.subarray(8 + Number(head.readBigUInt64BE(0)));
@@ -578,10 +572,7 @@ async function receiveSnapshot(
   } catch (err) {
     opts.metrics.snapshotReceiveFailures.with(from).inc();
     opts.logger.warn("failed to save incoming database snapshot", { ...fields, error: String(err) });
-    plainError(res, 500, `failed to save KV snapshot (${(err as Error).message})`);
-    // the rest of the body is not read: the connection ends once the answer is out
-    req.socket.end();
-    return;
+    return refuse(500, `failed to save KV snapshot (${(err as Error).message})`);
   }
   opts.logger.info("received and saved database snapshot", { ...fields, "incoming-snapshot-size-bytes": size });
   opts.metrics.receivedBytes.with(from).inc(size);

@@ -5,7 +5,7 @@ import { deepStrictEqual as assertEquals, match as assertMatch } from "node:asse
 import { Backend, BUCKET } from "../../mvcc/backend.ts";
 import { MessageType } from "../../raft/types.ts";
 import { newMessage } from "../../raft/util.ts";
-import { encodeMessage } from "../../wal/raft_codec.ts";
+import { StreamEncoder } from "../../server/peer/stream.ts";
 import { decodeKeyValue, storedValue } from "../../mvcc/kv_codec.ts";
 import {
   ctl,
@@ -265,11 +265,8 @@ Deno.test({
         });
         return [r.status, await r.text()];
       };
-      const heartbeat = encodeMessage(newMessage(MessageType.MsgHeartbeat, id, 0x1234n));
-      const framed = new Uint8Array(8 + heartbeat.length);
-      new DataView(framed.buffer).setBigUint64(0, BigInt(heartbeat.length));
-      framed.set(heartbeat, 8);
-      assertEquals(await snapPost(framed), [400, "wrong raft message type\n"]);
+      const heartbeat = new StreamEncoder("message").encode([newMessage(MessageType.MsgHeartbeat, id, 0x1234n)]);
+      assertEquals(await snapPost(heartbeat), [400, "wrong raft message type\n"]);
       assertEquals(await snapPost(Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 2, 0xff, 0xff)), [
         400,
         "failed to decode raft message (proto: unexpected end of message)\n",
