@@ -62,6 +62,8 @@ export class KVStore {
   #currentRev = 1;
   #compactMainRev = -1;
   #consistentIndex = 0;
+  /** The consistent index last written to the backend. */
+  #savedIndex = 0;
   #term = 0;
   #writing = false;
   #closed = false;
@@ -105,7 +107,9 @@ export class KVStore {
     this.#currentRev = 1;
     this.#compactMainRev = -1;
     this.#consistentIndex = 0;
+    this.#savedIndex = 0;
     this.#term = 0;
+    backend.setBeforeCommit(() => this.#saveIndex());
     this.#removing = [];
     this.#removedUpTo = 0;
     this.#history = [];
@@ -134,7 +138,7 @@ export class KVStore {
     return this.#term;
   }
 
-  /** Sets the raft index and term stored with the next write transaction (or by commit()). */
+  /** Sets the raft index and term saved with the backend's next commit. */
   setConsistentIndex(index: number, term: number): void {
     this.#consistentIndex = index;
     this.#term = term;
@@ -188,7 +192,6 @@ export class KVStore {
     if (!this.#writing) throw new Error("mvcc: ending a write txn that is not open");
     this.#writing = false;
     if (t.changes.length === 0) return;
-    this.#saveIndex();
     this.#currentRev++;
     for (const kv of t.changes) this.#history.push(kv);
     for (const fn of this.#listeners) fn(t.changes, this.#currentRev);
@@ -243,9 +246,8 @@ export class KVStore {
     return this.#compactions;
   }
 
-  /** Saves the consistent index and commits the backend. */
+  /** Commits the backend, the consistent index with it. */
   commit(): Promise<void> {
-    this.#saveIndex();
     return this.backend.forceCommit();
   }
 
@@ -281,8 +283,10 @@ export class KVStore {
     await this.#compactions.catch(() => {});
   }
 
+  /** The backend's hook before each commit: the consistent index, when it moved, goes with the data it covers. */
   #saveIndex(): void {
-    if (this.#consistentIndex === 0) return;
+    if (this.#consistentIndex === 0 || this.#consistentIndex === this.#savedIndex) return;
+    this.#savedIndex = this.#consistentIndex;
     this.backend.put(BUCKET.meta, CONSISTENT_INDEX_KEY, uint64ToBytes(this.#consistentIndex));
     this.backend.put(BUCKET.meta, TERM_KEY, uint64ToBytes(this.#term));
   }
@@ -345,7 +349,7 @@ export class KVStore {
     const scheduledBytes = b.get(BUCKET.meta, SCHEDULED_COMPACT_KEY);
     let scheduled = scheduledBytes === undefined ? 0 : bytesToRev(scheduledBytes).main;
     const ci = b.get(BUCKET.meta, CONSISTENT_INDEX_KEY);
-    if (ci !== undefined) this.#consistentIndex = bytesToUint64(ci);
+    if (ci !== undefined) this.#consistentIndex = this.#savedIndex = bytesToUint64(ci);
     const term = b.get(BUCKET.meta, TERM_KEY);
     if (term !== undefined) this.#term = bytesToUint64(term);
 

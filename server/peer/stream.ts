@@ -110,65 +110,126 @@ export class StreamEncoder {
   }
 }
 
+/**
+ * Bytes received and not yet decoded, kept as the chunks they came in: a record is copied out once it is all there,
+ * never the whole pending buffer per chunk (a 1 MiB append arrives in dozens of reads).
+ */
+class ChunkQueue {
+  #chunks: Uint8Array[] = [];
+  /** Bytes of #chunks[0] already taken. */
+  #off = 0;
+  length = 0;
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.length += chunk.length;
+  }
+
+  peekU8(): number {
+    return this.#chunks[0][this.#off];
+  }
+
+  /** An 8-byte big-endian length `at` bytes in (undefined when not all there); past READ_LIMIT the stream is broken. */
+  peekLength(at: number): number | undefined {
+    if (this.length < at + 8) return undefined;
+    const b = this.#read(at, 8, false);
+    const v = new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0);
+    if (v > BigInt(READ_LIMIT)) throw new Error(`stream record of ${v} bytes exceeds the read limit`);
+    return Number(v);
+  }
+
+  /** The next n bytes, consumed: a view of the chunk they lie in, or a copy when they span chunks. */
+  take(n: number): Uint8Array {
+    const b = this.#read(0, n, true);
+    this.skip(n);
+    return b;
+  }
+
+  skip(n: number): void {
+    if (n > this.length) throw new Error(`skip of ${n} bytes past the ${this.length} received`);
+    this.length -= n;
+    while (n > 0) {
+      const left = this.#chunks[0].length - this.#off;
+      if (n < left) {
+        this.#off += n;
+        return;
+      }
+      n -= left;
+      this.#chunks.shift();
+      this.#off = 0;
+    }
+  }
+
+  #read(at: number, n: number, view: boolean): Uint8Array {
+    let i = 0, off = this.#off + at;
+    while (off >= this.#chunks[i].length) off -= this.#chunks[i++].length;
+    if (off + n <= this.#chunks[i].length) {
+      const b = this.#chunks[i].subarray(off, off + n);
+      return view ? b : b.slice();
+    }
+    const out = new Uint8Array(n);
+    for (let got = 0; got < n; i++, off = 0) {
+      const part = this.#chunks[i].subarray(off, off + n - got);
+      out.set(part, got);
+      got += part.length;
+    }
+    return out;
+  }
+}
+
 /** Decodes a stream as its bytes arrive (they split anywhere); throws on bytes that are not the stream's encoding. */
 export class StreamDecoder {
-  #pending: Uint8Array = new Uint8Array(0);
+  #q = new ChunkQueue();
   #term = 0;
   #index = 0;
+  /** A msgappv2 entries record being decoded: its entries so far and how many are still to come. */
+  #partial: { m: Message; left: number } | undefined;
 
   constructor(readonly type: StreamType, private readonly local: NodeId, private readonly remote: NodeId) {}
 
   /** The messages completed by `chunk`, link heartbeats left out. */
   push(chunk: Uint8Array): Message[] {
-    const buf = this.#pending.length === 0 ? chunk : concat(this.#pending, chunk);
+    this.#q.push(chunk);
     const out: Message[] = [];
-    let off = 0;
-    for (;;) {
-      const used = this.type === "message" ? this.#message(buf, off, out) : this.#app(buf, off, out);
-      if (used === 0) break;
-      off += used;
-    }
-    this.#pending = buf.slice(off);
+    while (this.type === "message" ? this.#message(out) : this.#app(out));
     return out;
   }
 
-  #message(buf: Uint8Array, off: number, out: Message[]): number {
-    const len = readLength(buf, off);
-    if (len === undefined || buf.length - off - 8 < len) return 0;
-    const m = decodeMessage(buf.subarray(off + 8, off + 8 + len));
+  /** Decodes one message when it is all there; false when it is not. */
+  #message(out: Message[]): boolean {
+    const len = this.#q.peekLength(0);
+    if (len === undefined || this.#q.length < 8 + len) return false;
+    this.#q.skip(8);
+    const m = decodeMessage(this.#q.take(len));
     if (!isLinkHeartbeat(m)) out.push(ownEntries(m));
-    return 8 + len;
+    return true;
   }
 
-  /** One msgappv2 record at off: its length, or 0 when it is not all there yet. */
-  #app(buf: Uint8Array, off: number, out: Message[]): number {
-    if (off >= buf.length) return 0;
-    const type = buf[off];
-    if (type === MSGAPPV2_HEARTBEAT) return 1;
+  /** Decodes as much of one msgappv2 record as is there; false when nothing more can be. */
+  #app(out: Message[]): boolean {
+    const q = this.#q;
+    if (this.#partial !== undefined) return this.#entries(this.#partial, out);
+    if (q.length === 0) return false;
+    const type = q.peekU8();
+    if (type === MSGAPPV2_HEARTBEAT) {
+      q.skip(1);
+      return true;
+    }
     if (type === MSGAPPV2_APP) {
-      const len = readLength(buf, off + 1);
-      if (len === undefined || buf.length - off - 9 < len) return 0;
-      const m = decodeMessage(buf.subarray(off + 9, off + 9 + len));
+      const len = q.peekLength(1);
+      if (len === undefined || q.length < 9 + len) return false;
+      q.skip(9);
+      const m = decodeMessage(q.take(len));
       this.#term = m.term;
       this.#index = m.entries.length > 0 ? m.entries[m.entries.length - 1].index : m.index;
       out.push(ownEntries(m));
-      return 9 + len;
+      return true;
     }
     if (type !== MSGAPPV2_ENTRIES) throw new Error(`failed to parse type ${type} in msgappv2 stream`);
-    // parse without consuming until the whole record is there
-    let p = off + 1;
-    const count = readLength(buf, p);
-    if (count === undefined) return 0;
-    p += 8;
-    const sizes: [number, number][] = [];
-    for (let i = 0; i < count; i++) {
-      const size = readLength(buf, p);
-      if (size === undefined || buf.length - p - 8 < size) return 0;
-      sizes.push([p + 8, size]);
-      p += 8 + size;
-    }
-    const commit = readLength(buf, p);
-    if (commit === undefined) return 0;
+    const count = q.peekLength(1);
+    if (count === undefined) return false;
+    q.skip(9);
     const m: Message = {
       type: MessageType.MsgApp,
       from: this.remote,
@@ -176,14 +237,33 @@ export class StreamDecoder {
       term: this.#term,
       logTerm: this.#term,
       index: this.#index,
-      entries: sizes.map(([at, size]) => decodeEntry(buf.slice(at, at + size))),
-      commit,
+      entries: [],
+      commit: 0,
       reject: false,
       rejectHint: 0,
     };
-    this.#index += count;
-    out.push(m);
-    return p + 8 - off;
+    this.#partial = { m, left: count };
+    return true;
+  }
+
+  /** Continues an entries record: its entries as they complete, then its commit index. */
+  #entries(p: { m: Message; left: number }, out: Message[]): boolean {
+    const q = this.#q;
+    for (; p.left > 0; p.left--) {
+      const size = q.peekLength(0);
+      if (size === undefined || q.length < 8 + size) return false;
+      q.skip(8);
+      // the entry owns a copy of its bytes (see ownEntries)
+      p.m.entries.push(decodeEntry(q.take(size).slice()));
+    }
+    const commit = q.peekLength(0);
+    if (commit === undefined) return false;
+    q.skip(8);
+    p.m.commit = commit;
+    this.#index += p.m.entries.length;
+    this.#partial = undefined;
+    out.push(p.m);
+    return true;
   }
 }
 
@@ -194,21 +274,6 @@ export class StreamDecoder {
 export function ownEntries(m: Message): Message {
   for (const e of m.entries) e.data = e.data.slice();
   return m;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const c = new Uint8Array(a.length + b.length);
-  c.set(a);
-  c.set(b, a.length);
-  return c;
-}
-
-/** An 8-byte big-endian length at off (undefined when not all there); past READ_LIMIT the stream is broken. */
-function readLength(buf: Uint8Array, off: number): number | undefined {
-  if (buf.length - off < 8) return undefined;
-  const v = new DataView(buf.buffer, buf.byteOffset + off, 8).getBigUint64(0);
-  if (v > BigInt(READ_LIMIT)) throw new Error(`stream record of ${v} bytes exceeds the read limit`);
-  return Number(v);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { Buffer } from "node:buffer";
 import { Backend } from "../../mvcc/backend.ts";
+import { replayLog } from "../../mvcc/backend_log.ts";
 import { ErrCompacted, ErrFutureRev } from "../../mvcc/errors.ts";
 import { assert, assertEquals, assertThrows, b, committedKeys, logKeys, openStore, s, tempDir } from "./helpers.ts";
 
@@ -37,6 +38,48 @@ Deno.test("kvstore: put/range/delete revisions", async () => {
     assertEquals([again.createRevision, again.version], [6n, 1n]);
   } finally {
     await close();
+  }
+});
+
+Deno.test("kvstore: the consistent index is saved once per backend commit, with the data it covers", async () => {
+  const dir = await tempDir();
+  let o = await openStore(dir);
+  const saved: number[] = [];
+  const replayIndexes = async () => {
+    saved.length = 0;
+    const f = await Deno.open(o.backend.path, { read: true });
+    try {
+      await replayLog(o.backend.path, f, (await f.stat()).size, {
+        put: (bk, k, v) => {
+          if (bk === "meta" && s(k) === "consistent_index") saved.push(Buffer.from(v).readUInt32BE(4));
+        },
+        delete: () => {},
+        createBucket: () => {},
+        dropBucket: () => {},
+      });
+    } finally {
+      f.close();
+    }
+  };
+  try {
+    for (let i = 1; i <= 100; i++) {
+      o.store.setConsistentIndex(i, 2);
+      o.store.put(b(`k${i}`), b("v"));
+    }
+    await o.store.commit();
+    await replayIndexes();
+    assertEquals(saved, [100], "one record: the last index of the batch");
+    await o.store.commit();
+    await replayIndexes();
+    assertEquals(saved, [100], "an index that did not move is not written again");
+    // an entry that writes nothing (a conf change) still moves the saved index at the next commit
+    o.store.setConsistentIndex(101, 3);
+    await o.store.commit();
+    await o.close();
+    o = await openStore(dir);
+    assertEquals([o.store.consistentIndex, o.store.term], [101, 3]);
+  } finally {
+    await o.close();
   }
 });
 
