@@ -91,3 +91,13 @@ function outputText(o: RegisterOutput | undefined): string {
   if ("ok" in o) return o.ok ? "ok (swapped)" : "ok (compare failed)";
   return "ok";
 }
+
+/**
+ * Settles unknown writes with the store's own history, as etcd's robustness tests patch theirs: a write or CAS whose
+ * value the store never held was not applied and goes; one it held stays, applied at a time still unknown. (Values
+ * are unique per write.) Without this, every write lost in a crash stays open to the end of the history, and the
+ * search's configurations grow with 2^(open writes).
+ */
+export function dropUnapplied(ops: Operation[], heldValues: Set<string>): Operation[] {
+  return ops.filter((op) => op.ret !== undefined || op.input.op === "read" || heldValues.has(op.input.value));
+}

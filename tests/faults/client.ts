@@ -1,0 +1,231 @@
+// The workload: clients on every member reading, writing and compare-and-setting a few keys (registers) through
+// etcd's JSON gateway, one request at a time each, every operation recorded in the history. A request that never
+// reached the member (connection refused) was not applied; any other failure leaves its outcome unknown.
+import { Buffer } from "node:buffer";
+import type { FaultCluster, Node } from "./cluster.ts";
+import type { HistoryRecorder, Pending, RegisterInput } from "./history.ts";
+
+/** A request that failed; `sent` false when it never reached the member (so it was not applied). */
+export class RequestError extends Error {
+  constructor(message: string, readonly sent: boolean) {
+    super(message);
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+/**
+ * Every request on a connection of its own: a pooled fetch that loses its connection under a request may send it
+ * again on a new one, and then "connection refused" no longer proves that the member never got it (measured: a put
+ * reported refused was in the store's history).
+ */
+const unpooled = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+
+/** POSTs a JSON request to a member's gateway and returns the JSON answer; throws RequestError. */
+export async function gateway(endpoint: string, path: string, body: unknown, timeoutMs: number): Promise<Json> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  let res: Response;
+  try {
+    res = await fetch(`http://${endpoint}${path}`, {
+      method: "POST",
+      body: JSON.stringify(body),
+      signal,
+      client: unpooled,
+    });
+  } catch (e) {
+    throw new RequestError(`${e}: ${(e as Error).cause}`, !String((e as Error).cause).includes("Connection refused"));
+  }
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (e) {
+    throw new RequestError(String(e), true);
+  }
+  if (!res.ok) throw new RequestError(`${res.status} ${text}`, true);
+  return JSON.parse(text);
+}
+
+/** A unary call in the Connect protocol with JSON (for the RPCs the gateway does not route, e.g. HashKV). */
+export async function connectUnary(endpoint: string, method: string, body: unknown, timeoutMs: number): Promise<Json> {
+  const res = await fetch(`http://${endpoint}/${method}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new RequestError(`${method}: ${res.status} ${text}`, true);
+  return JSON.parse(text);
+}
+
+export interface StoreEvent {
+  type: "PUT" | "DELETE";
+  key: string;
+  value: string;
+  modRevision: number;
+}
+
+/** The store's history of keys under `prefix`: a watch from revision 1 read until `untilRevision` (the gateway's). */
+export async function watchHistory(
+  endpoint: string,
+  prefix: string,
+  untilRevision: number,
+  timeoutMs: number,
+): Promise<StoreEvent[]> {
+  const end = Buffer.from(prefix);
+  end[end.length - 1]++;
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
+  const events: StoreEvent[] = [];
+  try {
+    const res = await fetch(`http://${endpoint}/v3/watch`, {
+      method: "POST",
+      body: JSON.stringify({
+        create_request: { key: b64(prefix), range_end: end.toString("base64"), start_revision: "1" },
+      }),
+      signal: ctrl.signal,
+    });
+    let buf = "";
+    const dec = new TextDecoder();
+    for await (const chunk of res.body!) {
+      buf += dec.decode(chunk, { stream: true });
+      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.trim() === "") continue;
+        const msg = JSON.parse(line);
+        if (msg.error !== undefined) throw new Error(`watch: ${JSON.stringify(msg.error)}`);
+        for (const e of msg.result?.events ?? []) {
+          events.push({
+            type: e.type === "DELETE" ? "DELETE" : "PUT",
+            key: unb64(e.kv.key),
+            value: unb64(e.kv.value ?? ""),
+            modRevision: Number(e.kv.mod_revision),
+          });
+        }
+        if (events.length > 0 && events[events.length - 1].modRevision >= untilRevision) return events;
+      }
+    }
+    throw new Error(`watch ended at ${events.at(-1)?.modRevision ?? 0} before revision ${untilRevision}`);
+  } finally {
+    clearTimeout(timer);
+    ctrl.abort();
+  }
+}
+
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+const unb64 = (s: string) => Buffer.from(s, "base64").toString();
+
+export interface WorkloadOptions {
+  keys: number;
+  clientsPerMember: number;
+  /** Per request; past it the outcome is unknown. */
+  timeoutMs: number;
+  rand: () => number;
+}
+
+export interface WorkloadCounts {
+  ok: number;
+  unknown: number;
+  notApplied: number;
+}
+
+export class Workload {
+  readonly counts: WorkloadCounts = { ok: 0, unknown: 0, notApplied: 0 };
+  #stopped = false;
+  #clients: Promise<void>[] = [];
+
+  constructor(
+    private readonly cluster: FaultCluster,
+    private readonly history: HistoryRecorder,
+    private readonly opts: WorkloadOptions,
+  ) {}
+
+  static keyName(i: number): string {
+    return `reg/${i}`;
+  }
+
+  start(): void {
+    let id = 0;
+    for (const n of this.cluster.nodes) {
+      for (let c = 0; c < this.opts.clientsPerMember; c++) this.#clients.push(this.#client(id++, n));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await Promise.all(this.#clients);
+  }
+
+  async #client(id: number, node: Node): Promise<void> {
+    const { rand, keys } = this.opts;
+    /** The last value this client saw per key: what its compare-and-sets expect. */
+    const seen = new Map<string, string | null>();
+    for (let seq = 0; !this.#stopped; seq++) {
+      const key = Workload.keyName(Math.floor(rand() * keys));
+      const value = `${id}.${seq}`;
+      const kind = rand();
+      const input: RegisterInput = kind < 0.5
+        ? { op: "read" }
+        : kind < 0.75
+        ? { op: "write", value }
+        : { op: "cas", expect: seen.get(key) ?? null, value };
+      const p = this.history.invoke(id, key, input);
+      const outcome = await this.#perform(this.cluster.endpoint(node), key, input, p, seen);
+      // a member that is down or without a leader fails at once: do not spin on it
+      if (outcome !== "answered") await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Sends one operation and completes `p`; notes in `seen` the value it read or wrote. */
+  async #perform(
+    endpoint: string,
+    key: string,
+    input: RegisterInput,
+    p: Pending,
+    seen: Map<string, string | null>,
+  ): Promise<"answered" | "unknown" | "refused"> {
+    const t = this.opts.timeoutMs;
+    try {
+      if (input.op === "read") {
+        const r = await gateway(endpoint, "/v3/kv/range", { key: b64(key) }, t);
+        const kv = r.kvs?.[0];
+        const value = kv === undefined ? null : unb64(kv.value ?? "");
+        p.ok({ value });
+        seen.set(key, value);
+        this.counts.ok++;
+        return "answered";
+      }
+      if (input.op === "write") {
+        const r = await gateway(endpoint, "/v3/kv/put", { key: b64(key), value: b64(input.value) }, t);
+        p.ok({}, Number(r.header.revision));
+        seen.set(key, input.value);
+        this.counts.ok++;
+        return "answered";
+      }
+      const compare = input.expect === null
+        ? { key: b64(key), target: "CREATE", result: "EQUAL", create_revision: "0" }
+        : { key: b64(key), target: "VALUE", result: "EQUAL", value: b64(input.expect) };
+      const r = await gateway(endpoint, "/v3/kv/txn", {
+        compare: [compare],
+        success: [{ request_put: { key: b64(key), value: b64(input.value) } }],
+      }, t);
+      const swapped = r.succeeded === true;
+      p.ok({ ok: swapped }, swapped ? Number(r.header.revision) : undefined);
+      if (swapped) seen.set(key, input.value);
+      this.counts.ok++;
+      return "answered";
+    } catch (e) {
+      if (!(e instanceof RequestError)) throw e;
+      if (!e.sent) {
+        p.notApplied();
+        this.counts.notApplied++;
+        return "refused";
+      }
+      p.unknown();
+      this.counts.unknown++;
+      return "unknown";
+    }
+  }
+}

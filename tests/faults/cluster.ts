@@ -1,0 +1,106 @@
+// The cluster under test: three detcd members as real processes on loopback, from the flags three etcd members would
+// take, with the process faults the nemesis applies (kill -9 and restart from the data dir, SIGSTOP and SIGCONT).
+import { freePort, type Member, startMember, tempDir } from "../e2e/harness.ts";
+import { gateway } from "./client.ts";
+
+export interface Node {
+  name: string;
+  client: number;
+  peer: number;
+  dataDir: string;
+  member?: Member;
+  paused: boolean;
+  /** Known once the cluster is up (identify()). */
+  memberId?: bigint;
+}
+
+export class FaultCluster {
+  private constructor(readonly nodes: Node[], private readonly cluster: string) {}
+
+  /** Starts `size` members together (none is ready before a quorum is up). */
+  static async start(size = 3): Promise<FaultCluster> {
+    const nodes: Node[] = [];
+    for (let i = 1; i <= size; i++) {
+      nodes.push({
+        name: `f${i}`,
+        client: await freePort(),
+        peer: await freePort(),
+        dataDir: `${await tempDir()}/f${i}.etcd`,
+        paused: false,
+      });
+    }
+    const c = new FaultCluster(nodes, nodes.map((n) => `${n.name}=http://127.0.0.1:${n.peer}`).join(","));
+    await Promise.all(nodes.map((n) => c.startNode(n)));
+    return c;
+  }
+
+  endpoint(n: Node): string {
+    return `127.0.0.1:${n.client}`;
+  }
+
+  async startNode(n: Node): Promise<void> {
+    const args = [
+      `--name=${n.name}`,
+      `--data-dir=${n.dataDir}`,
+      `--listen-client-urls=http://127.0.0.1:${n.client}`,
+      `--advertise-client-urls=http://127.0.0.1:${n.client}`,
+      `--listen-peer-urls=http://127.0.0.1:${n.peer}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${n.peer}`,
+      `--initial-cluster=${this.cluster}`,
+      "--initial-cluster-token=faults",
+    ];
+    n.member = await startMember({ dataDir: n.dataDir, clientPort: n.client, args });
+  }
+
+  /** kill -9: the process is gone with whatever it had not persisted. */
+  async kill(n: Node): Promise<void> {
+    if (n.paused) this.resume(n);
+    await n.member?.kill();
+    n.member = undefined;
+  }
+
+  pause(n: Node): void {
+    n.member?.child.kill("SIGSTOP");
+    n.paused = true;
+  }
+
+  resume(n: Node): void {
+    n.member?.child.kill("SIGCONT");
+    n.paused = false;
+  }
+
+  /** The member the others follow, asked of each running member; undefined when none answers. */
+  async leader(): Promise<Node | undefined> {
+    for (const n of this.nodes) {
+      if (n.member === undefined || n.paused) continue;
+      try {
+        const s = await gateway(this.endpoint(n), "/v3/maintenance/status", {}, 1000);
+        const leader = BigInt(s.leader ?? 0);
+        const found = this.nodes.find((m) => m.member !== undefined && m.memberId === leader);
+        if (found !== undefined) return found;
+      } catch { /* ask the next */ }
+    }
+    return undefined;
+  }
+
+  /** Learns each member's ID (for leader()). */
+  async identify(): Promise<void> {
+    for (const n of this.nodes) {
+      const s = await gateway(this.endpoint(n), "/v3/maintenance/status", {}, 5000);
+      n.memberId = BigInt(s.header.member_id);
+    }
+  }
+
+  /** Resumes and stops every member (SIGTERM, then SIGKILL if it lingers). */
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map(async (n) => {
+      if (n.paused) this.resume(n);
+      const m = n.member;
+      n.member = undefined;
+      if (m === undefined) return;
+      const t = setTimeout(() => m.kill(), 10_000);
+      await m.stop();
+      clearTimeout(t);
+    }));
+  }
+}

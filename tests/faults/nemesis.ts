@@ -1,0 +1,97 @@
+// The nemesis: process faults chosen by a seed, one at a time with quiet gaps between them, so a quorum survives each
+// and the cluster must ride it out: kill -9 and restart from the data dir, SIGSTOP past the election timeout and
+// SIGCONT; the leader is the target half of the time. Each fault is logged with its times for the report.
+import type { FaultCluster, Node } from "./cluster.ts";
+
+export type FaultKind = "kill" | "pause";
+
+export interface FaultEvent {
+  kind: FaultKind;
+  node: string;
+  leader: boolean;
+  /** ms since the run started */
+  start: number;
+  end: number;
+}
+
+export interface NemesisOptions {
+  rand: () => number;
+  /** The members' election timeout: pauses last 1.2-3x it, so the others elect a new leader meanwhile. */
+  electionTimeoutMs: number;
+  /** Quiet time between faults, ms. */
+  gapMs: [number, number];
+}
+
+/** mulberry32: a small seeded PRNG (one stream per purpose, so the fault schedule depends on the seed alone). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class Nemesis {
+  readonly faults: FaultEvent[] = [];
+  #stopped = false;
+  #done: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  readonly #t0 = performance.now();
+
+  constructor(private readonly cluster: FaultCluster, private readonly opts: NemesisOptions) {}
+
+  start(): void {
+    this.#done = this.#run();
+  }
+
+  /** Ends the current fault (the member restarted or resumed) and stops. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    await this.#done;
+  }
+
+  async #sleep(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.#wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+    this.#wake = undefined;
+  }
+
+  async #run(): Promise<void> {
+    const { rand, gapMs, electionTimeoutMs } = this.opts;
+    while (!this.#stopped) {
+      await this.#sleep(gapMs[0] + rand() * (gapMs[1] - gapMs[0]));
+      if (this.#stopped) return;
+      const kind: FaultKind = rand() < 0.5 ? "kill" : "pause";
+      const onLeader = rand() < 0.5;
+      const pick = rand();
+      const leader = onLeader ? await this.cluster.leader() : undefined;
+      const nodes = this.cluster.nodes;
+      const target: Node = leader ?? nodes[Math.floor(pick * nodes.length)];
+      const event: FaultEvent = { kind, node: target.name, leader: leader !== undefined, start: this.#now(), end: 0 };
+      this.faults.push(event);
+      if (kind === "kill") {
+        await this.cluster.kill(target);
+        await this.#sleep(300 + rand() * 1700);
+        await this.cluster.startNode(target);
+      } else {
+        this.cluster.pause(target);
+        await this.#sleep(electionTimeoutMs * (1.2 + rand() * 1.8));
+        this.cluster.resume(target);
+      }
+      event.end = this.#now();
+    }
+  }
+
+  #now(): number {
+    return Math.round(performance.now() - this.#t0);
+  }
+}

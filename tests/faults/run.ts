@@ -1,0 +1,160 @@
+// One fault run: a 3-member cluster, the workload on every member while the nemesis injects faults, then the faults
+// stop and the checks run: the members converge (same HashKV at the same revision), every acknowledged write is in
+// the final state or superseded, and the history is linearizable. A failure names the seed, the faults applied and
+// the offending history.
+import { FaultCluster } from "./cluster.ts";
+import { connectUnary, gateway, RequestError, watchHistory, Workload, type WorkloadCounts } from "./client.ts";
+import { dropUnapplied, formatHistory, HistoryRecorder, type Operation } from "./history.ts";
+import {
+  checkLinearizable,
+  type CheckResult,
+  type FinalValue,
+  formatResult,
+  lostWrites,
+  registerModel,
+} from "./linearizability.ts";
+import { type FaultEvent, Nemesis, seededRandom } from "./nemesis.ts";
+import { Buffer } from "node:buffer";
+
+export interface FaultRunOptions {
+  seed: number;
+  durationMs: number;
+  keys?: number;
+  clientsPerMember?: number;
+  /** Progress lines (faults as they end, phases). */
+  log?: (line: string) => void;
+}
+
+export interface FaultRunReport {
+  seed: number;
+  durationMs: number;
+  counts: WorkloadCounts;
+  faults: FaultEvent[];
+  /** undefined when the members did not converge (then `convergence` says why) */
+  converged: { revision: number; hash: number } | undefined;
+  convergence: string;
+  lost: Operation[];
+  linearizability: CheckResult;
+  passed: boolean;
+}
+
+const ELECTION_TIMEOUT_MS = 1000; // detcd's default, as etcd's
+const REQUEST_TIMEOUT_MS = 3000;
+const HASH_KV = "etcdserverpb.Maintenance/HashKV";
+
+export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> {
+  const log = opts.log ?? (() => {});
+  const keys = opts.keys ?? 8;
+  const cluster = await FaultCluster.start();
+  try {
+    await cluster.identify();
+    const history = new HistoryRecorder();
+    const workload = new Workload(cluster, history, {
+      keys,
+      clientsPerMember: opts.clientsPerMember ?? 2,
+      timeoutMs: REQUEST_TIMEOUT_MS,
+      rand: seededRandom(opts.seed ^ 0x5bd1e995),
+    });
+    const nemesis = new Nemesis(cluster, {
+      rand: seededRandom(opts.seed),
+      electionTimeoutMs: ELECTION_TIMEOUT_MS,
+      gapMs: [500, 2000],
+    });
+    log(`seed ${opts.seed}: ${opts.durationMs / 1000} s of faults on ${cluster.nodes.length} members`);
+    workload.start();
+    nemesis.start();
+    await new Promise((r) => setTimeout(r, opts.durationMs));
+    await nemesis.stop();
+    // the cluster whole again, the clients work a little longer: the faults' effects must heal
+    await new Promise((r) => setTimeout(r, 1000));
+    await workload.stop();
+    log(`faults: ${nemesis.faults.length}, operations: ${JSON.stringify(workload.counts)}`);
+
+    const conv = await converge(cluster);
+    const final = new Map<string, FinalValue>();
+    const node = cluster.nodes[0];
+    for (let i = 0; i < keys; i++) {
+      const key = Workload.keyName(i);
+      const p = history.invoke(-1, key, { op: "read" });
+      const r = await gateway(
+        cluster.endpoint(node),
+        "/v3/kv/range",
+        { key: Buffer.from(key).toString("base64") },
+        10_000,
+      );
+      const kv = r.kvs?.[0];
+      const value = kv === undefined ? null : Buffer.from(kv.value ?? "", "base64").toString();
+      p.ok({ value });
+      if (kv !== undefined && value !== null) final.set(key, { value, modRevision: Number(kv.mod_revision) });
+    }
+    // the store's history settles the writes whose outcome the clients never learned
+    const events = conv.result === undefined
+      ? []
+      : await watchHistory(cluster.endpoint(node), "reg/", conv.result.revision, 30_000);
+    const ops = dropUnapplied(history.operations(), new Set(events.map((e) => e.value)));
+    const lost = lostWrites(ops, final);
+    const linearizability = checkLinearizable(ops, registerModel);
+    return {
+      seed: opts.seed,
+      durationMs: opts.durationMs,
+      counts: workload.counts,
+      faults: nemesis.faults,
+      converged: conv.result,
+      convergence: conv.detail,
+      lost,
+      linearizability,
+      passed: conv.result !== undefined && lost.length === 0 && linearizability.verdict === "ok",
+    };
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/** Waits (up to 60 s) until every member is at one revision with one HashKV there. */
+async function converge(
+  cluster: FaultCluster,
+): Promise<{ result?: { revision: number; hash: number }; detail: string }> {
+  const deadline = Date.now() + 60_000;
+  let detail = "";
+  while (Date.now() < deadline) {
+    try {
+      const revs = await Promise.all(
+        cluster.nodes.map(async (n) =>
+          Number((await gateway(cluster.endpoint(n), "/v3/maintenance/status", {}, 2000)).header.revision)
+        ),
+      );
+      if (revs.every((r) => r === revs[0])) {
+        const hashes = await Promise.all(
+          cluster.nodes.map(async (n) =>
+            Number(
+              (await connectUnary(cluster.endpoint(n), HASH_KV, { revision: String(revs[0]) }, 2000)).hash ?? 0,
+            )
+          ),
+        );
+        if (hashes.every((h) => h === hashes[0])) return { result: { revision: revs[0], hash: hashes[0] }, detail: "" };
+        detail = `hashes differ at revision ${revs[0]}: ${hashes.join(", ")}`;
+      } else detail = `revisions differ: ${revs.join(", ")}`;
+    } catch (e) {
+      if (!(e instanceof RequestError)) throw e;
+      detail = e.message;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { detail };
+}
+
+export function formatReport(r: FaultRunReport): string {
+  const lines = [
+    `seed ${r.seed}, ${r.durationMs / 1000} s: ${r.passed ? "PASSED" : "FAILED"}`,
+    `operations: ${r.counts.ok} answered, ${r.counts.unknown} unknown, ${r.counts.notApplied} refused`,
+    `faults (${r.faults.length}): ${
+      r.faults.map((f) => `${f.kind} ${f.node}${f.leader ? " (leader)" : ""} ${f.start}-${f.end} ms`).join("; ")
+    }`,
+    r.converged !== undefined
+      ? `converged: revision ${r.converged.revision}, hash ${r.converged.hash} on every member`
+      : `NOT converged: ${r.convergence}`,
+    `acknowledged writes lost: ${r.lost.length}${r.lost.length > 0 ? "\n" + formatHistory(r.lost) : ""}`,
+    formatResult(r.linearizability),
+  ];
+  return lines.join("\n");
+}
