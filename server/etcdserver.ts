@@ -107,6 +107,7 @@ import {
 } from "./peer/transport.ts";
 import { STREAM_PREFIX, streamHandler } from "./peer/stream.ts";
 import { LeaderMonitor } from "./require_leader.ts";
+import { LinkFaults } from "./peer/link_faults.ts";
 import { checkHashKV, checkInitialHashKV, type CorruptCheckView, hashKVHandler, PEER_HASHKV_PATH } from "./corrupt.ts";
 import { mayAddMember, mayPromoteMember, mayRemoveMember, type ReconfigureView } from "./reconfigure.ts";
 import { MEMBER_PROMOTE_PREFIX, MEMBERS_PREFIX, membersHandler, promoteOnLeader } from "./peer/members_http.ts";
@@ -130,6 +131,8 @@ export class EtcdServer {
   private readonly lessorLoop: LessorLoop;
   /** Raft messages to the other members, and `POST /raft` for theirs (server/peer). */
   private readonly transport: Transport;
+  /** Injected link faults (DETCD_LINK_FAULTS, tests only). */
+  private readonly linkFaults: LinkFaults | undefined;
   readonly peerPipeline: (req: PeerRequest, res: PeerResponse) => void;
   /** `GET /members` and `POST /members/promote/<id>` on the peer port. */
   readonly peerMembers: (req: PeerRequest, res: PeerResponse) => void;
@@ -191,6 +194,7 @@ export class EtcdServer {
     this.cluster = b.cluster;
     this.syncLearner();
     this.lessor = b.lessor;
+    this.linkFaults = LinkFaults.fromEnv(logger);
     this.transport = new Transport({
       localId: this.id,
       clusterId: () => this.cluster.clusterId,
@@ -207,6 +211,7 @@ export class EtcdServer {
       receive: (m) => this.receive(m),
       metrics: metrics.peer,
       logger,
+      faults: this.linkFaults,
     });
     const peerHandlerOpts = {
       clusterId: () => this.cluster.clusterId,
@@ -489,7 +494,7 @@ export class EtcdServer {
 
   /** A raft message from another member (etcd's Process): stepped in, for the raft loop to act on. */
   receive(m: Message): void {
-    if (this.stopping) return;
+    if (this.stopping || this.linkFaults?.dropFrom(m.from)) return;
     try {
       this.raft.rawNode.step(m);
     } catch (err) {
@@ -1361,6 +1366,7 @@ export class EtcdServer {
     this.leaderMonitor.stop();
     this.lessorLoop.stop();
     this.transport.stop();
+    this.linkFaults?.stop();
     this.lessor.demote();
     await this.compactor?.stop();
     await this.raft.stop();

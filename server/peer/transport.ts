@@ -15,6 +15,7 @@ import { decodeMessage, encodeMessage } from "../../wal/raft_codec.ts";
 import type { Logger } from "../logger.ts";
 import type { PeerMetrics } from "../metrics.ts";
 import { ETCD_SERVER_VERSION } from "../version.ts";
+import type { LinkFaults } from "./link_faults.ts";
 import { ownEntries, StreamEncoder, StreamReader, type StreamType, StreamWriter } from "./stream.ts";
 
 export const RAFT_PREFIX = "/raft";
@@ -58,6 +59,8 @@ export interface TransportOptions {
   receive: (m: Message) => void;
   metrics: PeerMetrics;
   logger: Logger;
+  /** Injected link faults (tests): messages to a peer lost or held back. */
+  faults?: LinkFaults;
 }
 
 export class Transport {
@@ -79,28 +82,38 @@ export class Transport {
    */
   send(msgs: Message[]): void {
     if (this.#stopped) return;
+    const faults = this.opts.faults;
     for (const m of msgs) {
       if (m.to === this.opts.localId) continue;
-      const streams = this.#streams.get(m.to);
-      if (streams !== undefined) {
-        const { msgappv2, message } = streams.writers;
-        const w = m.type === MessageType.MsgApp && msgappv2.working ? msgappv2 : message;
-        if (w.working) {
-          // a full stream buffer means an overloaded link: dropped, and raft slows down (etcd drops it too)
-          if (!w.send(m)) this.opts.unreachable(m.to);
-          continue;
-        }
+      if (faults === undefined) this.#deliver(m);
+      else if (!faults.dropTo(m.to)) {
+        const ms = faults.delayTo(m.to);
+        if (ms > 0) setTimeout(() => !this.#stopped && this.#deliver(m), ms);
+        else this.#deliver(m);
       }
-      const key = `${m.to}/${laneOf(m)}`;
-      let q = this.#queues.get(key);
-      if (q === undefined) this.#queues.set(key, q = []);
-      if (q.length >= QUEUE_LIMIT) {
-        this.opts.unreachable(m.to);
-        continue;
-      }
-      q.push(m);
-      if (!this.#sending.has(key)) void this.#drain(m.to, key);
     }
+  }
+
+  #deliver(m: Message): void {
+    const streams = this.#streams.get(m.to);
+    if (streams !== undefined) {
+      const { msgappv2, message } = streams.writers;
+      const w = m.type === MessageType.MsgApp && msgappv2.working ? msgappv2 : message;
+      if (w.working) {
+        // a full stream buffer means an overloaded link: dropped, and raft slows down (etcd drops it too)
+        if (!w.send(m)) this.opts.unreachable(m.to);
+        return;
+      }
+    }
+    const key = `${m.to}/${laneOf(m)}`;
+    let q = this.#queues.get(key);
+    if (q === undefined) this.#queues.set(key, q = []);
+    if (q.length >= QUEUE_LIMIT) {
+      this.opts.unreachable(m.to);
+      return;
+    }
+    q.push(m);
+    if (!this.#sending.has(key)) void this.#drain(m.to, key);
   }
 
   stop(): void {

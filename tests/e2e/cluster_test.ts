@@ -47,7 +47,10 @@ function flags(n: Node, cluster: string): string[] {
 const V34 = { "x-server-version": "3.4.23", "x-min-cluster-version": "3.0.0" };
 
 /** Three members' ports and data dirs, the --initial-cluster naming them, and a start that takes extra flags. */
-async function threeNodes(extra: string[] = [], env: Record<string, string> = {}) {
+async function threeNodes(
+  extra: string[] = [],
+  env: Record<string, string> | ((n: Node) => Record<string, string>) = {},
+) {
   const nodes: Node[] = [];
   for (const name of ["n1", "n2", "n3"]) {
     nodes.push({ name, client: await freePort(), peer: await freePort(), dataDir: `${await tempDir()}/${name}.etcd` });
@@ -55,7 +58,12 @@ async function threeNodes(extra: string[] = [], env: Record<string, string> = {}
   const cluster = nodes.map((n) => `${n.name}=http://127.0.0.1:${n.peer}`).join(",");
   const args = (n: Node) => [...flags(n, cluster), ...extra];
   const start = async (n: Node) => {
-    n.member = await startMember({ dataDir: n.dataDir, clientPort: n.client, args: args(n), env });
+    n.member = await startMember({
+      dataDir: n.dataDir,
+      clientPort: n.client,
+      args: args(n),
+      env: typeof env === "function" ? env(n) : env,
+    });
   };
   return { nodes, start, args };
 }
@@ -801,6 +809,48 @@ Deno.test({
       assertEquals(after <= 17, true, `remaining ${after}s after the failover`);
     } finally {
       await Promise.all(nodes.map((n) => n.member?.stop()));
+    }
+  },
+});
+
+Deno.test({
+  name: "an isolated leader commits nothing and serves no linearizable read; the others elect a leader and go on",
+  ...opts,
+  fn: async () => {
+    // each member's links cut through its DETCD_LINK_FAULTS rules (server/peer/link_faults.ts)
+    const links = (n: Node) => `${n.dataDir}.links`;
+    const { nodes, start } = await threeNodes([], (n) => ({ DETCD_LINK_FAULTS: links(n) }));
+    try {
+      await Promise.all(nodes.map(start));
+      await ctl(ep(nodes[0]), "put", "k", "before");
+      const { leader: leaderId } = await status(nodes[0]);
+      const ids = await Promise.all(nodes.map(status));
+      const old = nodes[ids.findIndex((s) => s.id === leaderId)];
+      const others = nodes.filter((n) => n !== old);
+      await Deno.writeTextFile(links(old), "drop-to *\ndrop-from *\n");
+      // the others elect a leader among themselves and commit
+      await waitUntil(async () => {
+        const s = await etcdctl(ep(others[0]), ["endpoint", "status", "-w", "json", "--command-timeout=1s"]);
+        const leader = /"leader":(\d+)/.exec(s.stdout)?.[1];
+        return s.code === 0 && leader !== undefined && BigInt(leader).toString(16) !== leaderId;
+      }, () => "a new leader among the others");
+      await ctl(ep(others[0]), "put", "k", "after");
+      // the isolated one: no write, no linearizable read; a serializable read shows its stale state
+      const put = await etcdctl(ep(old), ["put", "k", "lost", "--command-timeout=3s"]);
+      assertEquals(put.code !== 0, true, put.stdout);
+      const read = await etcdctl(ep(old), ["get", "k", "--print-value-only", "--command-timeout=3s"]);
+      assertEquals([read.code !== 0, read.stdout.includes("before")], [true, false], read.stdout);
+      assertEquals(await ctl(ep(old), "get", "k", "--print-value-only", "--consistency=s"), "before\n");
+      // healed: it follows the new leader and has what was committed without it, not its own attempt
+      await Deno.writeTextFile(links(old), "");
+      await waitUntil(
+        async () =>
+          (await etcdctl(ep(old), ["get", "k", "--print-value-only", "--command-timeout=1s"])).stdout === "after\n",
+        () => "the healed member to read the new value",
+      );
+      for (const n of nodes) assertEquals(await ctl(ep(n), "get", "k", "--print-value-only"), "after\n");
+    } finally {
+      for (const n of nodes) await n.member?.kill();
     }
   },
 });

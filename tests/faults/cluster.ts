@@ -1,5 +1,6 @@
 // The cluster under test: three detcd members as real processes on loopback, from the flags three etcd members would
-// take, with the process faults the nemesis applies (kill -9 and restart from the data dir, SIGSTOP and SIGCONT).
+// take, with the faults the nemesis applies: kill -9 and restart from the data dir, SIGSTOP and SIGCONT, and link
+// faults through each member's DETCD_LINK_FAULTS rules file (server/peer/link_faults.ts).
 import { freePort, type Member, startMember, tempDir } from "../e2e/harness.ts";
 import { gateway } from "./client.ts";
 
@@ -8,6 +9,8 @@ export interface Node {
   client: number;
   peer: number;
   dataDir: string;
+  /** The member's link fault rules. */
+  links: string;
   member?: Member;
   paused: boolean;
   /** Known once the cluster is up (identify()). */
@@ -21,11 +24,13 @@ export class FaultCluster {
   static async start(size = 3): Promise<FaultCluster> {
     const nodes: Node[] = [];
     for (let i = 1; i <= size; i++) {
+      const dir = await tempDir();
       nodes.push({
         name: `f${i}`,
         client: await freePort(),
         peer: await freePort(),
-        dataDir: `${await tempDir()}/f${i}.etcd`,
+        dataDir: `${dir}/f${i}.etcd`,
+        links: `${dir}/f${i}.links`,
         paused: false,
       });
     }
@@ -49,7 +54,12 @@ export class FaultCluster {
       `--initial-cluster=${this.cluster}`,
       "--initial-cluster-token=faults",
     ];
-    n.member = await startMember({ dataDir: n.dataDir, clientPort: n.client, args });
+    n.member = await startMember({
+      dataDir: n.dataDir,
+      clientPort: n.client,
+      args,
+      env: { DETCD_LINK_FAULTS: n.links },
+    });
   }
 
   /** kill -9: the process is gone with whatever it had not persisted. */
@@ -57,6 +67,17 @@ export class FaultCluster {
     if (n.paused) this.resume(n);
     await n.member?.kill();
     n.member = undefined;
+  }
+
+  /** Sets n's link faults (rules as link_faults.ts reads them; none: healthy). The member applies them within 100 ms. */
+  setLinks(n: Node, rules: string[]): void {
+    Deno.writeTextFileSync(n.links, rules.map((r) => r + "\n").join(""));
+  }
+
+  /** The hex member ID link fault rules name a member by. */
+  hexId(n: Node): string {
+    if (n.memberId === undefined) throw new Error(`${n.name}: not identified yet`);
+    return n.memberId.toString(16);
   }
 
   pause(n: Node): void {

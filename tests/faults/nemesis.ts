@@ -1,14 +1,19 @@
-// The nemesis: process faults chosen by a seed, one at a time with quiet gaps between them, so a quorum survives each
-// and the cluster must ride it out: kill -9 and restart from the data dir, SIGSTOP past the election timeout and
-// SIGCONT; the leader is the target half of the time. Each fault is logged with its times for the report.
+// The nemesis: faults chosen by a seed, one at a time with quiet gaps between them, so a quorum survives each and the
+// cluster must ride it out: kill -9 and restart from the data dir; SIGSTOP past the election timeout, then SIGCONT;
+// a member cut off from its peers both ways; its messages to one peer lost (a one-way cut); 30% of its messages lost
+// both ways; its messages held back 50-300 ms. The leader is the target half of the time. Each fault is logged with
+// its times for the report.
 import type { FaultCluster, Node } from "./cluster.ts";
 
-export type FaultKind = "kill" | "pause";
+export const FAULT_KINDS = ["kill", "pause", "partition", "one-way", "lossy", "delay"] as const;
+export type FaultKind = typeof FAULT_KINDS[number];
 
 export interface FaultEvent {
   kind: FaultKind;
   node: string;
   leader: boolean;
+  /** the link rules set on the member, for link faults */
+  rules?: string[];
   /** ms since the run started */
   start: number;
   end: number;
@@ -70,22 +75,36 @@ export class Nemesis {
     while (!this.#stopped) {
       await this.#sleep(gapMs[0] + rand() * (gapMs[1] - gapMs[0]));
       if (this.#stopped) return;
-      const kind: FaultKind = rand() < 0.5 ? "kill" : "pause";
+      const kind = FAULT_KINDS[Math.floor(rand() * FAULT_KINDS.length)];
       const onLeader = rand() < 0.5;
-      const pick = rand();
+      const pick = rand(), other = rand(), amount = rand(), length = rand();
       const leader = onLeader ? await this.cluster.leader() : undefined;
       const nodes = this.cluster.nodes;
       const target: Node = leader ?? nodes[Math.floor(pick * nodes.length)];
       const event: FaultEvent = { kind, node: target.name, leader: leader !== undefined, start: this.#now(), end: 0 };
       this.faults.push(event);
+      const lasting = electionTimeoutMs * (1.2 + length * 1.8);
       if (kind === "kill") {
         await this.cluster.kill(target);
-        await this.#sleep(300 + rand() * 1700);
+        await this.#sleep(300 + amount * 1700);
         await this.cluster.startNode(target);
-      } else {
+      } else if (kind === "pause") {
         this.cluster.pause(target);
-        await this.#sleep(electionTimeoutMs * (1.2 + rand() * 1.8));
+        await this.#sleep(lasting);
         this.cluster.resume(target);
+      } else {
+        const peers = nodes.filter((n) => n !== target);
+        const rules = kind === "partition"
+          ? ["drop-to *", "drop-from *"]
+          : kind === "one-way"
+          ? [`drop-to ${this.cluster.hexId(peers[Math.floor(other * peers.length)])}`]
+          : kind === "lossy"
+          ? ["drop-to * 0.3", "drop-from * 0.3"]
+          : [`delay-to * ${Math.round(50 + amount * 250)}`];
+        event.rules = rules;
+        this.cluster.setLinks(target, rules);
+        await this.#sleep(lasting);
+        this.cluster.setLinks(target, []);
       }
       event.end = this.#now();
     }

@@ -148,7 +148,10 @@ export function formatReport(r: FaultRunReport): string {
     `seed ${r.seed}, ${r.durationMs / 1000} s: ${r.passed ? "PASSED" : "FAILED"}`,
     `operations: ${r.counts.ok} answered, ${r.counts.unknown} unknown, ${r.counts.notApplied} refused`,
     `faults (${r.faults.length}): ${
-      r.faults.map((f) => `${f.kind} ${f.node}${f.leader ? " (leader)" : ""} ${f.start}-${f.end} ms`).join("; ")
+      r.faults.map((f) =>
+        `${f.kind} ${f.node}${f.leader ? " (leader)" : ""}${f.rules ? ` [${f.rules.join(", ")}]` : ""} ` +
+        `${f.start}-${f.end} ms`
+      ).join("; ")
     }`,
     r.converged !== undefined
       ? `converged: revision ${r.converged.revision}, hash ${r.converged.hash} on every member`
