@@ -59,61 +59,6 @@ export async function connectUnary(endpoint: string, method: string, body: unkno
   return JSON.parse(text);
 }
 
-export interface StoreEvent {
-  type: "PUT" | "DELETE";
-  key: string;
-  value: string;
-  modRevision: number;
-}
-
-/** The store's history of keys under `prefix`: a watch from revision 1 read until `untilRevision` (the gateway's). */
-export async function watchHistory(
-  endpoint: string,
-  prefix: string,
-  untilRevision: number,
-  timeoutMs: number,
-): Promise<StoreEvent[]> {
-  const end = Buffer.from(prefix);
-  end[end.length - 1]++;
-  const ctrl = new AbortController();
-  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
-  const events: StoreEvent[] = [];
-  try {
-    const res = await fetch(`http://${endpoint}/v3/watch`, {
-      method: "POST",
-      body: JSON.stringify({
-        create_request: { key: b64(prefix), range_end: end.toString("base64"), start_revision: "1" },
-      }),
-      signal: ctrl.signal,
-    });
-    let buf = "";
-    const dec = new TextDecoder();
-    for await (const chunk of res.body!) {
-      buf += dec.decode(chunk, { stream: true });
-      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line.trim() === "") continue;
-        const msg = JSON.parse(line);
-        if (msg.error !== undefined) throw new Error(`watch: ${JSON.stringify(msg.error)}`);
-        for (const e of msg.result?.events ?? []) {
-          events.push({
-            type: e.type === "DELETE" ? "DELETE" : "PUT",
-            key: unb64(e.kv.key),
-            value: unb64(e.kv.value ?? ""),
-            modRevision: Number(e.kv.mod_revision),
-          });
-        }
-        if (events.length > 0 && events[events.length - 1].modRevision >= untilRevision) return events;
-      }
-    }
-    throw new Error(`watch ended at ${events.at(-1)?.modRevision ?? 0} before revision ${untilRevision}`);
-  } finally {
-    clearTimeout(timer);
-    ctrl.abort();
-  }
-}
-
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const unb64 = (s: string) => Buffer.from(s, "base64").toString();
 

@@ -4,7 +4,8 @@ import { deepStrictEqual as assertEquals, equal, ok } from "node:assert/strict";
 import { formatReport, runFaults } from "./run.ts";
 
 Deno.test({
-  name: "faults: a seeded run of kills, pauses and link faults loses nothing, stays linearizable and converges",
+  name: "faults: a seeded run of kills, pauses and link faults loses nothing, keeps every watch whole, stays " +
+    "linearizable and converges",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
@@ -14,6 +15,8 @@ Deno.test({
     // the run did what it claims: seed 7's schedule starts with these, and work was answered and refused around them
     assertEquals(report.faults.slice(0, 4).map((f) => f.kind), ["kill", "one-way", "partition", "pause"], text);
     ok(report.counts.ok > 1000 && report.counts.notApplied > 0, text);
+    // a watcher on each member saw the whole history, the killed member's one after resuming
+    ok(report.watch.events > 3 * 1000 && report.watch.resumptions > 0, text);
     equal(report.lost.length, 0, text);
   },
 });

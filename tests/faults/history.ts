@@ -92,6 +92,14 @@ function outputText(o: RegisterOutput | undefined): string {
   return "ok";
 }
 
+/** Writes the store acknowledged (with their revision): puts, and compare-and-sets that swapped. */
+export function acknowledgedWrites(ops: Operation[]): (Operation & { input: { value: string }; revision: number })[] {
+  return ops.filter((op): op is Operation & { input: { value: string }; revision: number } => {
+    if (op.ret === undefined || op.revision === undefined || op.input.op === "read") return false;
+    return op.input.op === "write" || (op.output !== undefined && "ok" in op.output && op.output.ok);
+  });
+}
+
 /**
  * Settles unknown writes with the store's own history, as etcd's robustness tests patch theirs: a write or CAS whose
  * value the store never held was not applied and goes; one it held stays, applied at a time still unknown. (Values

@@ -4,7 +4,7 @@
 // output. Operations whose outcome is unknown return "at infinity": they may take effect at any time after their
 // invocation, or never. The search remembers each (set of operations linearized, state) it has tried, so it never
 // repeats a configuration; a step budget bounds it, past which the answer is "unknown" rather than a hang.
-import { formatHistory, type Operation } from "./history.ts";
+import { acknowledgedWrites, formatHistory, type Operation } from "./history.ts";
 
 /** A sequential specification (Porcupine's Model): the state after `op` from `state`, undefined when `op` could
  * not have returned what it did there. States must not be undefined. */
@@ -210,9 +210,7 @@ export interface FinalValue {
  * the key's final mod revision, and equal only for the value it wrote.
  */
 export function lostWrites(ops: Operation[], final: Map<string, FinalValue>): Operation[] {
-  return ops.filter((op) => {
-    if (op.ret === undefined || op.revision === undefined || op.input.op === "read") return false;
-    if (op.input.op === "cas" && !(op.output !== undefined && "ok" in op.output && op.output.ok)) return false;
+  return acknowledgedWrites(ops).filter((op) => {
     const f = final.get(op.key);
     if (f === undefined) return true;
     return op.revision > f.modRevision || (op.revision === f.modRevision && f.value !== op.input.value);

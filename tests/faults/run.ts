@@ -3,7 +3,9 @@
 // the final state or superseded, and the history is linearizable. A failure names the seed, the faults applied and
 // the offending history.
 import { FaultCluster } from "./cluster.ts";
-import { connectUnary, gateway, RequestError, watchHistory, Workload, type WorkloadCounts } from "./client.ts";
+import { connectUnary, gateway, RequestError, Workload, type WorkloadCounts } from "./client.ts";
+import { ResumingWatcher, type StoreEvent, watchHistory } from "./watcher.ts";
+import { checkWatcher, writesMissingFromHistory } from "./watch_checks.ts";
 import { dropUnapplied, formatHistory, HistoryRecorder, type Operation } from "./history.ts";
 import {
   checkLinearizable,
@@ -34,6 +36,9 @@ export interface FaultRunReport {
   converged: { revision: number; hash: number } | undefined;
   convergence: string;
   lost: Operation[];
+  /** acknowledged writes not in the store's history at their revision */
+  missing: Operation[];
+  watch: WatchSummary;
   linearizability: CheckResult;
   passed: boolean;
 }
@@ -60,6 +65,9 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
       electionTimeoutMs: ELECTION_TIMEOUT_MS,
       gapMs: [500, 2000],
     });
+    // a watcher on each member from the first revision, resuming across the faults
+    const watchers = cluster.nodes.map((n) => new ResumingWatcher(n.name, () => cluster.endpoint(n), "reg/", 1));
+    for (const w of watchers) w.start();
     log(`seed ${opts.seed}: ${opts.durationMs / 1000} s of faults on ${cluster.nodes.length} members`);
     workload.start();
     nemesis.start();
@@ -71,6 +79,7 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
     log(`faults: ${nemesis.faults.length}, operations: ${JSON.stringify(workload.counts)}`);
 
     const conv = await converge(cluster);
+    log(conv.result !== undefined ? `converged at revision ${conv.result.revision}` : `not converged: ${conv.detail}`);
     const final = new Map<string, FinalValue>();
     const node = cluster.nodes[0];
     for (let i = 0; i < keys; i++) {
@@ -91,9 +100,12 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
     const events = conv.result === undefined
       ? []
       : await watchHistory(cluster.endpoint(node), "reg/", conv.result.revision, 30_000);
+    log(`the store's history: ${events.length} events`);
     const ops = dropUnapplied(history.operations(), new Set(events.map((e) => e.value)));
     const lost = lostWrites(ops, final);
+    const missing = writesMissingFromHistory(ops, events);
     const linearizability = checkLinearizable(ops, registerModel);
+    const watch = await settleWatchers(watchers, conv.result?.revision ?? 0, events);
     return {
       seed: opts.seed,
       durationMs: opts.durationMs,
@@ -102,12 +114,47 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
       converged: conv.result,
       convergence: conv.detail,
       lost,
+      missing,
+      watch,
       linearizability,
-      passed: conv.result !== undefined && lost.length === 0 && linearizability.verdict === "ok",
+      passed: conv.result !== undefined && lost.length === 0 && missing.length === 0 &&
+        watch.problems.length === 0 && linearizability.verdict === "ok",
     };
   } finally {
     await cluster.stop();
   }
+}
+
+export interface WatchSummary {
+  watchers: number;
+  events: number;
+  /** streams opened again after one broke */
+  resumptions: number;
+  problems: string[];
+}
+
+/** Lets each watcher reach `revision` (up to 30 s), stops them, and checks what they saw against the history. */
+async function settleWatchers(
+  watchers: ResumingWatcher[],
+  revision: number,
+  history: StoreEvent[],
+): Promise<WatchSummary> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && watchers.some((w) => w.seenRevision < revision)) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await Promise.all(watchers.map((w) => w.stop()));
+  const problems: string[] = [];
+  for (const w of watchers) {
+    if (w.seenRevision < revision) problems.push(`${w.name}: saw up to revision ${w.seenRevision} of ${revision}`);
+    problems.push(...checkWatcher(w, history));
+  }
+  return {
+    watchers: watchers.length,
+    events: watchers.reduce((n, w) => n + w.responses.reduce((m, r) => m + r.events.length, 0), 0),
+    resumptions: watchers.reduce((n, w) => n + w.streams - 1, 0),
+    problems,
+  };
 }
 
 /** Waits (up to 60 s) until every member is at one revision with one HashKV there. */
@@ -157,6 +204,11 @@ export function formatReport(r: FaultRunReport): string {
       ? `converged: revision ${r.converged.revision}, hash ${r.converged.hash} on every member`
       : `NOT converged: ${r.convergence}`,
     `acknowledged writes lost: ${r.lost.length}${r.lost.length > 0 ? "\n" + formatHistory(r.lost) : ""}`,
+    `acknowledged writes missing from the store's history: ${r.missing.length}${
+      r.missing.length > 0 ? "\n" + formatHistory(r.missing) : ""
+    }`,
+    `watch: ${r.watch.watchers} watchers, ${r.watch.events} events, ${r.watch.resumptions} resumptions, ` +
+    `${r.watch.problems.length} problems${r.watch.problems.map((p) => "\n  " + p).join("")}`,
     formatResult(r.linearizability),
   ];
   return lines.join("\n");
