@@ -77,6 +77,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Replaces the generated flags entirely (e.g. a lone --config-file); ports and data dir must match it. */
   args?: string[];
+  /** Another build's main.ts (a mutant's copy of the tree); it runs in that tree. Default: this tree's. */
+  mainTs?: string;
   /** Resolve as soon as the process exits instead of waiting for readiness (for start failures). */
   expectExit?: boolean;
 }
@@ -108,10 +110,11 @@ export async function startMember(opts: StartOptions = {}): Promise<Member> {
     `m1=http://127.0.0.1:${peerPort}`,
     ...(opts.extraArgs ?? []),
   ];
-  const args = ["run", "-A", `${repoRoot}main.ts`, ...flags];
+  const mainTs = opts.mainTs ?? `${repoRoot}main.ts`;
+  const args = ["run", "-A", mainTs, ...flags];
   const child = new Deno.Command(Deno.execPath(), {
     args,
-    cwd: repoRoot,
+    cwd: mainTs.slice(0, mainTs.lastIndexOf("/") + 1),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -18,10 +18,14 @@ export interface Node {
 }
 
 export class FaultCluster {
-  private constructor(readonly nodes: Node[], private readonly cluster: string) {}
+  private constructor(
+    readonly nodes: Node[],
+    private readonly cluster: string,
+    private readonly mainTs: string | undefined,
+  ) {}
 
-  /** Starts `size` members together (none is ready before a quorum is up). */
-  static async start(size = 3): Promise<FaultCluster> {
+  /** Starts `size` members of the build at `mainTs` (default: this tree) together (none is ready before a quorum). */
+  static async start(size = 3, mainTs?: string): Promise<FaultCluster> {
     const nodes: Node[] = [];
     for (let i = 1; i <= size; i++) {
       const dir = await tempDir();
@@ -34,7 +38,7 @@ export class FaultCluster {
         paused: false,
       });
     }
-    const c = new FaultCluster(nodes, nodes.map((n) => `${n.name}=http://127.0.0.1:${n.peer}`).join(","));
+    const c = new FaultCluster(nodes, nodes.map((n) => `${n.name}=http://127.0.0.1:${n.peer}`).join(","), mainTs);
     await Promise.all(nodes.map((n) => c.startNode(n)));
     return c;
   }
@@ -59,6 +63,7 @@ export class FaultCluster {
       clientPort: n.client,
       args,
       env: { DETCD_LINK_FAULTS: n.links },
+      mainTs: this.mainTs,
     });
   }
 

@@ -23,6 +23,8 @@ export interface FaultRunOptions {
   durationMs: number;
   keys?: number;
   clientsPerMember?: number;
+  /** The build to run (a mutant's main.ts); default: this tree's. */
+  mainTs?: string;
   /** Progress lines (faults as they end, phases). */
   log?: (line: string) => void;
 }
@@ -50,7 +52,7 @@ const HASH_KV = "etcdserverpb.Maintenance/HashKV";
 export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> {
   const log = opts.log ?? (() => {});
   const keys = opts.keys ?? 8;
-  const cluster = await FaultCluster.start();
+  const cluster = await FaultCluster.start(3, opts.mainTs);
   try {
     await cluster.identify();
     const history = new HistoryRecorder();
