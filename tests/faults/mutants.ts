@@ -7,33 +7,49 @@ export interface Mutant {
   /** What should catch it. */
   expect: string;
   file: string;
-  from: string;
-  to: string;
+  /** Each `from` replaced with its `to`; each must be in the file once. */
+  edits: { from: string; to: string }[];
 }
+
+const PUT = `{ $typeName: "etcdserverpb.InternalRaftRequest", ID: 0n, put: req }`;
 
 export const MUTANTS: Mutant[] = [
   {
     name: "follower-local-reads",
     expect: "linearizability (a follower behind answers a linearizable read from its own state)",
     file: "server/etcdserver.ts",
-    from: "if (!req.serializable) await this.linearizableReadNotify();",
-    to: "if (!req.serializable && this.raft.rawNode.isLeader()) await this.linearizableReadNotify();",
+    edits: [{
+      from: "if (!req.serializable) await this.linearizableReadNotify();",
+      to: "if (!req.serializable && this.raft.rawNode.isLeader()) await this.linearizableReadNotify();",
+    }],
   },
   {
     name: "ack-before-commit",
     expect: "linearizability and lost writes (a put answered as soon as it is proposed)",
     file: "server/etcdserver.ts",
-    from:
-      `return this.propose({ $typeName: "etcdserverpb.InternalRaftRequest", ID: 0n, put: req }) as Promise<PutResponse>;`,
-    to: `this.propose({ $typeName: "etcdserverpb.InternalRaftRequest", ID: 0n, put: req }).catch(() => {});
+    edits: [{
+      from: `return this.propose(${PUT}) as Promise<PutResponse>;`,
+      to: `this.propose(${PUT}).catch(() => {});
     return Promise.resolve(this.withHeader({ $typeName: "etcdserverpb.PutResponse" } as PutResponse));`,
+    }],
   },
   {
     name: "drop-watch-event",
     expect: "the watch checks (a live watcher misses every 500th revision)",
     file: "mvcc/watchable_store.ts",
-    from: "if (rev >= w.minRev) deliver(w, events ??= [toEvent(kv)]);",
-    to: "if (rev >= w.minRev && rev % 500 !== 0) deliver(w, events ??= [toEvent(kv)]);",
+    edits: [{
+      from: "if (rev >= w.minRev) deliver(w, events ??= [toEvent(kv)]);",
+      to: "if (rev >= w.minRev && rev % 500 !== 0) deliver(w, events ??= [toEvent(kv)]);",
+    }],
+  },
+  {
+    name: "follower-expires-leases",
+    expect: "the lease checks (followers count leases down from their grant, never hearing of keep-alives)",
+    file: "server/lease/lessor.ts",
+    edits: [
+      { from: "if (this.#primary) {\n      this.#refresh(l, 0);", to: "if (true) {\n      this.#refresh(l, 0);" },
+      { from: "if (!this.#primary) return out;\n    const now = this.#now();", to: "const now = this.#now();" },
+    ],
   },
 ];
 
@@ -46,8 +62,11 @@ export async function mutantTree(m: Mutant): Promise<{ mainTs: string; remove: (
   }
   await Deno.symlink(`${repoRoot}node_modules`, `${dir}/node_modules`);
   const path = `${dir}/${m.file}`;
-  const text = await Deno.readTextFile(path);
-  if (text.split(m.from).length !== 2) throw new Error(`mutant ${m.name}: the code to change is not in ${m.file} once`);
-  await Deno.writeTextFile(path, text.replace(m.from, m.to));
+  let text = await Deno.readTextFile(path);
+  for (const { from, to } of m.edits) {
+    if (text.split(from).length !== 2) throw new Error(`mutant ${m.name}: the code to change is not in ${m.file} once`);
+    text = text.replace(from, to);
+  }
+  await Deno.writeTextFile(path, text);
   return { mainTs: `${dir}/main.ts`, remove: () => Deno.remove(dir, { recursive: true }) };
 }

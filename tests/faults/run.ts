@@ -6,6 +6,7 @@ import { FaultCluster } from "./cluster.ts";
 import { connectUnary, gateway, RequestError, Workload, type WorkloadCounts } from "./client.ts";
 import { ResumingWatcher, type StoreEvent, watchHistory } from "./watcher.ts";
 import { checkWatcher, writesMissingFromHistory } from "./watch_checks.ts";
+import { checkExpired, checkKeptAlive, LeaseWorkload } from "./leases.ts";
 import { dropUnapplied, formatHistory, HistoryRecorder, type Operation } from "./history.ts";
 import {
   checkLinearizable,
@@ -41,6 +42,7 @@ export interface FaultRunReport {
   /** acknowledged writes not in the store's history at their revision */
   missing: Operation[];
   watch: WatchSummary;
+  leases: { granted: number; keepAlives: number; problems: string[] };
   linearizability: CheckResult;
   passed: boolean;
 }
@@ -67,17 +69,20 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
       electionTimeoutMs: ELECTION_TIMEOUT_MS,
       gapMs: [500, 2000],
     });
+    const leases = new LeaseWorkload(cluster, seededRandom(opts.seed ^ 0x27d4eb2f), REQUEST_TIMEOUT_MS);
     // a watcher on each member from the first revision, resuming across the faults
     const watchers = cluster.nodes.map((n) => new ResumingWatcher(n.name, () => cluster.endpoint(n), "reg/", 1));
     for (const w of watchers) w.start();
     log(`seed ${opts.seed}: ${opts.durationMs / 1000} s of faults on ${cluster.nodes.length} members`);
     workload.start();
+    leases.start();
     nemesis.start();
     await new Promise((r) => setTimeout(r, opts.durationMs));
     await nemesis.stop();
     // the cluster whole again, the clients work a little longer: the faults' effects must heal
     await new Promise((r) => setTimeout(r, 1000));
     await workload.stop();
+    await leases.stop();
     log(`faults: ${nemesis.faults.length}, operations: ${JSON.stringify(workload.counts)}`);
 
     const conv = await converge(cluster);
@@ -101,13 +106,17 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
     // the store's history settles the writes whose outcome the clients never learned
     const events = conv.result === undefined
       ? []
-      : await watchHistory(cluster.endpoint(node), "reg/", conv.result.revision, 30_000);
+      : await watchHistory(cluster.endpoint(node), conv.result.revision, 30_000);
     log(`the store's history: ${events.length} events`);
     const ops = dropUnapplied(history.operations(), new Set(events.map((e) => e.value)));
     const lost = lostWrites(ops, final);
     const missing = writesMissingFromHistory(ops, events);
     const linearizability = checkLinearizable(ops, registerModel);
-    const watch = await settleWatchers(watchers, conv.result?.revision ?? 0, events);
+    const watch = await settleWatchers(watchers, events);
+    const leaseProblems = [
+      ...checkKeptAlive(leases.leases),
+      ...await checkExpired(cluster, leases.leases, ELECTION_TIMEOUT_MS),
+    ];
     return {
       seed: opts.seed,
       durationMs: opts.durationMs,
@@ -118,9 +127,14 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
       lost,
       missing,
       watch,
+      leases: {
+        granted: leases.leases.length,
+        keepAlives: leases.leases.reduce((n, l) => n + l.rounds.length, 0),
+        problems: leaseProblems,
+      },
       linearizability,
       passed: conv.result !== undefined && lost.length === 0 && missing.length === 0 &&
-        watch.problems.length === 0 && linearizability.verdict === "ok",
+        watch.problems.length === 0 && leaseProblems.length === 0 && linearizability.verdict === "ok",
     };
   } finally {
     await cluster.stop();
@@ -135,21 +149,20 @@ export interface WatchSummary {
   problems: string[];
 }
 
-/** Lets each watcher reach `revision` (up to 30 s), stops them, and checks what they saw against the history. */
-async function settleWatchers(
-  watchers: ResumingWatcher[],
-  revision: number,
-  history: StoreEvent[],
-): Promise<WatchSummary> {
+/** Lets each watcher reach the end of its keys' history (up to 30 s), stops them, and checks what they saw. */
+async function settleWatchers(watchers: ResumingWatcher[], history: StoreEvent[]): Promise<WatchSummary> {
+  // each watcher's share of the history, and the last revision in it
+  const shares = watchers.map((w) => history.filter((e) => e.key.startsWith(w.prefix)));
+  const last = shares.map((h) => h.at(-1)?.modRevision ?? 0);
   const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && watchers.some((w) => w.seenRevision < revision)) {
+  while (Date.now() < deadline && watchers.some((w, i) => w.seenRevision < last[i])) {
     await new Promise((r) => setTimeout(r, 100));
   }
   await Promise.all(watchers.map((w) => w.stop()));
   const problems: string[] = [];
-  for (const w of watchers) {
-    if (w.seenRevision < revision) problems.push(`${w.name}: saw up to revision ${w.seenRevision} of ${revision}`);
-    problems.push(...checkWatcher(w, history));
+  for (const [i, w] of watchers.entries()) {
+    if (w.seenRevision < last[i]) problems.push(`${w.name}: saw up to revision ${w.seenRevision} of ${last[i]}`);
+    problems.push(...checkWatcher(w, shares[i]));
   }
   return {
     watchers: watchers.length,
@@ -211,6 +224,8 @@ export function formatReport(r: FaultRunReport): string {
     }`,
     `watch: ${r.watch.watchers} watchers, ${r.watch.events} events, ${r.watch.resumptions} resumptions, ` +
     `${r.watch.problems.length} problems${r.watch.problems.map((p) => "\n  " + p).join("")}`,
+    `leases: ${r.leases.granted} granted, ${r.leases.keepAlives} keep-alives answered, ` +
+    `${r.leases.problems.length} problems${r.leases.problems.map((p) => "\n  " + p).join("")}`,
     formatResult(r.linearizability),
   ];
   return lines.join("\n");

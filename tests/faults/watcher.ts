@@ -42,7 +42,7 @@ export class ResumingWatcher {
   constructor(
     readonly name: string,
     private readonly endpoint: () => string,
-    private readonly prefix: string,
+    readonly prefix: string,
     readonly startRevision: number,
   ) {
     this.#next = startRevision;
@@ -75,7 +75,9 @@ export class ResumingWatcher {
   async #watch(): Promise<void> {
     this.#ctrl = new AbortController();
     this.streams++;
-    await watchStream(this.endpoint(), this.prefix, this.#next, this.#ctrl.signal, (resp) => {
+    const end = Buffer.from(this.prefix);
+    end[end.length - 1]++;
+    await watchStream(this.endpoint(), Buffer.from(this.prefix), end, this.#next, this.#ctrl.signal, (resp) => {
       if (resp.events.length > 0 || resp.canceled) this.responses.push(resp);
       if (resp.events.length > 0) this.#next = resp.events[resp.events.length - 1].modRevision + 1;
       // compacted away: what remains starts at the compaction
@@ -86,24 +88,23 @@ export class ResumingWatcher {
 }
 
 /**
- * Watches `prefix` from `startRevision` through the gateway's stream, handing each response to onResponse until it
+ * Watches [key, end) from `startRevision` through the gateway's stream, handing each response to onResponse until it
  * returns false, the stream ends or it fails (an error line ends it too).
  */
 async function watchStream(
   endpoint: string,
-  prefix: string,
+  key: Uint8Array,
+  end: Uint8Array,
   startRevision: number,
   signal: AbortSignal,
   onResponse: (r: WatchResponse) => boolean,
 ): Promise<void> {
-  const end = Buffer.from(prefix);
-  end[end.length - 1]++;
   const res = await fetch(`http://${endpoint}/v3/watch`, {
     method: "POST",
     body: JSON.stringify({
       create_request: {
-        key: Buffer.from(prefix).toString("base64"),
-        range_end: end.toString("base64"),
+        key: Buffer.from(key).toString("base64"),
+        range_end: Buffer.from(end).toString("base64"),
         start_revision: String(startRevision),
       },
     }),
@@ -143,10 +144,9 @@ async function watchStream(
   }
 }
 
-/** The store's history of keys under `prefix`: a watch from revision 1 read until `untilRevision`. */
+/** The store's history, every key: a watch from revision 1 read until `untilRevision` (each revision has events). */
 export async function watchHistory(
   endpoint: string,
-  prefix: string,
   untilRevision: number,
   timeoutMs: number,
 ): Promise<StoreEvent[]> {
@@ -154,7 +154,8 @@ export async function watchHistory(
   const timer = setTimeout(() => ctrl.abort(), timeoutMs);
   const events: StoreEvent[] = [];
   try {
-    await watchStream(endpoint, prefix, 1, ctrl.signal, (r) => {
+    const all = Uint8Array.of(0); // from key "\0" to the end
+    await watchStream(endpoint, all, all, 1, ctrl.signal, (r) => {
       if (r.canceled) throw new Error(`watch from revision 1 canceled: ${r.cancelReason}`);
       events.push(...r.events);
       return events.length === 0 || events[events.length - 1].modRevision < untilRevision;
