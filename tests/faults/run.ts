@@ -85,6 +85,11 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
     await leases.stop();
     log(`faults: ${nemesis.faults.length}, operations: ${JSON.stringify(workload.counts)}`);
 
+    // the leases let go expire first: their revocations are the last writes, so the history ends where they converge
+    const leaseProblems = [
+      ...checkKeptAlive(leases.leases),
+      ...await checkExpired(cluster, leases.leases, ELECTION_TIMEOUT_MS),
+    ];
     const conv = await converge(cluster);
     log(conv.result !== undefined ? `converged at revision ${conv.result.revision}` : `not converged: ${conv.detail}`);
     const final = new Map<string, FinalValue>();
@@ -113,10 +118,6 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
     const missing = writesMissingFromHistory(ops, events);
     const linearizability = checkLinearizable(ops, registerModel);
     const watch = await settleWatchers(watchers, events);
-    const leaseProblems = [
-      ...checkKeptAlive(leases.leases),
-      ...await checkExpired(cluster, leases.leases, ELECTION_TIMEOUT_MS),
-    ];
     return {
       seed: opts.seed,
       durationMs: opts.durationMs,
