@@ -206,6 +206,17 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     return false;
   }
 
+  /**
+   * Anything taken makes room: watchers parked by a refusal are retried. A control response counts too: a catch-up
+   * batch refused only because the "created" response was still queued would otherwise wait for an event response
+   * that never comes (found by the fault suite: a watch from revision 1 over multi-key revisions stalled).
+   */
+  #retryRefused(): void {
+    if (!this.#refused) return;
+    this.#refused = false;
+    this.#ws.drained();
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -270,15 +281,13 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     if (next === undefined) return undefined;
     if ("$typeName" in next) {
       if (this.#pendingControl-- === MAX_PENDING_CONTROL_RESPONSES) this.#controlRoom?.();
+      this.#retryRefused();
       return next;
     }
     if (this.#joinable.get(next.watcher) === next) this.#joinable.delete(next.watcher);
     this.#pendingEvents -= next.events.length;
     this.#eventsSinceWake += next.events.length;
-    if (this.#refused) {
-      this.#refused = false;
-      this.#ws.drained();
-    }
+    this.#retryRefused();
     this.#deps.eventsPending.dec(next.events.length);
     this.#deps.eventsSent.inc(next.events.length);
     const resp = this.#eventResponse(next);

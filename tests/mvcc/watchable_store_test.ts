@@ -241,3 +241,28 @@ Deno.test("watchable store: a crowd behind catches up in smaller batches (lone w
       assertEquals(lines(mine).length, 1500);
     }
   }));
+
+Deno.test("watchable store: history with multi-key revisions replays whole across batch boundaries", () =>
+  withStore(async (store, ws) => {
+    let events = 0;
+    for (let i = 0; i < 3000; i++) {
+      if (i % 7 === 0) {
+        const t = store.write();
+        t.put(b("reg/1"), b(`b${i}`));
+        t.put(b("reg/2"), b(`b${i}`));
+        t.end();
+        events += 2;
+      } else {
+        store.put(b("reg/0"), b(`a${i}`));
+        events++;
+      }
+    }
+    const { sink, stream } = open(ws);
+    const all = stream.watch(AUTO_WATCH_ID, b("\0"), new Uint8Array(0), 1);
+    const got: WatchResult[] = [];
+    await until(() => {
+      got.push(...sink.take());
+      return ws.counts.synced === 1;
+    }, "the watcher to catch up");
+    assertEquals(lines(got, all).length, events);
+  }));
