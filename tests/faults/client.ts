@@ -108,18 +108,53 @@ export class Workload {
     /** The last value this client saw per key: what its compare-and-sets expect. */
     const seen = new Map<string, string | null>();
     for (let seq = 0; !this.#stopped; seq++) {
-      const key = Workload.keyName(Math.floor(rand() * keys));
+      const k = Math.floor(rand() * keys);
+      const key = Workload.keyName(k);
       const value = `${id}.${seq}`;
       const kind = rand();
-      const input: RegisterInput = kind < 0.5
+      if (kind >= 0.9) {
+        // a transaction writing two keys at one revision: a write to each in the history, the watches see it whole
+        const other = Workload.keyName((k + 1 + Math.floor(rand() * (keys - 1))) % keys);
+        const outcome = await this.#putBoth(this.cluster.endpoint(node), key, other, value, id, seen);
+        if (outcome !== "answered") await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      const input: RegisterInput = kind < 0.45
         ? { op: "read" }
-        : kind < 0.75
+        : kind < 0.7
         ? { op: "write", value }
         : { op: "cas", expect: seen.get(key) ?? null, value };
       const p = this.history.invoke(id, key, input);
       const outcome = await this.#perform(this.cluster.endpoint(node), key, input, p, seen);
       // a member that is down or without a leader fails at once: do not spin on it
       if (outcome !== "answered") await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Puts `value` to two keys in one Txn, recorded as a write to each. */
+  async #putBoth(
+    endpoint: string,
+    a: string,
+    b: string,
+    value: string,
+    client: number,
+    seen: Map<string, string | null>,
+  ): Promise<"answered" | "unknown" | "refused"> {
+    const ps = [a, b].map((key) => this.history.invoke(client, key, { op: "write", value }));
+    try {
+      const put = (key: string) => ({ request_put: { key: b64(key), value: b64(value) } });
+      const r = await gateway(endpoint, "/v3/kv/txn", { success: [put(a), put(b)] }, this.opts.timeoutMs);
+      for (const p of ps) p.ok({}, Number(r.header.revision));
+      seen.set(a, value);
+      seen.set(b, value);
+      this.counts.ok++;
+      return "answered";
+    } catch (e) {
+      if (!(e instanceof RequestError)) throw e;
+      for (const p of ps) e.sent ? p.unknown() : p.notApplied();
+      if (e.sent) this.counts.unknown++;
+      else this.counts.notApplied++;
+      return e.sent ? "unknown" : "refused";
     }
   }
 

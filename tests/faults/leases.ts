@@ -107,9 +107,12 @@ export function checkKeptAlive(leases: LeaseRecord[]): string[] {
   return problems;
 }
 
+/** The lessor's 500 ms turn, the revocation's round through raft, and a loaded machine (CI runs tests in parallel). */
+const SLACK_MS = 3000;
+
 /**
- * Once every lease had its TTL, two election timeouts (a leader change may extend a lease by one) and a second of
- * slack to go, no leased key may be left. Waits for that moment, then reads.
+ * Once every lease had its TTL, two election timeouts (a leader change may extend a lease by one) and SLACK_MS to go,
+ * no leased key may be left. Waits for that moment, then reads.
  */
 export async function checkExpired(
   cluster: FaultCluster,
@@ -117,7 +120,7 @@ export async function checkExpired(
   electionTimeoutMs: number,
 ): Promise<string[]> {
   const lastAlive = Math.max(0, ...leases.map((l) => Math.max(l.granted, ...l.rounds.map((r) => r.sent))));
-  const due = lastAlive + LEASE_TTL_S * 1000 + 2 * electionTimeoutMs + 1000;
+  const due = lastAlive + LEASE_TTL_S * 1000 + 2 * electionTimeoutMs + SLACK_MS;
   await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
   const end = Buffer.from(PREFIX);
   end[end.length - 1]++;
