@@ -117,16 +117,21 @@ export class FaultCluster {
     }
   }
 
-  /** Resumes and stops every member (SIGTERM, then SIGKILL if it lingers). */
+  /**
+   * Resumes and stops every member (SIGTERM, then SIGKILL if it lingers) and removes their directories (a run ended
+   * by Deno.exit() never reaches the harness's unload clean-up).
+   */
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map(async (n) => {
       if (n.paused) this.resume(n);
       const m = n.member;
       n.member = undefined;
-      if (m === undefined) return;
-      const t = setTimeout(() => m.kill(), 10_000);
-      await m.stop();
-      clearTimeout(t);
+      if (m !== undefined) {
+        const t = setTimeout(() => m.kill(), 10_000);
+        await m.stop();
+        clearTimeout(t);
+      }
+      await Deno.remove(n.dataDir.slice(0, n.dataDir.lastIndexOf("/")), { recursive: true }).catch(() => {});
     }));
   }
 }
