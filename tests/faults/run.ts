@@ -4,7 +4,8 @@
 // the offending history.
 import { FaultCluster } from "./cluster.ts";
 import { connectUnary, gateway, RequestError, Workload, type WorkloadCounts } from "./client.ts";
-import { ResumingWatcher, type StoreEvent, watchHistory } from "./watcher.ts";
+import { ResumingWatcher, type StoreEvent } from "./watcher.ts";
+import { Compactor } from "./compactor.ts";
 import { checkWatcher, writesMissingFromHistory } from "./watch_checks.ts";
 import { checkExpired, checkKeptAlive, LeaseWorkload } from "./leases.ts";
 import { dropUnapplied, formatHistory, HistoryRecorder, type Operation } from "./history.ts";
@@ -42,6 +43,8 @@ export interface FaultRunReport {
   /** acknowledged writes not in the store's history at their revision */
   missing: Operation[];
   watch: WatchSummary;
+  /** compactions made during the run (each 100 revisions behind the head), watchers behind them canceled */
+  compactions: number;
   leases: { granted: number; keepAlives: number; problems: string[] };
   linearizability: CheckResult;
   passed: boolean;
@@ -70,15 +73,21 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
       gapMs: [500, 2000],
     });
     const leases = new LeaseWorkload(cluster, seededRandom(opts.seed ^ 0x27d4eb2f), REQUEST_TIMEOUT_MS);
+    const compactor = new Compactor(cluster, seededRandom(opts.seed ^ 0x1b873593), REQUEST_TIMEOUT_MS);
     // a watcher on each member from the first revision, resuming across the faults
     const watchers = cluster.nodes.map((n) => new ResumingWatcher(n.name, () => cluster.endpoint(n), "reg/", 1));
+    // and one that keeps falling behind, so that compactions cancel it
+    const first = cluster.nodes[0];
+    watchers.push(new ResumingWatcher("laggard", () => cluster.endpoint(first), "reg/", 1, 3000));
     for (const w of watchers) w.start();
     log(`seed ${opts.seed}: ${opts.durationMs / 1000} s of faults on ${cluster.nodes.length} members`);
     workload.start();
     leases.start();
+    compactor.start();
     nemesis.start();
     await new Promise((r) => setTimeout(r, opts.durationMs));
     await nemesis.stop();
+    await compactor.stop();
     // the cluster whole again, the clients work a little longer: the faults' effects must heal
     await new Promise((r) => setTimeout(r, 1000));
     await workload.stop();
@@ -109,9 +118,8 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
       if (kv !== undefined && value !== null) final.set(key, { value, modRevision: Number(kv.mod_revision) });
     }
     // the store's history settles the writes whose outcome the clients never learned
-    const events = conv.result === undefined
-      ? []
-      : await watchHistory(cluster.endpoint(node), conv.result.revision, 30_000);
+    if (conv.result !== undefined) await compactor.collect(cluster.endpoint(node), conv.result.revision);
+    const events = compactor.history;
     log(`the store's history: ${events.length} events`);
     const ops = dropUnapplied(history.operations(), new Set(events.map((e) => e.value)));
     const lost = lostWrites(ops, final);
@@ -128,6 +136,7 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
       lost,
       missing,
       watch,
+      compactions: compactor.compactions.length,
       leases: {
         granted: leases.leases.length,
         keepAlives: leases.leases.reduce((n, l) => n + l.rounds.length, 0),
@@ -147,6 +156,8 @@ export interface WatchSummary {
   events: number;
   /** streams opened again after one broke */
   resumptions: number;
+  /** watches canceled because their start revision was compacted */
+  compacted: number;
   problems: string[];
 }
 
@@ -169,6 +180,7 @@ async function settleWatchers(watchers: ResumingWatcher[], history: StoreEvent[]
     watchers: watchers.length,
     events: watchers.reduce((n, w) => n + w.responses.reduce((m, r) => m + r.events.length, 0), 0),
     resumptions: watchers.reduce((n, w) => n + w.streams - 1, 0),
+    compacted: watchers.reduce((n, w) => n + w.responses.filter((r) => r.compactRevision !== undefined).length, 0),
     problems,
   };
 }
@@ -224,6 +236,7 @@ export function formatReport(r: FaultRunReport): string {
       r.missing.length > 0 ? "\n" + formatHistory(r.missing) : ""
     }`,
     `watch: ${r.watch.watchers} watchers, ${r.watch.events} events, ${r.watch.resumptions} resumptions, ` +
+    `${r.compactions} compactions, ${r.watch.compacted} watches canceled by one, ` +
     `${r.watch.problems.length} problems${r.watch.problems.map((p) => "\n  " + p).join("")}`,
     `leases: ${r.leases.granted} granted, ${r.leases.keepAlives} keep-alives answered, ` +
     `${r.leases.problems.length} problems${r.leases.problems.map((p) => "\n  " + p).join("")}`,

@@ -44,6 +44,8 @@ export class ResumingWatcher {
     private readonly endpoint: () => string,
     readonly prefix: string,
     readonly startRevision: number,
+    /** A laggard: each stream is dropped after 2 s and watched again this many ms later, so it falls behind. */
+    private readonly lagMs = 0,
   ) {
     this.#next = startRevision;
   }
@@ -65,10 +67,12 @@ export class ResumingWatcher {
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
+      const drop = this.lagMs > 0 ? setTimeout(() => this.#ctrl?.abort(), 2000) : undefined;
       try {
         await this.#watch();
-      } catch { /* broken: watch again */ }
-      if (!this.#stopped) await new Promise((r) => setTimeout(r, 200));
+      } catch { /* broken (or dropped): watch again */ }
+      clearTimeout(drop);
+      if (!this.#stopped) await new Promise((r) => setTimeout(r, this.lagMs > 0 ? this.lagMs : 200));
     }
   }
 
@@ -144,9 +148,12 @@ async function watchStream(
   }
 }
 
-/** The store's history, every key: a watch from revision 1 read until `untilRevision` (each revision has events). */
+/**
+ * The store's history, every key: a watch from `fromRevision` read until `untilRevision` (each revision has events).
+ */
 export async function watchHistory(
   endpoint: string,
+  fromRevision: number,
   untilRevision: number,
   timeoutMs: number,
 ): Promise<StoreEvent[]> {
@@ -155,8 +162,8 @@ export async function watchHistory(
   const events: StoreEvent[] = [];
   try {
     const all = Uint8Array.of(0); // from key "\0" to the end
-    await watchStream(endpoint, all, all, 1, ctrl.signal, (r) => {
-      if (r.canceled) throw new Error(`watch from revision 1 canceled: ${r.cancelReason}`);
+    await watchStream(endpoint, all, all, fromRevision, ctrl.signal, (r) => {
+      if (r.canceled) throw new Error(`watch from revision ${fromRevision} canceled: ${r.cancelReason}`);
       events.push(...r.events);
       return events.length === 0 || events[events.length - 1].modRevision < untilRevision;
     });
@@ -164,8 +171,10 @@ export async function watchHistory(
     clearTimeout(timer);
     ctrl.abort();
   }
-  if (events.at(-1)?.modRevision !== untilRevision) {
+  // a response may run past untilRevision (a catch-up batch); every revision has events, so the last kept is it
+  const kept = events.filter((e) => e.modRevision <= untilRevision);
+  if (kept.at(-1)?.modRevision !== untilRevision) {
     throw new Error(`watch ended at ${events.at(-1)?.modRevision ?? 0} before revision ${untilRevision}`);
   }
-  return events;
+  return kept;
 }
