@@ -2,7 +2,7 @@
 // take, with the faults the nemesis applies: kill -9 and restart from the data dir, SIGSTOP and SIGCONT, and link
 // faults through each member's DETCD_LINK_FAULTS rules file (server/peer/link_faults.ts).
 import { freePort, type Member, startMember, tempDir } from "../e2e/harness.ts";
-import { gateway } from "./client.ts";
+import { gateway, RequestError } from "./client.ts";
 
 export interface Node {
   name: string;
@@ -15,6 +15,23 @@ export interface Node {
   paused: boolean;
   /** Known once the cluster is up (identify()). */
   memberId?: bigint;
+}
+
+/**
+ * fn, again while --strict-reconfig-check refuses it ("unhealthy cluster": the members have not all been connected
+ * for 5 s, as after a start or a fault), for up to 30 s.
+ */
+async function whileUnhealthy<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!(e instanceof RequestError) || !/unhealthy cluster|not enough started/.test(e.message)) throw e;
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }
 
 export class FaultCluster {
@@ -47,7 +64,8 @@ export class FaultCluster {
     return `127.0.0.1:${n.client}`;
   }
 
-  async startNode(n: Node): Promise<void> {
+  /** Starts n's member; `join`: as a member just added to the running cluster (its --initial-cluster). */
+  async startNode(n: Node, join?: string): Promise<void> {
     const args = [
       `--name=${n.name}`,
       `--data-dir=${n.dataDir}`,
@@ -55,7 +73,8 @@ export class FaultCluster {
       `--advertise-client-urls=http://127.0.0.1:${n.client}`,
       `--listen-peer-urls=http://127.0.0.1:${n.peer}`,
       `--initial-advertise-peer-urls=http://127.0.0.1:${n.peer}`,
-      `--initial-cluster=${this.cluster}`,
+      `--initial-cluster=${join ?? this.cluster}`,
+      `--initial-cluster-state=${join === undefined ? "new" : "existing"}`,
       "--initial-cluster-token=faults",
     ];
     n.member = await startMember({
@@ -65,6 +84,36 @@ export class FaultCluster {
       env: { DETCD_LINK_FAULTS: n.links },
       mainTs: this.mainTs,
     });
+  }
+
+  /**
+   * Membership churn: n is removed from the cluster (it stops itself, as etcd's removed members do), its data is
+   * wiped, and it is added back as a new member (a new ID) and started with --initial-cluster-state existing.
+   */
+  async replace(n: Node): Promise<void> {
+    const via = this.nodes.find((m) => m !== n && m.member !== undefined && !m.paused);
+    if (via === undefined || n.memberId === undefined) throw new Error(`no member to replace ${n.name} through`);
+    const ep = this.endpoint(via);
+    const id = n.memberId;
+    await whileUnhealthy(() => gateway(ep, "/v3/cluster/member/remove", { ID: String(id) }, 10_000));
+    await this.#stopMember(n);
+    await Deno.remove(n.dataDir, { recursive: true });
+    const peerUrl = `http://127.0.0.1:${n.peer}`;
+    const added = await whileUnhealthy(() => gateway(ep, "/v3/cluster/member/add", { peerURLs: [peerUrl] }, 10_000));
+    n.memberId = BigInt(added.member.ID);
+    const cluster = (added.members as { ID: string; name?: string; peerURLs: string[] }[])
+      .map((x) => `${BigInt(x.ID) === n.memberId ? n.name : x.name}=${x.peerURLs[0]}`).join(",");
+    await this.startNode(n, cluster);
+  }
+
+  /** SIGTERM (a removed member may have stopped already), SIGKILL if it lingers 10 s. */
+  async #stopMember(n: Node): Promise<void> {
+    const m = n.member;
+    n.member = undefined;
+    if (m === undefined) return;
+    const t = setTimeout(() => m.kill(), 10_000);
+    await m.stop();
+    clearTimeout(t);
   }
 
   /** kill -9: the process is gone with whatever it had not persisted. */
@@ -124,13 +173,7 @@ export class FaultCluster {
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map(async (n) => {
       if (n.paused) this.resume(n);
-      const m = n.member;
-      n.member = undefined;
-      if (m !== undefined) {
-        const t = setTimeout(() => m.kill(), 10_000);
-        await m.stop();
-        clearTimeout(t);
-      }
+      await this.#stopMember(n);
       await Deno.remove(n.dataDir.slice(0, n.dataDir.lastIndexOf("/")), { recursive: true }).catch(() => {});
     }));
   }

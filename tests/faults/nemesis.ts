@@ -1,11 +1,11 @@
 // The nemesis: faults chosen by a seed, one at a time with quiet gaps between them, so a quorum survives each and the
 // cluster must ride it out: kill -9 and restart from the data dir; SIGSTOP past the election timeout, then SIGCONT;
 // a member cut off from its peers both ways; its messages to one peer lost (a one-way cut); 30% of its messages lost
-// both ways; its messages held back 50-300 ms. The leader is the target half of the time. Each fault is logged with
+// both ways; its messages held back 50-300 ms; the member removed, wiped and added back as a new one. The leader is the target half of the time. Each fault is logged with
 // its times for the report.
 import type { FaultCluster, Node } from "./cluster.ts";
 
-export const FAULT_KINDS = ["kill", "pause", "partition", "one-way", "lossy", "delay"] as const;
+export const FAULT_KINDS = ["kill", "pause", "partition", "one-way", "lossy", "delay", "replace"] as const;
 export type FaultKind = typeof FAULT_KINDS[number];
 
 export interface FaultEvent {
@@ -21,6 +21,8 @@ export interface FaultEvent {
 
 export interface NemesisOptions {
   rand: () => number;
+  /** The kinds to draw from (default: all). */
+  kinds?: readonly FaultKind[];
   /** The members' election timeout: pauses last 1.2-3x it, so the others elect a new leader meanwhile. */
   electionTimeoutMs: number;
   /** Quiet time between faults, ms. */
@@ -75,7 +77,8 @@ export class Nemesis {
     while (!this.#stopped) {
       await this.#sleep(gapMs[0] + rand() * (gapMs[1] - gapMs[0]));
       if (this.#stopped) return;
-      const kind = FAULT_KINDS[Math.floor(rand() * FAULT_KINDS.length)];
+      const kinds = this.opts.kinds ?? FAULT_KINDS;
+      const kind = kinds[Math.floor(rand() * kinds.length)];
       const onLeader = rand() < 0.5;
       const pick = rand(), other = rand(), amount = rand(), length = rand();
       const leader = onLeader ? await this.cluster.leader() : undefined;
@@ -84,7 +87,9 @@ export class Nemesis {
       const event: FaultEvent = { kind, node: target.name, leader: leader !== undefined, start: this.#now(), end: 0 };
       this.faults.push(event);
       const lasting = electionTimeoutMs * (1.2 + length * 1.8);
-      if (kind === "kill") {
+      if (kind === "replace") {
+        await this.cluster.replace(target);
+      } else if (kind === "kill") {
         await this.cluster.kill(target);
         await this.#sleep(300 + amount * 1700);
         await this.cluster.startNode(target);
