@@ -10,11 +10,15 @@ export class Rand {
 
   /** A uniform integer in [0, n). */
   intn(n: number): number {
+    return Math.floor(this.float() * n);
+  }
+
+  /** A uniform number in [0, 1). */
+  float(): number {
     this.state = (this.state + 0x6d2b79f5) >>> 0;
     let t = this.state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    return Math.floor(u * n);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 }

@@ -6,6 +6,7 @@
 //   delay-to <id|*> <ms>            messages to the peer leave ms later
 // An empty or missing file is a healthy network. Unset, nothing is read and a message costs one check.
 import type { NodeId } from "../../raft/types.ts";
+import { Rand } from "../../raft/rand.ts";
 import type { Logger } from "../logger.ts";
 
 const POLL_MS = 100;
@@ -22,8 +23,8 @@ export class LinkFaults {
   /** The file's content last read ("" for none). */
   #text = "";
   #timer: ReturnType<typeof setInterval> | undefined;
-  /** xorshift32: lossy links drop by a seeded sequence */
-  #seed = 0x2545f491;
+  /** Lossy links drop by a seeded sequence. */
+  readonly #rand = new Rand(0x2545f491);
 
   private constructor(private readonly path: string, private readonly logger: Logger) {}
 
@@ -63,21 +64,12 @@ export class LinkFaults {
 
   #drop(kind: Rule["kind"], peer: NodeId): boolean {
     const r = this.#rule(kind, peer);
-    return r !== undefined && (r.value >= 1 || this.#random() < r.value);
+    return r !== undefined && (r.value >= 1 || this.#rand.float() < r.value);
   }
 
   #rule(kind: Rule["kind"], peer: NodeId): Rule | undefined {
     for (const r of this.#rules) if (r.kind === kind && (r.peer === "*" || r.peer === peer)) return r;
     return undefined;
-  }
-
-  #random(): number {
-    let x = this.#seed;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.#seed = x >>> 0;
-    return this.#seed / 4294967296;
   }
 
   #load(): void {

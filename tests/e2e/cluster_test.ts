@@ -8,6 +8,7 @@ import { newMessage } from "../../raft/util.ts";
 import { StreamEncoder } from "../../server/peer/stream.ts";
 import { decodeKeyValue, storedValue } from "../../mvcc/kv_codec.ts";
 import {
+  clusterFlags,
   ctl,
   etcdctl,
   freePort,
@@ -31,16 +32,7 @@ interface Node {
 }
 
 function flags(n: Node, cluster: string): string[] {
-  return [
-    `--name=${n.name}`,
-    `--data-dir=${n.dataDir}`,
-    `--listen-client-urls=http://127.0.0.1:${n.client}`,
-    `--advertise-client-urls=http://127.0.0.1:${n.client}`,
-    `--listen-peer-urls=http://127.0.0.1:${n.peer}`,
-    `--initial-advertise-peer-urls=http://127.0.0.1:${n.peer}`,
-    `--initial-cluster=${cluster}`,
-    "--initial-cluster-token=cluster-test",
-  ];
+  return clusterFlags(n, cluster, "cluster-test");
 }
 
 /** What an etcd 3.4 peer says of its version on every raft request. */

@@ -83,6 +83,28 @@ export interface StartOptions {
   expectExit?: boolean;
 }
 
+/** A member of a loopback cluster: its name, data dir and ports. */
+export interface ClusterNode {
+  name: string;
+  dataDir: string;
+  client: number;
+  peer: number;
+}
+
+/** The flags etcd takes for member `n` of a loopback cluster (`cluster`: its --initial-cluster). */
+export function clusterFlags(n: ClusterNode, cluster: string, token: string): string[] {
+  return [
+    `--name=${n.name}`,
+    `--data-dir=${n.dataDir}`,
+    `--listen-client-urls=http://127.0.0.1:${n.client}`,
+    `--advertise-client-urls=http://127.0.0.1:${n.client}`,
+    `--listen-peer-urls=http://127.0.0.1:${n.peer}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${n.peer}`,
+    `--initial-cluster=${cluster}`,
+    `--initial-cluster-token=${token}`,
+  ];
+}
+
 export async function tempDir(): Promise<string> {
   const d = await Deno.makeTempDir({ prefix: "detcd-test-" });
   tempDirs.add(d);

@@ -150,11 +150,7 @@ export class Workload {
       this.counts.ok++;
       return "answered";
     } catch (e) {
-      if (!(e instanceof RequestError)) throw e;
-      for (const p of ps) e.sent ? p.unknown() : p.notApplied();
-      if (e.sent) this.counts.unknown++;
-      else this.counts.notApplied++;
-      return e.sent ? "unknown" : "refused";
+      return this.#failed(e, ps);
     }
   }
 
@@ -197,15 +193,16 @@ export class Workload {
       this.counts.ok++;
       return "answered";
     } catch (e) {
-      if (!(e instanceof RequestError)) throw e;
-      if (!e.sent) {
-        p.notApplied();
-        this.counts.notApplied++;
-        return "refused";
-      }
-      p.unknown();
-      this.counts.unknown++;
-      return "unknown";
+      return this.#failed(e, [p]);
     }
+  }
+
+  /** A request failed: its operations are unknown, or not applied when it never reached the member. */
+  #failed(e: unknown, ps: Pending[]): "unknown" | "refused" {
+    if (!(e instanceof RequestError)) throw e;
+    for (const p of ps) e.sent ? p.unknown() : p.notApplied();
+    if (e.sent) this.counts.unknown++;
+    else this.counts.notApplied++;
+    return e.sent ? "unknown" : "refused";
   }
 }

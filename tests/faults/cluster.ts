@@ -1,7 +1,7 @@
 // The cluster under test: three detcd members as real processes on loopback, from the flags three etcd members would
 // take, with the faults the nemesis applies: kill -9 and restart from the data dir, SIGSTOP and SIGCONT, and link
 // faults through each member's DETCD_LINK_FAULTS rules file (server/peer/link_faults.ts).
-import { freePort, type Member, startMember, tempDir } from "../e2e/harness.ts";
+import { clusterFlags, freePort, type Member, startMember, tempDir } from "../e2e/harness.ts";
 import { gateway, RequestError } from "./client.ts";
 
 export interface Node {
@@ -67,15 +67,8 @@ export class FaultCluster {
   /** Starts n's member; `join`: as a member just added to the running cluster (its --initial-cluster). */
   async startNode(n: Node, join?: string): Promise<void> {
     const args = [
-      `--name=${n.name}`,
-      `--data-dir=${n.dataDir}`,
-      `--listen-client-urls=http://127.0.0.1:${n.client}`,
-      `--advertise-client-urls=http://127.0.0.1:${n.client}`,
-      `--listen-peer-urls=http://127.0.0.1:${n.peer}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${n.peer}`,
-      `--initial-cluster=${join ?? this.cluster}`,
+      ...clusterFlags(n, join ?? this.cluster, "faults"),
       `--initial-cluster-state=${join === undefined ? "new" : "existing"}`,
-      "--initial-cluster-token=faults",
     ];
     n.member = await startMember({
       dataDir: n.dataDir,

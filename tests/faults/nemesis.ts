@@ -3,6 +3,7 @@
 // a member cut off from its peers both ways; its messages to one peer lost (a one-way cut); 30% of its messages lost
 // both ways; its messages held back 50-300 ms; the member removed, wiped and added back as a new one. The leader is the target half of the time. Each fault is logged with
 // its times for the report.
+import { Rand } from "../../raft/rand.ts";
 import type { FaultCluster, Node } from "./cluster.ts";
 
 export const FAULT_KINDS = ["kill", "pause", "partition", "one-way", "lossy", "delay", "replace"] as const;
@@ -29,16 +30,10 @@ export interface NemesisOptions {
   gapMs: [number, number];
 }
 
-/** mulberry32: a small seeded PRNG (one stream per purpose, so the fault schedule depends on the seed alone). */
+/** raft's seeded PRNG as a function (one stream per purpose, so the fault schedule depends on the seed alone). */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rand(seed >>> 0);
+  return () => r.float();
 }
 
 export class Nemesis {
