@@ -7,6 +7,7 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { Etcd3, type IKeyValue } from "etcd3";
 import { Watch, type WatchRequest, WatchRequestSchema, type WatchResponse } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
+import { watchHistory } from "../faults/watcher.ts";
 import { ctl, noEtcdctl, spawnEtcdctl, startMember, tempDir, waitUntil, watchersAre } from "./harness.ts";
 
 const opts = { ignore: noEtcdctl, sanitizeResources: false, sanitizeOps: false };
@@ -205,29 +206,9 @@ Deno.test({
         const put = (k: string) => ({ request_put: { key: btoa(k), value: btoa(`${i}`) } });
         await post("/v3/kv/txn", { success: [put("a"), put("b")] });
       }
-      const res = await fetch(`http://${m.endpoint}/v3/watch`, {
-        method: "POST",
-        body: JSON.stringify({ create_request: { key: btoa("\0"), range_end: btoa("\0"), start_revision: "1" } }),
-      });
-      const reader = res.body!.getReader();
-      let buf = "", events = 0, last = 0;
-      const timer = setTimeout(() => reader.cancel(), 10_000);
-      while (last < 601) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        buf += new TextDecoder().decode(value);
-        for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-          const line = JSON.parse(buf.slice(0, nl));
-          buf = buf.slice(nl + 1);
-          for (const e of line.result?.events ?? []) {
-            events++;
-            last = Number(e.kv.mod_revision);
-          }
-        }
-      }
-      clearTimeout(timer);
-      await reader.cancel();
-      assertEquals([events, last], [1200, 601]);
+      // every key from revision 1: throws when the watch does not reach revision 601 in 10 s
+      const events = await watchHistory(m.endpoint, 1, 601, 10_000);
+      assertEquals([events.length, events.at(-1)?.modRevision], [1200, 601]);
     } finally {
       await m.kill();
     }
