@@ -295,3 +295,29 @@ Deno.test({
       }
     }, ["--experimental-watch-progress-notify-interval=300ms"]),
 });
+
+Deno.test({
+  name: "differential watch: history of two-key transactions from revision 1 (a catch-up larger than a stream's room)",
+  ...opts,
+  fn: () =>
+    withBoth(async (ref, mine) => {
+      // 600 two-key Txns through the gateway (etcdctl per Txn would take minutes), then the same watch on both
+      for (const ep of [ref, mine]) {
+        for (let i = 0; i < 600; i++) {
+          const put = (k: string) => ({ request_put: { key: btoa(k), value: btoa(`${i}`) } });
+          const res = await fetch(`http://${ep}/v3/kv/txn`, {
+            method: "POST",
+            body: JSON.stringify({ success: [put("tx/a"), put("tx/b")] }),
+          });
+          await res.body?.cancel();
+        }
+      }
+      await both(ref, mine, ["put", "tx/end", "END"]);
+      const w = new WatchPair(ref, mine, ["watch", "--rev", "1", "--prefix", "tx/"]);
+      try {
+        await w.compareWhen(ended);
+      } finally {
+        await w.stop();
+      }
+    }),
+});
