@@ -1,8 +1,8 @@
 // The nemesis: faults chosen by a seed, one at a time with quiet gaps between them, so a quorum survives each and the
 // cluster must ride it out: kill -9 and restart from the data dir; SIGSTOP past the election timeout, then SIGCONT;
 // a member cut off from its peers both ways; its messages to one peer lost (a one-way cut); 30% of its messages lost
-// both ways; its messages held back 50-300 ms; the member removed, wiped and added back as a new one. The leader is the target half of the time. Each fault is logged with
-// its times for the report.
+// both ways; its messages held back 50-300 ms; the member removed, wiped and added back as a new one. The leader is
+// the target half of the time. Each fault is logged with its times for the report.
 import { Rand } from "../../raft/rand.ts";
 import type { FaultCluster, Node } from "./cluster.ts";
 
@@ -22,8 +22,6 @@ export interface FaultEvent {
 
 export interface NemesisOptions {
   rand: () => number;
-  /** The kinds to draw from (default: all). */
-  kinds?: readonly FaultKind[];
   /** The members' election timeout: pauses last 1.2-3x it, so the others elect a new leader meanwhile. */
   electionTimeoutMs: number;
   /** Quiet time between faults, ms. */
@@ -72,8 +70,7 @@ export class Nemesis {
     while (!this.#stopped) {
       await this.#sleep(gapMs[0] + rand() * (gapMs[1] - gapMs[0]));
       if (this.#stopped) return;
-      const kinds = this.opts.kinds ?? FAULT_KINDS;
-      const kind = kinds[Math.floor(rand() * kinds.length)];
+      const kind = FAULT_KINDS[Math.floor(rand() * FAULT_KINDS.length)];
       const onLeader = rand() < 0.5;
       const pick = rand(), other = rand(), amount = rand(), length = rand();
       const leader = onLeader ? await this.cluster.leader() : undefined;

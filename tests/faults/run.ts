@@ -17,7 +17,7 @@ import {
   lostWrites,
   registerModel,
 } from "./linearizability.ts";
-import { type FaultEvent, type FaultKind, Nemesis, seededRandom } from "./nemesis.ts";
+import { type FaultEvent, Nemesis, seededRandom } from "./nemesis.ts";
 import { Buffer } from "node:buffer";
 
 export interface FaultRunOptions {
@@ -25,8 +25,6 @@ export interface FaultRunOptions {
   durationMs: number;
   keys?: number;
   clientsPerMember?: number;
-  /** The fault kinds the nemesis draws from (default: all). */
-  kinds?: readonly FaultKind[];
   /** The build to run (a mutant's main.ts); default: this tree's. */
   mainTs?: string;
   /** Progress lines (faults as they end, phases). */
@@ -73,7 +71,6 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
       rand: seededRandom(opts.seed),
       electionTimeoutMs: ELECTION_TIMEOUT_MS,
       gapMs: [500, 2000],
-      kinds: opts.kinds,
     });
     const leases = new LeaseWorkload(cluster, seededRandom(opts.seed ^ 0x27d4eb2f), REQUEST_TIMEOUT_MS);
     const compactor = new Compactor(cluster, seededRandom(opts.seed ^ 0x1b873593), REQUEST_TIMEOUT_MS);
