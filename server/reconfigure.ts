@@ -40,9 +40,10 @@ function connectedVoters(v: ReconfigureView): { connected: number; voters: numbe
   return { connected, voters };
 }
 
+/** A learner does not count towards the quorum, but is added only to a healthy cluster too, as etcd 3.4's. */
 export function mayAddMember(v: ReconfigureView, isLearner: boolean): RpcError | undefined {
-  if (!v.strict || isLearner) return undefined;
-  if (!v.cluster.isReadyTo("add")) return ErrGRPCMemberNotEnoughStarted;
+  if (!v.strict) return undefined;
+  if (!isLearner && !v.cluster.isReadyTo("add")) return ErrGRPCMemberNotEnoughStarted;
   const { connected, voters } = connectedVoters(v);
   return connected === voters ? undefined : ErrGRPCUnhealthy;
 }

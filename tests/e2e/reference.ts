@@ -13,34 +13,33 @@ export const opts = {
 export async function startReferenceEtcd(
   extraArgs: string[] = [],
 ): Promise<{ endpoint: string; stop: () => Promise<void> }> {
-  if (etcdPath === undefined) throw new Error("etcd is not installed (apt-get install etcd-server)");
   const [client, peer] = [await freePort(), await freePort()];
-  const child = new Deno.Command(etcdPath, {
-    args: [
-      "--name=m1", // the name detcd's harness gives its member
-      `--data-dir=${await tempDir()}/ref.etcd`,
-      `--listen-client-urls=http://127.0.0.1:${client}`,
-      `--advertise-client-urls=http://127.0.0.1:${client}`,
-      `--listen-peer-urls=http://127.0.0.1:${peer}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
-      `--initial-cluster=m1=http://127.0.0.1:${peer}`,
-      ...extraArgs,
-    ],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
   const endpoint = `127.0.0.1:${client}`;
+  const stop = startReferenceMember([
+    "--name=m1", // the name detcd's harness gives its member
+    `--data-dir=${await tempDir()}/ref.etcd`,
+    `--listen-client-urls=http://127.0.0.1:${client}`,
+    `--advertise-client-urls=http://127.0.0.1:${client}`,
+    `--listen-peer-urls=http://127.0.0.1:${peer}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
+    `--initial-cluster=m1=http://127.0.0.1:${peer}`,
+    ...extraArgs,
+  ]);
   for (let i = 0; i < 100; i++) {
     if ((await etcdctl(endpoint, ["put", "__probe", "x"])).code === 0) break;
     await new Promise((r) => setTimeout(r, 100));
   }
   await etcdctl(endpoint, ["del", "__probe"]);
-  return {
-    endpoint,
-    stop: async () => {
-      child.kill("SIGTERM");
-      await child.status;
-    },
+  return { endpoint, stop };
+}
+
+/** Debian's etcd with `args`, not waited for; the returned stop ends it (SIGTERM) and waits. */
+export function startReferenceMember(args: string[]): () => Promise<void> {
+  if (etcdPath === undefined) throw new Error("etcd is not installed (apt-get install etcd-server)");
+  const child = new Deno.Command(etcdPath, { args, stdout: "null", stderr: "null" }).spawn();
+  return async () => {
+    child.kill("SIGTERM");
+    await child.status;
   };
 }
 
