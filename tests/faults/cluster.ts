@@ -18,16 +18,21 @@ export interface Node {
 }
 
 /**
- * fn, again while --strict-reconfig-check refuses it ("unhealthy cluster": the members have not all been connected
- * for 5 s, as after a start or a fault), for up to 30 s.
+ * A membership change, again while --strict-reconfig-check refuses it ("unhealthy cluster": the members have not all
+ * been connected for 5 s, as after a start or a fault) or its outcome is unknown (it timed out, or found no leader, as
+ * under a fault), for up to 30 s. A retried change may find itself already made: `done` turns that answer into the
+ * result.
  */
-async function whileUnhealthy<T>(fn: () => Promise<T>): Promise<T> {
+async function reconfigure<T>(fn: () => Promise<T>, done: (e: RequestError) => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + 30_000;
-  for (;;) {
+  for (let retried = false;; retried = true) {
     try {
       return await fn();
     } catch (e) {
-      if (!(e instanceof RequestError) || !/unhealthy cluster|not enough started/.test(e.message)) throw e;
+      if (!(e instanceof RequestError)) throw e;
+      const made = retried ? await done(e) : undefined;
+      if (made !== undefined) return made;
+      if (!/unhealthy cluster|not enough started|timed out|no leader/.test(e.message)) throw e;
       if (Date.now() > deadline) throw e;
       await new Promise((r) => setTimeout(r, 500));
     }
@@ -88,14 +93,28 @@ export class FaultCluster {
     if (via === undefined || n.memberId === undefined) throw new Error(`no member to replace ${n.name} through`);
     const ep = this.endpoint(via);
     const id = n.memberId;
-    await whileUnhealthy(() => gateway(ep, "/v3/cluster/member/remove", { ID: String(id) }, 10_000));
+    await reconfigure(
+      () => gateway(ep, "/v3/cluster/member/remove", { ID: String(id) }, 10_000),
+      (e) => Promise.resolve(/member not found/.test(e.message) ? {} : undefined),
+    );
     await this.#stopMember(n);
     await Deno.remove(n.dataDir, { recursive: true });
     const peerUrl = `http://127.0.0.1:${n.peer}`;
-    const added = await whileUnhealthy(() => gateway(ep, "/v3/cluster/member/add", { peerURLs: [peerUrl] }, 10_000));
-    n.memberId = BigInt(added.member.ID);
-    const cluster = (added.members as { ID: string; name?: string; peerURLs: string[] }[])
-      .map((x) => `${BigInt(x.ID) === n.memberId ? n.name : x.name}=${x.peerURLs[0]}`).join(",");
+    type Members = { ID: string; name?: string; peerURLs: string[] }[];
+    const members: Members = await reconfigure(
+      async () => {
+        const added = await gateway(ep, "/v3/cluster/member/add", { peerURLs: [peerUrl] }, 10_000);
+        n.memberId = BigInt(added.member.ID);
+        return added.members;
+      },
+      async (e) => {
+        if (!/Peer URLs already exists/.test(e.message)) return undefined;
+        const list: Members = (await gateway(ep, "/v3/cluster/member/list", {}, 10_000)).members;
+        n.memberId = BigInt(list.find((x) => x.peerURLs.includes(peerUrl))!.ID);
+        return list;
+      },
+    );
+    const cluster = members.map((x) => `${BigInt(x.ID) === n.memberId ? n.name : x.name}=${x.peerURLs[0]}`).join(",");
     await this.startNode(n, cluster);
   }
 
