@@ -182,7 +182,8 @@ export class WAL {
       const file = await Deno.open(join(dir, names[i]), { read: true });
       let buf: Uint8Array;
       try {
-        buf = (await readSegment(file)).data;
+        // the decoder below stops at the first zero frame: whether only zeros follow it is readAll's call
+        buf = (await readSegment(file, false)).data;
       } finally {
         file.close();
       }
