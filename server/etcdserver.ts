@@ -75,7 +75,7 @@ import { AlarmStore, alarmString } from "./alarm_store.ts";
 import { WatchableStore } from "../mvcc/watchable_store.ts";
 import { FifoScheduler } from "./scheduler.ts";
 import { IdGenerator } from "./id_generator.ts";
-import type { Logger } from "./logger.ts";
+import type { LogFields, Logger } from "./logger.ts";
 import { computeMemberId, type Member, memberJSON, parseMemberContext, RaftCluster } from "./membership.ts";
 import { urlString } from "./urls.ts";
 import type { ServerMetrics } from "./metrics.ts";
@@ -117,6 +117,8 @@ import type { PeerRequest, PeerResponse } from "./peer/http.ts";
 const maxGapBetweenApplyAndCommit = 5000;
 /** Entries kept in the raft log behind a snapshot so slow followers can catch up without one. */
 const snapshotCatchUpEntries = 5000;
+/** The pause before a failed publish is proposed again (see proposeUntilApplied). */
+const PROPOSE_RETRY_MS = 100;
 
 export class EtcdServer {
   readonly id: NodeId;
@@ -405,8 +407,9 @@ export class EtcdServer {
 
   /** Publishes this member's name and client URLs, then the cluster version (etcd's publish()). */
   private async publish(): Promise<void> {
-    try {
-      await this.propose({
+    const attributes = `{Name:${this.cfg.name} ClientURLs:[${this.cfg.advertiseClientUrls.map(urlString).join(" ")}]}`;
+    const published = await this.proposeUntilApplied(
+      {
         $typeName: "etcdserverpb.InternalRaftRequest",
         ID: 0n,
         clusterMemberAttrSet: {
@@ -418,24 +421,47 @@ export class EtcdServer {
             clientUrls: this.cfg.advertiseClientUrls.map(urlString),
           },
         },
-      });
-      this.logger.info("published local member to cluster through raft", {
-        "local-member-id": this.id.toString(16),
-        "local-member-attributes": `{Name:${this.cfg.name} ClientURLs:[${
-          this.cfg.advertiseClientUrls.map(urlString).join(" ")
-        }]}`,
-        "cluster-id": this.cluster.clusterId.toString(16),
-      });
-      if (this.cluster.version === "") {
-        await this.propose({
-          $typeName: "etcdserverpb.InternalRaftRequest",
-          ID: 0n,
-          clusterVersionSet: { $typeName: "etcdserverpb.ClusterVersionSetRequest", ver: ETCD_CLUSTER_VERSION },
+      },
+      "publish local member to cluster through raft",
+      { "local-member-attributes": attributes },
+    );
+    if (!published) return;
+    this.logger.info("published local member to cluster through raft", {
+      "local-member-id": this.id.toString(16),
+      "local-member-attributes": attributes,
+      "cluster-id": this.cluster.clusterId.toString(16),
+    });
+    if (this.cluster.version === "") {
+      const set = await this.proposeUntilApplied({
+        $typeName: "etcdserverpb.InternalRaftRequest",
+        ID: 0n,
+        clusterVersionSet: { $typeName: "etcdserverpb.ClusterVersionSetRequest", ver: ETCD_CLUSTER_VERSION },
+      }, "update cluster version");
+      if (!set) return;
+    }
+    this.readyResolvers.resolve();
+  }
+
+  /**
+   * Proposes req until it is applied, as etcd's publish loop does: a proposal that timed out, found no leader or was
+   * refused for the moment (a member still applying a backlog) is logged and made again, after a pause so that a
+   * refusal on the spot does not spin. False once the server stops. (A joining member that got a snapshot under a
+   * fault run timed out publishing, and used to stop.)
+   */
+  private async proposeUntilApplied(req: InternalRaftRequest, what: string, fields: LogFields = {}): Promise<boolean> {
+    for (;;) {
+      try {
+        await this.propose(req);
+        return true;
+      } catch (err) {
+        if (this.stopping) return false;
+        this.logger.warn(`failed to ${what}`, {
+          "local-member-id": this.id.toString(16),
+          ...fields,
+          error: String(err),
         });
+        await new Promise((r) => setTimeout(r, PROPOSE_RETRY_MS));
       }
-      this.readyResolvers.resolve();
-    } catch (err) {
-      if (!this.stopping) this.fatal(err);
     }
   }
 

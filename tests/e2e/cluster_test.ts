@@ -647,6 +647,38 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a member restarted without a quorum keeps publishing itself, and serves once a peer is back",
+  ...opts,
+  fn: async () => {
+    const { nodes, start, args } = await threeNodes();
+    const [a, b] = nodes;
+    try {
+      await Promise.all(nodes.map(start));
+      await ctl(ep(a), "put", "k", "v");
+      await Promise.all(nodes.map(async (n) => {
+        await n.member!.stop();
+        n.member = undefined;
+      }));
+      // alone it has no leader: its publish gives up after the request timeout (7 s) and is made again, as etcd's
+      a.member = await startMember({ dataDir: a.dataDir, clientPort: a.client, args: args(a), noWait: true });
+      await waitUntil(
+        () => a.member!.log().includes('"msg":"failed to publish local member to cluster through raft"'),
+        () => `a failed publish, retried:\n${a.member!.log()}`,
+        30_000,
+      );
+      await start(b);
+      await waitUntil(
+        () => a.member!.log().includes("ready to serve client requests"),
+        () => `a to get ready:\n${a.member!.log()}`,
+      );
+      assertEquals(await ctl(ep(a), "get", "k", "--print-value-only"), "v\n");
+    } finally {
+      await Promise.all(nodes.map((n) => n.member?.stop()));
+    }
+  },
+});
+
+Deno.test({
   name: "--force-new-cluster on a survivor's data: a writable one-member cluster with every key",
   ...opts,
   fn: async () => {

@@ -81,6 +81,8 @@ export interface StartOptions {
   mainTs?: string;
   /** Resolve as soon as the process exits instead of waiting for readiness (for start failures). */
   expectExit?: boolean;
+  /** Resolve once started, without waiting for readiness (a member that cannot be ready yet). */
+  noWait?: boolean;
 }
 
 /** A member of a loopback cluster: its name, data dir and ports. */
@@ -177,6 +179,7 @@ export async function startMember(opts: StartOptions = {}): Promise<Member> {
     await status;
     return member;
   }
+  if (opts.noWait) return member;
   const deadline = Date.now() + 30_000;
   while (!stderr.includes("ready to serve client requests") && !stdout.includes("ready to serve client requests")) {
     if (exited) throw new Error(`detcd exited before it was ready:\n${member.log()}`);
