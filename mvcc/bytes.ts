@@ -20,9 +20,15 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-function isOwned(b: Uint8Array): boolean {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
+/**
+ * Whether keeping `b` (with `others` bytes beside it that are kept too) pins little more than itself: every copy costs
+ * a new ArrayBuffer, about 200 bytes beyond its data, so a view into a buffer that holds at most VIEW_SLACK bytes else
+ * is cheaper to keep (a follower's put: its key and value are views into its own raft entry's bytes).
+ */
+function isOwned(b: Uint8Array, others = 0): boolean {
+  return b.buffer.byteLength - b.byteLength - others <= VIEW_SLACK;
 }
+const VIEW_SLACK = 128;
 
 /**
  * Returns a copy when `b` is a view into a larger buffer: decoded protobuf fields are subarrays of the whole
@@ -46,6 +52,9 @@ const SHARED_VALUE_MAX = 1024;
  * as the key's history, does not keep it alive after it is overwritten and compacted.
  */
 export function ownKeyValue(key: Uint8Array, value: Uint8Array): { key: Uint8Array; value: Uint8Array } {
+  if (value.length <= SHARED_VALUE_MAX && key.buffer === value.buffer && isOwned(key, value.length)) {
+    return { key, value: value.length === 0 ? EMPTY_BYTES : value };
+  }
   if ((isOwned(key) && isOwned(value)) || value.length > SHARED_VALUE_MAX) {
     return { key: ownBytes(key), value: ownBytes(value) };
   }
