@@ -2,9 +2,8 @@
 // the raft node, applies committed entries in order through the FIFO scheduler, and
 // answers client requests — writes by proposing through raft and waiting for their own
 // entry's apply result, reads from the applied state once it is linearizable.
-import { fromBinary } from "@bufbuild/protobuf";
-import { encodeRequest, peekRequestId } from "./raft_request_codec.ts";
-import { type InternalRaftRequest, InternalRaftRequestSchema } from "../rpc/gen/etcdserverpb/raft_internal_pb.ts";
+import { decodeRequest, encodeRequest, peekRequestId } from "./raft_request_codec.ts";
+import type { InternalRaftRequest } from "../rpc/gen/etcdserverpb/raft_internal_pb.ts";
 import {
   type AlarmMember,
   type AlarmRequest,
@@ -782,7 +781,7 @@ export class EtcdServer {
       return;
     }
     const id = peekRequestId(e.data, this.reqIds.prefix);
-    const req = this.wait.context(id) ?? fromBinary(InternalRaftRequestSchema, e.data);
+    const req = this.wait.context(id) ?? decodeRequest(e.data);
     if (req.clusterMemberAttrSet !== undefined) {
       const a = req.clusterMemberAttrSet;
       this.cluster.setAttributes(

@@ -1,10 +1,21 @@
 // What a raft entry carries: an InternalRaftRequest in protobuf. Puts — the hot write
 // path — are encoded by hand (the generic reflection encoder was the largest single cost
-// of a put); everything else goes through protobuf-es. Both give the same bytes.
-import { toBinary } from "@bufbuild/protobuf";
+// of a put), and decoded by hand (every follower applies every put); everything else goes
+// through protobuf-es. Both give the same bytes and the same messages.
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type InternalRaftRequest, InternalRaftRequestSchema } from "../rpc/gen/etcdserverpb/raft_internal_pb.ts";
 import type { PutRequest } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
-import { bytesFieldSize, ProtoWriter, uvarint64Size, uvarintSize, WIRE_BYTES } from "../wal/proto_wire.ts";
+import { EMPTY_BYTES } from "../mvcc/bytes.ts";
+import {
+  bytesFieldSize,
+  ProtoError,
+  ProtoReader,
+  ProtoWriter,
+  uvarint64Size,
+  uvarintSize,
+  WIRE_BYTES,
+  WIRE_VARINT,
+} from "../wal/proto_wire.ts";
 
 const ID_FIELD = 1;
 const PUT_FIELD = 4;
@@ -44,6 +55,72 @@ function encodePut(id: bigint, p: PutRequest): Uint8Array {
   if (p.ignoreValue) w.varintField(5, 1);
   if (p.ignoreLease) w.varintField(6, 1);
   return w.view();
+}
+
+/** An entry's request, as protobuf-es's fromBinary gives it. */
+export function decodeRequest(data: Uint8Array): InternalRaftRequest {
+  return decodePut(data) ?? fromBinary(InternalRaftRequestSchema, data);
+}
+
+/** A request of an ID and a put alone, as encodePut writes it; undefined for anything else (protobuf-es has it). */
+function decodePut(data: Uint8Array): InternalRaftRequest | undefined {
+  try {
+    const r = new ProtoReader(data);
+    let id = 0n;
+    let put: PutRequest | null | undefined;
+    while (!r.done()) {
+      const tag = r.uvarint();
+      if (tag === (ID_FIELD << 3 | WIRE_VARINT)) id = r.uvarint64();
+      // a second put would be merged into the first: protobuf-es's to do
+      else if (tag === (PUT_FIELD << 3 | WIRE_BYTES) && put === undefined) put = decodePutRequest(r.sub());
+      else return undefined;
+      if (put === null) return undefined;
+    }
+    if (put === undefined) return undefined;
+    // the other fields are messages, left unset as protobuf-es leaves them
+    return { $typeName: "etcdserverpb.InternalRaftRequest", ID: id, put } as InternalRaftRequest;
+  } catch (e) {
+    if (e instanceof ProtoError) return undefined;
+    throw e;
+  }
+}
+
+/** PutRequest's fields (a repeated one: the last wins, as protobuf's); null for a field it does not know. */
+function decodePutRequest(r: ProtoReader): PutRequest | null {
+  const p: PutRequest = {
+    $typeName: "etcdserverpb.PutRequest",
+    key: EMPTY_BYTES,
+    value: EMPTY_BYTES,
+    lease: 0n,
+    prevKv: false,
+    ignoreValue: false,
+    ignoreLease: false,
+  };
+  while (!r.done()) {
+    switch (r.uvarint()) {
+      case 1 << 3 | WIRE_BYTES:
+        p.key = r.bytes();
+        break;
+      case 2 << 3 | WIRE_BYTES:
+        p.value = r.bytes();
+        break;
+      case 3 << 3 | WIRE_VARINT:
+        p.lease = r.varint64();
+        break;
+      case 4 << 3 | WIRE_VARINT:
+        p.prevKv = r.bool();
+        break;
+      case 5 << 3 | WIRE_VARINT:
+        p.ignoreValue = r.bool();
+        break;
+      case 6 << 3 | WIRE_VARINT:
+        p.ignoreLease = r.bool();
+        break;
+      default:
+        return null;
+    }
+  }
+  return p;
 }
 
 /**
