@@ -18,7 +18,7 @@ function failStart(logger: Logger, outputs: string[], msg: string, err: unknown)
 }
 
 async function main(): Promise<void> {
-  const parsed = parseConfig(Deno.args, Deno.env.toObject());
+  const parsed = await parseConfig(Deno.args, Deno.env.toObject());
   if (!parsed.ok) {
     if (parsed.stdout) await Deno.stdout.write(new TextEncoder().encode(parsed.stdout));
     if (parsed.exit === 2) console.error(parsed.error);

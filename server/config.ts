@@ -369,7 +369,7 @@ export function validateConfig(cfg: EtcdConfig): void {
  * Builds the configuration like `etcd [flags]`: --help/--version, then either --config-file (or ETCD_CONFIG_FILE),
  * in which case other flags and ETCD_* variables are ignored as in etcd, or flags over ETCD_* variables.
  */
-export function parseConfig(argv: string[], env: Record<string, string>): ParseConfigResult {
+export async function parseConfig(argv: string[], env: Record<string, string>): Promise<ParseConfigResult> {
   try {
     const args = parseFlagArgs(argv);
     if (args.help) return { ok: false, exit: 0, stdout: usageText() };
@@ -382,7 +382,7 @@ export function parseConfig(argv: string[], env: Record<string, string>): ParseC
     if (configFile !== "") {
       let file;
       try {
-        file = readConfigFile(configFile);
+        file = await readConfigFile(configFile);
       } catch (e) {
         throw new FlagError((e as Error).message, 1);
       }

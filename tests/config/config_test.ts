@@ -4,23 +4,23 @@ import { defaultConfig, type EtcdConfig, parseCompactionRetention, parseConfig }
 import { FLAG_BY_NAME } from "../../server/flag_table.ts";
 import { urlString } from "../../server/urls.ts";
 
-function ok(argv: string[], env: Record<string, string> = {}) {
-  const r = parseConfig(argv, env);
+async function ok(argv: string[], env: Record<string, string> = {}) {
+  const r = await parseConfig(argv, env);
   if (!r.ok) throw new Error(`expected success for ${argv.join(" ")}, got exit ${r.exit}: ${r.error}`);
   return r;
 }
 
-function fail(argv: string[], env: Record<string, string> = {}) {
-  const r = parseConfig(argv, env);
+async function fail(argv: string[], env: Record<string, string> = {}) {
+  const r = await parseConfig(argv, env);
   if (r.ok) throw new Error(`expected failure for ${argv.join(" ")}`);
   return r;
 }
 
 const urls = (us: URL[]) => us.map(urlString);
-const warnings = (r: ReturnType<typeof ok>) => r.notices.filter((n) => n.level === "warn").map((n) => n.msg);
+const warnings = (r: Awaited<ReturnType<typeof ok>>) => r.notices.filter((n) => n.level === "warn").map((n) => n.msg);
 
-Deno.test("defaults match etcd 3.4", () => {
-  const { config } = ok([]);
+Deno.test("defaults match etcd 3.4", async () => {
+  const { config } = await ok([]);
   assert.deepEqual(config, defaultConfig());
   assert.equal(config.name, "default");
   assert.equal(config.dataDir, "default.etcd");
@@ -50,25 +50,25 @@ Deno.test("defaults match etcd 3.4", () => {
   assert.deepEqual(config.logOutputs, ["default"]);
 });
 
-Deno.test("an empty data dir defaults to <name>.etcd with etcd's warning", () => {
-  const r = ok(["--name", "infra1"]);
+Deno.test("an empty data dir defaults to <name>.etcd with etcd's warning", async () => {
+  const r = await ok(["--name", "infra1"]);
   assert.equal(r.config.dataDir, "infra1.etcd");
   assert.ok(warnings(r).includes("'data-dir' was empty; using default"));
-  assert.ok(!warnings(ok(["--data-dir", "/d"])).includes("'data-dir' was empty; using default"));
+  assert.ok(!warnings(await ok(["--data-dir", "/d"])).includes("'data-dir' was empty; using default"));
 });
 
-Deno.test("flag syntaxes: -f v, --f v, -f=v, --f=v", () => {
+Deno.test("flag syntaxes: -f v, --f v, -f=v, --f=v", async () => {
   for (const argv of [["-name", "a"], ["--name", "a"], ["-name=a"], ["--name=a"]]) {
-    const { config } = ok(argv);
+    const { config } = await ok(argv);
     assert.equal(config.name, "a", argv.join(" "));
     // --name alone also names the one-member initial cluster (UpdateDefaultClusterFromName)
     assert.equal(config.initialCluster, "a=http://localhost:2380");
   }
-  assert.equal(ok(["--name", "a", "--name", "b"]).config.name, "b", "last occurrence wins");
+  assert.equal((await ok(["--name", "a", "--name", "b"])).config.name, "b", "last occurrence wins");
 });
 
-Deno.test("typed values: numbers, booleans, lists", () => {
-  const { config } = ok([
+Deno.test("typed values: numbers, booleans, lists", async () => {
+  const { config } = await ok([
     "--snapshot-count=5000",
     "--heartbeat-interval",
     "50",
@@ -111,8 +111,8 @@ Deno.test("typed values: numbers, booleans, lists", () => {
   assert.equal(config.autoCompactionRetention, "1000");
 });
 
-Deno.test("URL lists are trimmed, de-duplicated and sorted like types.NewURLs", () => {
-  const { config } = ok([
+Deno.test("URL lists are trimmed, de-duplicated and sorted like types.NewURLs", async () => {
+  const { config } = await ok([
     "--listen-client-urls=http://127.0.0.2:2379, http://127.0.0.1:2379,http://127.0.0.1:2379",
     "--advertise-client-urls=http://b:2379,http://a:2379",
     "--listen-peer-urls=http://[::1]:2380",
@@ -126,13 +126,13 @@ Deno.test("URL lists are trimmed, de-duplicated and sorted like types.NewURLs", 
   assert.deepEqual(urls(config.listenMetricsUrls), ["http://0.0.0.0:2381"]);
 });
 
-Deno.test("--name with several advertise peer URLs builds the default initial cluster from all of them", () => {
-  const { config } = ok(["--name=n1", "--initial-advertise-peer-urls=http://10.0.0.2:2380,http://10.0.0.1:2380"]);
+Deno.test("--name with several advertise peer URLs builds the default initial cluster from all of them", async () => {
+  const { config } = await ok(["--name=n1", "--initial-advertise-peer-urls=http://10.0.0.2:2380,http://10.0.0.1:2380"]);
   assert.equal(config.initialCluster, "n1=http://10.0.0.1:2380,n1=http://10.0.0.2:2380");
 });
 
-Deno.test("ETCD_* environment variables fill flags that were not given", () => {
-  const r = ok([], { ETCD_NAME: "envname", ETCD_SNAPSHOT_COUNT: "7", ETCD_PRE_VOTE: "true", PATH: "/bin" });
+Deno.test("ETCD_* environment variables fill flags that were not given", async () => {
+  const r = await ok([], { ETCD_NAME: "envname", ETCD_SNAPSHOT_COUNT: "7", ETCD_PRE_VOTE: "true", PATH: "/bin" });
   assert.equal(r.config.name, "envname");
   assert.equal(r.config.snapshotCount, 7);
   assert.equal(r.config.preVote, true);
@@ -140,13 +140,13 @@ Deno.test("ETCD_* environment variables fill flags that were not given", () => {
     r.notices.some((n) => n.level === "info" && n.msg === "recognized and used environment variable ETCD_NAME=envname"),
   );
   // a flag and the environment combine when they name different settings
-  const both = ok(["--snapshot-count=9"], { ETCD_NAME: "envname" });
+  const both = await ok(["--snapshot-count=9"], { ETCD_NAME: "envname" });
   assert.equal(both.config.name, "envname");
   assert.equal(both.config.snapshotCount, 9);
 });
 
-Deno.test("an env var shadowed by its flag is an error, as in etcd", () => {
-  const r = fail(["--name=flag"], { ETCD_NAME: "env" });
+Deno.test("an env var shadowed by its flag is an error, as in etcd", async () => {
+  const r = await fail(["--name=flag"], { ETCD_NAME: "env" });
   assert.equal(r.exit, 1);
   assert.equal(
     r.error,
@@ -154,11 +154,13 @@ Deno.test("an env var shadowed by its flag is an error, as in etcd", () => {
   );
 });
 
-Deno.test("unknown ETCD_* variables are warned about; bad env values are errors", () => {
+Deno.test("unknown ETCD_* variables are warned about; bad env values are errors", async () => {
   assert.ok(
-    warnings(ok([], { ETCD_NO_SUCH_THING: "1" })).includes("unrecognized environment variable ETCD_NO_SUCH_THING=1"),
+    warnings(await ok([], { ETCD_NO_SUCH_THING: "1" })).includes(
+      "unrecognized environment variable ETCD_NO_SUCH_THING=1",
+    ),
   );
-  const r = fail([], { ETCD_SNAPSHOT_COUNT: "many" });
+  const r = await fail([], { ETCD_SNAPSHOT_COUNT: "many" });
   assert.equal(r.exit, 1);
   assert.equal(r.error, 'invalid value "many" for ETCD_SNAPSHOT_COUNT: parse error');
 });
@@ -208,8 +210,8 @@ auto-compaction-mode: periodic
 auto-compaction-retention: "1"
 `;
 
-Deno.test("--config-file reads etcd's YAML keys", () => {
-  const r = ok(["--config-file", writeYaml(SAMPLE)]);
+Deno.test("--config-file reads etcd's YAML keys", async () => {
+  const r = await ok(["--config-file", writeYaml(SAMPLE)]);
   const c: EtcdConfig = r.config;
   assert.equal(c.name, "node1");
   assert.equal(c.strictReconfigCheck, false);
@@ -231,21 +233,21 @@ Deno.test("--config-file reads etcd's YAML keys", () => {
   assert.ok(warnings(r).includes("flag --enable-pprof is not supported by detcd yet; ignored"));
 });
 
-Deno.test("with a config file, other flags and ETCD_* variables are ignored", () => {
+Deno.test("with a config file, other flags and ETCD_* variables are ignored", async () => {
   const path = writeYaml("name: fromfile\ninitial-cluster: fromfile=http://localhost:2380\n");
-  const r = ok(["--name=fromflag", `--config-file=${path}`, "--snapshot-count=1"], { ETCD_NAME: "fromenv" });
+  const r = await ok(["--name=fromflag", `--config-file=${path}`, "--snapshot-count=1"], { ETCD_NAME: "fromenv" });
   assert.equal(r.config.name, "fromfile");
   assert.equal(r.config.snapshotCount, 100000);
   // ETCD_CONFIG_FILE selects the file too
-  assert.equal(ok([], { ETCD_CONFIG_FILE: path, ETCD_SNAPSHOT_COUNT: "3" }).config.name, "fromfile");
+  assert.equal((await ok([], { ETCD_CONFIG_FILE: path, ETCD_SNAPSHOT_COUNT: "3" })).config.name, "fromfile");
 });
 
-Deno.test("config file: listen-client-urls alone keeps the default advertise URL (etcd's file rule)", () => {
-  const { config } = ok(["--config-file", writeYaml("listen-client-urls: http://127.0.0.1:2379\n")]);
+Deno.test("config file: listen-client-urls alone keeps the default advertise URL (etcd's file rule)", async () => {
+  const { config } = await ok(["--config-file", writeYaml("listen-client-urls: http://127.0.0.1:2379\n")]);
   assert.deepEqual(urls(config.advertiseClientUrls), ["http://localhost:2379"]);
 });
 
-Deno.test("config file errors", () => {
+Deno.test("config file errors", async () => {
   const cases: [string, RegExp][] = [
     ["snapshot-count: lots\n", /config file key "snapshot-count": invalid value "lots": parse error/],
     ["listen-client-urls: ftp://x:1\n", /URL scheme must be http, https, unix, or unixs: ftp:\/\/x:1/],
@@ -256,22 +258,22 @@ Deno.test("config file errors", () => {
     ["- a\n- b\n", /is not a YAML mapping/],
   ];
   for (const [yaml, re] of cases) {
-    const r = fail(["--config-file", writeYaml(yaml)]);
+    const r = await fail(["--config-file", writeYaml(yaml)]);
     assert.equal(r.exit, 1, yaml);
     assert.match(r.error!, re, yaml);
   }
-  const missing = fail(["--config-file=/nonexistent/etcd.yml"]);
+  const missing = await fail(["--config-file=/nonexistent/etcd.yml"]);
   assert.equal(missing.exit, 1);
   assert.match(missing.error!, /nonexistent/);
   assert.ok(
-    warnings(ok(["--config-file", writeYaml("no-such-key: 1\n")])).includes(
+    warnings(await ok(["--config-file", writeYaml("no-such-key: 1\n")])).includes(
       'unrecognized config file key "no-such-key"; ignored',
     ),
   );
 });
 
-Deno.test("unsupported etcd flags: harmless ones warn, surprising ones are refused unless at their default", () => {
-  const r = ok([
+Deno.test("unsupported etcd flags: harmless ones warn, surprising ones are refused unless at their default", async () => {
+  const r = await ok([
     "--grpc-keepalive-interval=5s",
     "--auth-token=jwt",
     "--enable-v2=false",
@@ -283,10 +285,13 @@ Deno.test("unsupported etcd flags: harmless ones warn, surprising ones are refus
     assert.ok(warnings(r).includes(`flag --${f} is not supported by detcd yet; ignored`), f);
   }
   // values equal to etcd's defaults change nothing, so they pass silently
-  assert.deepEqual(warnings(ok(["--enable-v2=false", "--proxy=off", "--strict-reconfig-check", "--metrics=basic"])), [
-    "'data-dir' was empty; using default",
-  ]);
-  assert.ok(warnings(ok(["-v"])).includes('flag "-v" is no longer supported - ignoring.'));
+  assert.deepEqual(
+    warnings(await ok(["--enable-v2=false", "--proxy=off", "--strict-reconfig-check", "--metrics=basic"])),
+    [
+      "'data-dir' was empty; using default",
+    ],
+  );
+  assert.ok(warnings(await ok(["-v"])).includes('flag "-v" is no longer supported - ignoring.'));
   const refused: [string, RegExp][] = [
     ["--cert-file=/c.pem", /^--cert-file is not supported: TLS is not implemented in detcd$/],
     ["--client-cert-auth", /^--client-cert-auth is not supported: TLS/],
@@ -296,14 +301,14 @@ Deno.test("unsupported etcd flags: harmless ones warn, surprising ones are refus
     ["--enable-v2", /^--enable-v2 is not supported: the v2 API/],
   ];
   for (const [flag, re] of refused) {
-    const e = fail([flag]);
+    const e = await fail([flag]);
     assert.equal(e.exit, 1, flag);
     assert.match(e.error!, re, flag);
   }
-  assert.match(fail([], { ETCD_CERT_FILE: "/c.pem" }).error!, /--cert-file is not supported/);
+  assert.match((await fail([], { ETCD_CERT_FILE: "/c.pem" })).error!, /--cert-file is not supported/);
 });
 
-Deno.test("Go flag-package errors exit 2 with Go's wording", () => {
+Deno.test("Go flag-package errors exit 2 with Go's wording", async () => {
   const cases: [string[], string][] = [
     [["--foo"], "flag provided but not defined: -foo"],
     [["-foo=1"], "flag provided but not defined: -foo"],
@@ -329,13 +334,13 @@ Deno.test("Go flag-package errors exit 2 with Go's wording", () => {
     ],
   ];
   for (const [argv, msg] of cases) {
-    const r = fail(argv);
+    const r = await fail(argv);
     assert.equal(r.exit, 2, argv.join(" "));
     assert.equal(r.error, msg);
   }
 });
 
-Deno.test("etcd's verification errors exit 1", () => {
+Deno.test("etcd's verification errors exit 1", async () => {
   const cases: [string[], string][] = [
     [["extra"], "'extra' is not a valid flag"],
     [["--pre-vote", "false"], "'false' is not a valid flag"],
@@ -379,31 +384,33 @@ Deno.test("etcd's verification errors exit 1", () => {
     ],
   ];
   for (const [argv, msg] of cases) {
-    const r = fail(argv);
+    const r = await fail(argv);
     assert.equal(r.exit, 1, argv.join(" "));
     assert.equal(r.error, msg);
   }
 });
 
-Deno.test("deprecated logging flags map onto the new ones", () => {
-  assert.equal(ok(["--debug"]).config.logLevel, "debug");
-  assert.deepEqual(ok(["--log-output=stdout"]).config.logOutputs, ["stdout"]);
-  assert.deepEqual(ok(["--log-output=stdout", "--log-outputs=stderr"]).config.logOutputs, ["stderr"]);
-  assert.ok(warnings(ok(["--logger=capnslog"])).includes("--logger=capnslog is not supported by detcd; using zap"));
+Deno.test("deprecated logging flags map onto the new ones", async () => {
+  assert.equal((await ok(["--debug"])).config.logLevel, "debug");
+  assert.deepEqual((await ok(["--log-output=stdout"])).config.logOutputs, ["stdout"]);
+  assert.deepEqual((await ok(["--log-output=stdout", "--log-outputs=stderr"])).config.logOutputs, ["stderr"]);
+  assert.ok(
+    warnings(await ok(["--logger=capnslog"])).includes("--logger=capnslog is not supported by detcd; using zap"),
+  );
 });
 
-Deno.test("--version and --help print and exit 0", () => {
-  const v = fail(["--version"]);
+Deno.test("--version and --help print and exit 0", async () => {
+  const v = await fail(["--version"]);
   assert.equal(v.exit, 0);
   assert.match(
     v.stdout!,
     /^detcd Version: \d+\.\d+\.\d+\netcd Version: 3\.4\.\d+ \(compatible\)\netcd API Version: 3\.4\n/,
   );
   assert.match(v.stdout!, /Go OS\/Arch: \w+\/\w+\n$/);
-  assert.equal(fail(["-version"]).exit, 0);
-  assert.ok(ok(["--version=false"]).config);
+  assert.equal((await fail(["-version"])).exit, 0);
+  assert.ok((await ok(["--version=false"])).config);
   for (const h of ["-h", "--help", "-help"]) {
-    const r = fail(["--name=x", h]);
+    const r = await fail(["--name=x", h]);
     assert.equal(r.exit, 0);
     assert.match(r.stdout!, /--name 'default'\n {4}Human-readable name for this member\./);
     assert.match(r.stdout!, /--initial-cluster-state 'new'/);
@@ -427,12 +434,12 @@ const referenceHelp = etcdHelp();
 Deno.test({
   name: "every flag of the installed etcd is known to detcd",
   ignore: referenceHelp === undefined,
-  fn() {
+  async fn() {
     const names = [...referenceHelp!.matchAll(/^ {2}--([a-z0-9-]+)/gm)].map((m) => m[1]);
     assert.ok(names.length >= 80, `parsed ${names.length} flags from etcd --help`);
     for (const n of names) {
       assert.ok(FLAG_BY_NAME.has(n), `etcd flag --${n} is unknown to detcd`);
-      const r = parseConfig([`--${n}=x`], {});
+      const r = await parseConfig([`--${n}=x`], {});
       assert.ok(r.ok || !/not defined/.test(r.error ?? ""), n);
     }
   },
@@ -449,9 +456,9 @@ Deno.test("auto compaction retention parses like etcd's", () => {
   assert.throws(() => parseCompactionRetention("revision", "1h"), /want a revision count/);
 });
 
-Deno.test("config: DETCD_LEASE_CHECKPOINT_INTERVAL sets etcd's LeaseCheckpointInterval (no flag in 3.4), 5 min else", () => {
-  assert.equal(ok([]).config.leaseCheckpointIntervalMs, 300_000);
-  assert.equal(ok([], { DETCD_LEASE_CHECKPOINT_INTERVAL: "1.5s" }).config.leaseCheckpointIntervalMs, 1500);
-  const r = parseConfig([], { DETCD_LEASE_CHECKPOINT_INTERVAL: "soon" });
+Deno.test("config: DETCD_LEASE_CHECKPOINT_INTERVAL sets etcd's LeaseCheckpointInterval (no flag in 3.4), 5 min else", async () => {
+  assert.equal((await ok([])).config.leaseCheckpointIntervalMs, 300_000);
+  assert.equal((await ok([], { DETCD_LEASE_CHECKPOINT_INTERVAL: "1.5s" })).config.leaseCheckpointIntervalMs, 1500);
+  const r = await parseConfig([], { DETCD_LEASE_CHECKPOINT_INTERVAL: "soon" });
   assert.equal(r.ok, false);
 });
