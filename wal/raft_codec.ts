@@ -277,7 +277,7 @@ export function decodeSnapshot(b: Uint8Array): Snapshot {
 // ---- Message: type=1 to=2 from=3 term=4 logTerm=5 index=6 entries=7 commit=8
 // snapshot=9 reject=10 rejectHint=11 context=12
 
-function messageSize(m: Message): number {
+export function messageSize(m: Message): number {
   let n = optVarintSize(m.type) + optIdSize(m.to) + optIdSize(m.from) + optVarintSize(m.term) +
     optVarintSize(m.logTerm) + optVarintSize(m.index) + optVarintSize(m.commit) + optVarintSize(m.rejectHint) +
     optBytesSize(m.context) + (m.reject ? 2 : 0);
@@ -286,7 +286,7 @@ function messageSize(m: Message): number {
   return n;
 }
 
-function writeMessage(w: ProtoWriter, m: Message): void {
+export function writeMessage(w: ProtoWriter, m: Message): void {
   optVarint(w, 1, m.type);
   optId(w, 2, m.to);
   optId(w, 3, m.from);

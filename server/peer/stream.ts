@@ -8,7 +8,8 @@ import { type PeerRequest, type PeerResponse, plainError } from "./http.ts";
 import type { Message, NodeId } from "../../raft/types.ts";
 import { MessageType } from "../../raft/types.ts";
 import { newMessage } from "../../raft/util.ts";
-import { decodeEntry, decodeMessage, encodeEntry, encodeMessage } from "../../wal/raft_codec.ts";
+import { decodeEntry, decodeMessage, entrySize, messageSize, writeEntry, writeMessage } from "../../wal/raft_codec.ts";
+import { ProtoWriter } from "../../wal/proto_wire.ts";
 import type { Logger } from "../logger.ts";
 import { dialStream } from "./stream_dial.ts";
 
@@ -35,35 +36,29 @@ function linkHeartbeat(): Message {
   return newMessage(MessageType.MsgHeartbeat, 0n, 0n);
 }
 
-/** Grows as bytes are appended; one buffer per flush. */
-class Bytes {
-  buf = new Uint8Array(4096);
-  len = 0;
-  #view = new DataView(this.buf.buffer);
+/**
+ * One flush's bytes, written in place into a buffer sized beforehand: entries are encoded straight into it, with no
+ * buffer of their own and no regrowing (4 appends of 3415 entries took 10-25 ms so, 4-6 afterwards, measured; the
+ * leader encodes every entry once per follower).
+ */
+class Frames {
+  readonly w: ProtoWriter;
+  readonly #view: DataView;
 
-  #room(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
-    this.#view = new DataView(next.buffer);
+  constructor(size: number) {
+    this.w = new ProtoWriter(size);
+    this.#view = new DataView(this.w.buf.buffer);
   }
 
   u8(v: number): void {
-    this.#room(1);
-    this.buf[this.len++] = v;
+    this.w.buf[this.w.pos++] = v;
   }
 
+  /** Big-endian, as etcd's binary.Write; lengths and indexes stay below 2^53. */
   u64(v: number): void {
-    this.#room(8);
-    this.#view.setBigUint64(this.len, BigInt(v));
-    this.len += 8;
-  }
-
-  bytes(b: Uint8Array): void {
-    this.#room(b.length);
-    this.buf.set(b, this.len);
-    this.len += b.length;
+    this.#view.setUint32(this.w.pos, Math.floor(v / 2 ** 32));
+    this.#view.setUint32(this.w.pos + 4, v >>> 0);
+    this.w.pos += 8;
   }
 }
 
@@ -75,36 +70,53 @@ export class StreamEncoder {
   constructor(readonly type: StreamType) {}
 
   encode(msgs: Message[]): Uint8Array {
-    const out = new Bytes();
+    const out = new Frames(this.#size(msgs));
     for (const m of msgs) {
       if (this.type === "message") {
-        const b = encodeMessage(m);
-        out.u64(b.length);
-        out.bytes(b);
+        out.u64(messageSize(m));
+        writeMessage(out.w, m);
       } else this.#encodeApp(out, m);
     }
-    return out.buf.subarray(0, out.len);
+    if (out.w.pos !== out.w.buf.length) throw new Error(`stream: sized ${out.w.buf.length} bytes, wrote ${out.w.pos}`);
+    return out.w.buf;
   }
 
-  #encodeApp(out: Bytes, m: Message): void {
+  /** What encode will write, following the same continuation rule without moving the encoder's state. */
+  #size(msgs: Message[]): number {
+    let n = 0, term = this.#term, index = this.#index;
+    for (const m of msgs) {
+      if (this.type === "message") n += 8 + messageSize(m);
+      else if (isLinkHeartbeat(m)) n += 1;
+      else if (index === m.index && term === m.logTerm && m.logTerm === m.term) {
+        n += 1 + 8 + 8;
+        for (const e of m.entries) n += 8 + entrySize(e);
+        index += m.entries.length;
+      } else {
+        n += 1 + 8 + messageSize(m);
+        term = m.term;
+        index = m.entries.length > 0 ? m.entries[m.entries.length - 1].index : m.index;
+      }
+    }
+    return n;
+  }
+
+  #encodeApp(out: Frames, m: Message): void {
     if (isLinkHeartbeat(m)) return out.u8(MSGAPPV2_HEARTBEAT);
     if (this.#index === m.index && this.#term === m.logTerm && m.logTerm === m.term) {
       // continues the previous append: entries and commit only
       out.u8(MSGAPPV2_ENTRIES);
       out.u64(m.entries.length);
       for (const e of m.entries) {
-        const b = encodeEntry(e);
-        out.u64(b.length);
-        out.bytes(b);
+        out.u64(entrySize(e));
+        writeEntry(out.w, e);
         this.#index++;
       }
       out.u64(m.commit);
       return;
     }
-    const b = encodeMessage(m);
     out.u8(MSGAPPV2_APP);
-    out.u64(b.length);
-    out.bytes(b);
+    out.u64(messageSize(m));
+    writeMessage(out.w, m);
     this.#term = m.term;
     this.#index = m.entries.length > 0 ? m.entries[m.entries.length - 1].index : m.index;
   }

@@ -45,6 +45,8 @@ Deno.test("peer stream: msgappv2 writes a continuing append as its entries and c
   assertEquals([...b], [1, ...u64(1), ...u64(e13.length), ...e13, ...u64(12), 0]);
   assertEquals(c[0], 2);
   const all = new Uint8Array([...a, ...b, ...c]);
+  // one flush of them all: the same bytes (its size is worked out ahead, following the same continuations)
+  assertEquals([...new StreamEncoder("msgappv2").encode([first, next, linkHeartbeat, probe])], [...all]);
   for (const step of [1, 5, 4096]) {
     // the decoder fills what the short form leaves out from the stream's ends and its previous append
     assertEquals(decodeSplit(new StreamDecoder("msgappv2", 2n, 1n), all, step), [first, next, probe]);
