@@ -1,8 +1,9 @@
 // Cluster membership through etcdctl 3.4, differentially: one session against three of Debian's etcd members, then the
 // same against three detcd members on the same ports with the same flags (so the same member and cluster IDs), and
-// the same answers: member list, add (voting and learner), remove, update, promote, and every refusal on the way
-// (an unstarted member making the cluster unhealthy, even for a learner; a peer URL in use; an unknown or removed ID; a
-// learner not in sync; a voter promoted; bad URLs).
+// the same answers: member list, add (voting and learner), remove, update, promote, move-leader, and every refusal on
+// the way (an unstarted member making the cluster unhealthy, even for a learner; a peer URL in use; an unknown or
+// removed ID; a learner not in sync; a voter promoted; bad URLs; a learner or an unknown member to lead; no leader
+// among the endpoints).
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { clusterFlags, etcdctl, freePort, startMember, tempDir, waitUntil } from "./harness.ts";
 import { opts, post, startReferenceMember } from "./reference.ts";
@@ -105,6 +106,16 @@ async function session(endpoints: string[], ports: Ports): Promise<unknown[]> {
   await observe(["member", "list"]);
   await observe(["member", "promote", n5]);
   await observe(["member", "promote", ids.get("n2")!]);
+  // move-leader: etcdctl asks each endpoint's status for the leader, then the leader moves; a learner, an unknown ID
+  // and a list of endpoints without the leader are refused. First n1 leads on both (the move's answer is not kept:
+  // who led before differs)
+  const all = `--endpoints=${endpoints.join(",")}`;
+  const moved = await etcdctl(ep, [all, "move-leader", ids.get("n1")!]);
+  if (moved.code !== 0) throw new Error(`move-leader to n1: ${moved.stderr}`);
+  await observe([all, "move-leader", ids.get("n2")!]);
+  await observe([all, "move-leader", n5]);
+  await observe([all, "move-leader", "abcdef0123456789"]);
+  await observe([`--endpoints=${endpoints[0]},${endpoints[2]}`, "move-leader", ids.get("n3")!]);
   await observe(["member", "update", ids.get("n2")!, `--peer-urls=${peerUrl(ports.peers[0])}`]);
   await observe(["member", "update", ids.get("n2")!, `--peer-urls=${peerUrl(ports.peers[1])}`]);
   await observe(["member", "update", "abcdef0123456789", `--peer-urls=${peerUrl(ports.extra[2])}`]);
