@@ -159,6 +159,8 @@ export class EtcdServer {
   private confState: ConfState;
   private readonly reqTimeoutMs: number;
   private readonly readyResolvers = Promise.withResolvers<void>();
+  /** The cluster version's proposal in flight (see setClusterVersion). */
+  private settingVersion: Promise<boolean> | undefined;
   private readonly stopResolvers = Promise.withResolvers<void>();
   private stopping = false;
   private sweeper: ReturnType<typeof setInterval> | undefined;
@@ -404,7 +406,7 @@ export class EtcdServer {
     return voters.length === 1 && voters[0] === this.id && this.confState.votersOutgoing.length === 0;
   }
 
-  /** Publishes this member's name and client URLs, then the cluster version (etcd's publish()). */
+  /** Publishes this member's name and client URLs (etcd's publish()); the leader then sets the cluster version. */
   private async publish(): Promise<void> {
     const attributes = `{Name:${this.cfg.name} ClientURLs:[${this.cfg.advertiseClientUrls.map(urlString).join(" ")}]}`;
     const published = await this.proposeUntilApplied(
@@ -430,15 +432,22 @@ export class EtcdServer {
       "local-member-attributes": attributes,
       "cluster-id": this.cluster.clusterId.toString(16),
     });
-    if (this.cluster.version === "") {
-      const set = await this.proposeUntilApplied({
-        $typeName: "etcdserverpb.InternalRaftRequest",
-        ID: 0n,
-        clusterVersionSet: { $typeName: "etcdserverpb.ClusterVersionSetRequest", ver: ETCD_CLUSTER_VERSION },
-      }, "update cluster version");
-      if (!set) return;
-    }
+    if (!(await this.setClusterVersion())) return;
     this.readyResolvers.resolve();
+  }
+
+  /**
+   * The leader sets the cluster version once, as etcd's leader decides it (every member used to propose it when it
+   * published: three entries for one fact). A follower leaves it to the leader, and so the new leader when it takes
+   * over. Resolves false once the server stops.
+   */
+  private setClusterVersion(): Promise<boolean> {
+    if (this.cluster.version !== "" || !this.raft.rawNode.isLeader()) return Promise.resolve(!this.stopping);
+    return this.settingVersion ??= this.proposeUntilApplied({
+      $typeName: "etcdserverpb.InternalRaftRequest",
+      ID: 0n,
+      clusterVersionSet: { $typeName: "etcdserverpb.ClusterVersionSetRequest", ver: ETCD_CLUSTER_VERSION },
+    }, "update cluster version").finally(() => this.settingVersion = undefined);
   }
 
   /**
@@ -777,7 +786,11 @@ export class EtcdServer {
       // the empty entry a new leader appends: once it is applied, the leader's lessor takes over the leases, their
       // countdowns extended by an election timeout so that clients can find the new leader (etcd's Promote)
       if (!alreadyInBackend) store.setConsistentIndex(e.index, e.term);
-      if (this.raft.rawNode.isLeader()) this.lessor.promote(this.cfg.electionTimeoutMs);
+      if (this.raft.rawNode.isLeader()) {
+        this.lessor.promote(this.cfg.electionTimeoutMs);
+        // after this apply: a proposal is not made from within one
+        if (this.cluster.version === "") setTimeout(() => void this.setClusterVersion(), 0);
+      }
       return;
     }
     const id = peekRequestId(e.data, this.reqIds.prefix);

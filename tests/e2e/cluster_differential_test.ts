@@ -6,7 +6,14 @@
 // among the endpoints).
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { clusterFlags, etcdctl, freePort, startMember, tempDir, waitUntil } from "./harness.ts";
-import { opts, post, startReferenceMember } from "./reference.ts";
+import {
+  ETCDCTL_SESSION,
+  GATEWAY_SESSION,
+  observe as observeOne,
+  opts,
+  post,
+  startReferenceMember,
+} from "./reference.ts";
 
 interface Ports {
   clients: number[];
@@ -127,6 +134,9 @@ async function session(endpoints: string[], ports: Ports): Promise<unknown[]> {
   answers.push(
     status.stdout.replace(/"(raft_term|raftTerm|raftIndex|raftAppliedIndex|dbSize|dbSizeInUse)":\d+/g, '"$1":N'),
   );
+  // the single-member differential sessions, on n3, a follower: its writes go through the leader
+  for (const [args, input] of ETCDCTL_SESSION) answers.push({ args, ...await observeOne(endpoints[2], args, input) });
+  for (const [path, body] of GATEWAY_SESSION) answers.push({ path, ...await post(endpoints[2], path, body) });
   return answers;
 }
 
