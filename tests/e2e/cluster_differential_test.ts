@@ -131,13 +131,18 @@ async function session(endpoints: string[], ports: Ports): Promise<unknown[]> {
   await observe(["endpoint", "health", "--cluster"]);
   // the leader moved to n2 above; sizes, terms and indexes are the servers' own
   const status = await etcdctl(ep, ["endpoint", "status", "--cluster", "-w", "json"]);
-  answers.push(
-    status.stdout.replace(/"(raft_term|raftTerm|raftIndex|raftAppliedIndex|dbSize|dbSizeInUse)":\d+/g, '"$1":N'),
-  );
+  answers.push(status.stdout.replace(/"(dbSize|dbSizeInUse)":\d+/g, '"$1":N'));
   // the single-member differential sessions, on n3, a follower: its writes go through the leader
   for (const [args, input] of ETCDCTL_SESSION) answers.push({ args, ...await observeOne(endpoints[2], args, input) });
   for (const [path, body] of GATEWAY_SESSION) answers.push({ path, ...await post(endpoints[2], path, body) });
-  return answers;
+  // an election more (a split vote, a loaded machine) moves the term and adds an entry: terms and raft indexes are
+  // the cluster's history, not an answer
+  return JSON.parse(
+    JSON.stringify(answers).replace(
+      /(\\?"(?:raft_term|raftTerm|raftIndex|raftAppliedIndex)\\?":\\?"?)\d+/g,
+      (_, k: string) => `${k}0`,
+    ),
+  );
 }
 
 Deno.test({
