@@ -32,6 +32,19 @@ Deno.test("segment reader: the records only, their trailing zeros kept; a dirty 
     assertEquals((await r.readAll()).entries, es);
     await r.close();
 
+    // a stray byte just past the records, in the block they end in (the file's blocks no more than before): found
+    assertEquals(data.length + 100 < 4096, true);
+    const dirty = await Deno.open(join(dir, SEGMENT), { write: true });
+    await dirty.seek(data.length + 100, Deno.SeekMode.Start);
+    await dirty.write(new Uint8Array([7]));
+    dirty.close();
+    assertEquals((await segmentOf(dir)).data.length, size);
+    const clean = await Deno.open(join(dir, SEGMENT), { write: true });
+    await clean.seek(data.length + 100, Deno.SeekMode.Start);
+    await clean.write(new Uint8Array([0]));
+    clean.close();
+    assertEquals((await segmentOf(dir)).data, data, "zeroed again: the records");
+
     // a stray byte far into the preallocated space: the whole file, for the decoder to judge
     const f = await Deno.open(join(dir, SEGMENT), { write: true });
     await f.seek(size - 1, Deno.SeekMode.Start);
