@@ -226,6 +226,24 @@ export class Backend {
   }
 
   /**
+   * put() into a detached bucket with the value written straight into the log by `write` (see RecordWriter.putWith):
+   * its owner keeps the value decoded, so no buffer is made for it. `key` is copied at once (a scratch may be reused).
+   */
+  putWith(
+    bucket: string,
+    key: Uint8Array,
+    size: number,
+    write: (buf: Uint8Array, pos: number) => number,
+    replacedLength = -1,
+  ): void {
+    if (!this.#detached.has(bucket)) throw new Error(`backend: bucket ${bucket} is not detached`);
+    this.#pending.putWith(bucket, key, size, write);
+    if (replacedLength >= 0) this.#live.add(bucket, key.length, replacedLength, -1);
+    this.#live.add(bucket, key.length, size);
+    this.#wrote();
+  }
+
+  /**
    * Removes key; returns whether it existed. In a detached bucket the key must exist and `valueLength` be the
    * length of its value.
    */

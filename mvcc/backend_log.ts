@@ -65,6 +65,22 @@ export class RecordWriter {
     this.#bytes(value);
   }
 
+  /** put() with a value of `size` bytes that `write` writes at the position given, returning the one after it. */
+  putWith(bucket: string, key: Uint8Array, size: number, write: (buf: Uint8Array, pos: number) => number): void {
+    const [start, ops] = [this.pos, this.ops];
+    this.#op(OP_PUT, bucket, 10 + key.length + size);
+    this.#bytes(key);
+    this.#varint(size);
+    const at = this.pos;
+    const end = write(this.buf, at);
+    if (end !== at + size) {
+      // the record is taken back whole: the log never holds one that does not parse
+      [this.pos, this.ops] = [start, ops];
+      throw new Error(`backend: a value sized ${size} bytes was written as ${end - at}`);
+    }
+    this.pos = end;
+  }
+
   delete(bucket: string, key: Uint8Array): void {
     this.#op(OP_DELETE, bucket, 5 + key.length);
     this.#bytes(key);
@@ -95,14 +111,17 @@ export class RecordWriter {
   }
 
   #bytes(b: Uint8Array): void {
-    let n = b.length;
+    this.#varint(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  #varint(n: number): void {
     while (n >= 0x80) {
       this.buf[this.pos++] = (n & 0x7f) | 0x80;
       n >>>= 7;
     }
     this.buf[this.pos++] = n;
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
   }
 
   #reserve(n: number): void {

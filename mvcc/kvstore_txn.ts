@@ -9,9 +9,13 @@ import { EMPTY_BYTES, ownBytes, ownKeyValue } from "./bytes.ts";
 import { BUCKET } from "./backend.ts";
 import { ErrCompacted, ErrFutureRev } from "./errors.ts";
 import { KeyIndex } from "./key_index.ts";
-import { encodeKeyValue, newKeyValue, storedValue } from "./kv_codec.ts";
+import { encodedKeyValueSize, newKeyValue, storedValue, writeKeyValue } from "./kv_codec.ts";
 import type { KVStore } from "./kvstore.ts";
-import { revToBytes } from "./revision.ts";
+import { MARKED_REV_BYTES_LEN, REV_BYTES_LEN, writeRev } from "./revision.ts";
+
+// revision keys are written here and copied into the backend's log at once (the "key" bucket is detached)
+const REV_SCRATCH = new Uint8Array(REV_BYTES_LEN);
+const TOMBSTONE_SCRATCH = new Uint8Array(MARKED_REV_BYTES_LEN);
 
 export interface RangeOptions {
   /** Revision to read at; 0 or absent means the transaction's revision. */
@@ -137,7 +141,13 @@ export class TxnWrite {
       bigVersion(prev === null ? 1 : prev.ver + 1),
       lease,
     );
-    s.backend.put(BUCKET.key, revToBytes(rev, sub), encodeKeyValue(kv));
+    // the revision and the KeyValue go straight into the backend's log: the index keeps the change decoded
+    s.backend.putWith(
+      BUCKET.key,
+      writeRev(REV_SCRATCH, rev, sub),
+      encodedKeyValueSize(kv),
+      (buf, pos) => writeKeyValue(buf, pos, kv),
+    );
     ki.put(rev, sub, kv);
     this.changes.push(kv);
     const oldLease = prev === null ? 0n : prev.rev.kv.lease;
@@ -165,7 +175,7 @@ export class TxnWrite {
       const ki = victims[i];
       const sub = this.changes.length;
       const tomb = newKeyValue(ki.key, EMPTY_BYTES, 0n, this.#nextRevBig, 0n, 0n);
-      s.backend.put(BUCKET.key, revToBytes(this.#nextRev, sub, true), storedValue(tomb));
+      s.backend.put(BUCKET.key, writeRev(TOMBSTONE_SCRATCH, this.#nextRev, sub, true), storedValue(tomb));
       if (!ki.tombstone(this.#nextRev, sub, tomb)) throw new Error("mvcc: failed to tombstone an existing key");
       this.changes.push(tomb);
       if (s.lessor !== undefined && leases[i] !== 0n) s.lessor.detach(leases[i], ki.key);

@@ -41,11 +41,17 @@ function getUint64(b: Uint8Array, off: number): number {
 /** Encodes rev, with the tombstone mark when `tombstone`. */
 export function revToBytes(main: number, sub: number, tombstone = false): Uint8Array {
   const b = new Uint8Array(tombstone ? MARKED_REV_BYTES_LEN : REV_BYTES_LEN);
-  putUint64(b, 0, main);
-  b[8] = 0x5f; // '_'
-  putUint64(b, 9, sub);
-  if (tombstone) b[17] = MARK_TOMBSTONE;
+  writeRev(b, main, sub, tombstone);
   return b;
+}
+
+/** revToBytes into `into`, which has its length (for a buffer used again). */
+export function writeRev(into: Uint8Array, main: number, sub: number, tombstone = false): Uint8Array {
+  putUint64(into, 0, main);
+  into[8] = 0x5f; // '_'
+  putUint64(into, 9, sub);
+  if (tombstone) into[17] = MARK_TOMBSTONE;
+  return into;
 }
 
 export function bytesToRev(b: Uint8Array): Revision {

@@ -1,6 +1,6 @@
 import { Backend, BUCKET } from "../../mvcc/backend.ts";
 import { CorruptLogError, MAGIC } from "../../mvcc/backend_log.ts";
-import { assert, assertEquals, assertRejects, b, s, tempDir } from "./helpers.ts";
+import { assert, assertEquals, assertRejects, assertThrows, b, s, tempDir } from "./helpers.ts";
 
 async function open(dir: string, opts = {}) {
   return await Backend.openDataDir(dir, opts);
@@ -38,6 +38,30 @@ Deno.test("backend: write, commit, reopen; standard buckets; ordered range", asy
     assertEquals(be.range("key", b("a"), b("b")).keys.map(s), ["a"]);
     assertEquals(be.range("key", b("a"), undefined, 1).keys.map(s), ["a"]);
     assertEquals(be.size(), (await Deno.stat(dbPath(dir))).size);
+  } finally {
+    await be.close();
+  }
+});
+
+Deno.test("backend: a value written in place into a detached bucket's log replays as a put", async () => {
+  const dir = await tempDir();
+  let be = await open(dir);
+  be.detach("key", { forEach: () => {} });
+  const scratch = b("k1");
+  be.putWith("key", scratch, 3, (buf, pos) => {
+    buf.set(b("abc"), pos);
+    return pos + 3;
+  });
+  scratch.set(b("k2")); // the key was copied: the scratch may be used again
+  be.putWith("key", scratch, 0, (_, pos) => pos);
+  // a value that does not fill its size is refused, the record taken back: the log stays readable
+  const refused = (re: RegExp) => (e: unknown) => re.test(String(e));
+  assertThrows(() => be.putWith("key", scratch, 2, (_, pos) => pos + 1), refused(/sized 2 bytes was written as 1/));
+  assertThrows(() => be.putWith("meta", scratch, 0, (_, pos) => pos), refused(/not detached/));
+  await be.close();
+  be = await open(dir);
+  try {
+    assertEquals(dump(be, "key"), ["k1=abc", "k2="]);
   } finally {
     await be.close();
   }
