@@ -17,7 +17,7 @@ import type {
   WatchRequest,
   WatchResponse,
 } from "./gen/etcdserverpb/rpc_pb.ts";
-import { ProtoError, ProtoReader, WIRE_BYTES, WIRE_VARINT } from "../wal/proto_wire.ts";
+import { decodeOrStepAside, type ProtoReader, WIRE_BYTES, WIRE_VARINT } from "../wal/proto_wire.ts";
 
 const FRAME_HEADER = 5;
 const EMPTY = Buffer.alloc(0);
@@ -324,42 +324,40 @@ export const FAST_DECODERS: ReadonlyMap<string, (bytes: Uint8Array) => unknown> 
  * negative or 2^53-and-above numbers and unknown filter values step aside.
  */
 function decodeWatchRequest(bytes: Uint8Array): WatchRequest | undefined {
-  try {
-    const r = new ProtoReader(bytes);
-    let union: WatchRequest["requestUnion"] = { case: undefined };
-    while (!r.done()) {
-      const tag = r.uvarint(), wire = tag & 7;
-      if (wire !== WIRE_BYTES || union.case !== undefined) return undefined;
-      switch (tag >>> 3) {
-        case 1: {
-          const value = decodeWatchCreate(r.sub());
-          if (value === undefined) return undefined;
-          union = { case: "createRequest", value };
-          break;
-        }
-        case 2: {
-          const c = r.sub();
-          let watchId = 0n;
-          while (!c.done()) {
-            if (c.uvarint() !== (1 << 3 | WIRE_VARINT)) return undefined;
-            watchId = BigInt(c.uvarint());
-          }
-          union = { case: "cancelRequest", value: { $typeName: "etcdserverpb.WatchCancelRequest", watchId } };
-          break;
-        }
-        case 3:
-          if (!r.sub().done()) return undefined;
-          union = { case: "progressRequest", value: { $typeName: "etcdserverpb.WatchProgressRequest" } };
-          break;
-        default:
-          return undefined;
+  return decodeOrStepAside(bytes, readWatchRequest);
+}
+
+function readWatchRequest(r: ProtoReader): WatchRequest | undefined {
+  let union: WatchRequest["requestUnion"] = { case: undefined };
+  while (!r.done()) {
+    const tag = r.uvarint(), wire = tag & 7;
+    if (wire !== WIRE_BYTES || union.case !== undefined) return undefined;
+    switch (tag >>> 3) {
+      case 1: {
+        const value = decodeWatchCreate(r.sub());
+        if (value === undefined) return undefined;
+        union = { case: "createRequest", value };
+        break;
       }
+      case 2: {
+        const c = r.sub();
+        let watchId = 0n;
+        while (!c.done()) {
+          if (c.uvarint() !== (1 << 3 | WIRE_VARINT)) return undefined;
+          watchId = BigInt(c.uvarint());
+        }
+        union = { case: "cancelRequest", value: { $typeName: "etcdserverpb.WatchCancelRequest", watchId } };
+        break;
+      }
+      case 3:
+        if (!r.sub().done()) return undefined;
+        union = { case: "progressRequest", value: { $typeName: "etcdserverpb.WatchProgressRequest" } };
+        break;
+      default:
+        return undefined;
     }
-    return { $typeName: "etcdserverpb.WatchRequest", requestUnion: union };
-  } catch (e) {
-    if (e instanceof ProtoError) return undefined;
-    throw e;
   }
+  return { $typeName: "etcdserverpb.WatchRequest", requestUnion: union };
 }
 
 function decodeWatchCreate(r: ProtoReader): WatchCreateRequest | undefined {

@@ -8,8 +8,8 @@ import type { PutRequest } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { EMPTY_BYTES } from "../mvcc/bytes.ts";
 import {
   bytesFieldSize,
-  ProtoError,
-  ProtoReader,
+  decodeOrStepAside,
+  type ProtoReader,
   ProtoWriter,
   uvarint64Size,
   uvarintSize,
@@ -59,30 +59,24 @@ function encodePut(id: bigint, p: PutRequest): Uint8Array {
 
 /** An entry's request, as protobuf-es's fromBinary gives it. */
 export function decodeRequest(data: Uint8Array): InternalRaftRequest {
-  return decodePut(data) ?? fromBinary(InternalRaftRequestSchema, data);
+  return decodeOrStepAside(data, decodePut) ?? fromBinary(InternalRaftRequestSchema, data);
 }
 
 /** A request of an ID and a put alone, as encodePut writes it; undefined for anything else (protobuf-es has it). */
-function decodePut(data: Uint8Array): InternalRaftRequest | undefined {
-  try {
-    const r = new ProtoReader(data);
-    let id = 0n;
-    let put: PutRequest | null | undefined;
-    while (!r.done()) {
-      const tag = r.uvarint();
-      if (tag === (ID_FIELD << 3 | WIRE_VARINT)) id = r.uvarint64();
-      // a second put would be merged into the first: protobuf-es's to do
-      else if (tag === (PUT_FIELD << 3 | WIRE_BYTES) && put === undefined) put = decodePutRequest(r.sub());
-      else return undefined;
-      if (put === null) return undefined;
-    }
-    if (put === undefined) return undefined;
-    // the other fields are messages, left unset as protobuf-es leaves them
-    return { $typeName: "etcdserverpb.InternalRaftRequest", ID: id, put } as InternalRaftRequest;
-  } catch (e) {
-    if (e instanceof ProtoError) return undefined;
-    throw e;
+function decodePut(r: ProtoReader): InternalRaftRequest | undefined {
+  let id = 0n;
+  let put: PutRequest | null | undefined;
+  while (!r.done()) {
+    const tag = r.uvarint();
+    if (tag === (ID_FIELD << 3 | WIRE_VARINT)) id = r.uvarint64();
+    // a second put would be merged into the first: protobuf-es's to do
+    else if (tag === (PUT_FIELD << 3 | WIRE_BYTES) && put === undefined) put = decodePutRequest(r.sub());
+    else return undefined;
+    if (put === null) return undefined;
   }
+  if (put === undefined) return undefined;
+  // the other fields are messages, left unset as protobuf-es leaves them
+  return { $typeName: "etcdserverpb.InternalRaftRequest", ID: id, put } as InternalRaftRequest;
 }
 
 /** PutRequest's fields (a repeated one: the last wins, as protobuf's); null for a field it does not know. */

@@ -14,6 +14,19 @@ export class ProtoError extends Error {
   override name = "ProtoError";
 }
 
+/**
+ * What a hand-written decoder reads from `bytes`, or undefined when they are not what it reads (it returns undefined
+ * itself for what it leaves to the generic decoder): the generic one then decodes them, and words the error.
+ */
+export function decodeOrStepAside<T>(bytes: Uint8Array, decode: (r: ProtoReader) => T | undefined): T | undefined {
+  try {
+    return decode(new ProtoReader(bytes));
+  } catch (e) {
+    if (e instanceof ProtoError) return undefined;
+    throw e;
+  }
+}
+
 function assertUint(v: number): void {
   if (!Number.isSafeInteger(v) || v < 0) throw new ProtoError(`proto: ${v} is not an unsigned integer below 2^53`);
 }
