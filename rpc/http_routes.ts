@@ -4,7 +4,6 @@
 
 import type { H2ServerRequest, H2ServerResponse } from "./h2/compat.ts";
 import type { H1ServerRequest, H1ServerResponse } from "./h1/connection.ts";
-import { createConnectHandler } from "./connect_routes.ts";
 import { createCors } from "./cors.ts";
 import { createGatewayHandler, GATEWAY_PREFIX, sendError } from "./gateway.ts";
 import type { RpcLogger } from "./logger.ts";
@@ -41,7 +40,13 @@ export function createHttpRoutes(opts: HttpRoutesOptions): (req: Req, res: Res) 
   const cors = opts.corsOrigins.length > 0 ? createCors(opts.corsOrigins) : undefined;
   const gateway = createGatewayHandler(opts.table, opts.maxRecvBytes);
   const notFound = (_req: Req, res: Res) => sendError(res, { code: GrpcCode.NotFound, message: "Not Found" }, 404);
-  const connect = createConnectHandler(opts.table, opts.maxRecvBytes, notFound);
+  // connect-node is loaded by the first Connect or gRPC-web request, not by every start (~12 ms of it); the request's
+  // body waits in its stream meanwhile
+  let connect: Promise<(req: Req, res: Res) => void> | undefined;
+  const connectHandler = () =>
+    connect ??= import("./connect_routes.ts").then((m) =>
+      m.createConnectHandler(opts.table, opts.maxRecvBytes, notFound)
+    );
   return (req, res) => {
     if (cors?.(req, res)) return;
     const url = req.url ?? "/";
@@ -51,7 +56,7 @@ export function createHttpRoutes(opts: HttpRoutesOptions): (req: Req, res: Res) 
     const plain = opts.httpHandlers.get(path);
     if (plain) return servePlain(plain, req, res, path, q < 0 ? "" : url.slice(q + 1), opts.logger);
     if (path.startsWith(GATEWAY_PREFIX)) return gateway(req, res, path);
-    connect(req, res);
+    connectHandler().then((h) => h(req, res));
   };
 }
 
