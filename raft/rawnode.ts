@@ -116,6 +116,14 @@ export class RawNode {
     this.raft.step(newMessage(MessageType.MsgHup, NONE, this.raft.id));
   }
 
+  /**
+   * Heartbeats every follower now rather than at the next heartbeat tick (a no-op unless leader): the server calls it
+   * when a peer connects again, so a restarted follower learns the leader, and the leader its log, without waiting.
+   */
+  heartbeat(): void {
+    this.raft.step(newMessage(MessageType.MsgBeat, NONE, this.raft.id));
+  }
+
   /** Appends data to the log via the leader; throws ErrProposalDropped if it can't be. */
   propose(data: Uint8Array): void {
     const m = newMessage(MessageType.MsgProp, NONE, this.raft.id);

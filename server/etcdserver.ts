@@ -211,6 +211,13 @@ export class EtcdServer {
           id !== this.id && !this.cluster.removed.has(id)
         ),
       removed: () => this.stopRemoved(),
+      // a leader heartbeats a peer that dialed it at once: a restarted follower learns the leader, and the leader how
+      // far behind it is, without waiting up to a heartbeat interval (~50 ms of a catch-up on average)
+      dialed: () => {
+        if (!this.raft.rawNode.isLeader()) return;
+        this.raft.rawNode.heartbeat();
+        this.raft.kick();
+      },
       receive: (m) => this.receive(m),
       metrics: metrics.peer,
       logger,
@@ -960,6 +967,8 @@ export class EtcdServer {
         break;
     }
     this.syncLearner();
+    // a member restarting learns its peers here, replaying its log: its streams are dialed now, not at the next probe
+    this.transport.syncPeers();
     if (waiter >= 0) this.wait.trigger(waiter, this.cluster.list());
   }
 

@@ -55,6 +55,8 @@ export interface TransportOptions {
   peers: () => NodeId[];
   /** A peer answered that this member was removed from the cluster. */
   removed: () => void;
+  /** A peer dialed one of this member's streams (it may just have restarted). */
+  dialed: (id: NodeId) => void;
   /** A message a peer's stream brought. */
   receive: (m: Message) => void;
   metrics: PeerMetrics;
@@ -133,9 +135,9 @@ export class Transport {
    * must know who is reachable); members that come and go get streams or lose them at each probe.
    */
   start(): void {
-    this.#syncPeers();
+    this.syncPeers();
     this.#prober = setInterval(() => {
-      this.#syncPeers();
+      this.syncPeers();
       for (const id of this.opts.peers()) void this.#probe(id);
     }, PROBE_INTERVAL_MS);
   }
@@ -146,7 +148,9 @@ export class Transport {
     return this.#peerStreams(from).writers[type];
   }
 
-  #syncPeers(): void {
+  /** Streams to every peer, none to a member gone: at start, every second, and when the membership changes. */
+  syncPeers(): void {
+    if (this.#stopped) return;
     const peers = new Set(this.opts.peers());
     for (const id of peers) this.#peerStreams(id);
     for (const [id, s] of this.#streams) {
@@ -160,7 +164,10 @@ export class Transport {
   #peerStreams(id: NodeId): PeerStreams {
     let s = this.#streams.get(id);
     if (s !== undefined) return s;
-    const onChange = (working: boolean) => this.#reached(id, working);
+    const onChange = (working: boolean) => {
+      this.#reached(id, working);
+      if (working) this.opts.dialed(id);
+    };
     const hex = id.toString(16), peer = this.opts.metrics;
     const sent = peer.sentBytes.with(hex), received = peer.receivedBytes.with(hex);
     const onWrite = (n: number) => sent.inc(n);

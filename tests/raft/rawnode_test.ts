@@ -4,6 +4,7 @@ import {
   EntryType,
   ErrProposalDropped,
   MemoryStorage,
+  MessageType,
   RawNode,
   type Ready,
   StateType,
@@ -86,6 +87,30 @@ Deno.test("rawnode: restart from storage with snapshot, hard state and entries",
   assertEquals(rn2.status().softState.raftState, StateType.Leader);
   rn2.propose(enc("y"));
   assertEquals(drain(rn2, s), ["y"]);
+});
+
+Deno.test("rawnode: heartbeat() sends a leader's heartbeats now, a follower's nothing", () => {
+  const s1 = new MemoryStorage(), s2 = new MemoryStorage();
+  const n1 = new RawNode({ id: 1n, electionTick: 10, heartbeatTick: 5, storage: s1 });
+  const n2 = new RawNode({ id: 2n, electionTick: 10, heartbeatTick: 5, storage: s2 });
+  for (const [n, s] of [[n1, s1], [n2, s2]] as const) {
+    n.bootstrap([{ id: 1n }, { id: 2n }]);
+    drain(n, s);
+  }
+  // n1 wins n2's vote
+  n1.campaign();
+  const votes = n1.ready();
+  handle(n1, s1, votes);
+  for (const m of votes.messages) n2.step(m);
+  const granted = n2.ready();
+  handle(n2, s2, granted);
+  for (const m of granted.messages) n1.step(m);
+  drain(n1, s1);
+  assertEquals(n1.status().softState.raftState, StateType.Leader);
+  n1.heartbeat();
+  assertEquals(n1.ready().messages.map((m) => [m.type, m.to]), [[MessageType.MsgHeartbeat, 2n]]);
+  n2.heartbeat();
+  assertEquals(n2.hasReady() ? n2.ready().messages : [], []);
 });
 
 Deno.test("rawnode: follower without leader drops proposals", () => {
