@@ -883,3 +883,35 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "an isolated leader answers no keep-alive: its renewal would be unknown to the leader elected meanwhile",
+  ...opts,
+  fn: async () => {
+    const links = (n: Node) => `${n.dataDir}.links`;
+    // a long election timeout: the isolated leader believes it leads for 5-10 s, the window etcd 3.4 renewed in
+    const { nodes, start } = await threeNodes(
+      ["--election-timeout=5000"],
+      (n) => ({ DETCD_LINK_FAULTS: links(n) }),
+    );
+    try {
+      await Promise.all(nodes.map(start));
+      const { leader: leaderId } = await status(nodes[0]);
+      const ids = await Promise.all(nodes.map(status));
+      const old = nodes[ids.findIndex((s) => s.id === leaderId)];
+      const lease = /lease ([0-9a-f]+) granted/.exec(await ctl(ep(old), "lease", "grant", "60"))![1];
+      assertMatch(await ctl(ep(old), "lease", "keep-alive", "--once", lease), /keepalived with TTL\(60\)/);
+      await Deno.writeTextFile(links(old), "drop-to *\ndrop-from *\n");
+      // cut off once a linearizable read no longer completes
+      await waitUntil(
+        async () => (await etcdctl(ep(old), ["get", "k", "--command-timeout=1s"])).code !== 0,
+        () => "the leader to be cut off",
+      );
+      assertEquals((await status(old)).leader, leaderId, "it still believes it leads");
+      const kept = await etcdctl(ep(old), ["lease", "keep-alive", "--once", lease, "--command-timeout=2s"]);
+      assertEquals([kept.code !== 0, kept.stdout.includes("keepalived")], [true, false], kept.stdout);
+    } finally {
+      for (const n of nodes) await n.member?.kill();
+    }
+  },
+});
