@@ -64,7 +64,12 @@ export class LeaseWorkload {
           await new Promise((res) => setTimeout(res, gap));
           const sent = performance.now();
           const ka = await call("/v3/lease/keepalive", { ID: lease.id });
-          const round: Round = { sent, answered: performance.now(), ttl: Number(ka.result?.TTL ?? 0) };
+          // the gateway streams a failed keep-alive as {"error": ...} with status 200: no answer, not "gone" (read
+          // as TTL 0, an isolated leader's "no leader" looked like a lease expired early)
+          if (ka.result === undefined) {
+            throw new RequestError(`keep-alive failed: ${JSON.stringify(ka.error ?? ka)}`, true);
+          }
+          const round: Round = { sent, answered: performance.now(), ttl: Number(ka.result.TTL ?? 0) };
           lease.rounds.push(round);
           if (round.ttl === 0) break;
           const readCall = performance.now();
