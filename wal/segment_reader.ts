@@ -21,8 +21,14 @@ const ZEROS_CHUNK = 4 * 1024 * 1024;
  */
 export async function readSegment(file: Deno.FsFile, checkZeros = true): Promise<{ data: Uint8Array; size: number }> {
   const st = await file.stat();
-  const space = { allocated: st.blocks === null ? Infinity : st.blocks * 512, block: st.blksize || 4096 };
+  const space: FileSpace = { allocated: st.blocks === null ? Infinity : st.blocks * 512, block: st.blksize || 4096 };
   return { data: await readRecords(file, st.size, checkZeros ? space : undefined), size: st.size };
+}
+
+/** A segment's allocated bytes (st_blocks; Infinity where unknown) and its block size. */
+interface FileSpace {
+  allocated: number;
+  block: number;
 }
 
 /**
@@ -35,12 +41,13 @@ async function zerosFollow(
   file: Deno.FsFile,
   off: number,
   size: number,
-  space: { allocated: number; block: number },
+  space: FileSpace,
   load: (end: number) => Promise<boolean>,
   loaded: () => Uint8Array,
 ): Promise<boolean> {
-  const blockEnd = Math.min(size, Math.ceil(off / space.block) * space.block);
-  if (space.allocated <= Math.ceil(off / space.block) * space.block) {
+  const recordsBlocksEnd = Math.ceil(off / space.block) * space.block;
+  if (space.allocated <= recordsBlocksEnd) {
+    const blockEnd = Math.min(size, recordsBlocksEnd);
     return blockEnd <= off || (await load(blockEnd) && isZero(loaded(), off, blockEnd));
   }
   return zerosFrom(file, off, size);
@@ -49,7 +56,7 @@ async function zerosFollow(
 async function readRecords(
   file: Deno.FsFile,
   size: number,
-  space: { allocated: number; block: number } | undefined,
+  space: FileSpace | undefined,
 ): Promise<Uint8Array> {
   let buf = new Uint8Array(Math.min(size, CHUNK));
   let loaded = 0;
