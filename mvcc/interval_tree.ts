@@ -102,6 +102,17 @@ export class IntervalTree<V> {
     this.#stab(this.#root, point, fn);
   }
 
+  /** Calls fn with every value, in interval order. */
+  forEach(fn: (value: V) => void): void {
+    const walk = (n: Node<V> | null): void => {
+      if (n === null) return;
+      walk(n.left);
+      fn(n.value);
+      walk(n.right);
+    };
+    walk(this.#root);
+  }
+
   /** Whether any interval holds point. */
   intersects(point: string): boolean {
     let found = false;

@@ -14,7 +14,8 @@ import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
 import { setImmediate } from "node:timers";
 import { latin1 } from "./bytes.ts";
 import type { KVStore } from "./kvstore.ts";
-import { Watcher, WatcherGroup, type WatchResult, type WatchSink } from "./watcher_group.ts";
+import { type Linked, LinkedList } from "./linked_list.ts";
+import { type Keyed, Watcher, WatcherGroup, type WatchResult, type WatchSink } from "./watcher_group.ts";
 
 /** Unsynced watchers caught up per pass (etcd's maxWatchersPerSync). */
 const MAX_WATCHERS_PER_SYNC = 512;
@@ -38,12 +39,20 @@ export interface WatchFilters {
   noDelete?: boolean;
 }
 
-interface EventBatch {
-  events: Event[];
-  revs: number;
-  lastRev: number;
+/** Unsynced watchers with the same range and minRev: they get the same events, found once for all of them. */
+class Cohort implements Keyed {
+  prev: Linked | undefined = undefined;
+  next: Linked | undefined = undefined;
+  list: LinkedList<Linked> | undefined = undefined;
+  readonly watchers: Watcher[] = [];
+  // the batch of this pass
+  events: Event[] = [];
+  revs = 0;
+  lastRev = 0;
   /** The first revision left for the next pass (the batch was full), or 0. */
-  moreRev: number;
+  moreRev = 0;
+
+  constructor(readonly key: string, readonly end: string | undefined, readonly minRev: number) {}
 }
 
 export function toEvent(kv: KeyValue): Event {
@@ -55,8 +64,13 @@ export function toEvent(kv: KeyValue): Event {
 export class WatchableStore {
   readonly kv: KVStore;
   readonly #synced = new WatcherGroup();
-  readonly #unsynced = new Set<Watcher>();
-  readonly #victims = new Map<WatchSink, Set<Watcher>>();
+  readonly #unsynced = new LinkedList<Watcher>();
+  readonly #victims = new Map<WatchSink, LinkedList<Watcher>>();
+  /**
+   * Watchers a write's fan-out found with a full stream (see #notify), in the first entries: never truncated, as an
+   * array emptied by `length = 0` gives its storage up and regrows it, tens of KiB per write in a wide fan-out.
+   */
+  readonly #full: (Watcher | undefined)[] = [];
   #syncTimer: ReturnType<typeof setTimeout> | undefined;
   #syncScheduled = false;
   readonly #stopListening: () => void;
@@ -104,7 +118,7 @@ export class WatchableStore {
       this.#synced.add(w);
     } else {
       w.state = "unsynced";
-      this.#unsynced.add(w);
+      this.#unsynced.push(w);
       this.#scheduleSync(0);
     }
     return w;
@@ -137,13 +151,13 @@ export class WatchableStore {
     const parked = this.#victims.get(sink);
     if (parked === undefined) return;
     const cur = this.kv.rev;
-    for (const w of parked) {
+    for (let w = parked.head; w !== undefined; w = parked.head) {
       if (w.parked !== undefined && !w.send(w.parked.events, w.parked.revision)) return;
       parked.delete(w);
       w.parked = undefined;
       if (w.minRev <= cur) {
         w.state = "unsynced";
-        this.#unsynced.add(w);
+        this.#unsynced.push(w);
         this.#scheduleSync(0);
       } else {
         w.state = "synced";
@@ -159,11 +173,11 @@ export class WatchableStore {
    */
   restored(): void {
     const cur = this.kv.rev;
-    for (const w of [...this.#synced.watchers]) {
+    for (const w of this.#synced.members()) {
       if (w.minRev > cur) continue;
       this.#synced.delete(w);
       w.state = "unsynced";
-      this.#unsynced.add(w);
+      this.#unsynced.push(w);
     }
     this.#scheduleSync(0);
   }
@@ -180,10 +194,11 @@ export class WatchableStore {
     // watchers are parked after the matching: parking changes the group being walked. A refused watcher is parked
     // without its events: they are in the history, and a wide fan-out into a full stream would otherwise make a
     // result per watcher per write only to hold it
-    let full: Watcher[] | undefined;
+    const full = this.#full;
+    let nFull = 0;
     const deliver = (w: Watcher, events: Event[]) => {
       if (w.send(events, rev)) w.minRev = rev + 1;
-      else (full ??= []).push(w);
+      else full[nFull++] = w;
     };
     if (changes.length === 1) {
       // one change (a put, a single-key delete): every watcher gets the same one-event array
@@ -214,7 +229,9 @@ export class WatchableStore {
         deliver(w, events);
       }
     }
-    for (const w of full ?? []) {
+    for (let i = 0; i < nFull; i++) {
+      const w = full[i]!;
+      full[i] = undefined;
       this.#synced.delete(w);
       this.#park(w, undefined);
     }
@@ -224,9 +241,9 @@ export class WatchableStore {
   #park(w: Watcher, r: WatchResult | undefined): void {
     w.state = "victim";
     w.parked = r;
-    let set = this.#victims.get(w.sink);
-    if (set === undefined) this.#victims.set(w.sink, set = new Set());
-    set.add(w);
+    let list = this.#victims.get(w.sink);
+    if (list === undefined) this.#victims.set(w.sink, list = new LinkedList());
+    list.push(w);
   }
 
   #scheduleSync(delayMs: number): void {
@@ -252,15 +269,16 @@ export class WatchableStore {
   #syncWatchers(): void {
     if (this.#closed || this.#unsynced.size === 0) return;
     const curRev = this.kv.rev, compactRev = this.kv.compactMainRev;
-    // watchers with the same range and minRev get the same events: one of them (in `group`) stands for all, so
+    // watchers with the same range and minRev get the same events: their cohort (in `group`) stands for all, so
     // many clients catching up on one prefix cost one scan and share one events array
-    const group = new WatcherGroup();
+    const group = new WatcherGroup<Cohort>();
     // by start revision, then range start, then range end: no key strings built per watcher
-    const byRev = new Map<number, Map<string, Map<string | undefined, Watcher[]>>>();
-    const cohorts: Watcher[][] = [];
+    const byRev = new Map<number, Map<string, Map<string | undefined, Cohort>>>();
+    const cohorts: Cohort[] = [];
     let chosen = 0, minRev = Infinity;
-    for (const w of this.#unsynced) {
+    for (let w = this.#unsynced.head, next: Watcher | undefined; w !== undefined; w = next) {
       if (chosen >= MAX_WATCHERS_PER_SYNC) break;
+      next = w.next as Watcher | undefined;
       if (w.minRev < compactRev) {
         if (w.sink.send(w, [], 0, compactRev)) {
           this.#unsynced.delete(w);
@@ -273,23 +291,21 @@ export class WatchableStore {
       if (byKey === undefined) byRev.set(w.minRev, byKey = new Map());
       let byEnd = byKey.get(w.key);
       if (byEnd === undefined) byKey.set(w.key, byEnd = new Map());
-      const cohort = byEnd.get(w.end);
-      if (cohort !== undefined) cohort.push(w);
-      else {
-        const first = [w];
-        byEnd.set(w.end, first);
-        cohorts.push(first);
-        group.add(w);
+      let cohort = byEnd.get(w.end);
+      if (cohort === undefined) {
+        byEnd.set(w.end, cohort = new Cohort(w.key, w.end, w.minRev));
+        cohorts.push(cohort);
+        group.add(cohort);
       }
+      cohort.watchers.push(w);
       if (w.minRev < minRev) minRev = w.minRev;
     }
     if (chosen > 0) this.#catchUp(group, cohorts, minRev, curRev);
     if (this.#unsynced.size > 0) this.#scheduleSync(chosen > 0 ? 0 : SYNC_RETRY_MS);
   }
 
-  #catchUp(group: WatcherGroup, cohorts: Watcher[][], minRev: number, curRev: number): void {
+  #catchUp(group: WatcherGroup<Cohort>, cohorts: Cohort[], minRev: number, curRev: number): void {
     const windowEnd = Math.min(curRev, minRev + SYNC_WINDOW_REVS - 1);
-    const batches = new Map<Watcher, EventBatch>();
     const behind = this.counts;
     const crowded = behind.unsynced + behind.victims > CROWDED_WATCHERS;
     const maxRevs = crowded ? CROWDED_BATCH_REVS : WATCH_BATCH_MAX_REVS;
@@ -297,37 +313,31 @@ export class WatchableStore {
     this.kv.forEachChange(minRev, windowEnd, (kv) => {
       const rev = Number(kv.modRevision);
       let ev: Event | undefined;
-      group.forEachWatching(latin1(kv.key), (w) => {
-        if (rev < w.minRev) return;
-        let b = batches.get(w);
-        if (b === undefined) batches.set(w, b = { events: [], revs: 0, lastRev: 0, moreRev: 0 });
-        if (b.moreRev !== 0) return;
-        if (rev !== b.lastRev) {
-          if (b.revs === maxRevs) {
-            b.moreRev = rev;
+      group.forEachWatching(latin1(kv.key), (c) => {
+        if (rev < c.minRev || c.moreRev !== 0) return;
+        if (rev !== c.lastRev) {
+          if (c.revs === maxRevs) {
+            c.moreRev = rev;
             full++;
             return;
           }
-          b.revs++;
-          b.lastRev = rev;
+          c.revs++;
+          c.lastRev = rev;
         }
         ev ??= toEvent(kv);
-        b.events.push(ev);
+        c.events.push(ev);
       });
       return full < cohorts.length;
     });
-    for (const cohort of cohorts) {
-      const b = batches.get(cohort[0]);
+    for (const c of cohorts) {
       // complete up to here: the header says so, and a client resuming from it misses nothing
-      const upTo = b !== undefined && b.moreRev !== 0 ? b.moreRev - 1 : windowEnd;
-      for (const w of cohort) {
+      const upTo = c.moreRev !== 0 ? c.moreRev - 1 : windowEnd;
+      for (const w of c.watchers) {
         w.minRev = upTo + 1;
-        if (b !== undefined) {
-          if (!w.send(b.events, upTo)) {
-            this.#unsynced.delete(w);
-            this.#park(w, { watcher: w, events: b.events, revision: upTo, compactRevision: 0 });
-            continue;
-          }
+        if (c.revs > 0 && !w.send(c.events, upTo)) {
+          this.#unsynced.delete(w);
+          this.#park(w, { watcher: w, events: c.events, revision: upTo, compactRevision: 0 });
+          continue;
         }
         if (w.minRev > curRev) {
           this.#unsynced.delete(w);

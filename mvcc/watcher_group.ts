@@ -5,6 +5,7 @@
  */
 import { type Event, Event_EventType } from "../rpc/gen/mvccpb/kv_pb.ts";
 import { IntervalTree } from "./interval_tree.ts";
+import { type Linked, LinkedList } from "./linked_list.ts";
 
 /** What a watcher hands its stream: events of one or more whole revisions, a progress mark, or a compaction. */
 export interface WatchResult {
@@ -29,12 +30,27 @@ export interface WatchSink {
 
 export type WatcherState = "synced" | "unsynced" | "victim" | "compacted" | "canceled";
 
-export class Watcher {
+/** What a group finds by key: a key (end undefined), [key, end), or key onwards (end ""). */
+export interface Keyed extends Linked {
+  readonly key: string;
+  readonly end: string | undefined;
+}
+
+export class Watcher implements Keyed {
   state: WatcherState = "synced";
+  // links of the one list the watcher is on: a synced group's, the unsynced list or its stream's parked list
+  prev: Linked | undefined = undefined;
+  next: Linked | undefined = undefined;
+  list: LinkedList<Linked> | undefined = undefined;
   /** Events of revisions below minRev have been delivered (or are held in `parked`). */
   minRev: number;
   /** A victim's undelivered result, retried when its stream has room (none: its events are all from minRev on). */
   parked: WatchResult | undefined;
+  /**
+   * The sink's: its newest queued result for this watcher, which later events may join while it waits (kept here
+   * rather than in a map of the sink's, which thousands of watchers churned).
+   */
+  queued: WatchResult | undefined = undefined;
 
   constructor(
     readonly id: bigint,
@@ -63,48 +79,54 @@ export class Watcher {
   }
 }
 
-export class WatcherGroup {
-  readonly watchers = new Set<Watcher>();
-  readonly #byKey = new Map<string, Set<Watcher>>();
-  readonly #ranges = new IntervalTree<Set<Watcher>>();
+/** Watchers (or other Keyed members) found by key; each member is on one of the group's lists. */
+export class WatcherGroup<T extends Keyed = Watcher> {
+  readonly #byKey = new Map<string, LinkedList<T>>();
+  readonly #ranges = new IntervalTree<LinkedList<T>>();
+  #size = 0;
 
   get size(): number {
-    return this.watchers.size;
+    return this.#size;
   }
 
-  add(w: Watcher): void {
-    if (this.watchers.has(w)) throw new Error("watcher group: watcher added twice");
-    this.watchers.add(w);
+  add(w: T): void {
+    let list: LinkedList<T> | undefined;
     if (w.end === undefined) {
-      let set = this.#byKey.get(w.key);
-      if (set === undefined) this.#byKey.set(w.key, set = new Set());
-      set.add(w);
-      return;
+      list = this.#byKey.get(w.key);
+      if (list === undefined) this.#byKey.set(w.key, list = new LinkedList(this));
+    } else {
+      list = this.#ranges.find(w.key, w.end);
+      if (list === undefined) this.#ranges.insert(w.key, w.end, list = new LinkedList(this));
     }
-    const set = this.#ranges.find(w.key, w.end);
-    if (set !== undefined) set.add(w);
-    else this.#ranges.insert(w.key, w.end, new Set([w]));
+    list.push(w);
+    this.#size++;
   }
 
   /** Removes w; false when it is not in this group. */
-  delete(w: Watcher): boolean {
-    if (!this.watchers.delete(w)) return false;
-    if (w.end === undefined) {
-      const set = this.#byKey.get(w.key)!;
-      set.delete(w);
-      if (set.size === 0) this.#byKey.delete(w.key);
-      return true;
+  delete(w: T): boolean {
+    const list = w.list as LinkedList<T> | undefined;
+    if (list === undefined || list.owner !== this) return false;
+    list.delete(w);
+    this.#size--;
+    if (list.size === 0) {
+      if (w.end === undefined) this.#byKey.delete(w.key);
+      else this.#ranges.delete(w.key, w.end);
     }
-    const set = this.#ranges.find(w.key, w.end);
-    if (set === undefined || !set.delete(w)) throw new Error("watcher group: range watcher missing from its interval");
-    if (set.size === 0) this.#ranges.delete(w.key, w.end);
     return true;
   }
 
-  /** Calls fn with every watcher whose key or range holds key. */
-  forEachWatching(key: string, fn: (w: Watcher) => void): void {
-    const set = this.#byKey.get(key);
-    if (set !== undefined) { for (const w of set) fn(w); }
-    if (this.#ranges.size > 0) this.#ranges.stab(key, (ws) => ws.forEach(fn));
+  /** Calls fn with every member whose key or range holds key; fn must not change the group. */
+  forEachWatching(key: string, fn: (w: T) => void): void {
+    this.#byKey.get(key)?.forEach(fn);
+    if (this.#ranges.size > 0) this.#ranges.stab(key, (list) => list.forEach(fn));
+  }
+
+  /** Every member, for the rare walks over all of them (a snapshot restored). */
+  members(): T[] {
+    const all: T[] = [];
+    const collect = (list: LinkedList<T>) => list.forEach((w) => all.push(w));
+    this.#byKey.forEach(collect);
+    this.#ranges.forEach(collect);
+    return all;
   }
 }

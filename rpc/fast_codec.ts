@@ -241,13 +241,7 @@ function eventField(e: Event): Buffer | undefined {
     if (!Number.isNaN(size)) {
       // its own memory: a slice of node's 8 KiB pool kept alive with the event would pin the whole slab
       const w = new Writer(Buffer.allocUnsafeSlow(lenField(size)), 0);
-      w.len(11, size);
-      if (e.type !== 0) {
-        w.buf[w.pos++] = 1 << 3;
-        w.buf[w.pos++] = e.type;
-      }
-      if (e.kv !== undefined) w.kv(2, e.kv, sizes[0]);
-      if (e.prevKv !== undefined) w.kv(3, e.prevKv, sizes[1]);
+      writeEvent(w, e, size, sizes[0], sizes[1]);
       field = w.buf;
     }
     eventFieldCache.set(e, field);
@@ -257,27 +251,46 @@ function eventField(e: Event): Buffer | undefined {
   return cachedEventField;
 }
 
-/** Every event as field 11, tags and lengths included; undefined when one does not fit the fast path. */
+/** e as field 11, given its size and its KeyValues' (see eventSize). */
+function writeEvent(w: Writer, e: Event, size: number, kvSize: number, prevKvSize: number): void {
+  w.len(11, size);
+  if (e.type !== 0) {
+    w.buf[w.pos++] = 1 << 3;
+    w.buf[w.pos++] = e.type;
+  }
+  if (e.kv !== undefined) w.kv(2, e.kv, kvSize);
+  if (e.prevKv !== undefined) w.kv(3, e.prevKv, prevKvSize);
+}
+
+/** Sizes of the events of one eventsField: each event's, its kv's and its prev_kv's (reused). */
+let eventSizes: number[] = [];
+
+/**
+ * Every event as field 11, tags and lengths included; undefined when one does not fit the fast path. Several events
+ * are written straight into one buffer: a catch-up hands out new Event objects on every pass, and a cached encoding
+ * of each (a buffer of its own) only to be copied once was most of what a crowd's catch-up allocated.
+ */
 function eventsField(events: Event[]): Uint8Array | undefined {
   if (events === cachedEvents) return cachedEventsField;
   let field: Uint8Array | undefined;
   if (events.length === 1) field = eventField(events[0]);
   else {
-    const parts = new Array<Uint8Array>(events.length);
-    let size = 0;
-    for (let i = 0; i < events.length && size >= 0; i++) {
-      const f = eventField(events[i]);
-      if (f === undefined) size = -1;
-      else size += (parts[i] = f).length;
+    if (eventSizes.length < events.length * 3) eventSizes = new Array<number>(events.length * 3);
+    const sizes = [0, 0];
+    let total = 0;
+    for (let i = 0; i < events.length; i++) {
+      const size = eventSize(events[i], sizes);
+      eventSizes[i * 3] = size;
+      eventSizes[i * 3 + 1] = sizes[0];
+      eventSizes[i * 3 + 2] = sizes[1];
+      total += lenField(size);
     }
-    if (size >= 0) {
-      field = new Uint8Array(size);
-      let at = 0;
-      // TypedArray.set: node's Buffer.copy and Buffer.concat cost several times more in Deno
-      for (const f of parts) {
-        field.set(f, at);
-        at += f.length;
+    if (!Number.isNaN(total)) {
+      const w = new Writer(Buffer.allocUnsafeSlow(total), 0);
+      for (let i = 0; i < events.length; i++) {
+        writeEvent(w, events[i], eventSizes[i * 3], eventSizes[i * 3 + 1], eventSizes[i * 3 + 2]);
       }
+      field = w.buf;
     }
   }
   cachedEvents = events;

@@ -122,8 +122,6 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   readonly #ws: WatchStream;
   /** Responses in production order. */
   readonly #out: Pending[] = [];
-  /** Each watcher's newest queued event result, which later events join while it waits (see send). */
-  readonly #joinable = new Map<Watcher, WatchResult>();
   /** The joins made with the events of the revision being fanned out (see #joined). */
   readonly #joins = new Map<Event[], Event[]>();
   #joinsOf: Event[] | undefined;
@@ -165,7 +163,8 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     const maxEvents = MAX_PENDING_EVENTS + PENDING_EVENTS_PER_WATCHER * watchers;
     if (this.#out.length > 0 && this.#pendingEvents + n > maxEvents) return this.#refuse();
     const joinable = n > 0 && compactRevision === 0;
-    const queued = joinable ? this.#joinable.get(watcher) : undefined;
+    // each watcher's newest queued event result, which later events join while it waits
+    const queued = joinable ? watcher.queued : undefined;
     if (queued !== undefined && queued.events.length + n <= MAX_JOINED_EVENTS) {
       queued.events = this.#joined(queued.events, events);
       queued.revision = revision;
@@ -180,8 +179,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     const result: WatchResult = { watcher, events, revision, compactRevision };
     this.#out.push(result);
     // a progress mark or a compaction is not joined, nor anything after it (a client must not see it out of order)
-    if (joinable) this.#joinable.set(watcher, result);
-    else this.#joinable.delete(watcher);
+    watcher.queued = joinable ? result : undefined;
     this.#signal();
     return true;
   }
@@ -222,9 +220,12 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     this.#closed = true;
     clearInterval(this.#progressTimer);
     this.#ws.close();
-    for (const p of this.#out) if (!("$typeName" in p)) this.#deps.eventsPending.dec(p.events.length);
+    for (const p of this.#out) {
+      if ("$typeName" in p) continue;
+      this.#deps.eventsPending.dec(p.events.length);
+      p.watcher.queued = undefined;
+    }
     this.#out.length = 0;
-    this.#joinable.clear();
     this.#joins.clear();
     this.#signal();
     this.#controlRoom?.();
@@ -284,7 +285,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
       this.#retryRefused();
       return next;
     }
-    if (this.#joinable.get(next.watcher) === next) this.#joinable.delete(next.watcher);
+    if (next.watcher.queued === next) next.watcher.queued = undefined;
     this.#pendingEvents -= next.events.length;
     this.#eventsSinceWake += next.events.length;
     this.#retryRefused();
