@@ -47,10 +47,10 @@ export class Watcher implements Keyed {
   /** A victim's undelivered result, retried when its stream has room (none: its events are all from minRev on). */
   parked: WatchResult | undefined;
   /**
-   * The sink's: its newest queued result for this watcher, which later events may join while it waits (kept here
-   * rather than in a map of the sink's, which thousands of watchers churned).
+   * The sink's, opaque to the store: its newest queued result for this watcher, which later events may join while
+   * it waits (kept here rather than in a map of the sink's, which thousands of watchers churned).
    */
-  queued: WatchResult | undefined = undefined;
+  queued: object | undefined = undefined;
 
   constructor(
     readonly id: bigint,

@@ -20,7 +20,7 @@ import { EMPTY_BYTES } from "../mvcc/bytes.ts";
 import { bytesFieldSize } from "../wal/proto_wire.ts";
 import { MvccError } from "../mvcc/errors.ts";
 import type { WatchableStore } from "../mvcc/watchable_store.ts";
-import type { Watcher, WatchResult, WatchSink } from "../mvcc/watcher_group.ts";
+import type { Watcher, WatchSink } from "../mvcc/watcher_group.ts";
 import { WatchStream } from "../mvcc/watch_stream.ts";
 import type { Counter, Gauge } from "./metrics.ts";
 import type { Backlogged } from "../rpc/services.ts";
@@ -108,8 +108,28 @@ function wakeLater(wake: () => void, delayMs: number): void {
   }, delayMs);
 }
 
-/** A control response, or an event result turned into a message when taken (prev_kv is read then). */
-type Pending = WatchResponse | WatchResult;
+/**
+ * Events of consecutive revisions queued for a watcher: the last revision's and, before them, the run they joined.
+ * Watchers fanned out the same revisions share their runs, and a join adds one link, where a joined array was
+ * copied whole for every revision (a thousand-event join cost half a million element copies, all old-space garbage).
+ */
+interface EventRun {
+  readonly events: Event[];
+  readonly before: EventRun | undefined;
+  /** Events in the run, its links before included. */
+  readonly count: number;
+}
+
+/** A watcher's result waiting in the stream (see WatchSink.send), turned into a message when taken. */
+interface QueuedResult {
+  readonly watcher: Watcher;
+  run: EventRun;
+  revision: number;
+  readonly compactRevision: number;
+}
+
+/** A control response, or an event result (prev_kv is read when it is taken). */
+type Pending = WatchResponse | QueuedResult;
 
 const DONE: IteratorResult<WatchResponse> = Object.freeze({ value: undefined, done: true });
 
@@ -122,9 +142,12 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   readonly #ws: WatchStream;
   /** Responses in production order. */
   readonly #out: Pending[] = [];
-  /** The joins made with the events of the revision being fanned out (see #joined). */
-  readonly #joins = new Map<Event[], Event[]>();
+  /** The runs made with the events of the revision being fanned out, by the run they join (see #run). */
+  readonly #joins = new Map<EventRun | undefined, EventRun>();
   #joinsOf: Event[] | undefined;
+  /** The last run made an array (see #eventsOf), for the other watchers that share it. */
+  #flatRun: EventRun | undefined;
+  #flatEvents: Event[] = [];
   /** The rest of a response split into fragments. */
   #fragments: WatchResponse[] = [];
   #pendingEvents = 0;
@@ -164,9 +187,9 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     if (this.#out.length > 0 && this.#pendingEvents + n > maxEvents) return this.#refuse();
     const joinable = n > 0 && compactRevision === 0;
     // each watcher's newest queued event result, which later events join while it waits
-    const queued = joinable ? watcher.queued : undefined;
-    if (queued !== undefined && queued.events.length + n <= MAX_JOINED_EVENTS) {
-      queued.events = this.#joined(queued.events, events);
+    const queued = joinable ? watcher.queued as QueuedResult | undefined : undefined;
+    if (queued !== undefined && queued.run.count + n <= MAX_JOINED_EVENTS) {
+      queued.run = this.#run(queued.run, events);
       queued.revision = revision;
       this.#pendingEvents += n;
       this.#deps.eventsPending.inc(n);
@@ -176,7 +199,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     if (this.#out.length - this.#pendingControl >= MAX_PENDING_RESPONSES + watchers) return this.#refuse();
     this.#pendingEvents += n;
     this.#deps.eventsPending.inc(n);
-    const result: WatchResult = { watcher, events, revision, compactRevision };
+    const result: QueuedResult = { watcher, run: this.#run(undefined, events), revision, compactRevision };
     this.#out.push(result);
     // a progress mark or a compaction is not joined, nor anything after it (a client must not see it out of order)
     watcher.queued = joinable ? result : undefined;
@@ -185,18 +208,34 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   }
 
   /**
-   * before + events, as a new array (arrays are shared, never changed). Watchers fanned out the same revisions hold
-   * the same arrays, so the join of one revision is made once per distinct array and shared: a thousand watchers
-   * on one prefix keep one growing list between them, not a thousand copies.
+   * The run of before and then events. Watchers fanned out the same revisions make the same runs, once: a thousand
+   * watchers on one prefix keep one growing run between them.
    */
-  #joined(before: Event[], events: Event[]): Event[] {
+  #run(before: EventRun | undefined, events: Event[]): EventRun {
     if (this.#joinsOf !== events) {
       this.#joinsOf = events;
       this.#joins.clear();
     }
-    let after = this.#joins.get(before);
-    if (after === undefined) this.#joins.set(before, after = before.concat(events));
-    return after;
+    let run = this.#joins.get(before);
+    if (run === undefined) {
+      this.#joins.set(before, run = { events, before, count: (before?.count ?? 0) + events.length });
+    }
+    return run;
+  }
+
+  /** A run's events in order, as one array (made once for the watchers taken in a row that share the run). */
+  #eventsOf(run: EventRun): Event[] {
+    if (run.before === undefined) return run.events;
+    if (run === this.#flatRun) return this.#flatEvents;
+    const all = new Array<Event>(run.count);
+    let end = run.count;
+    for (let r: EventRun | undefined = run; r !== undefined; r = r.before) {
+      end -= r.events.length;
+      for (let i = 0; i < r.events.length; i++) all[end + i] = r.events[i];
+    }
+    this.#flatRun = run;
+    this.#flatEvents = all;
+    return all;
   }
 
   #refuse(): false {
@@ -222,11 +261,13 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     this.#ws.close();
     for (const p of this.#out) {
       if ("$typeName" in p) continue;
-      this.#deps.eventsPending.dec(p.events.length);
+      this.#deps.eventsPending.dec(p.run.count);
       p.watcher.queued = undefined;
     }
     this.#out.length = 0;
     this.#joins.clear();
+    this.#flatRun = undefined;
+    this.#flatEvents = [];
     this.#signal();
     this.#controlRoom?.();
   }
@@ -286,11 +327,12 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
       return next;
     }
     if (next.watcher.queued === next) next.watcher.queued = undefined;
-    this.#pendingEvents -= next.events.length;
-    this.#eventsSinceWake += next.events.length;
+    const n = next.run.count;
+    this.#pendingEvents -= n;
+    this.#eventsSinceWake += n;
     this.#retryRefused();
-    this.#deps.eventsPending.dec(next.events.length);
-    this.#deps.eventsSent.inc(next.events.length);
+    this.#deps.eventsPending.dec(n);
+    this.#deps.eventsSent.inc(n);
     const resp = this.#eventResponse(next);
     if (this.#fragment.size === 0 || !this.#fragment.has(next.watcher.id)) return resp;
     this.#fragments = [...fragments(resp, this.#deps.maxRequestBytes)];
@@ -398,9 +440,9 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     }
   }
 
-  #eventResponse(r: WatchResult): WatchResponse {
+  #eventResponse(r: QueuedResult): WatchResponse {
     const id = r.watcher.id;
-    let events = r.events;
+    let events = this.#eventsOf(r.run);
     if (events.length > 0 && this.#prevKv.size > 0 && this.#prevKv.has(id)) {
       events = events.map((ev) => this.#withPrevKv(ev));
     }
