@@ -131,13 +131,12 @@ const scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
 let scratchLent = false;
 
 /**
- * Called once the transport has taken `frame`, with the queue it may still hold it in: a frame built in the shared
- * buffer is replaced there by a copy of its own, and the buffer is free for the next frame.
+ * Called once the stream has taken `frame`: if it was built in the shared buffer, the stream keeps a copy of what it
+ * still holds (H2Stream.keepCopy), and the buffer is free for the next frame.
  */
-export function reclaimFrame(frame: Uint8Array, queue: Uint8Array[]): void {
+export function reclaimFrame(frame: Uint8Array, stream: { keepCopy(data: Uint8Array): void }): void {
   if (frame.buffer !== scratch.buffer) return;
-  const i = queue.indexOf(frame);
-  if (i >= 0) queue[i] = new Uint8Array(frame);
+  stream.keepCopy(frame);
   scratchLent = false;
 }
 
@@ -264,6 +263,13 @@ function writeEvent(w: Writer, e: Event, size: number, kvSize: number, prevKvSiz
 
 /** Sizes of the events of one eventsField: each event's, its kv's and its prev_kv's (reused). */
 let eventSizes: number[] = [];
+/**
+ * The encoding of several events is only ever the cached one (cachedEventsField), copied into frames and replaced by
+ * the next: it is made in one buffer, reused (a buffer of its own per events array was ~75 MiB of ArrayBuffers in a
+ * fan-out of 2000 puts to 10k watchers).
+ */
+const EVENTS_SCRATCH_MAX = 1 << 20;
+let eventsScratch = Buffer.allocUnsafeSlow(64 * 1024);
 
 /**
  * Every event as field 11, tags and lengths included; undefined when one does not fit the fast path. Several events
@@ -286,11 +292,14 @@ function eventsField(events: Event[]): Uint8Array | undefined {
       total += lenField(size);
     }
     if (!Number.isNaN(total)) {
-      const w = new Writer(Buffer.allocUnsafeSlow(total), 0);
+      if (total > eventsScratch.length && total <= EVENTS_SCRATCH_MAX) {
+        eventsScratch = Buffer.allocUnsafeSlow(Math.min(EVENTS_SCRATCH_MAX, Math.max(total, eventsScratch.length * 2)));
+      }
+      const w = new Writer(total <= eventsScratch.length ? eventsScratch : Buffer.allocUnsafeSlow(total), 0);
       for (let i = 0; i < events.length; i++) {
         writeEvent(w, events[i], eventSizes[i * 3], eventSizes[i * 3 + 1], eventSizes[i * 3 + 2]);
       }
-      field = w.buf;
+      field = w.buf.subarray(0, total);
     }
   }
   cachedEvents = events;

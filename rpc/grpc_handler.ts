@@ -165,14 +165,14 @@ abstract class Call implements StreamHandler {
       this.sendHeaders();
       this.stream.end(frame, this.#okTrailers());
     }
-    reclaimFrame(frame, this.stream.queue);
+    reclaimFrame(frame, this.stream);
   }
 
   write(frame: Buffer): boolean {
     this.observer.sent(frame.length - 5);
     this.sendHeaders();
     const room = this.stream.write(frame);
-    reclaimFrame(frame, this.stream.queue);
+    reclaimFrame(frame, this.stream);
     return room;
   }
 

@@ -382,10 +382,8 @@ export class H2Connection implements StreamSink {
       s.sendWindow -= n;
       this.#sendWindow -= n;
       s.queued -= n;
-      if (start + n === chunk.length) {
-        s.queue.shift();
-        s.queueOffset = 0;
-      } else s.queueOffset = start + n;
+      if (start + n === chunk.length) s.dropFirst();
+      else s.queueOffset = start + n;
       if (endHere) {
         this.#blocked.delete(s);
         this.#localEnd(s);
