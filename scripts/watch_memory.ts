@@ -1,6 +1,7 @@
 // Watch memory side by side with Debian's etcd: RSS per idle watcher (N watchers created by one raw HTTP/2 client
-// over 10 gRPC streams), then the peak RSS while etcd's Go client fans puts out to N watchers (etcdbench watch, built
-// by ../shared/bench/compare-go.sh into /tmp/etcdbench-build). One server at a time, fresh data dirs, loopback.
+// over 10 gRPC streams; then N more, whose cost is the marginal one: the first N also pay one-time costs, code
+// compiled and heaps grown), then the peak RSS while etcd's Go client fans puts out to N watchers (etcdbench watch,
+// built by ../shared/bench/compare-go.sh into /tmp/etcdbench-build). One server at a time, fresh data dirs, loopback.
 // usage: deno run -A scripts/watch_memory.ts [--watchers 10000] [--puts 2000]
 import http2 from "node:http2";
 import { parseArgs } from "node:util";
@@ -49,11 +50,17 @@ function openWatchers(endpoint: string, n: number): { close(): void } {
 function measure(name: string, command: string[]): Promise<Record<string, number>> {
   return withServer(command, async (endpoint, pid) => {
     const idle = rss(pid);
+    const settled = async (n: number) => {
+      while ((await watcherTotal(endpoint)) < n) await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 1000)); // let the creation's garbage go
+      return rss(pid);
+    };
     const w = openWatchers(endpoint, WATCHERS);
-    while ((await watcherTotal(endpoint)) < WATCHERS) await new Promise((r) => setTimeout(r, 100));
-    await new Promise((r) => setTimeout(r, 1000)); // let the creation's garbage go
-    const withWatchers = rss(pid);
+    const withWatchers = await settled(WATCHERS);
+    const more = openWatchers(endpoint, WATCHERS);
+    const withMore = await settled(2 * WATCHERS);
     w.close();
+    more.close();
     while ((await watcherTotal(endpoint)) > 0) await new Promise((r) => setTimeout(r, 100));
     const before = rss(pid);
     let peak = before;
@@ -75,6 +82,7 @@ function measure(name: string, command: string[]): Promise<Record<string, number
     const row = {
       idleKiB: idle,
       perIdleWatcherB: Math.round((withWatchers - idle) * 1024 / WATCHERS),
+      perMoreWatcherB: Math.round((withMore - withWatchers) * 1024 / WATCHERS),
       loadPeakGrowthMiB: Math.round((peak - before) / 1024),
       putsPerS: Math.round(r.put_rps),
       eventsPerS: Math.round(r.events_per_s),
@@ -87,6 +95,6 @@ function measure(name: string, command: string[]): Promise<Record<string, number
 
 requireEtcdbench("watch_memory");
 const [etcd, detcd] = [await measure(...SERVERS[0]), await measure(...SERVERS[1])];
-for (const k of ["perIdleWatcherB", "loadPeakGrowthMiB", "putsPerS", "eventsPerS"] as const) {
+for (const k of ["perIdleWatcherB", "perMoreWatcherB", "loadPeakGrowthMiB", "putsPerS", "eventsPerS"] as const) {
   console.log(`${k.padEnd(18)} ratio ${(detcd[k] / etcd[k]).toFixed(2)}`);
 }
