@@ -83,11 +83,12 @@ export class WatchableStore {
     this.#stopListening = kv.addWriteListener((changes, rev) => this.#notify(changes, rev));
   }
 
-  /** Watchers in each place, for metrics and tests. */
-  get counts(): { streams: number; synced: number; unsynced: number; victims: number } {
+  /** Watchers in each place, and the streams holding parked ones, for metrics and tests. */
+  get counts(): { streams: number; synced: number; unsynced: number; victims: number; parkedStreams: number } {
     let victims = 0;
-    for (const set of this.#victims.values()) victims += set.size;
-    return { streams: this.streams, synced: this.#synced.size, unsynced: this.#unsynced.size, victims };
+    for (const list of this.#victims.values()) victims += list.size;
+    const parkedStreams = this.#victims.size;
+    return { streams: this.streams, synced: this.#synced.size, unsynced: this.#unsynced.size, victims, parkedStreams };
   }
 
   /**
@@ -132,10 +133,14 @@ export class WatchableStore {
       case "unsynced":
         this.#unsynced.delete(w);
         break;
-      case "victim":
-        this.#victims.get(w.sink)?.delete(w);
+      case "victim": {
+        const parked = this.#victims.get(w.sink);
+        parked?.delete(w);
+        // the last one gone: the stream (closing, maybe) is not kept by an empty list
+        if (parked?.size === 0) this.#victims.delete(w.sink);
         w.parked = undefined;
         break;
+      }
     }
     w.state = "canceled";
   }

@@ -87,9 +87,9 @@ Deno.test("watchable store: live events by key, range, prefix and from-key; filt
     stream.cancel(range);
     store.put(b("foo"), b("3"));
     assertEquals(lines(sink.take(), range), []);
-    assertEquals(ws.counts, { streams: 1, synced: 3, unsynced: 0, victims: 0 });
+    assertEquals(ws.counts, { streams: 1, synced: 3, unsynced: 0, victims: 0, parkedStreams: 0 });
     stream.close();
-    assertEquals(ws.counts, { streams: 0, synced: 0, unsynced: 0, victims: 0 });
+    assertEquals(ws.counts, { streams: 0, synced: 0, unsynced: 0, victims: 0, parkedStreams: 0 });
   }));
 
 Deno.test("watch stream: IDs as etcd assigns them; bad ranges, duplicate IDs and unknown cancels refused", () =>
@@ -154,6 +154,16 @@ Deno.test("watchable store: a full stream parks its watchers, writes go on, noth
     }, "the slow watcher to catch up");
     const want = Array.from({ length: 50 }, (_, i) => `PUT k${i % 5}=${i}@${i + 2}`);
     assertEquals(lines(got, slowId), want);
+  }));
+
+Deno.test("watchable store: a stream closed with parked watchers leaves nothing of it behind", () =>
+  withStore((store, ws) => {
+    const slow = open(ws, 2);
+    for (let i = 0; i < 3; i++) slow.stream.watch(AUTO_WATCH_ID, b("k"), b("l"), 0);
+    for (let i = 0; i < 5; i++) store.put(b(`k${i}`), b("v"));
+    assertEquals([ws.counts.victims, ws.counts.parkedStreams], [3, 1]);
+    slow.stream.close();
+    assertEquals(ws.counts, { streams: 0, synced: 0, unsynced: 0, victims: 0, parkedStreams: 0 });
   }));
 
 Deno.test("watchable store: a start revision below the compaction cancels the watcher; live ones go on", () =>
