@@ -108,7 +108,7 @@ export function getByCreate(prefix: Uint8Array, first: boolean, maxCreateRev = 0
 
 /** The end of a prefix range (clientv3.GetPrefixRangeEnd). */
 export function prefixEnd(prefix: Uint8Array): Uint8Array {
-  const end = prefix.slice();
+  const end = new Uint8Array(prefix); // a copy even of a node Buffer, whose slice() is a view
   for (let i = end.length - 1; i >= 0; i--) {
     if (end[i] < 0xff) {
       end[i]++;

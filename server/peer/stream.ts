@@ -10,6 +10,7 @@ import { MessageType } from "../../raft/types.ts";
 import { newMessage } from "../../raft/util.ts";
 import { decodeEntry, decodeMessage, entrySize, messageSize, writeEntry, writeMessage } from "../../wal/raft_codec.ts";
 import { ProtoWriter } from "../../wal/proto_wire.ts";
+import { ownBytes } from "../../mvcc/bytes.ts";
 import type { Logger } from "../logger.ts";
 import { dialStream } from "./stream_dial.ts";
 
@@ -265,8 +266,8 @@ export class StreamDecoder {
       const size = q.peekLength(0);
       if (size === undefined || q.length < 8 + size) return false;
       q.skip(8);
-      // the entry owns a copy of its bytes (see ownEntries)
-      p.m.entries.push(decodeEntry(q.take(size).slice()));
+      // the entry owns its bytes (see ownEntries)
+      p.m.entries.push(decodeEntry(ownBytes(q.take(size))));
     }
     const commit = q.peekLength(0);
     if (commit === undefined) return false;
@@ -282,9 +283,10 @@ export class StreamDecoder {
 /**
  * Gives each entry of a decoded message its own bytes: decoded in place, they are views of the whole read buffer,
  * and a key kept by the store from one would keep that buffer (measured: 430 MiB on a leader after 20k forwarded puts).
+ * ownBytes copies for real: the socket's chunks are node Buffers, whose slice() is another view.
  */
 export function ownEntries(m: Message): Message {
-  for (const e of m.entries) e.data = e.data.slice();
+  for (const e of m.entries) e.data = ownBytes(e.data);
   return m;
 }
 

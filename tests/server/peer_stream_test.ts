@@ -1,10 +1,11 @@
 // etcd's stream encodings (rafthttp msg_codec.go, msgappv2_codec.go): what a stream's bytes are, and that they
 // decode back to the same messages however the socket splits them.
 import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { type Message, MessageType } from "../../raft/types.ts";
 import { newMessage } from "../../raft/util.ts";
 import { app, ent } from "./raft_messages.ts";
-import { StreamDecoder, StreamEncoder } from "../../server/peer/stream.ts";
+import { StreamDecoder, StreamEncoder, type StreamType } from "../../server/peer/stream.ts";
 import { encodeEntry, encodeMessage } from "../../wal/raft_codec.ts";
 
 const linkHeartbeat = newMessage(MessageType.MsgHeartbeat, 0n, 0n);
@@ -59,14 +60,25 @@ Deno.test("peer stream: bytes that are not the stream's encoding fail the stream
 });
 
 Deno.test("peer stream: decoded entries own their bytes, not the read buffer they came in", () => {
-  const prop = { ...newMessage(MessageType.MsgProp, 1n, 2n), entries: [ent(0, 1), ent(0, 2)] };
-  const enc = new StreamEncoder("message");
-  const bytes = new Uint8Array([...enc.encode([prop]), ...enc.encode([prop])]);
-  for (const m of new StreamDecoder("message", 1n, 2n).push(bytes)) {
-    for (const e of m.entries) assertEquals(e.data.buffer.byteLength, e.data.length);
-  }
-  const apps = new StreamEncoder("msgappv2").encode([app(3, 10, 3, [ent(3, 11)], 10), app(3, 11, 3, [ent(3, 12)], 11)]);
-  for (const m of new StreamDecoder("msgappv2", 2n, 1n).push(apps)) {
-    for (const e of m.entries) assertEquals(e.data.buffer.byteLength <= 16, true);
+  // a kept entry pins its own bytes and at most a little beside them (mvcc/bytes.ts ownBytes)
+  const pinsLittle = (m: Message) => m.entries.every((e) => e.data.buffer.byteLength <= e.data.length + 128);
+  const data = (i: number) => new Uint8Array(300).fill(i);
+  const first = app(3, 10, 3, [{ ...ent(3, 11), data: data(1) }], 10);
+  const next = app(3, 11, 3, [{ ...ent(3, 12), data: data(2) }, { ...ent(3, 13), data: data(3) }], 11);
+  const prop = { ...newMessage(MessageType.MsgProp, 2n, 1n), entries: [{ ...ent(0, 0), data: data(4) }, ent(0, 1)] };
+  const streams: [StreamType, Message[]][] = [["msgappv2", [first, next]], ["message", [prop, prop]]];
+  for (const [type, msgs] of streams) {
+    const bytes = new StreamEncoder(type).encode(msgs);
+    const all = msgs.map(() => true);
+    // one socket read of 64 KiB holding the whole stream, as a node Buffer (whose slice() is a view)
+    const chunk = Buffer.alloc(64 * 1024);
+    chunk.set(bytes);
+    const got = new StreamDecoder(type, 2n, 1n).push(chunk.subarray(0, bytes.length));
+    assertEquals(got, msgs);
+    assertEquals(got.map(pinsLittle), all);
+    // the same bytes read as one plain array, and in pieces
+    for (const step of [bytes.length, 7]) {
+      assertEquals(decodeSplit(new StreamDecoder(type, 2n, 1n), new Uint8Array(bytes), step).map(pinsLittle), all);
+    }
   }
 });
