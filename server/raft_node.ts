@@ -10,6 +10,7 @@ import type { MemoryStorage } from "../raft/storage.ts";
 import {
   emptyHardState,
   type Entry,
+  EntryType,
   type Message,
   type NodeId,
   NONE,
@@ -134,10 +135,20 @@ export class RaftNode {
     }
     if (rd.entries.length > 0) this.storage.append(rd.entries);
 
+    // A follower's messages may go once what they acknowledge is durable, before the apply (etcd's raftNode): its
+    // acknowledgements then do not wait for the apply of entries committed earlier, which a leader bringing it up to
+    // date would (an apply of 3415 entries took ~27 ms). Not past a configuration change before it is applied: votes
+    // from a removed member must not count, nor may a member lead a cluster it has not yet learnt it left.
+    const sendNow = !isLeader && rd.messages.length > 0 && !rd.committedEntries.some(isConfChange);
+    if (sendNow) {
+      this.hooks.send(rd.messages);
+      // the streams write what was queued in a microtask: before the apply, not after it
+      await Promise.resolve();
+    }
     if (rd.committedEntries.length > 0 || rd.snapshot !== undefined) {
       this.hooks.apply(rd.committedEntries, rd.snapshot);
     }
-    if (!isLeader && rd.messages.length > 0) this.hooks.send(rd.messages);
+    if (!isLeader && !sendNow && rd.messages.length > 0) this.hooks.send(rd.messages);
     this.rawNode.advance(rd);
     this.hooks.advanced();
   }
@@ -149,4 +160,8 @@ export class RaftNode {
     this.stopped = true;
     await this.chain;
   }
+}
+
+function isConfChange(e: Entry): boolean {
+  return e.type === EntryType.ConfChange || e.type === EntryType.ConfChangeV2;
 }
