@@ -67,7 +67,7 @@ export class RecordWriter {
 
   /** put() with a value of `size` bytes that `write` writes at the position given, returning the one after it. */
   putWith(bucket: string, key: Uint8Array, size: number, write: (buf: Uint8Array, pos: number) => number): void {
-    const [start, ops] = [this.pos, this.ops];
+    const start = this.pos, ops = this.ops;
     this.#op(OP_PUT, bucket, 10 + key.length + size);
     this.#bytes(key);
     this.#varint(size);
@@ -75,7 +75,8 @@ export class RecordWriter {
     const end = write(this.buf, at);
     if (end !== at + size) {
       // the record is taken back whole: the log never holds one that does not parse
-      [this.pos, this.ops] = [start, ops];
+      this.pos = start;
+      this.ops = ops;
       throw new Error(`backend: a value sized ${size} bytes was written as ${end - at}`);
     }
     this.pos = end;
