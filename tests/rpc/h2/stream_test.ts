@@ -63,3 +63,26 @@ Deno.test("h2 stream: copies of reused chunks go out whole and in order, through
     if (inRing === 0 || separate === 0) throw new Error(`seed ${seed}: ring ${inRing}, separate copies ${separate}`);
   }
 });
+
+Deno.test("h2 stream: a drained stream gives its ring back, and the next stream that needs one takes it", () => {
+  /** Two copies queued on a fresh stream (the second goes into a ring); the ring's buffer. */
+  const ringOf = (s: H2Stream): ArrayBufferLike => {
+    const scratch = new Uint8Array(100);
+    for (let k = 0; k < 2; k++) {
+      s.write(scratch.subarray(0, 10 + k));
+      s.keepCopy(scratch.subarray(0, 10 + k));
+    }
+    return s.queue[1].buffer;
+  };
+  const a = new H2Stream(1, {} as never, blocked, 0, 0);
+  const ring = ringOf(a);
+  const b = new H2Stream(3, {} as never, blocked, 0, 0);
+  // a still holds its copies: b gets a ring of its own
+  const other = ringOf(b);
+  assertEquals(other === ring, false);
+  send(a, Infinity, []);
+  assertEquals(ringOf(new H2Stream(5, {} as never, blocked, 0, 0)), ring);
+  // a closed stream's ring is free too
+  b.close(true, 0);
+  assertEquals(ringOf(new H2Stream(7, {} as never, blocked, 0, 0)), other);
+});
