@@ -132,6 +132,7 @@ interface QueuedResult {
 type Pending = WatchResponse | QueuedResult;
 
 const DONE: IteratorResult<WatchResponse> = Object.freeze({ value: undefined, done: true });
+const NO_EVENTS: Event[] = [];
 
 /**
  * One client stream: it reads requests and is itself the iterator of the responses. takeSync() lets the gRPC path
@@ -147,7 +148,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   #joinsOf: Event[] | undefined;
   /** The last run made an array (see #eventsOf), for the other watchers that share it. */
   #flatRun: EventRun | undefined;
-  #flatEvents: Event[] = [];
+  #flatEvents: Event[] = NO_EVENTS;
   /** The rest of a response split into fragments. */
   #fragments: WatchResponse[] = [];
   #pendingEvents = 0;
@@ -238,6 +239,14 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
     return all;
   }
 
+  /** Nothing is queued: the runs shared and the last one made an array are not kept by a stream that may stay idle. */
+  #forgetRuns(): void {
+    this.#joins.clear();
+    this.#joinsOf = undefined;
+    this.#flatRun = undefined;
+    this.#flatEvents = NO_EVENTS;
+  }
+
   #refuse(): false {
     this.#refused = true;
     return false;
@@ -265,9 +274,7 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
       p.watcher.queued = undefined;
     }
     this.#out.length = 0;
-    this.#joins.clear();
-    this.#flatRun = undefined;
-    this.#flatEvents = [];
+    this.#forgetRuns();
     this.#signal();
     this.#controlRoom?.();
   }
@@ -320,7 +327,10 @@ class ServerWatchStream implements WatchSink, AsyncIterableIterator<WatchRespons
   takeSync(): WatchResponse | undefined {
     if (this.#fragments.length > 0) return this.#fragments.shift();
     const next = this.#out.shift();
-    if (next === undefined) return undefined;
+    if (next === undefined) {
+      this.#forgetRuns();
+      return undefined;
+    }
     if ("$typeName" in next) {
       if (this.#pendingControl-- === MAX_PENDING_CONTROL_RESPONSES) this.#controlRoom?.();
       this.#retryRefused();
