@@ -120,7 +120,7 @@ export class H2Stream {
   }
 
   // data, given to write() or end(), is about to be overwritten by its owner: whatever of it is still queued is
-  // replaced by a copy. A stream that needs more than one copy keeps them in a ring of its own.
+  // replaced by a copy. A stream that needs more than one copy keeps them in a ring, until they have all gone out.
   keepCopy(data: Uint8Array): void {
     const i = this.queue.lastIndexOf(data);
     if (i < 0) return;
