@@ -12,7 +12,7 @@ export interface Linked {
 }
 
 export class LinkedList<T extends Linked> {
-  head: T | undefined = undefined;
+  #head: T | undefined = undefined;
   #tail: T | undefined = undefined;
   #size = 0;
 
@@ -23,13 +23,18 @@ export class LinkedList<T extends Linked> {
     return this.#size;
   }
 
+  /** The first member, if any. */
+  get head(): T | undefined {
+    return this.#head;
+  }
+
   /** Appends x, which must be on no list. */
   push(x: T): void {
     if (x.list !== undefined) throw new Error("linked list: member already on a list");
     x.list = this as LinkedList<Linked>;
     x.prev = this.#tail;
     x.next = undefined;
-    if (this.#tail === undefined) this.head = x;
+    if (this.#tail === undefined) this.#head = x;
     else this.#tail.next = x;
     this.#tail = x;
     this.#size++;
@@ -39,7 +44,7 @@ export class LinkedList<T extends Linked> {
   delete(x: T): boolean {
     if (x.list !== this) return false;
     const { prev, next } = x;
-    if (prev === undefined) this.head = next as T | undefined;
+    if (prev === undefined) this.#head = next as T | undefined;
     else prev.next = next;
     if (next === undefined) this.#tail = prev as T | undefined;
     else next.prev = prev;
@@ -50,7 +55,7 @@ export class LinkedList<T extends Linked> {
 
   /** Calls fn with each member in order; fn may remove the member it is given (no other). */
   forEach(fn: (x: T) => void): void {
-    for (let x = this.head; x !== undefined;) {
+    for (let x = this.#head; x !== undefined;) {
       const next = x.next as T | undefined;
       fn(x);
       x = next;
