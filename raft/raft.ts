@@ -27,7 +27,7 @@ import { asV2, Changer, enterJoint, leaveJoint, restoreConfState } from "./confc
 import { decodeConfChange, decodeConfChangeV2, encodeConfChangeV2 } from "./confchange_codec.ts";
 import { ReadOnly, ReadOnlyOption } from "./read_only.ts";
 import { ErrCompacted, ErrProposalDropped, ErrSnapshotTemporarilyUnavailable, ErrUnavailable } from "./errors.ts";
-import { confStatesEqual, isEmptySnap, newMessage, payloadSize, voteRespMsgType } from "./util.ts";
+import { confStatesEqual, isConfChange, isEmptySnap, newMessage, payloadSize, voteRespMsgType } from "./util.ts";
 import { Rand } from "./rand.ts";
 import { discardLogger, type Logger } from "./logger.ts";
 
@@ -514,7 +514,7 @@ export class Raft {
     if (this.raftLog.committed > this.raftLog.applied) {
       const ents = this.raftLog.slice(this.raftLog.applied + 1, this.raftLog.committed + 1, NO_LIMIT);
       for (const e of ents) {
-        if (e.type === EntryType.ConfChange || e.type === EntryType.ConfChangeV2) {
+        if (isConfChange(e)) {
           this.logger.warn(`${this.id} cannot campaign at term ${this.term}: pending configuration changes`);
           return;
         }
@@ -650,7 +650,7 @@ export class Raft {
     }
     for (let i = 0; i < m.entries.length; i++) {
       const e = m.entries[i];
-      if (e.type !== EntryType.ConfChange && e.type !== EntryType.ConfChangeV2) continue;
+      if (!isConfChange(e)) continue;
       const cc = e.type === EntryType.ConfChange ? asV2(decodeConfChange(e.data)) : decodeConfChangeV2(e.data);
       const alreadyPending = this.pendingConfIndex > this.raftLog.applied;
       const alreadyJoint = this.prs.config.voters.isJoint();

@@ -3,6 +3,7 @@
 import {
   type ConfState,
   type Entry,
+  EntryType,
   type HardState,
   type Message,
   MessageType,
@@ -32,6 +33,11 @@ export function limitSize(ents: Entry[], maxSize: number): Entry[] {
     if (size > maxSize) break;
   }
   return limit === ents.length ? ents : ents.slice(0, limit);
+}
+
+/** Whether e carries a membership change (ConfChange or ConfChangeV2). */
+export function isConfChange(e: Entry): boolean {
+  return e.type === EntryType.ConfChange || e.type === EntryType.ConfChangeV2;
 }
 
 export function isLocalMsg(t: MessageType): boolean {

@@ -44,6 +44,7 @@ import {
   type Snapshot,
   StateType,
 } from "../raft/types.ts";
+import { isConfChange } from "../raft/util.ts";
 import {
   Applier,
   checkDeleteRequest,
@@ -795,7 +796,7 @@ export class EtcdServer {
     // Entries the backend already holds (it commits the consistent index with the data)
     // are only replayed for raft's and membership's sake.
     const alreadyInBackend = e.index <= store.consistentIndex;
-    if (e.type === EntryType.ConfChange || e.type === EntryType.ConfChangeV2) {
+    if (isConfChange(e)) {
       this.applyConfChange(e);
       if (!alreadyInBackend) store.setConsistentIndex(e.index, e.term);
       return;

@@ -10,7 +10,6 @@ import type { MemoryStorage } from "../raft/storage.ts";
 import {
   emptyHardState,
   type Entry,
-  EntryType,
   type Message,
   type NodeId,
   NONE,
@@ -19,6 +18,7 @@ import {
   type Snapshot,
   StateType,
 } from "../raft/types.ts";
+import { isConfChange } from "../raft/util.ts";
 import type { WAL } from "../wal/wal.ts";
 import type { Snapshotter } from "../wal/snapshotter.ts";
 import type { Logger } from "./logger.ts";
@@ -160,8 +160,4 @@ export class RaftNode {
     this.stopped = true;
     await this.chain;
   }
-}
-
-function isConfChange(e: Entry): boolean {
-  return e.type === EntryType.ConfChange || e.type === EntryType.ConfChangeV2;
 }
