@@ -135,7 +135,8 @@ class ChunkQueue {
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    this.#chunks.push(chunk);
+    // a plain view of a socket's node Buffer: a Buffer's views are Buffers, made by a JS constructor, per entry
+    this.#chunks.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
     this.length += chunk.length;
   }
 
@@ -146,10 +147,18 @@ class ChunkQueue {
   /** An 8-byte big-endian length `at` bytes in (undefined when not all there); past READ_LIMIT the stream is broken. */
   peekLength(at: number): number | undefined {
     if (this.length < at + 8) return undefined;
-    const b = this.#read(at, 8, false);
-    const v = new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0);
-    if (v > BigInt(READ_LIMIT)) throw new Error(`stream record of ${v} bytes exceeds the read limit`);
-    return Number(v);
+    let i = 0, off = this.#off + at;
+    while (off >= this.#chunks[i].length) off -= this.#chunks[i++].length;
+    let c = this.#chunks[i], hi = 0, lo = 0;
+    for (let k = 0; k < 8; k++, off++) {
+      if (off === c.length) c = this.#chunks[++i], off = 0;
+      if (k < 4) hi = hi * 256 + c[off];
+      else lo = lo * 256 + c[off];
+    }
+    if (hi > 0 || lo > READ_LIMIT) {
+      throw new Error(`stream record of ${(BigInt(hi) << 32n) | BigInt(lo)} bytes exceeds the read limit`);
+    }
+    return lo;
   }
 
   /** The next n bytes, consumed: a view of the chunk they lie in, or a copy when they span chunks. */
@@ -377,6 +386,8 @@ export class StreamWriter {
 
 export interface StreamReaderOptions {
   type: StreamType;
+  /** The wait before dialing again after a dial failed or a stream ended (default REDIAL_MS). */
+  redialMs?: number;
   localId: NodeId;
   peerId: NodeId;
   /** The peer's first peer URL, or undefined while it has none. */
@@ -397,6 +408,8 @@ export class StreamReader {
   #abort = new AbortController();
   #stopped = false;
   #lastError = "";
+  /** Ends the wait before the next dial, while there is one. */
+  #wake: (() => void) | undefined;
 
   constructor(private readonly opts: StreamReaderOptions) {}
 
@@ -407,6 +420,12 @@ export class StreamReader {
   stop(): void {
     this.#stopped = true;
     this.#abort.abort();
+    this.#wake?.();
+  }
+
+  /** Dials now if waiting to dial again: the peer is known to be up (it has just dialed this member). */
+  redialNow(): void {
+    this.#wake?.();
   }
 
   async #run(): Promise<void> {
@@ -426,7 +445,16 @@ export class StreamReader {
         }
         this.#lastError = msg;
       }
-      if (!this.#stopped) await new Promise((r) => setTimeout(r, REDIAL_MS));
+      if (!this.#stopped) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.opts.redialMs ?? REDIAL_MS);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wake = undefined;
+      }
     }
   }
 

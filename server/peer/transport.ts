@@ -55,7 +55,7 @@ export interface TransportOptions {
   peers: () => NodeId[];
   /** A peer answered that this member was removed from the cluster. */
   removed: () => void;
-  /** A peer dialed one of this member's streams (it may just have restarted). */
+  /** A peer dialed this member's message stream (it may just have restarted). */
   dialed: (id: NodeId) => void;
   /** A message a peer's stream brought. */
   receive: (m: Message) => void;
@@ -164,9 +164,15 @@ export class Transport {
   #peerStreams(id: NodeId): PeerStreams {
     let s = this.#streams.get(id);
     if (s !== undefined) return s;
-    const onChange = (working: boolean) => {
+    const onChange = (type: StreamType) => (working: boolean) => {
       this.#reached(id, working);
-      if (working) this.opts.dialed(id);
+      if (!working) return;
+      // A peer that dials here is up: our streams to it need not wait for their next dial (up to REDIAL_MS), and
+      // its first answers then take a stream, not the pipeline (a restarted follower's first acknowledgements).
+      for (const r of s?.readers ?? []) r.redialNow();
+      // Told once per peer start, though it dials both streams: raft answers each heartbeat response of a peer it
+      // is probing with its probing append again (up to 1 MiB the peer decodes twice).
+      if (type === "message") this.opts.dialed(id);
     };
     const hex = id.toString(16), peer = this.opts.metrics;
     const sent = peer.sentBytes.with(hex), received = peer.receivedBytes.with(hex);
@@ -186,8 +192,8 @@ export class Transport {
       });
     s = {
       writers: {
-        msgappv2: new StreamWriter("msgappv2", onChange, onWrite),
-        message: new StreamWriter("message", onChange, onWrite),
+        msgappv2: new StreamWriter("msgappv2", onChange("msgappv2"), onWrite),
+        message: new StreamWriter("message", onChange("message"), onWrite),
       },
       readers: [reader("msgappv2"), reader("message")],
     };

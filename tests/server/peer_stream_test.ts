@@ -5,7 +5,8 @@ import { Buffer } from "node:buffer";
 import { type Message, MessageType } from "../../raft/types.ts";
 import { newMessage } from "../../raft/util.ts";
 import { app, ent } from "./raft_messages.ts";
-import { StreamDecoder, StreamEncoder, type StreamType } from "../../server/peer/stream.ts";
+import { StreamDecoder, StreamEncoder, StreamReader, type StreamType } from "../../server/peer/stream.ts";
+import { nopLogger } from "../../server/logger.ts";
 import { encodeEntry, encodeMessage } from "../../wal/raft_codec.ts";
 
 const linkHeartbeat = newMessage(MessageType.MsgHeartbeat, 0n, 0n);
@@ -57,6 +58,9 @@ Deno.test("peer stream: msgappv2 writes a continuing append as its entries and c
 Deno.test("peer stream: bytes that are not the stream's encoding fail the stream", () => {
   throws(() => new StreamDecoder("msgappv2", 2n, 1n).push(Uint8Array.of(9)), /failed to parse type 9 in msgappv2/);
   throws(() => new StreamDecoder("message", 2n, 1n).push(Uint8Array.of(255, 0, 0, 0, 0, 0, 0, 0)), /read limit/);
+  throws(() => new StreamDecoder("message", 2n, 1n).push(Uint8Array.of(0, 0, 0, 0, 32, 0, 0, 1)), /536870913 bytes/);
+  // 512 MiB itself is allowed: the decoder waits for the rest
+  assertEquals(new StreamDecoder("message", 2n, 1n).push(Uint8Array.of(0, 0, 0, 0, 32, 0, 0, 0)), []);
 });
 
 Deno.test("peer stream: decoded entries own their bytes, not the read buffer they came in", () => {
@@ -80,5 +84,51 @@ Deno.test("peer stream: decoded entries own their bytes, not the read buffer the
     for (const step of [bytes.length, 7]) {
       assertEquals(decodeSplit(new StreamDecoder(type, 2n, 1n), new Uint8Array(bytes), step).map(pinsLittle), all);
     }
+  }
+});
+
+Deno.test("peer stream: a reader waiting to dial again dials at once when told the peer is up", async () => {
+  const dials: string[] = [];
+  let dialed: () => void = () => {};
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    dials.push(new URL(req.url).pathname);
+    dialed();
+    return new Response("etcd server is starting\n", { status: 503 });
+  });
+  const next = () => new Promise<void>((resolve) => dialed = resolve);
+  const reader = new StreamReader({
+    type: "message",
+    redialMs: 600_000, // without redialNow() the second dial would come after the test's limit
+    localId: 1n,
+    peerId: 2n,
+    url: () => `http://127.0.0.1:${server.addr.port}`,
+    headers: () => ({}),
+    receive: () => {},
+    removed: () => {},
+    onRead: () => {},
+    onBroken: () => {},
+    logger: nopLogger(),
+  });
+  try {
+    const first = next();
+    reader.start();
+    await first;
+    const second = next();
+    // the reader waits once it has read the first answer, a moment after the server sent it: wake it until it dials
+    const waking = setInterval(() => reader.redialNow(), 10);
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      deadline = setTimeout(() => reject(new Error("no second dial within 10 s")), 10_000);
+    });
+    try {
+      await Promise.race([second, limit]);
+    } finally {
+      clearInterval(waking);
+      clearTimeout(deadline);
+    }
+    assertEquals(dials, ["/raft/stream/message/1", "/raft/stream/message/1"]);
+  } finally {
+    reader.stop();
+    await server.shutdown();
   }
 });
