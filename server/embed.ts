@@ -11,7 +11,7 @@ import type { ClientUrlServer } from "../rpc/listener.ts";
 import { type ClientUrlListener, listenClientUrl } from "../rpc/client_listen.ts";
 import { urlString } from "./urls.ts";
 import { listenPeerUrl, type PeerListener } from "./peer/listener.ts";
-import type { PeerRequest, PeerResponse } from "./peer/http.ts";
+import { type PeerRequest, type PeerResponse, plainError } from "./peer/http.ts";
 
 // Only what binds the listeners is imported up front: the server itself (most of detcd) loads once they are bound,
 // so that a client dialing a member that is starting is held rather than refused for that ~0.1 s.
@@ -58,8 +58,9 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> 
   }
   // Every listener is bound before the server is created, as etcd's embed does: a port in use fails the start
   // before the data dir is touched. The handlers reach the server through `box` once it exists; client connections
-  // that arrive meanwhile wait, unrefused, until the server is ready.
-  const box: { server?: EtcdServer; endpoints?: Map<string, PlainHttpHandler> } = {};
+  // that arrive meanwhile wait, unrefused, until the server is ready, and peer requests until it exists.
+  let created: (server: EtcdServer | undefined) => void = () => {};
+  const box: Box = { serverCreated: new Promise((resolve) => created = resolve) };
   const peers: PeerListener[] = [], metricsListeners: Server[] = [], clients: ClientUrlListener[] = [];
   const closeListeners = () =>
     Promise.all([...clients.map((c) => c.close()), ...peers.map((p) => p.close()), ...metricsListeners.map(closeHttp)]);
@@ -84,10 +85,12 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> 
       new loaded.metrics.ServerMetrics(registry),
     );
   } catch (err) {
+    created(undefined);
     await closeListeners().catch(() => {});
     throw err;
   }
   box.server = server;
+  created(server);
   const endpoints = box.endpoints = loaded.httpEndpoints(server, registry);
   const e = new Etcd(server, logger);
   e.peers.push(...peers);
@@ -164,11 +167,25 @@ function endpointHandler(endpoints: () => Map<string, PlainHttpHandler> | undefi
   };
 }
 
-/** The peer port: the server's once it exists (etcdserver.ts servePeer). */
-function peerHandler(box: { server?: EtcdServer }) {
+interface Box {
+  server?: EtcdServer;
+  endpoints?: Map<string, PlainHttpHandler>;
+  /** Settles once the server exists, or with undefined when it could not be created. */
+  serverCreated: Promise<EtcdServer | undefined>;
+}
+
+/**
+ * The peer port: the server's once it exists (etcdserver.ts servePeer). What comes before waits for it, as etcd's
+ * peer listener holds the connections it does not serve yet: a stream a peer dials meanwhile works at once (a 503
+ * would have it dial again 100 ms later, and what the peer sends meanwhile take the pipeline, answered 503 too).
+ */
+function peerHandler(box: Box) {
   return (req: PeerRequest, res: PeerResponse) => {
     if (box.server !== undefined) return box.server.servePeer(req, res);
-    res.writeHead(503, { "content-type": "text/plain" }).end("etcd server is starting\n");
+    void box.serverCreated.then((server) => {
+      if (server !== undefined) server.servePeer(req, res);
+      else plainError(res, 503, "etcd server failed to start");
+    });
   };
 }
 

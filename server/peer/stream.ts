@@ -163,7 +163,19 @@ class ChunkQueue {
 
   /** The next n bytes, consumed: a view of the chunk they lie in, or a copy when they span chunks. */
   take(n: number): Uint8Array {
-    const b = this.#read(0, n, true);
+    if (n > this.length) throw new Error(`take of ${n} bytes past the ${this.length} received`);
+    let b: Uint8Array;
+    const first = this.#chunks[0], off = this.#off;
+    if (n === 0) b = new Uint8Array(0);
+    else if (off + n <= first.length) b = first.subarray(off, off + n);
+    else {
+      b = new Uint8Array(n);
+      for (let got = 0, i = 0, at = off; got < n; i++, at = 0) {
+        const part = this.#chunks[i].subarray(at, at + n - got);
+        b.set(part, got);
+        got += part.length;
+      }
+    }
     this.skip(n);
     return b;
   }
@@ -181,22 +193,6 @@ class ChunkQueue {
       this.#chunks.shift();
       this.#off = 0;
     }
-  }
-
-  #read(at: number, n: number, view: boolean): Uint8Array {
-    let i = 0, off = this.#off + at;
-    while (off >= this.#chunks[i].length) off -= this.#chunks[i++].length;
-    if (off + n <= this.#chunks[i].length) {
-      const b = this.#chunks[i].subarray(off, off + n);
-      return view ? b : b.slice();
-    }
-    const out = new Uint8Array(n);
-    for (let got = 0; got < n; i++, off = 0) {
-      const part = this.#chunks[i].subarray(off, off + n - got);
-      out.set(part, got);
-      got += part.length;
-    }
-    return out;
   }
 }
 

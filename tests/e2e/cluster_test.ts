@@ -915,3 +915,53 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a peer's request to a member that is still starting waits for its server, as etcd holds it, not a 503",
+  ...opts,
+  fn: async () => {
+    const node: Node = { name: "n1", client: await freePort(), peer: await freePort(), dataDir: "" };
+    node.dataDir = `${await tempDir()}/n1.etcd`;
+    const fakePeer = await freePort();
+    let asked = false;
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => release = resolve);
+    // the running cluster's member that `member add` went through: its GET /members answers once released, and the
+    // joining member creates its server only then
+    const fake = Deno.serve({ hostname: "127.0.0.1", port: fakePeer, onListen: () => {} }, async (req) => {
+      if (new URL(req.url).pathname !== "/members") return new Response("404 page not found\n", { status: 404 });
+      asked = true;
+      await released;
+      const members = [
+        { id: 1, name: "fake", peerURLs: [`http://127.0.0.1:${fakePeer}`], clientURLs: [] },
+        { id: 2, name: "", peerURLs: [`http://127.0.0.1:${node.peer}`], clientURLs: [] },
+      ];
+      return Response.json(members, { headers: { "x-etcd-cluster-id": "c1" } });
+    });
+    const cluster = `fake=http://127.0.0.1:${fakePeer},n1=http://127.0.0.1:${node.peer}`;
+    node.member = await startMember({
+      dataDir: node.dataDir,
+      clientPort: node.client,
+      args: [...flags(node, cluster), "--initial-cluster-state=existing"],
+      noWait: true,
+    });
+    try {
+      // its peer listener is bound before it asks
+      await waitUntil(() => asked, () => `the joining member to ask for the members:\n${node.member!.log()}`);
+      const probe = fetch(`http://127.0.0.1:${node.peer}/raft/probing`);
+      const early = await Promise.race([
+        probe.then((res) => res.status),
+        new Promise((resolve) => setTimeout(() => resolve("waiting"), 300)),
+      ]);
+      assertEquals(early, "waiting");
+      release();
+      const res = await probe;
+      assertEquals(res.status, 200);
+      await res.body?.cancel();
+    } finally {
+      release();
+      await node.member.kill();
+      await fake.shutdown();
+    }
+  },
+});

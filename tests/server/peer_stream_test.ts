@@ -61,6 +61,8 @@ Deno.test("peer stream: bytes that are not the stream's encoding fail the stream
   throws(() => new StreamDecoder("message", 2n, 1n).push(Uint8Array.of(0, 0, 0, 0, 32, 0, 0, 1)), /536870913 bytes/);
   // 512 MiB itself is allowed: the decoder waits for the rest
   assertEquals(new StreamDecoder("message", 2n, 1n).push(Uint8Array.of(0, 0, 0, 0, 32, 0, 0, 0)), []);
+  // a record of no bytes is a message with every field at its default
+  assertEquals(new StreamDecoder("message", 2n, 1n).push(new Uint8Array(8)).length, 1);
 });
 
 Deno.test("peer stream: decoded entries own their bytes, not the read buffer they came in", () => {
