@@ -2,7 +2,7 @@
 // the raft node, applies committed entries in order through the FIFO scheduler, and
 // answers client requests — writes by proposing through raft and waiting for their own
 // entry's apply result, reads from the applied state once it is linearizable.
-import { decodeRequest, encodeRequest, peekRequestId } from "./raft_request_codec.ts";
+import { decodeRequest, encodeRequest, isMembershipRecord, peekRequestId } from "./raft_request_codec.ts";
 import type { InternalRaftRequest } from "../rpc/gen/etcdserverpb/raft_internal_pb.ts";
 import {
   type AlarmMember,
@@ -813,6 +813,10 @@ export class EtcdServer {
       return;
     }
     const id = peekRequestId(e.data, this.reqIds.prefix);
+    if (alreadyInBackend && !isMembershipRecord(e.data)) {
+      this.wait.trigger(id, {});
+      return;
+    }
     const req = this.wait.context(id) ?? decodeRequest(e.data);
     if (req.clusterMemberAttrSet !== undefined) {
       const a = req.clusterMemberAttrSet;
@@ -832,10 +836,6 @@ export class EtcdServer {
         this.logger.info("enabled capabilities for version", { "cluster-version": this.cluster.version });
       }
       if (!alreadyInBackend) store.setConsistentIndex(e.index, e.term);
-      this.wait.trigger(id, {});
-      return;
-    }
-    if (alreadyInBackend) {
       this.wait.trigger(id, {});
       return;
     }

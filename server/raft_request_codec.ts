@@ -9,7 +9,7 @@ import { EMPTY_BYTES } from "../mvcc/bytes.ts";
 import {
   bytesFieldSize,
   decodeOrStepAside,
-  type ProtoReader,
+  ProtoReader,
   ProtoWriter,
   uvarint64Size,
   uvarintSize,
@@ -60,6 +60,25 @@ function encodePut(id: bigint, p: PutRequest): Uint8Array {
 /** An entry's request, as protobuf-es's fromBinary gives it. */
 export function decodeRequest(data: Uint8Array): InternalRaftRequest {
   return decodeOrStepAside(data, decodePut) ?? fromBinary(InternalRaftRequestSchema, data);
+}
+
+const CLUSTER_VERSION_SET_FIELD = 1300;
+const CLUSTER_MEMBER_ATTR_SET_FIELD = 1301;
+
+/**
+ * Whether an entry's request sets the cluster version or a member's attributes (what a restart replays for the
+ * membership's sake), from its top-level field tags alone: a restart replays tens of thousands of entries the backend
+ * already holds, and decoding each was most of that replay.
+ */
+export function isMembershipRecord(data: Uint8Array): boolean {
+  const r = new ProtoReader(data);
+  while (!r.done()) {
+    const tag = r.uvarint();
+    const field = tag >>> 3;
+    if (field === CLUSTER_VERSION_SET_FIELD || field === CLUSTER_MEMBER_ATTR_SET_FIELD) return true;
+    r.skip(tag & 7);
+  }
+  return false;
 }
 
 /** A request of an ID and a put alone, as encodePut writes it; undefined for anything else (protobuf-es has it). */

@@ -2,9 +2,14 @@
 // decoding protobuf-es's messages exactly, for whatever another member or an older WAL wrote.
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { InternalRaftRequestSchema } from "../../rpc/gen/etcdserverpb/raft_internal_pb.ts";
+import {
+  ClusterMemberAttrSetRequestSchema,
+  ClusterVersionSetRequestSchema,
+  InternalRaftRequestSchema,
+  MemberAttributesSchema,
+} from "../../rpc/gen/etcdserverpb/raft_internal_pb.ts";
 import { CompactionRequestSchema, PutRequestSchema } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
-import { decodeRequest, encodeRequest, peekRequestId } from "../../server/raft_request_codec.ts";
+import { decodeRequest, encodeRequest, isMembershipRecord, peekRequestId } from "../../server/raft_request_codec.ts";
 import { IdGenerator } from "../../server/id_generator.ts";
 
 const enc = new TextEncoder();
@@ -94,4 +99,37 @@ Deno.test("ids are laid out as etcd's idutil: member's low 16 bits, 40 bits of m
     seen.add(big + 1n);
   }
   assertEquals(seen.size, 20_000);
+});
+
+Deno.test("membership records are told from their field tags, as decoding would tell them", () => {
+  const ids = new IdGenerator(0x8e9e05c52164694dn, Date.now());
+  const reqs = [
+    create(InternalRaftRequestSchema, {
+      ID: ids.full(ids.next()),
+      put: create(PutRequestSchema, { key: enc.encode("k") }),
+    }),
+    create(InternalRaftRequestSchema, {
+      ID: ids.full(ids.next()),
+      compaction: create(CompactionRequestSchema, { revision: 5n }),
+    }),
+    create(InternalRaftRequestSchema, { clusterVersionSet: create(ClusterVersionSetRequestSchema, { ver: "3.4.0" }) }),
+    create(InternalRaftRequestSchema, {
+      ID: ids.full(ids.next()),
+      clusterVersionSet: create(ClusterVersionSetRequestSchema),
+    }),
+    create(InternalRaftRequestSchema, {
+      ID: ids.full(ids.next()),
+      clusterMemberAttrSet: create(ClusterMemberAttrSetRequestSchema, {
+        memberID: 7n,
+        memberAttributes: create(MemberAttributesSchema, { name: "m1", clientUrls: ["http://127.0.0.1:2379"] }),
+      }),
+    }),
+  ];
+  for (const req of reqs) {
+    const data = encodeRequest(req);
+    const decoded = decodeRequest(data);
+    const membership = decoded.clusterVersionSet !== undefined || decoded.clusterMemberAttrSet !== undefined;
+    assertEquals(isMembershipRecord(data), membership, JSON.stringify(Object.keys(decoded)));
+  }
+  assertEquals(reqs.map((r) => isMembershipRecord(encodeRequest(r))), [false, false, true, true, true]);
 });
