@@ -19,13 +19,13 @@ export function writeAllSync(file: Deno.FsFile, data: Uint8Array): void {
 }
 
 /** Reads the whole file from its start. */
-export async function readWhole(file: Deno.FsFile): Promise<Uint8Array> {
-  const { size } = await file.stat();
+export function readWholeSync(file: Deno.FsFile): Uint8Array {
+  const { size } = file.statSync();
   const buf = new Uint8Array(size);
-  await file.seek(0, Deno.SeekMode.Start);
+  file.seekSync(0, Deno.SeekMode.Start);
   let off = 0;
   while (off < size) {
-    const n = await file.read(buf.subarray(off));
+    const n = file.readSync(buf.subarray(off));
     if (n === null) throw new Error(`file shrank while reading: got ${off} of ${size} bytes`);
     off += n;
   }

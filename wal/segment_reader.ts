@@ -3,16 +3,15 @@
 // stopped); the rest must be zeros, which is checked in bounded chunks and not kept. Anything unusual — a zero frame
 // with data after it, a frame that does not parse, a record past the end — reads the whole file instead, so the
 // record decoder makes the same torn-tail or corruption call it always makes.
-import { readWhole } from "./fs_util.ts";
+import { readWholeSync } from "./fs_util.ts";
 import { isZero } from "./record_decoder.ts";
 import { FRAME_BYTES, MAX_RECORD_BYTES, readFrame } from "./walpb.ts";
 
-const CHUNK = 1024 * 1024;
 /**
- * The zeros are read synchronously, 4 MiB at a time: a preallocated 64 MiB took 60-70 ms in 1 MiB async reads (a
- * thread-pool hop each) and ~20 ms so (measured), on every restart; replay runs before the member serves anyone.
+ * Segments are read synchronously, 4 MiB at a time: a preallocated 64 MiB of zeros took 60-70 ms in 1 MiB async reads
+ * (a thread-pool hop each) and ~20 ms so (measured), on every restart; replay runs before the member serves anyone.
  */
-const ZEROS_CHUNK = 4 * 1024 * 1024;
+const CHUNK = 4 * 1024 * 1024;
 
 /**
  * The segment's records (`data`: a prefix of the file when the rest is zeros), as RecordDecoder.load takes them,
@@ -22,7 +21,7 @@ const ZEROS_CHUNK = 4 * 1024 * 1024;
 export async function readSegment(file: Deno.FsFile, checkZeros = true): Promise<{ data: Uint8Array; size: number }> {
   const st = await file.stat();
   const space: FileSpace = { allocated: st.blocks === null ? Infinity : st.blocks * 512, block: st.blksize || 4096 };
-  return { data: await readRecords(file, st.size, checkZeros ? space : undefined), size: st.size };
+  return { data: readRecords(file, st.size, space, checkZeros), size: st.size };
 }
 
 /** A segment's allocated bytes (st_blocks; Infinity where unknown) and its block size. */
@@ -37,31 +36,28 @@ interface FileSpace {
  * block `off` is in is a hole: only the rest of that block is read (a restart spent ~25 ms reading 64 MiB of zeros).
  * Any other layout (preallocated blocks, a stray write) is read through.
  */
-async function zerosFollow(
+function zerosFollow(
   file: Deno.FsFile,
   off: number,
   size: number,
   space: FileSpace,
-  load: (end: number) => Promise<boolean>,
+  load: (end: number) => boolean,
   loaded: () => Uint8Array,
-): Promise<boolean> {
+): boolean {
   const recordsBlocksEnd = Math.ceil(off / space.block) * space.block;
   if (space.allocated <= recordsBlocksEnd) {
     const blockEnd = Math.min(size, recordsBlocksEnd);
-    return blockEnd <= off || (await load(blockEnd) && isZero(loaded(), off, blockEnd));
+    return blockEnd <= off || (load(blockEnd) && isZero(loaded(), off, blockEnd));
   }
   return zerosFrom(file, off, size);
 }
 
-async function readRecords(
-  file: Deno.FsFile,
-  size: number,
-  space: FileSpace | undefined,
-): Promise<Uint8Array> {
-  let buf = new Uint8Array(Math.min(size, CHUNK));
+function readRecords(file: Deno.FsFile, size: number, space: FileSpace, checkZeros: boolean): Uint8Array {
+  // sized for what the file holds (a sparse segment's blocks are about its records), so it seldom grows
+  let buf = new Uint8Array(Math.min(size, Math.max(space.allocated, CHUNK)));
   let loaded = 0;
   // loads the file up to byte `end` (capped at its size); false when the file is shorter
-  const load = async (end: number): Promise<boolean> => {
+  const load = (end: number): boolean => {
     if (end > size) return false;
     if (end > buf.length) {
       const next = new Uint8Array(Math.min(size, Math.max(end, buf.length * 2)));
@@ -69,8 +65,8 @@ async function readRecords(
       buf = next;
     }
     while (loaded < end) {
-      await file.seek(loaded, Deno.SeekMode.Start);
-      const n = await file.read(buf.subarray(loaded, Math.min(buf.length, loaded + CHUNK)));
+      file.seekSync(loaded, Deno.SeekMode.Start);
+      const n = file.readSync(buf.subarray(loaded, Math.min(buf.length, loaded + CHUNK)));
       if (n === null) return false;
       loaded += n;
     }
@@ -79,25 +75,23 @@ async function readRecords(
   let off = 0;
   for (;;) {
     if (off === size) return buf.subarray(0, off);
-    if (!(await load(off + FRAME_BYTES))) break;
+    if (!load(off + FRAME_BYTES)) break;
     if (isZero(buf, off, off + FRAME_BYTES)) {
-      if (space === undefined || await zerosFollow(file, off, size, space, load, () => buf)) {
-        return buf.subarray(0, off);
-      }
+      if (!checkZeros || zerosFollow(file, off, size, space, load, () => buf)) return buf.subarray(0, off);
       break;
     }
     const frame = readFrame(buf, off);
     if (frame === null || frame[0] > MAX_RECORD_BYTES) break;
     const next = off + FRAME_BYTES + frame[0] + frame[1];
-    if (!(await load(next))) break;
+    if (!load(next)) break;
     off = next;
   }
-  return await readWhole(file);
+  return readWholeSync(file);
 }
 
 /** Whether the file holds only zeros from `from` to `size`, read a chunk at a time. */
 function zerosFrom(file: Deno.FsFile, from: number, size: number): boolean {
-  const chunk = new Uint8Array(Math.min(ZEROS_CHUNK, size - from));
+  const chunk = new Uint8Array(Math.min(CHUNK, size - from));
   for (let pos = from; pos < size;) {
     file.seekSync(pos, Deno.SeekMode.Start);
     const n = file.readSync(chunk.subarray(0, Math.min(chunk.length, size - pos)));

@@ -232,3 +232,35 @@ Deno.test("backend: dbSize follows what etcd's bbolt would take: pages at commit
     await be.close();
   }
 });
+
+Deno.test("backend: replayed keys and values are copies in shared slabs, never views of the file's read buffer", async () => {
+  const dir = await tempDir();
+  let be = await open(dir);
+  const big = new Uint8Array(100 * 1024).fill(7);
+  for (let i = 0; i < 300; i++) be.put("key", b(`k${i}`), new Uint8Array(300).fill(i & 0xff));
+  be.put("key", b("big"), big);
+  await be.close();
+  be = await open(dir);
+  try {
+    const buffers = new Set<ArrayBufferLike>();
+    let n = 0;
+    be.forEach("key", (k, v) => {
+      if (s(k) === "big") {
+        assertEquals(v, big);
+        // past a sixteenth of a slab: a copy of its own
+        assertEquals(v.buffer.byteLength, big.length);
+        return;
+      }
+      const i = Number(s(k).slice(1));
+      assertEquals(v, new Uint8Array(300).fill(i & 0xff));
+      buffers.add(k.buffer).add(v.buffer);
+      n++;
+    });
+    assertEquals(n, 300);
+    // 300 keys and values in one or two 1 MiB slabs, not 600 buffers
+    assert(buffers.size <= 2, `${buffers.size} buffers`);
+    for (const buf of buffers) assertEquals(buf.byteLength, 1024 * 1024);
+  } finally {
+    await be.close();
+  }
+});
