@@ -85,10 +85,13 @@ export interface WalRecord {
   data: Uint8Array;
 }
 
+/** A record without data shares this: a typed array of its own costs an ArrayBuffer (Deno keeps none on V8's heap). */
+const NO_DATA = new Uint8Array(0);
+
 /** Parses the Record envelope (type=1 int64, crc=2 uint32, data=3 bytes). */
 export function decodeRecord(buf: Uint8Array, start: number, end: number): WalRecord {
   const r = new ProtoReader(buf, start, end);
-  const rec: WalRecord = { type: 0, crc: 0, data: new Uint8Array(0) };
+  const rec: WalRecord = { type: 0, crc: 0, data: NO_DATA };
   while (!r.done()) {
     const tag = r.uvarint();
     if (tag === 0x08) rec.type = r.uvarint();
