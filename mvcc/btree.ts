@@ -50,6 +50,12 @@ export class BTree<V> {
   // Out-parameters of the recursive insert, kept on the instance to avoid allocating per call.
   #old: V | undefined = undefined;
   #split: Node<V> | null = null;
+  /**
+   * The rightmost leaf, for appends past the greatest key (revision keys, sequential loads, a restart's replay) that
+   * need no descent. Every insert that may split sets it again; a leaf leaves the tree only once empty, so a non-empty
+   * one is still in it (clear() forgets it).
+   */
+  #rightmost: Leaf<V> | null = null;
 
   get size(): number {
     return this.#size;
@@ -63,6 +69,15 @@ export class BTree<V> {
 
   /** Inserts or replaces; returns the previous value. The tree keeps a reference to `key`: do not mutate it. */
   set(key: Uint8Array, val: V): V | undefined {
+    const r = this.#rightmost;
+    if (
+      r !== null && r.keys.length > 0 && r.keys.length < MAX_KEYS && compareBytes(r.keys[r.keys.length - 1], key) < 0
+    ) {
+      r.keys.push(key);
+      r.vals.push(val);
+      this.#size++;
+      return undefined;
+    }
     this.#old = undefined;
     this.#split = null;
     this.#insert(this.#root, key, val);
@@ -73,6 +88,7 @@ export class BTree<V> {
       root.keys.push(firstKey(this.#root), firstKey(right));
       this.#root = root;
     }
+    this.#rightmost = this.#lastLeaf();
     return this.#old;
   }
 
@@ -143,8 +159,7 @@ export class BTree<V> {
 
   /** The greatest entry, or undefined when empty. */
   last(): [Uint8Array, V] | undefined {
-    let n = this.#root;
-    while (n instanceof Inner) n = n.children[n.children.length - 1];
+    const n = this.#lastLeaf();
     const k = n.keys.length;
     return k === 0 ? undefined : [n.keys[k - 1], n.vals[k - 1]];
   }
@@ -152,6 +167,13 @@ export class BTree<V> {
   clear(): void {
     this.#root = new Leaf<V>();
     this.#size = 0;
+    this.#rightmost = null;
+  }
+
+  #lastLeaf(): Leaf<V> {
+    let n = this.#root;
+    while (n instanceof Inner) n = n.children[n.children.length - 1];
+    return n;
   }
 
   #firstLeaf(): Leaf<V> {

@@ -1,0 +1,60 @@
+// The B+ tree against a sorted reference, under seeded mixes of appends past the greatest key (its fast path),
+// inserts anywhere, replacements, deletes (which drop emptied leaves) and clears.
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { BTree } from "../../mvcc/btree.ts";
+import { Rand } from "../../raft/rand.ts";
+
+/** A 4-byte big-endian key: byte order is numeric order. */
+const key = (n: number) => {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n);
+  return b;
+};
+const num = (k: Uint8Array) => new DataView(k.buffer, k.byteOffset, 4).getUint32(0);
+
+function check(t: BTree<number>, ref: Map<number, number>, rand: Rand) {
+  const want = [...ref].sort((a, b) => a[0] - b[0]);
+  const got: [number, number][] = [];
+  t.forEach((k, v) => void got.push([num(k), v]));
+  assertEquals(got, want);
+  assertEquals(t.size, ref.size);
+  const last = t.last();
+  assertEquals(last === undefined ? undefined : [num(last[0]), last[1]], want.at(-1));
+  const lo = rand.intn(4000), hi = lo + rand.intn(500);
+  const ranged: number[] = [];
+  t.range(key(lo), key(hi), (k) => void ranged.push(num(k)));
+  assertEquals(ranged, want.map(([k]) => k).filter((k) => k >= lo && k < hi));
+}
+
+for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+  Deno.test(`btree: appends, inserts, deletes and clears agree with a sorted map (seed ${seed})`, () => {
+    const rand = new Rand(seed);
+    const t = new BTree<number>();
+    const ref = new Map<number, number>();
+    let next = 0;
+    for (let step = 0; step < 6000; step++) {
+      const r = rand.intn(100);
+      if (r < 55) {
+        // past the greatest key: a run of appends
+        next += 1 + rand.intn(3);
+        assertEquals(t.set(key(next), step), ref.get(next));
+        ref.set(next, step);
+      } else if (r < 75) {
+        const k = rand.intn(next + 10);
+        assertEquals(t.set(key(k), step), ref.get(k));
+        ref.set(k, step);
+        next = Math.max(next, k);
+      } else if (r < 99) {
+        // deletes, often of the greatest keys: the rightmost leaf empties and leaves the tree
+        const k = rand.intn(2) === 0 ? next - rand.intn(70) : rand.intn(next + 1);
+        assertEquals(t.delete(key(k)), ref.get(k));
+        ref.delete(k);
+      } else {
+        t.clear();
+        ref.clear();
+      }
+      if (step % 500 === 0) check(t, ref, rand);
+    }
+    check(t, ref, rand);
+  });
+}
