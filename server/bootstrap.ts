@@ -296,17 +296,17 @@ async function bootstrapFromWal(
   logger: Logger,
   walOpts: WalOptions,
 ) {
-  const walSnaps = await WAL.validSnapshotEntries(wdir);
+  const scan = await WAL.scan(wdir);
   let snapshot: Snapshot | undefined;
   try {
-    snapshot = await snapshotter.loadNewestAvailable(walSnaps);
+    snapshot = await snapshotter.loadNewestAvailable(scan.snapshots);
   } catch (err) {
     if (!(err instanceof Error) || !err.message.includes("no available snapshot")) throw err;
   }
   const at: WalSnapshot = snapshot === undefined
     ? { index: 0, term: 0 }
     : { index: snapshot.metadata.index, term: snapshot.metadata.term };
-  const wal = await WAL.open(wdir, at, walOpts);
+  const wal = await WAL.open(wdir, at, walOpts, scan);
   let read;
   try {
     read = await wal.readAll();

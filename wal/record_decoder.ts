@@ -100,12 +100,15 @@ export class RecordDecoder {
   }
 }
 
+/** Below this many bytes (a frame: every record is checked) a word view costs more than it saves. */
+const WORDS_FROM = 256;
+
 // Scans 4 bytes at a time where aligned: the tail check covers a whole preallocated segment.
 export function isZero(buf: Uint8Array, start: number, end: number): boolean {
   let i = start;
   while (i < end && (buf.byteOffset + i) % 4 !== 0) if (buf[i++] !== 0) return false;
   const words = (end - i) >>> 2;
-  if (words > 0) {
+  if (words > 0 && end - i >= WORDS_FROM) {
     const w = new Uint32Array(buf.buffer, buf.byteOffset + i, words);
     for (let k = 0; k < words; k++) if (w[k] !== 0) return false;
     i += words * 4;

@@ -20,8 +20,29 @@ const CHUNK = 4 * 1024 * 1024;
  */
 export async function readSegment(file: Deno.FsFile, checkZeros = true): Promise<{ data: Uint8Array; size: number }> {
   const st = await file.stat();
-  const space: FileSpace = { allocated: st.blocks === null ? Infinity : st.blocks * 512, block: st.blksize || 4096 };
-  return { data: readRecords(file, st.size, space, checkZeros), size: st.size };
+  return { data: readRecords(file, st.size, fileSpace(st), checkZeros), size: st.size };
+}
+
+/**
+ * Whether a segment holds only zeros from `off` to its end: what readSegment checks past the first zero frame, for
+ * records a reader that did not check (checkZeros false) took from it.
+ */
+export async function zerosFollowFrom(file: Deno.FsFile, off: number): Promise<boolean> {
+  const st = await file.stat();
+  return off >= st.size || zerosFollow(file, off, st.size, fileSpace(st), (from, to) => {
+    const b = new Uint8Array(to - from);
+    file.seekSync(from, Deno.SeekMode.Start);
+    for (let got = 0; got < b.length;) {
+      const n = file.readSync(b.subarray(got));
+      if (n === null) return false;
+      got += n;
+    }
+    return isZero(b, 0, b.length);
+  });
+}
+
+function fileSpace(st: Deno.FileInfo): FileSpace {
+  return { allocated: st.blocks === null ? Infinity : st.blocks * 512, block: st.blksize || 4096 };
 }
 
 /** A segment's allocated bytes (st_blocks; Infinity where unknown) and its block size. */
@@ -41,13 +62,12 @@ function zerosFollow(
   off: number,
   size: number,
   space: FileSpace,
-  load: (end: number) => boolean,
-  loaded: () => Uint8Array,
+  zeroRange: (from: number, to: number) => boolean,
 ): boolean {
   const recordsBlocksEnd = Math.ceil(off / space.block) * space.block;
   if (space.allocated <= recordsBlocksEnd) {
     const blockEnd = Math.min(size, recordsBlocksEnd);
-    return blockEnd <= off || (load(blockEnd) && isZero(loaded(), off, blockEnd));
+    return blockEnd <= off || zeroRange(off, blockEnd);
   }
   return zerosFrom(file, off, size);
 }
@@ -77,7 +97,9 @@ function readRecords(file: Deno.FsFile, size: number, space: FileSpace, checkZer
     if (off === size) return buf.subarray(0, off);
     if (!load(off + FRAME_BYTES)) break;
     if (isZero(buf, off, off + FRAME_BYTES)) {
-      if (!checkZeros || zerosFollow(file, off, size, space, load, () => buf)) return buf.subarray(0, off);
+      if (!checkZeros || zerosFollow(file, off, size, space, (from, to) => load(to) && isZero(buf, from, to))) {
+        return buf.subarray(0, off);
+      }
       break;
     }
     const frame = readFrame(buf, off);

@@ -326,3 +326,80 @@ Deno.test("wal: a torn tail in the newest of several segments is repaired; the c
     await r2.close();
   });
 });
+
+/** Copies every file of `from` into `to` (a fresh directory). */
+async function copyDir(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const e of Deno.readDir(from)) await Deno.copyFile(join(from, e.name), join(to, e.name));
+}
+
+/** Every .wal file's bytes, by name. */
+async function walBytes(dir: string): Promise<Record<string, Uint8Array>> {
+  const out: Record<string, Uint8Array> = {};
+  for (const n of await walFiles(dir)) if (n.endsWith(".wal")) out[n] = await Deno.readFile(join(dir, n));
+  return out;
+}
+
+/** Damage done to a built WAL before it is read (after its scan for `afterScan`). */
+type Damage = (dir: string, names: string[]) => Promise<void>;
+const last = (dir: string, names: string[]) => join(dir, names[names.length - 1]);
+const scanCases: [string, Damage | undefined, Damage | undefined][] = [
+  ["clean", undefined, undefined],
+  [
+    "a tail cut mid-record",
+    async (d, n) => await Deno.truncate(last(d, n), (await contentEnd(last(d, n))) - 40),
+    undefined,
+  ],
+  ["a zeroed sector in the last batch", async (d, n) => {
+    const b = await Deno.readFile(last(d, n));
+    const sector = Math.floor(((await contentEnd(last(d, n))) - 700) / 512) * 512;
+    await Deno.writeFile(last(d, n), b.fill(0, sector, sector + 512));
+  }, undefined],
+  ["data after the first zero frame", async (d, n) => {
+    const f = await Deno.open(last(d, n), { write: true });
+    await f.seek((await contentEnd(last(d, n))) + 5000, Deno.SeekMode.Start);
+    await f.write(Uint8Array.of(1, 2, 3));
+    f.close();
+  }, undefined],
+  ["the last segment cut after the scan", undefined, async (d, n) => {
+    await Deno.truncate(last(d, n), (await contentEnd(last(d, n))) - 40);
+  }],
+];
+
+for (const [what, before, afterScan] of scanCases) {
+  Deno.test(`wal: replaying a scan's records equals reading the segments again: ${what}`, async () => {
+    await withTempDir(async (root) => {
+      const built = join(root, "built");
+      const opts = { segmentBytes: 16 * 1024 };
+      const w = await WAL.create(built, META, opts);
+      for (let i = 1; i <= 150; i += 5) await w.save({ term: 1, vote: 1n, commit: i + 4 }, ents(i, i + 4, 1, 300));
+      await w.saveSnapshot({ index: 100, term: 1 });
+      await w.save({ term: 2, vote: 2n, commit: 152 }, ents(151, 160, 2, 300));
+      await w.close();
+      const names = (await walFiles(built)).filter((n) => n.endsWith(".wal"));
+      ok(names.length >= 3, `several segments: ${names}`);
+      await before?.(built, names);
+
+      const results = [];
+      for (const scanned of [false, true]) {
+        const dir = join(root, scanned ? "scanned" : "read");
+        await copyDir(built, dir);
+        const scan = scanned ? await WAL.scan(dir) : undefined;
+        if (scan !== undefined) assertEquals(scan.snapshots, [{ index: 0, term: 0 }, { index: 100, term: 1 }]);
+        await afterScan?.(dir, names);
+        const { lines, logger } = captureLogger();
+        const r = await WAL.open(dir, { index: 100, term: 1 }, { ...opts, logger }, scan);
+        const got = await r.readAll();
+        // writable on from where the replay ended, the CRC chain continued
+        await r.save({ term: 3, vote: 2n, commit: 170 }, ents(got.entries.at(-1)!.index + 1, 170, 3, 300));
+        await r.close();
+        const again = await WAL.open(dir, { index: 100, term: 1 }, opts);
+        const reread = await again.readAll();
+        await again.close();
+        results.push({ got, lines, reread, files: await walBytes(dir) });
+      }
+      assertEquals(results[1], results[0]);
+      ok(results[0].got.entries.length >= 50, `${results[0].got.entries.length} entries after the snapshot`);
+    });
+  });
+}
