@@ -123,64 +123,74 @@ export function writeKeyValue(buf: Uint8Array, pos: number, kv: KeyValue): numbe
   return w.pos;
 }
 
+/** BigInts are heap objects: versions and small leases decode to shared ones instead of one each. */
+const SMALL_BIGINTS: bigint[] = Array.from({ length: 1024 }, (_, i) => BigInt(i));
+
+/** decodeKeyValue's read position: a cursor of the module, not a closure per call (it is not reentrant). */
+let at = 0;
+
+function readVarint(b: Uint8Array): bigint {
+  let lo = 0, shift = 0;
+  // Fast path for values below 2^49, the common case for revisions and versions.
+  while (shift < 49) {
+    if (at >= b.length) throw new Error("mvcc: truncated KeyValue");
+    const c = b[at++];
+    lo += (c & 0x7f) * 2 ** shift;
+    if (c < 0x80) return lo < SMALL_BIGINTS.length ? SMALL_BIGINTS[lo] : BigInt(lo);
+    shift += 7;
+  }
+  let v = BigInt(lo);
+  for (let s = 49n;; s += 7n) {
+    if (at >= b.length || s > 63n) throw new Error("mvcc: bad varint in KeyValue");
+    const c = b[at++];
+    v |= BigInt(c & 0x7f) << s;
+    if (c < 0x80) return BigInt.asIntN(64, v);
+  }
+}
+
+function readBytes(b: Uint8Array): Uint8Array {
+  const n = Number(readVarint(b));
+  if (at + n > b.length) throw new Error("mvcc: truncated KeyValue");
+  const out = n === 0 ? EMPTY_BYTES : b.subarray(at, at + n);
+  at += n;
+  return out;
+}
+
 /**
  * Decodes protobuf bytes into a KeyValue whose key and value are views into `b`, which the caller must own and
  * not modify: one allocation then holds both, instead of one each.
  */
 export function decodeKeyValue(b: Uint8Array): KeyValue {
-  let pos = 0;
-  const varint = (): bigint => {
-    let lo = 0, shift = 0;
-    // Fast path for values below 2^49, the common case for revisions and versions.
-    while (shift < 49) {
-      if (pos >= b.length) throw new Error("mvcc: truncated KeyValue");
-      const c = b[pos++];
-      lo += (c & 0x7f) * 2 ** shift;
-      if (c < 0x80) return BigInt(lo);
-      shift += 7;
-    }
-    let v = BigInt(lo);
-    for (let s = 49n;; s += 7n) {
-      if (pos >= b.length || s > 63n) throw new Error("mvcc: bad varint in KeyValue");
-      const c = b[pos++];
-      v |= BigInt(c & 0x7f) << s;
-      if (c < 0x80) return BigInt.asIntN(64, v);
-    }
-  };
-  const bytes = (): Uint8Array => {
-    const n = Number(varint());
-    if (pos + n > b.length) throw new Error("mvcc: truncated KeyValue");
-    const out = n === 0 ? EMPTY_BYTES : b.subarray(pos, pos + n);
-    pos += n;
-    return out;
-  };
+  at = 0;
   let key = EMPTY_BYTES, value = EMPTY_BYTES;
   let createRevision = 0n, modRevision = 0n, version = 0n, lease = 0n;
-  while (pos < b.length) {
-    const tag = b[pos++];
+  while (at < b.length) {
+    const tag = b[at++];
     switch (tag) {
       case 0x0a:
-        key = bytes();
+        key = readBytes(b);
         break;
       case 0x10:
-        createRevision = varint();
+        createRevision = readVarint(b);
         break;
       case 0x18:
-        modRevision = varint();
+        modRevision = readVarint(b);
         break;
       case 0x20:
-        version = varint();
+        version = readVarint(b);
         break;
       case 0x2a:
-        value = bytes();
+        value = readBytes(b);
         break;
       case 0x30:
-        lease = varint();
+        lease = readVarint(b);
         break;
       default:
         throw new Error(`mvcc: unexpected tag ${tag} in KeyValue`);
     }
   }
+  // a key's first version: one BigInt for both revisions
+  if (modRevision === createRevision) modRevision = createRevision;
   return newKeyValue(key, value, createRevision, modRevision, version, lease);
 }
 
