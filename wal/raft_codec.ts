@@ -99,6 +99,17 @@ function readEntry(r: ProtoReader): Entry {
   return e;
 }
 
+/** An encoded entry's index alone (0 when it has none), read without decoding the rest. */
+export function entryIndex(b: Uint8Array): number {
+  const r = new ProtoReader(b);
+  while (!r.done()) {
+    const tag = r.uvarint();
+    if (tag === 0x18) return r.uvarint();
+    r.skip(tag & 7);
+  }
+  return 0;
+}
+
 export function decodeEntry(b: Uint8Array): Entry {
   return readEntry(new ProtoReader(b));
 }

@@ -24,7 +24,7 @@ import { fsyncDir, listSuffix, pathExists, writeAll, writeAllSync } from "./fs_u
 import { readSegment, zerosFollowFrom } from "./segment_reader.ts";
 import type { WalLogger } from "./logger.ts";
 import { parseWalName, WAL_SUFFIX, walName } from "./names.ts";
-import { decodeEntry, decodeHardState } from "./raft_codec.ts";
+import { decodeEntry, decodeHardState, entryIndex } from "./raft_codec.ts";
 import { END, RecordDecoder, TORN } from "./record_decoder.ts";
 import { RecordEncoder } from "./record_encoder.ts";
 import { decodeWalSnapshot, RecordType, type WalRecord, type WalSnapshot } from "./walpb.ts";
@@ -261,15 +261,19 @@ export class WAL {
       const onRecord = (r: WalRecord): void => {
         switch (r.type) {
           case RecordType.Entry: {
-            const e = decodeEntry(r.data);
-            if (e.index > start.index) {
-              const up = e.index - start.index - 1;
-              if (up > entries.length) {
-                throw new WalError(`${ERR_SLICE_OUT_OF_RANGE}: entry ${e.index} after ${start.index + entries.length}`);
-              }
-              if (up < entries.length) entries.length = up;
-              entries.push(e);
+            // an entry the snapshot covers is only counted: a restart's first segment may hold many
+            const index = entryIndex(r.data);
+            if (index <= start.index) {
+              this.enti = index;
+              return;
             }
+            const e = decodeEntry(r.data);
+            const up = e.index - start.index - 1;
+            if (up > entries.length) {
+              throw new WalError(`${ERR_SLICE_OUT_OF_RANGE}: entry ${e.index} after ${start.index + entries.length}`);
+            }
+            if (up < entries.length) entries.length = up;
+            entries.push(e);
             this.enti = e.index;
             return;
           }
