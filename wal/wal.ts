@@ -238,7 +238,12 @@ export class WAL {
       const end = dec.lastValidOff;
       segments.set(names[i], { size: seg.size, dataEnd: seg.data.length, records, end, crc: dec.crc, torn });
     }
-    return { dir, snapshots: snaps.filter((s) => s.index <= commit), segments };
+    const snapshots = snaps.filter((s) => s.index <= commit);
+    // a restart replays from the newest snapshot (from an older one only when the newest's file is missing, and then
+    // reads the segments before again): the records of the segments before its own are not kept
+    const from = snapshots.length === 0 ? 0 : Math.max(0, searchIndex(names, snapshots[snapshots.length - 1].index));
+    for (const name of names.slice(0, from)) segments.delete(name);
+    return { dir, snapshots, segments };
   }
 
   /**

@@ -380,26 +380,36 @@ for (const [what, before, afterScan] of scanCases) {
       ok(names.length >= 3, `several segments: ${names}`);
       await before?.(built, names);
 
-      const results = [];
-      for (const scanned of [false, true]) {
-        const dir = join(root, scanned ? "scanned" : "read");
-        await copyDir(built, dir);
-        const scan = scanned ? await WAL.scan(dir) : undefined;
-        if (scan !== undefined) assertEquals(scan.snapshots, [{ index: 0, term: 0 }, { index: 100, term: 1 }]);
-        await afterScan?.(dir, names);
-        const { lines, logger } = captureLogger();
-        const r = await WAL.open(dir, { index: 100, term: 1 }, { ...opts, logger }, scan);
-        const got = await r.readAll();
-        // writable on from where the replay ended, the CRC chain continued
-        await r.save({ term: 3, vote: 2n, commit: 170 }, ents(got.entries.at(-1)!.index + 1, 170, 3, 300));
-        await r.close();
-        const again = await WAL.open(dir, { index: 100, term: 1 }, opts);
-        const reread = await again.readAll();
-        await again.close();
-        results.push({ got, lines, reread, files: await walBytes(dir) });
+      // from the newest snapshot, whose segment the scan keeps on, and from an older one (its file lost), whose
+      // earlier segments the scan did not keep
+      for (const at of [{ index: 100, term: 1 }, { index: 0, term: 0 }]) {
+        const results = [];
+        for (const scanned of [false, true]) {
+          const dir = join(root, `${scanned ? "scanned" : "read"}-${at.index}`);
+          await copyDir(built, dir);
+          const scan = scanned ? await WAL.scan(dir) : undefined;
+          if (scan !== undefined) {
+            assertEquals(scan.snapshots, [{ index: 0, term: 0 }, { index: 100, term: 1 }]);
+            // kept: the newest snapshot's segment and those after it, a suffix
+            const kept = [...scan.segments.keys()];
+            ok(kept.length > 0 && kept.length < names.length, `kept ${kept} of ${names}`);
+            assertEquals(kept, names.slice(names.length - kept.length));
+          }
+          await afterScan?.(dir, names);
+          const { lines, logger } = captureLogger();
+          const r = await WAL.open(dir, at, { ...opts, logger }, scan);
+          const got = await r.readAll();
+          // writable on from where the replay ended, the CRC chain continued
+          await r.save({ term: 3, vote: 2n, commit: 170 }, ents(got.entries.at(-1)!.index + 1, 170, 3, 300));
+          await r.close();
+          const again = await WAL.open(dir, at, opts);
+          const reread = await again.readAll();
+          await again.close();
+          results.push({ got, lines, reread, files: await walBytes(dir) });
+        }
+        assertEquals(results[1], results[0]);
+        ok(results[0].got.entries.length >= 50, `${results[0].got.entries.length} entries after the snapshot`);
       }
-      assertEquals(results[1], results[0]);
-      ok(results[0].got.entries.length >= 50, `${results[0].got.entries.length} entries after the snapshot`);
     });
   });
 }
