@@ -322,6 +322,8 @@ export class WAL {
           }
           continue;
         }
+        // read again: so are the segments after it, the CRC chain checked on from here
+        this.scanned = undefined;
         const { data: buf, size } = await readSegment(seg.file);
         dec.load(seg.name, buf, i === this.locks.length - 1);
         tailSize = size;
