@@ -176,7 +176,7 @@ export class ReplayCopies {
 }
 
 /** Decodes one verified payload into `sink`; throws a message describing the defect on malformed input. */
-export function decodePayload(p: Uint8Array, sink: OpSink, copies = new ReplayCopies()): void {
+export function decodePayload(p: Uint8Array, sink: OpSink, copies: ReplayCopies): void {
   let pos = 0;
   const uvarint = (): number => {
     let n = 0, shift = 0;

@@ -29,16 +29,8 @@ export async function readSegment(file: Deno.FsFile, checkZeros = true): Promise
  */
 export async function zerosFollowFrom(file: Deno.FsFile, off: number): Promise<boolean> {
   const st = await file.stat();
-  return off >= st.size || zerosFollow(file, off, st.size, fileSpace(st), (from, to) => {
-    const b = new Uint8Array(to - from);
-    file.seekSync(from, Deno.SeekMode.Start);
-    for (let got = 0; got < b.length;) {
-      const n = file.readSync(b.subarray(got));
-      if (n === null) return false;
-      got += n;
-    }
-    return isZero(b, 0, b.length);
-  });
+  return off >= st.size ||
+    zerosFollow(file, off, st.size, fileSpace(st), (from, to) => zerosFrom(file, from, to));
 }
 
 function fileSpace(st: Deno.FileInfo): FileSpace {
@@ -111,12 +103,12 @@ function readRecords(file: Deno.FsFile, size: number, space: FileSpace, checkZer
   return readWholeSync(file);
 }
 
-/** Whether the file holds only zeros from `from` to `size`, read a chunk at a time. */
-function zerosFrom(file: Deno.FsFile, from: number, size: number): boolean {
-  const chunk = new Uint8Array(Math.min(CHUNK, size - from));
-  for (let pos = from; pos < size;) {
+/** Whether the file holds only zeros from `from` to `end`, read a chunk at a time. */
+function zerosFrom(file: Deno.FsFile, from: number, end: number): boolean {
+  const chunk = new Uint8Array(Math.min(CHUNK, end - from));
+  for (let pos = from; pos < end;) {
     file.seekSync(pos, Deno.SeekMode.Start);
-    const n = file.readSync(chunk.subarray(0, Math.min(chunk.length, size - pos)));
+    const n = file.readSync(chunk.subarray(0, Math.min(chunk.length, end - pos)));
     if (n === null) return false;
     if (!isZero(chunk, 0, n)) return false;
     pos += n;
