@@ -15,6 +15,7 @@ import { failpoint } from "./failpoints.ts";
 import { latin1 } from "./bytes.ts";
 import { crc32cUpdate } from "../wal/crc32c.ts";
 import { MAGIC, OP_CREATE_BUCKET, OP_DROP_BUCKET, type OpSink, RecordWriter, replayLog } from "./backend_log.ts";
+import { ReplayedRevisions } from "./replayed_revisions.ts";
 
 /** Bucket names used by etcd. */
 export const BUCKET = {
@@ -105,7 +106,7 @@ export class Backend {
   readonly batchLimit: number;
   readonly autoDefragMinBytes: number;
 
-  #buckets = new Map<string, BTree<Uint8Array>>();
+  #buckets = new Map<string, BucketContent>();
   #detached = new Map<string, BucketSource>();
   #file: Deno.FsFile;
   #fileSize: number;
@@ -186,9 +187,8 @@ export class Backend {
 
   dropBucket(name: string): void {
     if (this.#detached.has(name)) throw new Error(`backend: bucket ${name} is detached`);
-    const b = this.#buckets.get(name);
-    if (b === undefined) return;
-    b.forEach((k, v) => this.#live.add(name, k.length, v.length, -1));
+    if (!this.#buckets.has(name)) return;
+    this.#bucket(name).forEach((k, v) => this.#live.add(name, k.length, v.length, -1));
     this.#buckets.delete(name);
     this.#pending.bucketOp(OP_DROP_BUCKET, name);
     this.#wrote();
@@ -199,14 +199,16 @@ export class Backend {
   }
 
   /**
-   * Stops keeping bucket `name` in memory and returns its replayed content. From now on `source` supplies the
-   * content, and the owner must put each key only once and pass the stored value's length when deleting it.
+   * Stops keeping bucket `name` in memory and returns its replayed content (the "key" bucket's as revisions, when its
+   * replay kept it so: see forEachRevision). From now on `source` supplies the content, and the owner must put each
+   * key only once and pass the stored value's length when deleting it.
    */
-  detach(name: string, source: BucketSource): BTree<Uint8Array> {
-    const t = this.#bucket(name);
+  detach(name: string, source: BucketSource): BucketContent {
+    const t = this.#buckets.get(name);
+    if (t === undefined) this.#bucket(name); // throws what a missing or detached bucket gets
     this.#buckets.delete(name);
     this.#detached.set(name, source);
-    return t;
+    return t!;
   }
 
   /**
@@ -441,7 +443,10 @@ export class Backend {
     if (b === undefined) {
       throw new Error(`backend: bucket ${name} ${this.#detached.has(name) ? "is detached" : "does not exist"}`);
     }
-    return b;
+    if (b instanceof BTree) return b;
+    const t = b.toBTree();
+    this.#buckets.set(name, t);
+    return t;
   }
 
   #content(name: string): BucketSource {
@@ -538,39 +543,62 @@ export class Backend {
   }
 }
 
-/** Rebuilds the buckets while the log is replayed. */
+/** Rebuilds the buckets while the log is replayed: the "key" bucket as revisions while it can (see ReplayedRevisions). */
 class ReplaySink implements OpSink {
-  buckets = new Map<string, BTree<Uint8Array>>();
+  buckets = new Map<string, BucketContent>();
   live = new LiveSize();
 
-  put(bucket: string, key: Uint8Array, value: Uint8Array): void {
-    const t = this.#bucket(bucket);
-    const old = t.set(key, value);
-    if (old !== undefined) this.live.add(bucket, key.length, old.length, -1);
-    this.live.add(bucket, key.length, value.length);
+  put(bucket: string, p: Uint8Array, ks: number, ke: number, vs: number, ve: number): void {
+    const b = this.#bucket(bucket);
+    if (b instanceof ReplayedRevisions && b.put(p, ks, ke, vs, ve)) {
+      this.live.add(bucket, ke - ks, ve - vs);
+      return;
+    }
+    const old = this.#tree(bucket).set(p.subarray(ks, ke), p.subarray(vs, ve));
+    if (old !== undefined) this.live.add(bucket, ke - ks, old.length, -1);
+    this.live.add(bucket, ke - ks, ve - vs);
   }
 
-  delete(bucket: string, key: Uint8Array): void {
-    const old = this.#bucket(bucket).delete(key);
-    if (old !== undefined) this.live.add(bucket, key.length, old.length, -1);
+  delete(bucket: string, p: Uint8Array, ks: number, ke: number): void {
+    const b = this.#bucket(bucket);
+    const oldLength = b instanceof ReplayedRevisions ? b.delete(p, ks, ke) : b.delete(p.subarray(ks, ke))?.length ?? -1;
+    if (oldLength >= 0) this.live.add(bucket, ke - ks, oldLength, -1);
   }
 
   createBucket(bucket: string): void {
-    if (!this.buckets.has(bucket)) this.buckets.set(bucket, new BTree());
+    if (!this.buckets.has(bucket)) this.buckets.set(bucket, newBucket(bucket));
   }
 
   dropBucket(bucket: string): void {
-    const t = this.buckets.get(bucket);
-    if (t === undefined) return;
-    t.forEach((k, v) => this.live.add(bucket, k.length, v.length, -1));
+    const b = this.buckets.get(bucket);
+    if (b === undefined) return;
+    treeOf(b).forEach((k, v) => this.live.add(bucket, k.length, v.length, -1));
     this.buckets.delete(bucket);
   }
 
-  #bucket(name: string): BTree<Uint8Array> {
+  #bucket(name: string): BucketContent {
     const b = this.buckets.get(name);
     if (b === undefined) throw new Error(`op on missing bucket ${name}`);
     return b;
   }
+
+  /** The bucket as a tree, made one if it was revisions. */
+  #tree(name: string): BTree<Uint8Array> {
+    const t = treeOf(this.#bucket(name));
+    this.buckets.set(name, t);
+    return t;
+  }
+}
+
+/** A bucket in memory: a tree, or the "key" bucket's replayed revisions until something needs it as a tree. */
+export type BucketContent = BTree<Uint8Array> | ReplayedRevisions;
+
+function newBucket(name: string): BucketContent {
+  return name === BUCKET.key ? new ReplayedRevisions() : new BTree();
+}
+
+function treeOf(b: BucketContent): BTree<Uint8Array> {
+  return b instanceof ReplayedRevisions ? b.toBTree() : b;
 }
 
 async function writeAll(f: Deno.FsFile, data: Uint8Array): Promise<void> {

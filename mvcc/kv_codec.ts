@@ -126,14 +126,15 @@ export function writeKeyValue(buf: Uint8Array, pos: number, kv: KeyValue): numbe
 /** BigInts are heap objects: versions and small leases decode to shared ones instead of one each. */
 const SMALL_BIGINTS: bigint[] = Array.from({ length: 1024 }, (_, i) => BigInt(i));
 
-/** decodeKeyValue's read position: a cursor of the module, not a closure per call (it is not reentrant). */
+/** decodeKeyValue's read position and end: a cursor of the module, not a closure per call (it is not reentrant). */
 let at = 0;
+let limit = 0;
 
 function readVarint(b: Uint8Array): bigint {
   let lo = 0, shift = 0;
   // Fast path for values below 2^49, the common case for revisions and versions.
   while (shift < 49) {
-    if (at >= b.length) throw new Error("mvcc: truncated KeyValue");
+    if (at >= limit) throw new Error("mvcc: truncated KeyValue");
     const c = b[at++];
     lo += (c & 0x7f) * 2 ** shift;
     if (c < 0x80) return lo < SMALL_BIGINTS.length ? SMALL_BIGINTS[lo] : BigInt(lo);
@@ -141,7 +142,7 @@ function readVarint(b: Uint8Array): bigint {
   }
   let v = BigInt(lo);
   for (let s = 49n;; s += 7n) {
-    if (at >= b.length || s > 63n) throw new Error("mvcc: bad varint in KeyValue");
+    if (at >= limit || s > 63n) throw new Error("mvcc: bad varint in KeyValue");
     const c = b[at++];
     v |= BigInt(c & 0x7f) << s;
     if (c < 0x80) return BigInt.asIntN(64, v);
@@ -150,21 +151,22 @@ function readVarint(b: Uint8Array): bigint {
 
 function readBytes(b: Uint8Array): Uint8Array {
   const n = Number(readVarint(b));
-  if (at + n > b.length) throw new Error("mvcc: truncated KeyValue");
+  if (at + n > limit) throw new Error("mvcc: truncated KeyValue");
   const out = n === 0 ? EMPTY_BYTES : b.subarray(at, at + n);
   at += n;
   return out;
 }
 
 /**
- * Decodes protobuf bytes into a KeyValue whose key and value are views into `b`, which the caller must own and
- * not modify: one allocation then holds both, instead of one each.
+ * Decodes the protobuf bytes b[start, end) into a KeyValue whose key and value are views into `b`, which the caller
+ * must own and not modify: one allocation then holds both, instead of one each.
  */
-export function decodeKeyValue(b: Uint8Array): KeyValue {
-  at = 0;
+export function decodeKeyValue(b: Uint8Array, start = 0, end = b.length): KeyValue {
+  at = start;
+  limit = end;
   let key = EMPTY_BYTES, value = EMPTY_BYTES;
   let createRevision = 0n, modRevision = 0n, version = 0n, lease = 0n;
-  while (at < b.length) {
+  while (at < end) {
     const tag = b[at++];
     switch (tag) {
       case 0x0a:

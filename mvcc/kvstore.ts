@@ -7,7 +7,7 @@
  * the bucket's bytes are re-encoded from it when the backend needs them (hash, defrag) instead of kept twice.
  */
 import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
-import { type Backend, BUCKET } from "./backend.ts";
+import { type Backend, BUCKET, type BucketContent } from "./backend.ts";
 import { EMPTY_BYTES } from "./bytes.ts";
 import { crc32c, crc32cUpdate } from "../wal/crc32c.ts";
 import { ErrCompacted, ErrFutureRev } from "./errors.ts";
@@ -15,8 +15,8 @@ import { TreeIndex } from "./index.ts";
 import { type IndexRev, KeyIndex } from "./key_index.ts";
 import { decodeKeyValue, newKeyValue, storedValue, storedValueSize } from "./kv_codec.ts";
 import { type RangeOptions, type RangeResult, TxnRead, TxnWrite } from "./kvstore_txn.ts";
-import { bytesToRev, bytesToUint64, isTombstone, revKey, revToBytes, uint64ToBytes } from "./revision.ts";
-import type { BTree } from "./btree.ts";
+import { bytesToRev, bytesToUint64, revKey, revToBytes, uint64ToBytes } from "./revision.ts";
+import { forEachRevision } from "./replayed_revisions.ts";
 
 const enc = new TextEncoder();
 const CONSISTENT_INDEX_KEY = enc.encode("consistent_index");
@@ -342,7 +342,7 @@ export class KVStore {
   }
 
   /** Rebuilds the index from the replayed "key" bucket. */
-  #restore(replayed: BTree<Uint8Array>): void {
+  #restore(replayed: BucketContent): void {
     const b = this.backend;
     const finished = b.get(BUCKET.meta, FINISHED_COMPACT_KEY);
     if (finished !== undefined) this.#compactMainRev = bytesToRev(finished).main;
@@ -354,19 +354,18 @@ export class KVStore {
     if (term !== undefined) this.#term = bytesToUint64(term);
 
     let currentRev = 1;
-    replayed.forEach((k, v) => {
-      const rev = bytesToRev(k);
-      const stored = decodeKeyValue(v);
-      currentRev = rev.main;
+    forEachRevision(replayed, (main, sub, tombstone, v, start, end) => {
+      const stored = decodeKeyValue(v, start, end);
+      currentRev = main;
       const ki = this.index.keyIndex(stored.key);
-      if (isTombstone(k)) {
+      if (tombstone) {
         if (ki !== undefined) {
-          const tomb = newKeyValue(ki.key, EMPTY_BYTES, 0n, BigInt(rev.main), 0n, 0n);
-          ki.tombstone(rev.main, rev.sub, tomb);
+          const tomb = newKeyValue(ki.key, EMPTY_BYTES, 0n, BigInt(main), 0n, 0n);
+          ki.tombstone(main, sub, tomb);
           this.#history.push(tomb);
         } else {
           // Left by a compaction interrupted after deleting the key's earlier revisions: it is garbage.
-          b.delete(BUCKET.key, k, v.length);
+          b.delete(BUCKET.key, revToBytes(main, sub, true), end - start);
         }
         return;
       }
@@ -379,14 +378,14 @@ export class KVStore {
           stored.version,
           stored.lease,
         );
-        ki.put(rev.main, rev.sub, kv);
+        ki.put(main, sub, kv);
         this.#history.push(kv);
         return;
       }
       const nki = new KeyIndex(stored.key);
       nki.restore(
         { main: Number(stored.createRevision), sub: 0 },
-        { main: rev.main, sub: rev.sub, kv: stored },
+        { main, sub, kv: stored },
         Number(stored.version),
       );
       this.index.insert(nki);

@@ -11,7 +11,8 @@ export interface Revision {
 
 export const REV_BYTES_LEN = 17;
 export const MARKED_REV_BYTES_LEN = 18;
-const MARK_TOMBSTONE = 0x74; // 't'
+export const MARK_TOMBSTONE = 0x74; // 't'
+export const REV_SEPARATOR = 0x5f; // '_'
 
 /** a > b in (main, sub) order. */
 export function revGreater(a: Revision, b: Revision): boolean {
@@ -32,7 +33,8 @@ function putUint64(b: Uint8Array, off: number, n: number): void {
   b[off + 7] = lo;
 }
 
-function getUint64(b: Uint8Array, off: number): number {
+/** The 8-byte big-endian integer at b[off] (exact below 2^53). */
+export function getUint64(b: Uint8Array, off: number): number {
   const hi = ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
   const lo = ((b[off + 4] << 24) | (b[off + 5] << 16) | (b[off + 6] << 8) | b[off + 7]) >>> 0;
   return hi * 0x100000000 + lo;
@@ -48,7 +50,7 @@ export function revToBytes(main: number, sub: number, tombstone = false): Uint8A
 /** revToBytes into `into`, which has its length (for a buffer used again). */
 export function writeRev(into: Uint8Array, main: number, sub: number, tombstone = false): Uint8Array {
   putUint64(into, 0, main);
-  into[8] = 0x5f; // '_'
+  into[8] = REV_SEPARATOR;
   putUint64(into, 9, sub);
   if (tombstone) into[17] = MARK_TOMBSTONE;
   return into;

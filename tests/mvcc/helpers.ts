@@ -57,8 +57,8 @@ export async function logKeys(path: string, bucket: string): Promise<Uint8Array[
   const f = await Deno.open(path, { read: true });
   try {
     await replayLog(path, f, (await f.stat()).size, {
-      put: (bk, k, v) => bk === bucket && t.set(k, v),
-      delete: (bk, k) => bk === bucket && t.delete(k),
+      put: (bk, p, ks, ke, vs, ve) => bk === bucket && t.set(p.subarray(ks, ke), p.subarray(vs, ve)),
+      delete: (bk, p, ks, ke) => bk === bucket && t.delete(p.subarray(ks, ke)),
       createBucket: () => {},
       dropBucket: () => {},
     });

@@ -50,8 +50,10 @@ Deno.test("kvstore: the consistent index is saved once per backend commit, with 
     const f = await Deno.open(o.backend.path, { read: true });
     try {
       await replayLog(o.backend.path, f, (await f.stat()).size, {
-        put: (bk, k, v) => {
-          if (bk === "meta" && s(k) === "consistent_index") saved.push(Buffer.from(v).readUInt32BE(4));
+        put: (bk, p, ks, ke, vs, ve) => {
+          if (bk === "meta" && s(p.subarray(ks, ke)) === "consistent_index") {
+            saved.push(Buffer.from(p.subarray(vs, ve)).readUInt32BE(4));
+          }
         },
         delete: () => {},
         createBucket: () => {},
