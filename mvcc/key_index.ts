@@ -8,8 +8,9 @@
 import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
 import { revGreater, type Revision, revKey } from "./revision.ts";
 
+/** A revision of a key and its KeyValue (decoded when first read, for a restored one: see StoredRev). */
 export interface IndexRev extends Revision {
-  kv: KeyValue;
+  readonly kv: KeyValue;
 }
 
 export interface Generation {
@@ -44,9 +45,14 @@ export class KeyIndex {
   }
 
   put(main: number, sub: number, kv: KeyValue): void {
-    const rev: IndexRev = { main, sub, kv };
+    this.putRev({ main, sub, kv });
+  }
+
+  putRev(rev: IndexRev): void {
     if (!revGreater(rev, this.modified)) {
-      throw new Error(`mvcc: 'put' with an unexpected smaller revision ${main}/${sub} <= ${this.modified.main}`);
+      throw new Error(
+        `mvcc: 'put' with an unexpected smaller revision ${rev.main}/${rev.sub} <= ${this.modified.main}`,
+      );
     }
     // Arrays are created with literals, which allocate exactly one slot: push on an empty array reserves 17, and
     // most keys have a single generation with a single revision.

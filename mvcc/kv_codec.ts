@@ -149,6 +149,71 @@ function readVarint(b: Uint8Array): bigint {
   }
 }
 
+/** Steps over a length-prefixed field; returns where its bytes start (they end at `at`). */
+function skipBytes(b: Uint8Array): number {
+  const n = Number(readVarint(b));
+  if (at + n > limit) throw new Error("mvcc: truncated KeyValue");
+  at += n;
+  return at - n;
+}
+
+/** A varint as a number: revisions and versions stay below 2^53 (revision.ts), so a larger one is a defect. */
+function readNumberVarint(b: Uint8Array): number {
+  let n = 0;
+  for (let shift = 0; shift < 56; shift += 7) {
+    if (at >= limit) throw new Error("mvcc: truncated KeyValue");
+    const c = b[at++];
+    n += (c & 0x7f) * 2 ** shift;
+    if (c < 0x80 && n <= Number.MAX_SAFE_INTEGER) return n;
+    if (c < 0x80) break;
+  }
+  throw new Error("mvcc: a revision or version past 2^53 in KeyValue");
+}
+
+/**
+ * What a restore needs of a stored KeyValue before its value is read (scanKeyValue): where its key lies, its create
+ * revision and version as numbers, its lease. One object, reused by every call.
+ */
+export const scanned = { keyStart: 0, keyEnd: 0, createRevision: 0, version: 0, lease: 0n };
+
+/**
+ * Reads the fields of the KeyValue at b[start, end) into `scanned` without making its KeyValue, value view or revision
+ * BigInts (decodeKeyValue makes them when the value is read). Throws on malformed bytes as decodeKeyValue does.
+ */
+export function scanKeyValue(b: Uint8Array, start: number, end: number): void {
+  at = start;
+  limit = end;
+  scanned.keyStart = scanned.keyEnd = start;
+  scanned.createRevision = scanned.version = 0;
+  scanned.lease = 0n;
+  while (at < end) {
+    const tag = b[at++];
+    switch (tag) {
+      case 0x0a:
+        scanned.keyStart = skipBytes(b);
+        scanned.keyEnd = at;
+        break;
+      case 0x10:
+        scanned.createRevision = readNumberVarint(b);
+        break;
+      case 0x18:
+        readNumberVarint(b);
+        break;
+      case 0x20:
+        scanned.version = readNumberVarint(b);
+        break;
+      case 0x2a:
+        skipBytes(b);
+        break;
+      case 0x30:
+        scanned.lease = readVarint(b);
+        break;
+      default:
+        throw new Error(`mvcc: unexpected tag ${tag} in KeyValue`);
+    }
+  }
+}
+
 function readBytes(b: Uint8Array): Uint8Array {
   const n = Number(readVarint(b));
   if (at + n > limit) throw new Error("mvcc: truncated KeyValue");
@@ -159,9 +224,10 @@ function readBytes(b: Uint8Array): Uint8Array {
 
 /**
  * Decodes the protobuf bytes b[start, end) into a KeyValue whose key and value are views into `b`, which the caller
- * must own and not modify: one allocation then holds both, instead of one each.
+ * must own and not modify: one allocation then holds both, instead of one each. `knownKey`, when given, is the key
+ * the bytes hold (a restored revision's key index has it): it is used instead of a view of them.
  */
-export function decodeKeyValue(b: Uint8Array, start = 0, end = b.length): KeyValue {
+export function decodeKeyValue(b: Uint8Array, start = 0, end = b.length, knownKey?: Uint8Array): KeyValue {
   at = start;
   limit = end;
   let key = EMPTY_BYTES, value = EMPTY_BYTES;
@@ -170,7 +236,11 @@ export function decodeKeyValue(b: Uint8Array, start = 0, end = b.length): KeyVal
     const tag = b[at++];
     switch (tag) {
       case 0x0a:
-        key = readBytes(b);
+        if (knownKey === undefined) key = readBytes(b);
+        else {
+          key = knownKey;
+          skipBytes(b);
+        }
         break;
       case 0x10:
         createRevision = readVarint(b);

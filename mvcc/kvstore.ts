@@ -13,7 +13,8 @@ import { crc32c, crc32cUpdate } from "../wal/crc32c.ts";
 import { ErrCompacted, ErrFutureRev } from "./errors.ts";
 import { TreeIndex } from "./index.ts";
 import { type IndexRev, KeyIndex } from "./key_index.ts";
-import { decodeKeyValue, newKeyValue, storedValue, storedValueSize } from "./kv_codec.ts";
+import { decodeKeyValue, newKeyValue, scanKeyValue, scanned, storedValue, storedValueSize } from "./kv_codec.ts";
+import { StoredRev } from "./stored_rev.ts";
 import { type RangeOptions, type RangeResult, TxnRead, TxnWrite } from "./kvstore_txn.ts";
 import { bytesToRev, bytesToUint64, revKey, revToBytes, uint64ToBytes } from "./revision.ts";
 import { forEachRevision } from "./replayed_revisions.ts";
@@ -48,7 +49,23 @@ function compareRevs(a: IndexRev, b: IndexRev): number {
 
 /** The "key" bucket key of a revision: tombstones (version 0) carry the mark. */
 function storedKey(r: IndexRev): Uint8Array {
-  return revToBytes(r.main, r.sub, r.kv.version === 0n);
+  return revToBytes(r.main, r.sub, !(r instanceof StoredRev) && r.kv.version === 0n);
+}
+
+/** The "key" bucket value of a revision: a restored one's as it was read. */
+function storedBytes(r: IndexRev): Uint8Array {
+  return r instanceof StoredRev ? r.stored() : storedValue(r.kv);
+}
+
+function storedBytesSize(r: IndexRev): number {
+  return r instanceof StoredRev ? r.storedSize : storedValueSize(r.kv);
+}
+
+/** A change in the store's history: a write's KeyValue, or a restored revision (its KeyValue decoded when read). */
+type Change = KeyValue | StoredRev;
+
+function changeRev(c: Change): number {
+  return c instanceof StoredRev ? c.main : Number(c.modRevision);
 }
 
 export class KVStore {
@@ -76,7 +93,7 @@ export class KVStore {
    * Every change since the compacted revision in revision order (the index's own KeyValues, shared), from
    * #historyHead on: what a watcher that is behind catches up from, without a scan of the keyspace.
    */
-  #history: KeyValue[] = [];
+  #history: Change[] = [];
   #historyHead = 0;
 
   private constructor(backend: Backend, opts: KVStoreOptions) {
@@ -205,7 +222,8 @@ export class KVStore {
     if (fromRev < this.#compactMainRev) throw ErrCompacted;
     const h = this.#history;
     for (let i = this.#firstChangeAt(fromRev); i < h.length; i++) {
-      if (Number(h[i].modRevision) > toRev || fn(h[i]) === false) return;
+      const c = h[i];
+      if (changeRev(c) > toRev || fn(c instanceof StoredRev ? c.kv : c) === false) return;
     }
   }
 
@@ -215,7 +233,7 @@ export class KVStore {
     let lo = this.#historyHead, hi = h.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (Number(h[mid].modRevision) < rev) lo = mid + 1;
+      if (changeRev(h[mid]) < rev) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -272,7 +290,7 @@ export class KVStore {
       if (r.main > rev) break;
       if (r.main <= compactRev && keep.size > 0 && !keep.has(revKey(r.main, r.sub))) continue;
       h = crc32cUpdate(h, storedKey(r));
-      h = crc32cUpdate(h, storedValue(r.kv));
+      h = crc32cUpdate(h, storedBytes(r));
     }
     return { hash: h, currentRev, compactRev };
   }
@@ -313,7 +331,7 @@ export class KVStore {
     for (;;) {
       const end = Math.min(this.#removedUpTo + this.compactionBatchLimit, removing.length);
       for (let i = this.#removedUpTo; i < end; i++) {
-        this.backend.delete(BUCKET.key, storedKey(removing[i]), storedValueSize(removing[i].kv));
+        this.backend.delete(BUCKET.key, storedKey(removing[i]), storedBytesSize(removing[i]));
       }
       this.#removedUpTo = end;
       if (end === removing.length) {
@@ -338,7 +356,7 @@ export class KVStore {
 
   /** The "key" bucket's content, re-encoded from the index, for the backend. */
   #forEachStored(fn: (key: Uint8Array, value: Uint8Array) => void): void {
-    for (const r of this.#storedRevisions()) fn(storedKey(r), storedValue(r.kv));
+    for (const r of this.#storedRevisions()) fn(storedKey(r), storedBytes(r));
   }
 
   /** Rebuilds the index from the replayed "key" bucket. */
@@ -355,10 +373,10 @@ export class KVStore {
 
     let currentRev = 1;
     forEachRevision(replayed, (main, sub, tombstone, v, start, end) => {
-      const stored = decodeKeyValue(v, start, end);
       currentRev = main;
-      const ki = this.index.keyIndex(stored.key);
       if (tombstone) {
+        const stored = decodeKeyValue(v, start, end);
+        const ki = this.index.keyIndex(stored.key);
         if (ki !== undefined) {
           const tomb = newKeyValue(ki.key, EMPTY_BYTES, 0n, BigInt(main), 0n, 0n);
           ki.tombstone(main, sub, tomb);
@@ -369,27 +387,20 @@ export class KVStore {
         }
         return;
       }
+      scanKeyValue(v, start, end);
+      const key = v.subarray(scanned.keyStart, scanned.keyEnd);
+      const ki = this.index.keyIndex(key);
       if (ki !== undefined) {
-        const kv = newKeyValue(
-          ki.key,
-          stored.value,
-          stored.createRevision,
-          stored.modRevision,
-          stored.version,
-          stored.lease,
-        );
-        ki.put(main, sub, kv);
-        this.#history.push(kv);
+        const r = new StoredRev(main, sub, ki.key, scanned.lease, v, start, end);
+        ki.putRev(r);
+        this.#history.push(r);
         return;
       }
-      const nki = new KeyIndex(stored.key);
-      nki.restore(
-        { main: Number(stored.createRevision), sub: 0 },
-        { main, sub, kv: stored },
-        Number(stored.version),
-      );
+      const nki = new KeyIndex(key);
+      const r = new StoredRev(main, sub, key, scanned.lease, v, start, end);
+      nki.restore({ main: scanned.createRevision, sub: 0 }, r, scanned.version);
       this.index.insert(nki);
-      this.#history.push(stored);
+      this.#history.push(r);
     });
     this.#currentRev = Math.max(currentRev, this.#compactMainRev);
     this.#trimHistory(this.#compactMainRev);
@@ -400,8 +411,9 @@ export class KVStore {
       this.index.forEach((ki) => {
         const g = ki.generations[ki.generations.length - 1];
         if (g.revs.length === 0) return;
-        const kv = g.revs[g.revs.length - 1].kv;
-        if (kv.lease !== 0n) lessor.attach(kv.lease, ki.key);
+        const r = g.revs[g.revs.length - 1];
+        const lease = r instanceof StoredRev ? r.lease : r.kv.lease;
+        if (lease !== 0n) lessor.attach(lease, ki.key);
       });
     }
     if (scheduled !== 0) this.#startCompaction(scheduled).catch(() => {});
