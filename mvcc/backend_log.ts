@@ -148,9 +148,17 @@ export interface OpSink {
 
 const textDecoder = new TextDecoder();
 
+/** Whether p[pos, pos + n) holds `b`. */
+function sameBytes(p: Uint8Array, pos: number, n: number, b: Uint8Array): boolean {
+  if (b.length !== n) return false;
+  for (let i = 0; i < n; i++) if (p[pos + i] !== b[i]) return false;
+  return true;
+}
+
 /** Decodes one verified payload into `sink`; throws a message describing the defect on malformed input. */
 export function decodePayload(p: Uint8Array, sink: OpSink): void {
   let pos = 0;
+  let lastName = new Uint8Array(0), bucket = "";
   const uvarint = (): number => {
     let n = 0, shift = 0;
     for (;;) {
@@ -174,7 +182,11 @@ export function decodePayload(p: Uint8Array, sink: OpSink): void {
     if (pos >= p.length) throw new Error("truncated op");
     const bl = p[pos++];
     if (pos + bl > p.length) throw new Error("truncated bucket name");
-    const bucket = textDecoder.decode(p.subarray(pos, pos + bl));
+    // one bucket's ops follow each other: its name is decoded again only when it changes
+    if (!sameBytes(p, pos, bl, lastName)) {
+      lastName = p.slice(pos, pos + bl);
+      bucket = textDecoder.decode(lastName);
+    }
     pos += bl;
     switch (kind) {
       case OP_PUT: {

@@ -62,6 +62,9 @@ export class BTree<V> {
   }
 
   get(key: Uint8Array): V | undefined {
+    // past the greatest key (a new key in an ascending load or replay): not there, without a descent
+    const r = this.#rightmost;
+    if (r !== null && r.keys.length > 0 && compareBytes(r.keys[r.keys.length - 1], key) < 0) return undefined;
     const leaf = this.#leafFor(key);
     const i = lowerBound(leaf.keys, key);
     return i < leaf.keys.length && compareBytes(leaf.keys[i], key) === 0 ? leaf.vals[i] : undefined;

@@ -1,5 +1,5 @@
 // The B+ tree against a sorted reference, under seeded mixes of appends past the greatest key (its fast path),
-// inserts anywhere, replacements, deletes (which drop emptied leaves) and clears.
+// inserts anywhere, replacements, deletes (which drop emptied leaves), clears, and gets.
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { BTree } from "../../mvcc/btree.ts";
 import { Rand } from "../../raft/rand.ts";
@@ -53,8 +53,25 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
         t.clear();
         ref.clear();
       }
+      // gets anywhere, past the greatest key too (its fast path)
+      const probe = rand.intn(next + 20);
+      assertEquals(t.get(key(probe)), ref.get(probe));
       if (step % 500 === 0) check(t, ref, rand);
     }
     check(t, ref, rand);
   });
 }
+
+Deno.test("btree: gets stay right while the greatest keys are deleted (the rightmost leaf empties)", () => {
+  const t = new BTree<number>();
+  for (let k = 0; k < 1000; k++) t.set(key(k), k);
+  for (let k = 999; k >= 500; k--) {
+    t.delete(key(k));
+    assertEquals([t.get(key(k)), t.get(key(k - 1)), t.get(key(k + 1)), t.get(key(0))], [
+      undefined,
+      k - 1,
+      undefined,
+      0,
+    ]);
+  }
+});
