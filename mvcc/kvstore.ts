@@ -398,7 +398,12 @@ export class KVStore {
       }
       const nki = new KeyIndex(key);
       const r = new StoredRev(main, sub, key, scanned.lease, v, start, end);
-      nki.restore({ main: scanned.createRevision, sub: 0 }, r, scanned.version);
+      // created as etcd restores it, (create revision, 0): the revision itself when that is what it is
+      nki.restore(
+        scanned.createRevision === main && sub === 0 ? r : { main: scanned.createRevision, sub: 0 },
+        r,
+        scanned.version,
+      );
       this.index.insert(nki);
       this.#history.push(r);
     });

@@ -20,16 +20,16 @@ const TABLES: Uint32Array = (() => {
 })();
 
 /**
- * Continues a CRC-32C over `data`, like Go's crc32.Update: update(update(0, a), b)
+ * Continues a CRC-32C over `data` (or data[start, end)), like Go's crc32.Update: update(update(0, a), b)
  * equals update(0, a ++ b). That is what makes etcd's WAL CRC roll from record to
  * record and from segment to segment.
  */
-export function crc32cUpdate(crc: number, data: Uint8Array): number {
+export function crc32cUpdate(crc: number, data: Uint8Array, start = 0, end = data.length): number {
   const t = TABLES;
   let c = ~crc;
-  let i = 0;
-  const n = data.length;
-  const fast = n - (n % 8);
+  let i = start;
+  const n = end;
+  const fast = n - ((n - start) % 8);
   while (i < fast) {
     const a = c ^ (data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24));
     c = t[1792 + (a & 0xff)] ^ t[1536 + ((a >>> 8) & 0xff)] ^ t[1280 + ((a >>> 16) & 0xff)] ^

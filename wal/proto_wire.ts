@@ -239,12 +239,17 @@ export class ProtoReader {
 
   /** A length-delimited payload as a view into the input. */
   bytes(): Uint8Array {
+    const start = this.bytesAt();
+    return this.pos === start ? EMPTY : this.buf.subarray(start, this.pos);
+  }
+
+  /** Steps over a length-delimited payload without a view of it: returns where it starts (it ends at `pos`). */
+  bytesAt(): number {
     const len = this.uvarint();
-    if (len === 0) return EMPTY;
     const start = this.pos;
     if (len > this.end - start) throw new ProtoError("proto: length-delimited field runs past the end");
     this.pos = start + len;
-    return this.buf.subarray(start, start + len);
+    return start;
   }
 
   /** A nested message: a reader over its bytes, advancing this one past them. */

@@ -100,8 +100,8 @@ function readEntry(r: ProtoReader): Entry {
 }
 
 /** An encoded entry's index alone (0 when it has none), read without decoding the rest. */
-export function entryIndex(b: Uint8Array): number {
-  const r = new ProtoReader(b);
+export function entryIndex(b: Uint8Array, start = 0, end = b.length): number {
+  const r = new ProtoReader(b, start, end);
   while (!r.done()) {
     const tag = r.uvarint();
     if (tag === 0x18) return r.uvarint();
@@ -110,8 +110,8 @@ export function entryIndex(b: Uint8Array): number {
   return 0;
 }
 
-export function decodeEntry(b: Uint8Array): Entry {
-  return readEntry(new ProtoReader(b));
+export function decodeEntry(b: Uint8Array, start = 0, end = b.length): Entry {
+  return readEntry(new ProtoReader(b, start, end));
 }
 
 // ---- HardState: term=1 vote=2 commit=3

@@ -95,8 +95,8 @@ function readRecords(file: Deno.FsFile, size: number, space: FileSpace, checkZer
       break;
     }
     const frame = readFrame(buf, off);
-    if (frame === null || frame[0] > MAX_RECORD_BYTES) break;
-    const next = off + FRAME_BYTES + frame[0] + frame[1];
+    if (frame < 0 || Math.floor(frame / 8) > MAX_RECORD_BYTES) break;
+    const next = off + FRAME_BYTES + Math.floor(frame / 8) + (frame % 8);
     if (!load(next)) break;
     off = next;
   }

@@ -27,7 +27,7 @@ import { parseWalName, WAL_SUFFIX, walName } from "./names.ts";
 import { decodeEntry, decodeHardState, entryIndex } from "./raft_codec.ts";
 import { END, RecordDecoder, TORN } from "./record_decoder.ts";
 import { RecordEncoder } from "./record_encoder.ts";
-import { decodeWalSnapshot, RecordType, type WalRecord, type WalSnapshot } from "./walpb.ts";
+import { decodeWalSnapshot, RecordType, type WalSnapshot } from "./walpb.ts";
 
 export type { WalSnapshot } from "./walpb.ts";
 export type { WalLogger } from "./logger.ts";
@@ -66,7 +66,14 @@ interface ScannedSegment {
   size: number;
   /** Where its records stop (the first zero frame), if before its end: readAll's check that only zeros follow. */
   dataEnd: number;
-  records: WalRecord[];
+  /**
+   * Its records as columns over its bytes: record k has type `types[k]` and data `data.subarray(starts[k], ends[k])`
+   * (no object or view per record is kept until readAll replays them).
+   */
+  data: Uint8Array;
+  types: Uint8Array;
+  starts: Uint32Array;
+  ends: Uint32Array;
   /** Where its last whole record ends, and the rolling CRC there. */
   end: number;
   crc: number;
@@ -224,19 +231,31 @@ export class WAL {
         file.close();
       }
       dec.load(names[i], seg.data, i === names.length - 1);
-      const records: WalRecord[] = [];
+      const types: number[] = [], starts: number[] = [], ends: number[] = [];
       let torn: string | undefined;
       for (let r = dec.next(); r !== END; r = dec.next()) {
         if (r === TORN) {
           torn = dec.tornReason;
           break;
         }
-        records.push(r);
-        if (r.type === RecordType.Snapshot) snaps.push(decodeWalSnapshot(r.data));
-        else if (r.type === RecordType.State) commit = decodeHardState(r.data).commit;
+        const rec = dec.rec;
+        types.push(rec.type);
+        starts.push(rec.dataStart);
+        ends.push(rec.dataEnd);
+        if (rec.type === RecordType.Snapshot) snaps.push(decodeWalSnapshot(dec.data()));
+        else if (rec.type === RecordType.State) commit = decodeHardState(dec.data()).commit;
       }
-      const end = dec.lastValidOff;
-      segments.set(names[i], { size: seg.size, dataEnd: seg.data.length, records, end, crc: dec.crc, torn });
+      segments.set(names[i], {
+        size: seg.size,
+        dataEnd: seg.data.length,
+        data: seg.data,
+        types: Uint8Array.from(types),
+        starts: Uint32Array.from(starts),
+        ends: Uint32Array.from(ends),
+        end: dec.lastValidOff,
+        crc: dec.crc,
+        torn,
+      });
     }
     const snapshots = snaps.filter((s) => s.index <= commit);
     // a restart replays from the newest snapshot (from an older one only when the newest's file is missing, and then
@@ -263,16 +282,17 @@ export class WAL {
       let match = false;
       let tailSize = 0;
       let torn = false;
-      const onRecord = (r: WalRecord): void => {
-        switch (r.type) {
+      // a record of type `type` whose data is buf[from, to)
+      const onRecord = (type: number, buf: Uint8Array, from: number, to: number): void => {
+        switch (type) {
           case RecordType.Entry: {
             // an entry the snapshot covers is only counted: a restart's first segment may hold many
-            const index = entryIndex(r.data);
+            const index = entryIndex(buf, from, to);
             if (index <= start.index) {
               this.enti = index;
               return;
             }
-            const e = decodeEntry(r.data);
+            const e = decodeEntry(buf, from, to);
             const up = e.index - start.index - 1;
             if (up > entries.length) {
               throw new WalError(`${ERR_SLICE_OUT_OF_RANGE}: entry ${e.index} after ${start.index + entries.length}`);
@@ -283,16 +303,18 @@ export class WAL {
             return;
           }
           case RecordType.State:
-            state = decodeHardState(r.data);
+            state = decodeHardState(buf.subarray(from, to));
             return;
-          case RecordType.Metadata:
-            if (metadata !== null && !bytesEqual(metadata, r.data)) throw new WalError(ERR_METADATA_CONFLICT);
-            metadata = r.data;
+          case RecordType.Metadata: {
+            const data = buf.subarray(from, to);
+            if (metadata !== null && !bytesEqual(metadata, data)) throw new WalError(ERR_METADATA_CONFLICT);
+            metadata = data;
             return;
+          }
           case RecordType.Crc:
             return; // the decoder checks the chain
           case RecordType.Snapshot: {
-            const s = decodeWalSnapshot(r.data);
+            const s = decodeWalSnapshot(buf.subarray(from, to));
             if (s.index === start.index) {
               if (s.term !== start.term) throw new WalError(`${ERR_SNAPSHOT_MISMATCH}: ${s.term} != ${start.term}`);
               match = true;
@@ -301,7 +323,7 @@ export class WAL {
             return;
           }
           default:
-            throw new WalError(`wal: unexpected record type ${r.type}`);
+            throw new WalError(`wal: unexpected record type ${type}`);
         }
       };
       let tornReason = "";
@@ -312,7 +334,8 @@ export class WAL {
           known !== undefined && known.size === (await seg.file.stat()).size &&
           await zerosFollowFrom(seg.file, known.dataEnd)
         ) {
-          for (const r of known.records) onRecord(r);
+          const { data, types, starts, ends } = known;
+          for (let k = 0; k < types.length; k++) onRecord(types[k], data, starts[k], ends[k]);
           tailSize = known.size;
           this.tailOff = known.end;
           dec.crc = known.crc;
@@ -333,7 +356,7 @@ export class WAL {
             tornReason = dec.tornReason;
             break;
           }
-          onRecord(r);
+          onRecord(dec.rec.type, buf, dec.rec.dataStart, dec.rec.dataEnd);
         }
         this.tailOff = dec.lastValidOff;
       }

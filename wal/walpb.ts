@@ -46,17 +46,17 @@ export function writeFrame(buf: Uint8Array, off: number, recBytes: number): void
 }
 
 /**
- * Parses a frame into [recBytes, padBytes]; returns null when the frame cannot have been
- * written by an encoder (a corrupt frame rather than a record).
+ * Parses a frame: the record's length and padding as `recBytes * 8 + padBytes` (one number, no array per record), or
+ * -1 when the frame cannot have been written by an encoder (a corrupt frame rather than a record).
  */
-export function readFrame(buf: Uint8Array, off: number): [number, number] | null {
+export function readFrame(buf: Uint8Array, off: number): number {
   const lo = (buf[off] | (buf[off + 1] << 8) | (buf[off + 2] << 16) | (buf[off + 3] << 24)) >>> 0;
   const top = buf[off + 7];
-  if (buf[off + 4] !== 0 || buf[off + 5] !== 0 || buf[off + 6] !== 0) return null;
+  if (buf[off + 4] !== 0 || buf[off + 5] !== 0 || buf[off + 6] !== 0) return -1;
   const pad = top === 0 ? 0 : top & 0x7;
-  if (top !== 0 && (top & 0xf8) !== 0x80) return null;
-  if (pad !== padBytes(lo)) return null;
-  return [lo, pad];
+  if (top !== 0 && (top & 0xf8) !== 0x80) return -1;
+  if (pad !== padBytes(lo)) return -1;
+  return lo * 8 + pad;
 }
 
 export function encodeWalSnapshot(s: WalSnapshot): Uint8Array {
@@ -78,26 +78,26 @@ export function decodeWalSnapshot(b: Uint8Array): WalSnapshot {
   return s;
 }
 
-/** A decoded record; `data` is a view into the segment buffer. */
-export interface WalRecord {
+/** A record's envelope: its data is buf[dataStart, dataEnd) of the segment it was read from (empty without data). */
+export interface RecordFields {
   type: number;
   crc: number;
-  data: Uint8Array;
+  dataStart: number;
+  dataEnd: number;
 }
 
-/** A record without data shares this: a typed array of its own costs an ArrayBuffer (Deno keeps none on V8's heap). */
-const NO_DATA = new Uint8Array(0);
-
-/** Parses the Record envelope (type=1 int64, crc=2 uint32, data=3 bytes). */
-export function decodeRecord(buf: Uint8Array, start: number, end: number): WalRecord {
+/** Parses the Record envelope (type=1 int64, crc=2 uint32, data=3 bytes) at buf[start, end) into `rec`. */
+export function decodeRecord(buf: Uint8Array, start: number, end: number, rec: RecordFields): void {
   const r = new ProtoReader(buf, start, end);
-  const rec: WalRecord = { type: 0, crc: 0, data: NO_DATA };
+  rec.type = rec.crc = 0;
+  rec.dataStart = rec.dataEnd = start;
   while (!r.done()) {
     const tag = r.uvarint();
     if (tag === 0x08) rec.type = r.uvarint();
     else if (tag === 0x10) rec.crc = r.uvarint();
-    else if (tag === 0x1a) rec.data = r.bytes();
-    else r.skip(tag & 7);
+    else if (tag === 0x1a) {
+      rec.dataStart = r.bytesAt();
+      rec.dataEnd = r.pos;
+    } else r.skip(tag & 7);
   }
-  return rec;
 }

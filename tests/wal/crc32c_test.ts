@@ -34,3 +34,12 @@ Deno.test("crc32c: slicing path agrees with a bytewise reference", () => {
     assertEquals(crc32c(d), ref(d), `length ${n}`);
   }
 });
+
+Deno.test("crc32c: a range of a buffer checksums as a copy of it would", () => {
+  const buf = new Uint8Array(300).map((_, i) => (i * 131 + 7) & 0xff);
+  for (const [start, end] of [[0, 300], [1, 300], [3, 17], [8, 16], [5, 5], [299, 300], [7, 200]]) {
+    for (const seed of [0, 0x12345678]) {
+      assertEquals(crc32cUpdate(seed, buf, start, end), crc32cUpdate(seed, buf.slice(start, end)), `${start}-${end}`);
+    }
+  }
+});
