@@ -26,7 +26,7 @@ export const MEMBER_REMOVED = "the member has been permanently removed from the 
 /** How often each peer is probed (`GET /raft/probing`) so that a member knows which peers it can reach. */
 const PROBE_INTERVAL_MS = 1000;
 /** Bytes of the backend read and sent at a time. */
-const SNAPSHOT_CHUNK = 256 * 1024;
+const SNAPSHOT_CHUNK = 1024 * 1024;
 /** Messages waiting per peer (etcd's pipeline holds 64 plus its streams' buffers; this pipeline is all there is). */
 const QUEUE_LIMIT = 4096;
 /** etcd's connReadLimitByte: the largest message body taken. */

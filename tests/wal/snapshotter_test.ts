@@ -98,3 +98,24 @@ Deno.test("snapshotter: a received backend is saved whole under its snapshot's i
     assertEquals(await listSuffix(dir, ""), ["0000000000000001-000000000000000a.snap"]);
   });
 });
+
+Deno.test("snapshotter: a received backend is written whole whatever sizes its chunks come in", async () => {
+  await withTempDir(async (dir) => {
+    const s = new Snapshotter(dir);
+    const MiB = 1024 * 1024;
+    // small pieces past a 1 MiB batch, one exactly filling one, one larger than a batch, an empty one
+    const sizes = [1000, 32 * 1024, MiB - 33 * 1024 - 1000, MiB, 3 * MiB + 5, 0, 7, MiB - 7, 1];
+    let fill = 0;
+    const parts = sizes.map((n) => new Uint8Array(n).map(() => fill++ & 0xff));
+    async function* chunks() {
+      for (const p of parts) yield p;
+    }
+    const total = sizes.reduce((a, n) => a + n, 0);
+    assertEquals(await s.saveDbFrom(chunks(), 0x40), total);
+    const got = await Deno.readFile(s.dbFilePath(0x40));
+    assertEquals(got.length, total);
+    let want = 0, same = true;
+    for (const byte of got) same &&= byte === (want++ & 0xff);
+    assertEquals(same, true);
+  });
+});
