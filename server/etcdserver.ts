@@ -812,11 +812,12 @@ export class EtcdServer {
       }
       return;
     }
-    const id = peekRequestId(e.data, this.reqIds.prefix);
     if (alreadyInBackend && !isMembershipRecord(e.data)) {
-      this.wait.trigger(id, {});
+      // a restart replays tens of thousands of these, which nobody waits for
+      if (this.wait.size > 0) this.wait.trigger(peekRequestId(e.data, this.reqIds.prefix), {});
       return;
     }
+    const id = peekRequestId(e.data, this.reqIds.prefix);
     const req = this.wait.context(id) ?? decodeRequest(e.data);
     if (req.clusterMemberAttrSet !== undefined) {
       const a = req.clusterMemberAttrSet;

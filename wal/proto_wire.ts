@@ -265,7 +265,10 @@ export class ProtoReader {
   skip(wire: number): void {
     switch (wire) {
       case WIRE_VARINT:
-        this.uvarint64();
+        // stepped over without its value (uvarint64 would make a BigInt of it)
+        for (let n = 1; this.byte() >= 0x80; n++) {
+          if (n === 10) throw new ProtoError("proto: varint longer than 10 bytes");
+        }
         return;
       case WIRE_FIXED64:
         this.advance(8);

@@ -31,3 +31,17 @@ Deno.test("proto: 64-bit varints read back exactly, at every length and at the e
   assertThrows(() => new ProtoReader(Uint8Array.from(Array(10).fill(0x80))).uvarint64(), ProtoError);
   assertThrows(() => new ProtoReader(Uint8Array.from([0x80, 0x80])).uvarint64(), ProtoError);
 });
+
+Deno.test("proto: skipping a varint field steps over exactly its bytes, and refuses one longer than 10", () => {
+  for (const v of [0n, 1n, 127n, 128n, 2n ** 53n + 1n, 2n ** 64n - 1n]) {
+    const bytes = [...varintBytes(v), 0x2a];
+    const r = new ProtoReader(Uint8Array.from(bytes));
+    r.skip(0);
+    assertEquals(r.uvarint(), 0x2a, `after ${v}`);
+    assertEquals(r.done(), true);
+  }
+  const tooLong = new ProtoReader(Uint8Array.from([...Array(10).fill(0x80), 0x01]));
+  assertThrows(() => tooLong.skip(0), (e: unknown) => e instanceof ProtoError && /longer than 10/.test(e.message));
+  const cut = new ProtoReader(Uint8Array.from([0x80, 0x80]));
+  assertThrows(() => cut.skip(0), (e: unknown) => e instanceof ProtoError);
+});
