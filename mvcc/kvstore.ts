@@ -1,10 +1,12 @@
 /**
  * The MVCC key-value store (etcd's mvcc.store): a treeIndex in memory over the "key" bucket of the backend,
  * whose keys are revisions and values encoded KeyValues. Revisions are JS numbers internally; KeyValue objects
- * are created once per change and shared, immutable, by every read.
+ * are created once per change (a restored revision's when first read, see StoredRev) and shared, immutable, by every
+ * read.
  *
  * The backend keeps the "key" bucket only in its log (it is detached): the index holds every stored revision, so
- * the bucket's bytes are re-encoded from it when the backend needs them (hash, defrag) instead of kept twice.
+ * the bucket's bytes are re-encoded from it (a restored revision's taken as read) when the backend needs them (hash,
+ * defrag) instead of kept twice.
  */
 import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
 import { type Backend, BUCKET, type BucketContent } from "./backend.ts";
@@ -90,8 +92,8 @@ export class KVStore {
   #removing: IndexRev[] = [];
   #removedUpTo = 0;
   /**
-   * Every change since the compacted revision in revision order (the index's own KeyValues, shared), from
-   * #historyHead on: what a watcher that is behind catches up from, without a scan of the keyspace.
+   * Every change since the compacted revision in revision order (the index's own KeyValues and restored revisions,
+   * shared), from #historyHead on: what a watcher that is behind catches up from, without a scan of the keyspace.
    */
   #history: Change[] = [];
   #historyHead = 0;
