@@ -117,7 +117,7 @@ export class TreeIndex {
   allRevisions(): IndexRev[] {
     const out: IndexRev[] = [];
     this.#tree.forEach((_k, ki) => {
-      for (const g of ki.generations) for (const r of g.revs) out.push(r);
+      ki.forEachRev((r) => out.push(r));
     });
     return out;
   }

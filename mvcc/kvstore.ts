@@ -416,9 +416,8 @@ export class KVStore {
     if (this.lessor !== undefined) {
       const lessor = this.lessor;
       this.index.forEach((ki) => {
-        const g = ki.generations[ki.generations.length - 1];
-        if (g.revs.length === 0) return;
-        const r = g.revs[g.revs.length - 1];
+        const r = ki.live;
+        if (r === undefined) return;
         const lease = r instanceof StoredRev ? r.lease : r.kv.lease;
         if (lease !== 0n) lessor.attach(lease, ki.key);
       });

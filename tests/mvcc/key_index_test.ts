@@ -147,3 +147,57 @@ Deno.test("treeIndex: ranges, limits, counts, rangeSince, compact", () => {
   });
   assertEquals(seen, ["key0498", "key0499"]);
 });
+
+Deno.test("keyIndex: a key kept without generation arrays answers as one with them", () => {
+  // `plain` keeps its one revision without arrays as long as it can; `full` is made to build them at once
+  const cases: ((ki: KeyIndex) => void)[] = [
+    (ki) => ki.put(5, 0, kv("k", 5)),
+    (ki) => ki.put(5, 2, kv("k", 5)),
+    (ki) => ki.restore({ main: 3, sub: 0 }, { main: 7, sub: 1, kv: kv("k", 7) }, 4),
+    (ki) => ki.restore({ main: 7, sub: 0 }, { main: 7, sub: 0, kv: kv("k", 7) }, 1),
+  ];
+  const answers = (ki: KeyIndex) => {
+    const out: unknown[] = [];
+    for (let rev = 0; rev <= 12; rev++) {
+      const g = ki.get(rev);
+      out.push(
+        g === null ? null : [g.rev.main, g.rev.sub, g.created.main, g.created.sub, g.ver],
+        ki.getRev(rev)?.main ?? null,
+        ki.isEmpty() ? "empty" : names(ki.since(rev)),
+      );
+      const available = new Set<string>();
+      ki.keep(rev, available);
+      out.push(revs(available));
+    }
+    out.push(ki.live?.main ?? null, ki.isEmpty());
+    const all: IndexRev[] = [];
+    ki.forEachRev((r) => all.push(r));
+    out.push(names(all));
+    return out;
+  };
+  for (const start of cases) {
+    for (const then of ["nothing", "compact", "put", "tombstone", "tombstone+put"]) {
+      const [plain, full] = [new KeyIndex(b("k")), new KeyIndex(b("k"))];
+      for (const ki of [plain, full]) start(ki);
+      void full.generations;
+      for (const ki of [plain, full]) {
+        if (then === "compact") {
+          const removed: IndexRev[] = [];
+          ki.compact(10, removed);
+          assertEquals(removed, []);
+        }
+        if (then.startsWith("put")) ki.put(9, 0, kv("k", 9));
+        if (then.startsWith("tombstone")) assertEquals(ki.tombstone(9, 0, kv("k", 9)), true);
+        if (then === "tombstone+put") ki.put(11, 0, kv("k", 11));
+      }
+      assertEquals(answers(plain), answers(full), then);
+      assertEquals(gens(plain), gens(full), then);
+    }
+  }
+  // a key never put has no revisions, and a second delete is refused as before
+  const fresh = new KeyIndex(b("k"));
+  assertEquals([fresh.live, fresh.get(5), fresh.getRev(5), fresh.isEmpty()], [undefined, null, null, false]);
+  fresh.put(2, 0, kv("k", 2));
+  assertEquals(fresh.tombstone(3, 0, kv("k", 3)), true);
+  assertEquals(fresh.tombstone(4, 0, kv("k", 4)), false);
+});
