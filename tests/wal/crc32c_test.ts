@@ -43,3 +43,22 @@ Deno.test("crc32c: a range of a buffer checksums as a copy of it would", () => {
     }
   }
 });
+
+Deno.test("crc32c: the table-driven loop agrees with the bit-by-bit definition at every length and offset", () => {
+  const bitwise = (crc: number, data: Uint8Array) => {
+    let c = ~crc;
+    for (const byte of data) {
+      c ^= byte;
+      for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    }
+    return ~c >>> 0;
+  };
+  const buf = new Uint8Array(10_000).map((_, i) => (i * 2654435761) >>> 24);
+  for (let n = 0; n <= 70; n++) {
+    for (const start of [0, 1, 5, 15]) {
+      const part = buf.subarray(start, start + n);
+      assertEquals(crc32cUpdate(7, buf, start, start + n), bitwise(7, part), `length ${n} at ${start}`);
+    }
+  }
+  assertEquals(crc32c(buf), bitwise(0, buf));
+});
