@@ -84,20 +84,17 @@ export class KeyIndex {
       this.#gens = null;
       this.#created = rev;
       this.#ver = 1;
-      this.modified = rev;
-      this.#latest = rev;
-      this.#deleted = false;
-      return;
-    }
-    const gens = this.generations;
-    const g = gens[gens.length - 1];
-    if (g.revs.length === 0) {
-      g.created = rev;
-      g.revs = [rev];
     } else {
-      g.revs.push(rev);
+      const gens = this.generations;
+      const g = gens[gens.length - 1];
+      if (g.revs.length === 0) {
+        g.created = rev;
+        g.revs = [rev];
+      } else {
+        g.revs.push(rev);
+      }
+      g.ver++;
     }
-    g.ver++;
     this.modified = rev;
     this.#latest = rev;
     this.#deleted = false;

@@ -215,11 +215,8 @@ export function scanKeyValue(b: Uint8Array, start: number, end: number): void {
 }
 
 function readBytes(b: Uint8Array): Uint8Array {
-  const n = Number(readVarint(b));
-  if (at + n > limit) throw new Error("mvcc: truncated KeyValue");
-  const out = n === 0 ? EMPTY_BYTES : b.subarray(at, at + n);
-  at += n;
-  return out;
+  const start = skipBytes(b);
+  return at === start ? EMPTY_BYTES : b.subarray(start, at);
 }
 
 /**

@@ -64,11 +64,10 @@ interface Segment {
 interface ScannedSegment {
   /** The file's size when it was read: a segment that changed since is read again. */
   size: number;
-  /** Where its records stop (the first zero frame), if before its end: readAll's check that only zeros follow. */
-  dataEnd: number;
   /**
    * Its records as columns over its bytes: record k has type `types[k]` and data `data.subarray(starts[k], ends[k])`
-   * (no object or view per record is kept until readAll replays them).
+   * (no object or view per record is kept until readAll replays them). `data` stops where its records do (the first
+   * zero frame): readAll checks that only zeros follow.
    */
   data: Uint8Array;
   types: Uint8Array;
@@ -247,7 +246,6 @@ export class WAL {
       }
       segments.set(names[i], {
         size: seg.size,
-        dataEnd: seg.data.length,
         data: seg.data,
         types: Uint8Array.from(types),
         starts: Uint32Array.from(starts),
@@ -332,7 +330,7 @@ export class WAL {
         const known = this.scanned?.get(seg.name);
         if (
           known !== undefined && known.size === (await seg.file.stat()).size &&
-          await zerosFollowFrom(seg.file, known.dataEnd)
+          await zerosFollowFrom(seg.file, known.data.length)
         ) {
           const { data, types, starts, ends } = known;
           for (let k = 0; k < types.length; k++) onRecord(types[k], data, starts[k], ends[k]);
