@@ -123,6 +123,7 @@ export class Backend {
   #commitChain: Promise<void> = Promise.resolve();
   #failed: Error | null = null;
   #closed = false;
+  #loaded = false;
   readonly #onCommit: (seconds: number) => void;
   readonly #onFailure: (e: Error) => void;
 
@@ -143,43 +144,74 @@ export class Backend {
   }
 
   /**
-   * Opens (creating if needed) the log at `path` and replays it. A torn final record is truncated away; damage
-   * before the end throws CorruptLogError. The standard etcd buckets always exist.
+   * Opens (creating if needed) the log at `path` and replays it (see load()). The standard etcd buckets always exist.
    */
   static async open(path: string, opts: BackendOptions = {}): Promise<Backend> {
+    const b = await Backend.openUnloaded(path, opts);
+    try {
+      await b.load();
+    } catch (e) {
+      await b.close();
+      throw e;
+    }
+    return b;
+  }
+
+  /**
+   * Opens (creating if needed) the log at `path` without reading it: until load(), the backend is empty (its standard
+   * buckets exist) and refuses writes. A restarting member opens it so, to replay it while raft already runs: a
+   * leader's snapshot that arrives meanwhile makes the replay needless.
+   */
+  static async openUnloaded(path: string, opts: BackendOptions = {}): Promise<Backend> {
     const dir = parentDir(path);
     await Deno.mkdir(dir, { recursive: true });
     const file = await Deno.open(path, { read: true, write: true, create: true });
-    try {
-      const total = (await file.stat()).size;
-      const sink = new ReplaySink();
-      let end = await replayLog(path, file, total, sink);
-      if (end === 0) {
-        await file.truncate(0);
-        await file.seek(0, Deno.SeekMode.Start);
-        await writeAll(file, MAGIC);
-        await file.syncData();
-        await syncDir(dir);
-        end = MAGIC.length;
-      } else if (end < total) {
-        await file.truncate(end);
-        await file.syncData();
-      }
-      await file.seek(end, Deno.SeekMode.Start);
-      const b = new Backend(path, file, end, opts);
-      b.#buckets = sink.buckets;
-      b.#live = sink.live;
-      b.#boltHighWater = BOLT_BASE + sink.live.bolt;
-      for (const name of Object.values(BUCKET)) b.createBucket(name);
-      return b;
-    } catch (e) {
-      file.close();
-      throw e;
+    const b = new Backend(path, file, 0, opts);
+    for (const name of Object.values(BUCKET)) b.#buckets.set(name, new BTree());
+    return b;
+  }
+
+  /**
+   * Replays the log into memory, once. A torn final record is truncated away; damage before the end throws
+   * CorruptLogError. `beforeRead` is called before each read of the file (every 4 MiB): a promise it returns holds
+   * the replay, an error it throws ends it, the backend left unloaded and the file untouched. Buckets detached before
+   * are attached again: their owners restore from the replayed content.
+   */
+  async load(beforeRead?: () => void | Promise<void>): Promise<void> {
+    if (this.#loaded) throw new Error("backend: already loaded");
+    const file = this.#file;
+    const total = (await file.stat()).size;
+    const sink = new ReplaySink();
+    let end = await replayLog(this.path, file, total, sink, beforeRead);
+    if (end === 0) {
+      await file.truncate(0);
+      await file.seek(0, Deno.SeekMode.Start);
+      await writeAll(file, MAGIC);
+      await file.syncData();
+      await syncDir(parentDir(this.path));
+      end = MAGIC.length;
+    } else if (end < total) {
+      await file.truncate(end);
+      await file.syncData();
     }
+    await file.seek(end, Deno.SeekMode.Start);
+    this.#fileSize = end;
+    this.#buckets = sink.buckets;
+    this.#detached = new Map();
+    this.#live = sink.live;
+    this.#boltHighWater = BOLT_BASE + sink.live.bolt;
+    this.#loaded = true;
+    for (const name of Object.values(BUCKET)) this.createBucket(name);
+  }
+
+  /** Whether load() has replayed the log. */
+  get loaded(): boolean {
+    return this.#loaded;
   }
 
   createBucket(name: string): void {
     if (this.hasBucket(name)) return;
+    this.#writable();
     this.#buckets.set(name, new BTree());
     this.#pending.bucketOp(OP_CREATE_BUCKET, name);
     this.#wrote();
@@ -188,6 +220,7 @@ export class Backend {
   dropBucket(name: string): void {
     if (this.#detached.has(name)) throw new Error(`backend: bucket ${name} is detached`);
     if (!this.#buckets.has(name)) return;
+    this.#writable();
     this.#bucket(name).forEach((k, v) => this.#live.add(name, k.length, v.length, -1));
     this.#buckets.delete(name);
     this.#pending.bucketOp(OP_DROP_BUCKET, name);
@@ -216,6 +249,7 @@ export class Backend {
    * detached one only writes them to the log, and its owner gives the length of the value it replaces, if any.
    */
   put(bucket: string, key: Uint8Array, value: Uint8Array, replacedLength = -1): void {
+    this.#writable();
     if (!this.#detached.has(bucket)) {
       const old = this.#bucket(bucket).set(key, value);
       if (old !== undefined) this.#live.add(bucket, key.length, old.length, -1);
@@ -239,6 +273,7 @@ export class Backend {
     replacedLength = -1,
   ): void {
     if (!this.#detached.has(bucket)) throw new Error(`backend: bucket ${bucket} is not detached`);
+    this.#writable();
     this.#pending.putWith(bucket, key, size, write);
     if (replacedLength >= 0) this.#live.add(bucket, key.length, replacedLength, -1);
     this.#live.add(bucket, key.length, size);
@@ -250,6 +285,7 @@ export class Backend {
    * length of its value.
    */
   delete(bucket: string, key: Uint8Array, valueLength = 0): boolean {
+    this.#writable();
     if (this.#detached.has(bucket)) {
       this.#live.add(bucket, key.length, valueLength, -1);
     } else {
@@ -455,11 +491,17 @@ export class Backend {
 
   #assertUsable(): void {
     if (this.#closed) throw new Error("backend: closed");
+    if (!this.#loaded) throw new Error("backend: not loaded");
     if (this.#failed) throw this.#failed;
   }
 
-  #wrote(): void {
+  /** Before a write changes anything. */
+  #writable(): void {
     if (this.#closed) throw new Error("backend: write after close");
+    if (!this.#loaded) throw new Error("backend: write before load");
+  }
+
+  #wrote(): void {
     if (this.#inBeforeCommit) return;
     if (this.#pending.ops >= this.batchLimit) {
       if (!this.#microtaskQueued) {

@@ -47,7 +47,11 @@ export interface Bootstrapped {
    * cluster of a new member. The membership itself comes from applying the configuration entries.
    */
   remotes: Map<NodeId, string[]>;
-  /** Replaced, when a leader's snapshot is installed, by installSnapshotDb's backend. */
+  /**
+   * Opened unloaded (see Backend.openUnloaded): the server replays it while raft already runs (EtcdServer.restoreLocal),
+   * and the store, lessor and alarms, empty until then, recover from it. Replaced, when a leader's snapshot is
+   * installed, by installSnapshotDb's backend.
+   */
   backend: Backend;
   store: KVStore;
   lessor: Lessor;
@@ -131,32 +135,12 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger, disk: Dis
     return Backend.open(bePath, beOpts);
   };
   let backend: Backend | undefined;
-  let store: KVStore | undefined;
-  let lessor: Lessor | undefined;
-  const openStore = (be: Backend) => {
-    // the leases first: restoring the store attaches keys to them
-    lessor = new Lessor(be, {
-      minTTL: minLeaseTTL(cfg),
-      checkpointPersist: cfg.leaseCheckpointPersist,
-      checkpointIntervalMs: cfg.leaseCheckpointIntervalMs,
-    });
-    store = KVStore.open(be, { lessor });
-  };
   try {
-    backend = await Backend.open(bePath, beOpts);
-    openStore(backend);
+    backend = await Backend.openUnloaded(bePath, beOpts);
+    // the backend of the snapshot the member restarts from stays: it is installed if the member stopped between
+    // saving a leader's snapshot and installing it (restoreLocal); the others are of snapshots raft never saved
     const snapIndex = b.snapshot?.metadata.index ?? 0;
-    if (snapIndex > store!.consistentIndex) {
-      // stopped between saving a leader's snapshot and installing the backend that came with it (etcd's
-      // recoverSnapshotBackend): install it now
-      logger.info("installing the database snapshot received before the restart", { "snapshot-index": snapIndex });
-      await store!.close();
-      await backend.close();
-      backend = undefined;
-      backend = await installSnapshotDb(snapIndex);
-      openStore(backend);
-    }
-    for (const name of await snapshotter.releaseDbsUpTo(Infinity)) {
+    for (const name of await snapshotter.releaseDbsUpTo(Infinity, snapIndex)) {
       logger.info("removed an unused database snapshot", { path: `${sdir}/${name}` });
     }
   } catch (err) {
@@ -164,12 +148,19 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger, disk: Dis
     await b.wal.close();
     throw err;
   }
+  // empty until the backend is loaded, as after a leader's snapshot: the leases first, the store attaches keys to them
+  const lessor = new Lessor(backend, {
+    minTTL: minLeaseTTL(cfg),
+    checkpointPersist: cfg.leaseCheckpointPersist,
+    checkpointIntervalMs: cfg.leaseCheckpointIntervalMs,
+  });
+  const store = KVStore.open(backend, { lessor });
   const out: Bootstrapped = {
     ...b,
     snapshotter,
     backend,
-    store: store!,
-    lessor: lessor!,
+    store,
+    lessor,
     installSnapshotDb,
     purge: async () => {
       for (const name of await purge(wdir, ".wal", cfg.maxWals)) logger.info("purged", { path: `${wdir}/${name}` });

@@ -45,6 +45,7 @@ import {
   StateType,
 } from "../raft/types.ts";
 import { isConfChange } from "../raft/util.ts";
+import type { MemoryStorage } from "../raft/storage.ts";
 import {
   Applier,
   checkDeleteRequest,
@@ -73,6 +74,8 @@ import { electionTicks, type EtcdConfig, parseCompactionRetention } from "./conf
 import { AutoCompactor } from "../mvcc/auto_compactor.ts";
 import { AlarmStore, alarmString } from "./alarm_store.ts";
 import { WatchableStore } from "../mvcc/watchable_store.ts";
+import type { Backend } from "../mvcc/backend.ts";
+import { failpoint, failpointHold } from "../mvcc/failpoints.ts";
 import { FifoScheduler } from "./scheduler.ts";
 import { IdGenerator } from "./id_generator.ts";
 import type { LogFields, Logger } from "./logger.ts";
@@ -170,6 +173,22 @@ export class EtcdServer {
   /** Proposers waiting for a leader to exist (raft drops proposals without one). */
   private leaderWaiters: (() => void)[] = [];
   private snapshotting = false;
+  /**
+   * This member's state restored from its backend (see restoreLocal): true once the store, leases and alarms hold it,
+   * false when a leader's snapshot superseded it first. Set by create() or start().
+   */
+  private localRestore: Promise<boolean> | undefined;
+  /**
+   * Holds the local restore while a leader's snapshot is being received (restorePauses of them): that snapshot would
+   * supersede it, and the member's one thread is better spent receiving it. Rejected when one supersedes it.
+   */
+  private restorePause: PromiseWithResolvers<void> | undefined;
+  private restorePauses = 0;
+  /** The index of the leader's snapshot that superseded the local restore (0: none). */
+  private supersededBy = 0;
+  /** The store holds this member's state: its own restored, or a leader's snapshot installed. */
+  private storeIsReady = false;
+  private readonly storeReady = Promise.withResolvers<void>();
   private removedStop = false;
   /** Whether this member is a learner: asked on every call (services.ts), so kept as the membership changes. */
   private learner = false;
@@ -253,7 +272,21 @@ export class EtcdServer {
     });
     this.peerSnapshot = snapshotHandler({
       ...peerHandlerOpts,
-      saveDb: (chunks, index) => b.snapshotter.saveDbFrom(chunks, index),
+      receive: (m) => {
+        this.receive(m);
+        // raft took it: its Ready supersedes the restore (see apply); or not: the restore goes on
+        if (this.raft.rawNode.raft.raftLog.unstable.snapshot === undefined) this.resumeRestore();
+      },
+      saveDb: async (chunks, index) => {
+        this.pauseRestore();
+        try {
+          failpoint("beforeSnapshotSave");
+          return await b.snapshotter.saveDbFrom(chunks, index);
+        } catch (err) {
+          this.resumeRestore();
+          throw err;
+        }
+      },
     });
     this.applier = new Applier(b.store, {
       quotaBackendBytes: cfg.quotaBackendBytes,
@@ -318,7 +351,10 @@ export class EtcdServer {
       b.snapshotter,
       cfg.heartbeatIntervalMs,
       {
-        apply: (entries, snap) => this.scheduler.schedule(() => this.applyAll(entries, snap)),
+        apply: (entries, snap) => {
+          if (snap !== undefined && !this.storeIsReady) this.supersedeRestore(snap.metadata.index);
+          this.scheduler.schedule(() => this.applyAll(entries, snap));
+        },
         leaderChanged: (lead, isLeader) => this.onLeaderChanged(lead, isLeader),
         readStates: (states) => this.reads.onReadStates(states),
         send: (msgs) => this.send(msgs),
@@ -344,6 +380,17 @@ export class EtcdServer {
     });
     const server = box.server = new EtcdServer(cfg, b, logger, metrics);
     if (box.failure !== undefined) server.fatal(box.failure);
+    // A configuration change in the log is applied before raft runs, as etcd applies one in raft's first Ready before
+    // it sends anything: the members it adds are unknown until then (a new member has nothing to restore). A member
+    // whose log has none, its membership from its snapshot, restores while raft already runs (see start()).
+    if (b.peers !== undefined || logHasConfChange(b.storage)) {
+      try {
+        await (server.localRestore = server.restoreLocal());
+      } catch (err) {
+        await b.close().catch(() => {});
+        throw err;
+      }
+    }
     return server;
   }
 
@@ -362,16 +409,26 @@ export class EtcdServer {
       "local-member-id": this.id.toString(16),
       "cluster-id": this.cluster.clusterId.toString(16),
     });
-    this.raft.start();
+    const restore = this.localRestore ??= this.restoreLocal();
+    restore.catch((err) => this.fatal(err));
     this.transport.start();
+    // raft now, with the restore going on: the Ready of the log's committed tail is persisted and its apply waits for
+    // the restore; a lagging member is answered by its leader at once, maybe with a snapshot that supersedes the
+    // restore. The clock (elections, heartbeats) once the restore is done: a configuration change committed meanwhile
+    // waits for it to be applied, and a member must not campaign in a configuration it has left.
+    this.raft.kick();
+    void restore.then(() => this.raft.start(), () => {});
     this.sweeper = setInterval(() => {
       const now = performance.now();
       this.wait.expire(now, ErrGRPCTimeout);
       this.reads.expire(now, ErrGRPCTimeout);
     }, 250);
     void this.publish();
-    this.startAutoCompaction();
-    this.startCorruptionMonitor();
+    void this.storeReady.promise.then(() => {
+      if (this.stopping) return;
+      this.startAutoCompaction();
+      this.startCorruptionMonitor();
+    });
     this.leaderMonitor.start();
     this.lessorLoop.start();
     if (this.cfg.leaseCheckpoint && !this.cfg.leaseCheckpointPersist) {
@@ -776,6 +833,18 @@ export class EtcdServer {
   }
 
   private async applyAll(entries: Entry[], snap: Snapshot | undefined): Promise<void> {
+    if (!this.storeIsReady) {
+      const restored = await this.localRestore;
+      if (restored === undefined) throw new Error("apply: the server has not started");
+      if (!restored && snap === undefined) {
+        // superseded: the leader's snapshot, in a later job, holds what these entries did
+        const last = entries.at(-1)?.index ?? 0;
+        if (last > this.supersededBy) {
+          throw new Error(`apply: entry ${last} is past the snapshot ${this.supersededBy} that superseded the restore`);
+        }
+        return;
+      }
+    }
     if (snap !== undefined && snap.metadata.index > this.appliedIndex) await this.applySnapshot(snap);
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue;
@@ -993,8 +1062,11 @@ export class EtcdServer {
     if (path === RAFT_PREFIX) return this.peerPipeline(req, res);
     if (path === RAFT_SNAPSHOT_PREFIX) return this.peerSnapshot(req, res);
     if (path.startsWith(`${STREAM_PREFIX}/`)) return this.peerStream(req, res);
-    if (path === LEASE_PREFIX || path === LEASE_INTERNAL_PREFIX) return this.leaseHttp(req, res);
-    if (path === PEER_HASHKV_PATH) return this.peerHashKV(req, res);
+    if (path === LEASE_PREFIX || path === LEASE_INTERNAL_PREFIX || path === PEER_HASHKV_PATH) {
+      // they read the leases or the store: not before those hold this member's state
+      if (!this.storeIsReady) return void this.storeReady.promise.then(() => this.servePeer(req, res));
+      return path === PEER_HASHKV_PATH ? this.peerHashKV(req, res) : this.leaseHttp(req, res);
+    }
     if (path === MEMBERS_PREFIX || path.startsWith(MEMBER_PROMOTE_PREFIX)) return this.peerMembers(req, res);
     if (path === RAFT_PROBING_PREFIX) return probingHandler(req, res);
     if (path === "/version") {
@@ -1171,6 +1243,7 @@ export class EtcdServer {
    * follower while applying goes on. Raft hears how it went.
    */
   private async sendMergedSnapshot(m: Message): Promise<void> {
+    await this.storeReady.promise;
     const index = this.appliedIndex;
     await this.b.store.commit();
     const db = await this.b.backend.snapshotFile();
@@ -1203,14 +1276,7 @@ export class EtcdServer {
       "incoming-leader-snapshot-index": index,
       "current-applied-index": this.appliedIndex,
     });
-    await this.b.store.close();
-    await this.b.backend.close();
-    const be = this.b.backend = await this.b.installSnapshotDb(index);
-    this.lessor.recover(be);
-    this.b.store.restore(be);
-    this.alarms.recover(be);
-    this.capApplier();
-    this.watchable.restored();
+    await this.installBackend(index);
     if (snap.data.length > 0) this.cluster.recover(JSON.parse(new TextDecoder().decode(snap.data)));
     this.syncLearner();
     this.confState = snap.metadata.confState;
@@ -1218,7 +1284,95 @@ export class EtcdServer {
     for (const name of await this.b.snapshotter.releaseDbsUpTo(index)) {
       this.logger.info("removed an unused database snapshot", { path: `${this.b.snapshotter.dir}/${name}` });
     }
+    this.markStoreReady();
     this.logger.info("applied snapshot", { "applied-index": index, "current-revision": this.b.store.rev });
+  }
+
+  /**
+   * Replays this member's backend and restores the store, leases and alarms from it, while raft already runs (see
+   * start()). A leader's snapshot that arrives meanwhile supersedes it: the replay is abandoned (resolves false), as
+   * the snapshot's backend replaces the state anyway. A member stopped between saving a leader's snapshot and
+   * installing its backend installs it now (etcd's recoverSnapshotBackend).
+   */
+  private async restoreLocal(): Promise<boolean> {
+    const be = this.b.backend, t0 = performance.now();
+    // tests hold the restore here, as a snapshot being received holds it
+    const held = failpointHold("beforeLocalRestore");
+    if (held !== undefined) {
+      this.pauseRestore();
+      void held.then(() => this.resumeRestore());
+    }
+    try {
+      await be.load(() => {
+        if (this.supersededBy > 0) throw new Error("superseded");
+        return this.restorePause?.promise;
+      });
+    } catch (err) {
+      if (this.supersededBy === 0) throw err;
+      this.logger.info("skipped restoring the backend: a leader's snapshot replaces it", {
+        "incoming-leader-snapshot-index": this.supersededBy,
+      });
+      return false;
+    }
+    this.recoverFrom(be);
+    this.logger.info("restored the store from the backend", {
+      "current-revision": this.b.store.rev,
+      "consistent-index": this.b.store.consistentIndex,
+      took: `${Math.round(performance.now() - t0)}ms`,
+    });
+    const snapIndex = this.b.snapshot?.metadata.index ?? 0;
+    if (snapIndex > this.b.store.consistentIndex) {
+      this.logger.info("installing the database snapshot received before the restart", { "snapshot-index": snapIndex });
+      await this.installBackend(snapIndex);
+    }
+    for (const name of await this.b.snapshotter.releaseDbsUpTo(snapIndex)) {
+      this.logger.info("removed an unused database snapshot", { path: `${this.b.snapshotter.dir}/${name}` });
+    }
+    this.markStoreReady();
+    return true;
+  }
+
+  /** Puts the backend received with the snapshot at `index` in place of the current one, and recovers from it. */
+  private async installBackend(index: number): Promise<void> {
+    await this.b.store.close();
+    await this.b.backend.close();
+    this.recoverFrom(this.b.backend = await this.b.installSnapshotDb(index));
+  }
+
+  /** The leases, the store (its watchers then catch up from the new history) and the alarms rebuilt from `be`. */
+  private recoverFrom(be: Backend): void {
+    this.lessor.recover(be);
+    this.b.store.restore(be);
+    this.alarms.recover(be);
+    this.capApplier();
+    this.watchable.restored();
+  }
+
+  private pauseRestore(): void {
+    if (this.storeIsReady || this.supersededBy > 0) return;
+    if (this.restorePauses++ === 0) {
+      this.restorePause = Promise.withResolvers();
+      this.restorePause.promise.catch(() => {}); // rejected when superseded, maybe while nobody waits
+    }
+  }
+
+  private resumeRestore(): void {
+    if (this.restorePauses === 0 || --this.restorePauses > 0) return;
+    this.restorePause?.resolve();
+    this.restorePause = undefined;
+  }
+
+  /** A leader's snapshot replaces whatever the local restore would give: it ends at its next read. */
+  private supersedeRestore(index: number): void {
+    this.supersededBy = Math.max(this.supersededBy, index);
+    this.restorePause?.reject(new Error("superseded"));
+    this.restorePause = undefined;
+    this.restorePauses = 0;
+  }
+
+  private markStoreReady(): void {
+    this.storeIsReady = true;
+    this.storeReady.resolve();
   }
 
   /**
@@ -1421,6 +1575,9 @@ export class EtcdServer {
     // raft keeps running meanwhile: the transfer needs the peers' answers
     if (this.fatalError === undefined) await this.transferLeadership();
     this.stopping = true;
+    // a restore held for a snapshot that will not be applied now finishes, so the applies waiting for it can
+    this.restorePauses = Math.min(this.restorePauses, 1);
+    this.resumeRestore();
     clearInterval(this.sweeper);
     clearInterval(this.corruptMonitor);
     this.leaderMonitor.stop();
@@ -1438,10 +1595,17 @@ export class EtcdServer {
     for (const w of this.appliedWaiters) w.resolve();
     this.appliedWaiters = [];
     this.watchable.close();
+    await this.localRestore?.catch(() => {});
     await this.b.close();
     if (this.fatalError !== undefined) this.stopResolvers.reject(this.fatalError);
     else this.stopResolvers.resolve();
   }
+}
+
+/** Whether the log past the snapshot holds a configuration change. */
+function logHasConfChange(storage: MemoryStorage): boolean {
+  const first = storage.firstIndex(), last = storage.lastIndex();
+  return last >= first && storage.entries(first, last + 1, Infinity).some(isConfChange);
 }
 
 function check(err: RpcError | null): void {

@@ -59,6 +59,7 @@ export class RaftNode {
   ) {}
 
   start(): void {
+    if (this.stopped) return;
     this.ticker = setInterval(() => {
       this.rawNode.tick();
       this.kick();

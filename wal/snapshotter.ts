@@ -93,14 +93,15 @@ export class Snapshotter {
   }
 
   /**
-   * Removes received backends of snapshots at or below `index`: once a snapshot is installed, those are of snapshots
-   * raft refused or sent twice; after a restart, all not installed are (the leader sends another).
+   * Removes received backends of snapshots at or below `index` but `except`'s: once a snapshot is installed, those are
+   * of snapshots raft refused or sent twice; after a restart, all but the restart snapshot's are (the leader sends
+   * another).
    */
-  async releaseDbsUpTo(index: number): Promise<string[]> {
+  async releaseDbsUpTo(index: number, except = -1): Promise<string[]> {
     const removed: string[] = [];
     for (const name of await listSuffix(this.dir, DB_SUFFIX)) {
       const i = parseInt(name.slice(0, 16), 16);
-      if (name.length !== 16 + DB_SUFFIX.length || !(i <= index)) continue;
+      if (name.length !== 16 + DB_SUFFIX.length || !(i <= index) || i === except) continue;
       await Deno.remove(join(this.dir, name)).catch(() => {});
       removed.push(name);
     }

@@ -1,7 +1,7 @@
 // Three detcd members on loopback, from the flags three etcd members would take: they elect a leader, replicate
 // through etcd's peer pipeline, forward a follower's writes, lose the leader to kill -9 without losing a write, and
 // the restarted member catches up to the same HashKV.
-import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
 import { Backend, BUCKET } from "../../mvcc/backend.ts";
 import { MessageType } from "../../raft/types.ts";
 import { newMessage } from "../../raft/util.ts";
@@ -402,6 +402,82 @@ Deno.test({
         30_000,
       );
       assertMatch(lagging.member!.log(), /"msg":"applied snapshot"/);
+      await waitUntil(async () => (await hashes()) === 1, () => "the same HashKV on every member");
+    } finally {
+      await Promise.all(nodes.map((n) => n.member?.stop()));
+    }
+  },
+});
+
+Deno.test({
+  name: "cluster: a restarting member's restore gives way to its leader's snapshot, and goes on when a transfer fails",
+  ...opts,
+  fn: async () => {
+    const dir = await tempDir();
+    const hold = (n: Node) => `${dir}/${n.name}.hold`, refuse = (n: Node) => `${dir}/${n.name}.refuse`;
+    // armed by creating the files: the restore held before it reads the backend; every snapshot received refused
+    const env = (n: Node) => ({
+      DETCD_FAILPOINTS: [
+        `beforeLocalRestore=wait-while-file:${hold(n)}`,
+        `beforeSnapshotSave=error-while-file:${refuse(n)}`,
+      ].join(";"),
+    });
+    const { nodes, start, args } = await threeNodes(["--snapshot-count=1000"], env);
+    const arm = (path: string) => Deno.writeFile(path, new Uint8Array());
+    const hashes = async () => {
+      const texts = await Promise.all(nodes.map((n) => ctl(ep(n), "endpoint", "hashkv", "-w", "json")));
+      return new Set(texts.map((t) => /"hash":(\d+)/.exec(t)![1])).size;
+    };
+    try {
+      await Promise.all(nodes.map(start));
+      const ids = await Promise.all(nodes.map(status));
+      const leader = nodes[ids.findIndex((s) => s.id === ids[0].leader)];
+      const lagging = nodes.find((n) => n !== leader)!;
+      await putMany(ep(leader), "a/", 1500);
+
+      // down while the leader compacts its log past it, restarted with its restore held: only the leader's snapshot
+      // can make it ready, and does, the restore abandoned
+      await lagging.member!.kill();
+      await putMany(ep(leader), "b/", 6000);
+      await arm(hold(lagging));
+      await start(lagging);
+      assertMatch(lagging.member!.log(), /"msg":"skipped restoring the backend: a leader's snapshot replaces it"/);
+      assertMatch(lagging.member!.log(), /"msg":"applied snapshot"/);
+      assertEquals(await ctl(ep(lagging), "get", "b/5999", "--consistency=s", "--print-value-only"), "5999\n");
+      await waitUntil(async () => (await hashes()) === 1, () => "the same HashKV on every member");
+      await Deno.remove(hold(lagging));
+
+      // again, every snapshot refused: each transfer that fails lets the restore go on, which finishes once the hold
+      // is gone; the member then installs the first snapshot it accepts
+      await lagging.member!.kill();
+      await putMany(ep(leader), "c/", 6000);
+      await arm(hold(lagging));
+      await arm(refuse(lagging));
+      lagging.member = await startMember({
+        dataDir: lagging.dataDir,
+        clientPort: lagging.client,
+        args: args(lagging),
+        env: env(lagging),
+        noWait: true,
+      });
+      await waitUntil(
+        () => lagging.member!.log().includes('"msg":"failed to save incoming database snapshot"'),
+        () => "a snapshot refused",
+      );
+      assert(!lagging.member.log().includes('"msg":"restored the store from the backend"'), "held");
+      await Deno.remove(hold(lagging));
+      await waitUntil(
+        () => lagging.member!.log().includes('"msg":"restored the store from the backend"'),
+        () => "the restore to finish",
+      );
+      await Deno.remove(refuse(lagging));
+      await waitUntil(
+        async () => (await ctl(ep(lagging), "get", "c/5999", "--consistency=s", "--print-value-only")) === "5999\n",
+        () => "the restarted member to catch up",
+        30_000,
+      );
+      assert(!lagging.member.log().includes("skipped restoring the backend"));
+      assertMatch(lagging.member.log(), /"msg":"applied snapshot"/);
       await waitUntil(async () => (await hashes()) === 1, () => "the same HashKV on every member");
     } finally {
       await Promise.all(nodes.map((n) => n.member?.stop()));

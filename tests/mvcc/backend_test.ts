@@ -127,6 +127,59 @@ Deno.test("backend: a torn last batch is dropped whole and the file repaired", a
   }
 });
 
+Deno.test("backend: opened unloaded it is empty and refuses writes; an aborted load changes nothing; load replays", async () => {
+  const dir = await tempDir();
+  let be = await open(dir);
+  // > 2 read chunks of 4 MiB, then a torn record at the end
+  const value = "v".repeat(1000);
+  for (let i = 0; i < 10_000; i++) {
+    be.put("key", b(`k${String(i).padStart(5, "0")}`), b(value));
+    if (i % 1000 === 999) await be.forceCommit(); // records of ~1 MB
+  }
+  await be.close();
+  const intact = (await Deno.stat(dbPath(dir))).size;
+  const f = await Deno.open(dbPath(dir), { append: true });
+  await f.write(new Uint8Array([9, 0, 0, 0, 1, 2]));
+  f.close();
+  const torn = (await Deno.stat(dbPath(dir))).size;
+
+  be = await Backend.openUnloaded(dbPath(dir));
+  try {
+    assert(!be.loaded);
+    for (const name of Object.values(BUCKET)) assertEquals(be.count(name), 0, name);
+    assertThrows(() => be.put("key", b("a"), b("1")), (e) => String(e).includes("backend: write before load"));
+    await assertRejects(() => be.forceCommit(), (e) => String(e).includes("backend: not loaded"));
+    // held before its second read, then ended there: the replay had begun
+    let reads = 0;
+    const held = Promise.withResolvers<void>();
+    const loading = be.load(() => {
+      if (++reads === 2) return held.promise;
+    });
+    for (let i = 0; i < 100 && reads < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assertEquals(reads, 2);
+    assert(!be.loaded, "held");
+    held.reject(new Error("superseded"));
+    await assertRejects(() => loading, (e) => String(e).includes("superseded"));
+    assertEquals(reads, 2);
+    assert(!be.loaded);
+    assertEquals(be.count("key"), 0);
+    assertEquals((await Deno.stat(dbPath(dir))).size, torn, "an aborted load repairs nothing");
+    reads = 0;
+    await be.load(() => void reads++);
+    assert(be.loaded);
+    assert(reads >= 3, `${reads} reads`);
+    assertEquals(be.count("key"), 10_000);
+    assertEquals((await Deno.stat(dbPath(dir))).size, intact, "the torn record is cut");
+    await assertRejects(() => be.load(), (e) => String(e).includes("backend: already loaded"));
+    be.put("key", b("a"), b("1"));
+  } finally {
+    await be.close();
+  }
+  be = await open(dir);
+  assertEquals(be.count("key"), 10_001);
+  await be.close();
+});
+
 Deno.test("backend: zero-filled tail is treated as torn", async () => {
   const dir = await tempDir();
   let be = await open(dir);

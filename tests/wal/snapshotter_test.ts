@@ -90,6 +90,9 @@ Deno.test("snapshotter: a received backend is saved whole under its snapshot's i
     await rejects(s.saveDbFrom(broken(), 0x20), /peer went away/);
     assertEquals(await listSuffix(dir, ""), ["000000000000001f.snap.db"]);
     await s.saveDbFrom(chunks(["x"]), 0x30);
+    // a restart keeps its snapshot's backend, not yet known to be installed
+    assertEquals(await s.releaseDbsUpTo(Infinity, 0x1f), ["0000000000000030.snap.db"]);
+    await s.saveDbFrom(chunks(["x"]), 0x30);
     assertEquals(await s.releaseDbsUpTo(0x2f), ["000000000000001f.snap.db"]);
     assertEquals(await listSuffix(dir, ""), ["0000000000000030.snap.db"]);
     // snapshot files are not received backends
