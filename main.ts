@@ -36,9 +36,11 @@ async function main(): Promise<void> {
   }
   for (const n of notices) logger[n.level](n.msg, n.fields);
 
-  // Installed before the server starts so a signal during startup still stops it cleanly.
+  // Installed before the server starts so a signal during startup still stops it cleanly, and at once: a member
+  // waiting for a quorum (its publish) would otherwise hold `systemctl stop` until the peers come back.
   let stopping = false;
   let etcd: Etcd | undefined;
+  const startup = new AbortController();
   const onSignal = (sig: (typeof SIGNALS)[number]) => {
     if (stopping) Deno.exit(128 + SIGNAL_NUMBERS[sig]); // second signal: the operator wants out now
     stopping = true;
@@ -46,15 +48,16 @@ async function main(): Promise<void> {
     notify(logger, "STOPPING=1");
     if (etcd) {
       etcd.close().then(() => Deno.exit(0), (err) => failStart(logger, config.logOutputs, "failed to stop", err));
-    }
+    } else startup.abort();
   };
   for (const sig of SIGNALS) Deno.addSignalListener(sig, () => onSignal(sig));
 
   // Loaded lazily so --help, --version and flag errors do not pay for loading the server.
   const { startEtcd } = await import("./server/embed.ts");
   try {
-    etcd = await startEtcd(config, logger);
+    etcd = await startEtcd(config, logger, startup.signal);
   } catch (err) {
+    if (startup.signal.aborted) Deno.exit(0); // stopped by the signal, everything closed
     failStart(logger, config.logOutputs, "failed to start etcd", err);
   }
   if (stopping) {

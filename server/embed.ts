@@ -48,7 +48,8 @@ export class Etcd {
   }
 }
 
-export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> {
+/** `abort` (a signal during startup) stops the server before it is ready: startEtcd then throws, everything closed. */
+export async function startEtcd(cfg: EtcdConfig, logger: Logger, abort?: AbortSignal): Promise<Etcd> {
   const kind = identifyDataDir(cfg.dataDir);
   if (kind === "proxy") throw new Error(`data dir ${cfg.dataDir} holds a v2 proxy, which detcd does not support`);
   if (kind === "member") {
@@ -95,9 +96,13 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger): Promise<Etcd> 
   const e = new Etcd(server, logger);
   e.peers.push(...peers);
   e.metricsListeners.push(...metricsListeners);
+  const stopEarly = () => void server.stop();
   try {
+    if (abort?.aborted) throw new Error("etcd server stopped before it was ready");
+    abort?.addEventListener("abort", stopEarly, { once: true });
     server.start();
     const readyOrStopped = await Promise.race([server.ready.then(() => true), server.stopped.then(() => false)]);
+    abort?.removeEventListener("abort", stopEarly);
     if (!readyOrStopped) throw new Error("etcd server stopped before it was ready");
     // after the membership is applied, before any client is served
     if (cfg.initialCorruptCheck) await server.checkInitialHashKV();

@@ -737,6 +737,24 @@ Deno.test({
       }));
       // alone it has no leader: its publish gives up after the request timeout (7 s) and is made again, as etcd's
       a.member = await startMember({ dataDir: a.dataDir, clientPort: a.client, args: args(a), noWait: true });
+      // so does c, stopped meanwhile (systemctl stop): it exits at once and cleanly, not when a quorum is back
+      const c = nodes[2];
+      c.member = await startMember({ dataDir: c.dataDir, clientPort: c.client, args: args(c), noWait: true });
+      await waitUntil(
+        () => c.member!.log().includes('"msg":"starting etcd server"'),
+        () => `c to start:\n${c.member!.log()}`,
+      );
+      const t0 = Date.now();
+      const code = await Promise.race([
+        c.member.stop(),
+        new Promise<string>((r) => setTimeout(() => r("hung"), 10_000)),
+      ]);
+      if (code === "hung") await c.member.kill();
+      assertEquals(code, 0, c.member.log());
+      assert(Date.now() - t0 < 5000, `stopped after ${Date.now() - t0} ms`);
+      assertMatch(c.member.log(), /"msg":"received signal; shutting down"/);
+      assert(!c.member.log().includes("ready to serve client requests"));
+      c.member = undefined;
       await waitUntil(
         () => a.member!.log().includes('"msg":"failed to publish local member to cluster through raft"'),
         () => `a failed publish, retried:\n${a.member!.log()}`,
