@@ -881,11 +881,8 @@ export class EtcdServer {
       }
       return;
     }
-    if (alreadyInBackend && !isMembershipRecord(e.data)) {
-      // a restart replays tens of thousands of these, which nobody waits for
-      if (this.wait.size > 0) this.wait.trigger(peekRequestId(e.data, this.reqIds.prefix), {});
-      return;
-    }
+    // a restart replays tens of thousands of these, proposed before it: no proposal of this run waits for one
+    if (alreadyInBackend && !isMembershipRecord(e.data)) return;
     const id = peekRequestId(e.data, this.reqIds.prefix);
     const req = this.wait.context(id) ?? decodeRequest(e.data);
     if (req.clusterMemberAttrSet !== undefined) {
