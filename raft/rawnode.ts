@@ -169,6 +169,12 @@ export class RawNode {
     }
   }
 
+  /** Whether a snapshot raft took waits to be persisted: the next Ready hands it out. */
+  hasPendingSnapshot(): boolean {
+    const snap = this.raft.raftLog.unstable.snapshot;
+    return snap !== undefined && !isEmptySnap(snap);
+  }
+
   hasReady(): boolean {
     const r = this.raft;
     const ss = r.softState();

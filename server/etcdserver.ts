@@ -275,7 +275,7 @@ export class EtcdServer {
       receive: (m) => {
         this.receive(m);
         // raft took it: its Ready supersedes the restore (see apply); or not: the restore goes on
-        if (this.raft.rawNode.raft.raftLog.unstable.snapshot === undefined) this.resumeRestore();
+        if (!this.raft.rawNode.hasPendingSnapshot()) this.resumeRestore();
       },
       saveDb: async (chunks, index) => {
         this.pauseRestore();

@@ -4,6 +4,8 @@
 import { clusterFlags, freePort, type Member, startMember, tempDir } from "../e2e/harness.ts";
 import { gateway, RequestError } from "./client.ts";
 
+const SNAPSHOT_COUNT = 2000;
+
 export interface Node {
   name: string;
   client: number;
@@ -40,6 +42,9 @@ async function reconfigure<T>(fn: () => Promise<T>, done: (e: RequestError) => P
 }
 
 export class FaultCluster {
+  /** Snapshots installed by the members stopped so far, counted from their logs (see snapshotCounts()). */
+  readonly #snapshots = { installed: 0, supersedingReplay: 0 };
+
   private constructor(
     readonly nodes: Node[],
     private readonly cluster: string,
@@ -74,6 +79,9 @@ export class FaultCluster {
     const args = [
       ...clusterFlags(n, join ?? this.cluster, "faults"),
       `--initial-cluster-state=${join === undefined ? "new" : "existing"}`,
+      // snapshots through a run (the log compacted 5000 entries behind each): a member that falls that far behind or
+      // joins catches up by one, maybe while it restarts
+      `--snapshot-count=${SNAPSHOT_COUNT}`,
     ];
     n.member = await startMember({
       dataDir: n.dataDir,
@@ -126,13 +134,30 @@ export class FaultCluster {
     const t = setTimeout(() => m.kill(), 10_000);
     await m.stop();
     clearTimeout(t);
+    this.#countSnapshots(m);
+  }
+
+  #countSnapshots(m: Member, into = this.#snapshots): void {
+    const log = m.log();
+    into.installed += log.split('"msg":"applied snapshot"').length - 1;
+    into.supersedingReplay += log.split('"msg":"skipped restoring the backend').length - 1;
+  }
+
+  /** Snapshots followers installed so far, and how many of them superseded the replay of a restarted member's backend. */
+  snapshotCounts(): { installed: number; supersedingReplay: number } {
+    const total = { ...this.#snapshots };
+    for (const n of this.nodes) if (n.member !== undefined) this.#countSnapshots(n.member, total);
+    return total;
   }
 
   /** kill -9: the process is gone with whatever it had not persisted. */
   async kill(n: Node): Promise<void> {
     if (n.paused) this.resume(n);
-    await n.member?.kill();
+    const m = n.member;
     n.member = undefined;
+    if (m === undefined) return;
+    await m.kill();
+    this.#countSnapshots(m);
   }
 
   /** Sets n's link faults (rules as link_faults.ts reads them; none: healthy). The member applies them within 100 ms. */

@@ -45,6 +45,8 @@ export interface FaultRunReport {
   watch: WatchSummary;
   /** compactions made during the run (each 100 revisions behind the head), watchers behind them canceled */
   compactions: number;
+  /** snapshots followers installed (some when restarted, superseding the replay of their own backend) */
+  snapshots: { installed: number; supersedingReplay: number };
   leases: { granted: number; keepAlives: number; problems: string[] };
   linearizability: CheckResult;
   passed: boolean;
@@ -137,6 +139,7 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
       missing,
       watch,
       compactions: compactor.compactions.length,
+      snapshots: cluster.snapshotCounts(),
       leases: {
         granted: leases.leases.length,
         keepAlives: leases.leases.reduce((n, l) => n + l.rounds.length, 0),
@@ -238,6 +241,8 @@ export function formatReport(r: FaultRunReport): string {
     `watch: ${r.watch.watchers} watchers, ${r.watch.events} events, ${r.watch.resumptions} resumptions, ` +
     `${r.compactions} compactions, ${r.watch.compacted} watches canceled by one, ` +
     `${r.watch.problems.length} problems${r.watch.problems.map((p) => "\n  " + p).join("")}`,
+    `snapshots: ${r.snapshots.installed} installed by followers, ${r.snapshots.supersedingReplay} superseding a ` +
+    `restart's replay`,
     `leases: ${r.leases.granted} granted, ${r.leases.keepAlives} keep-alives answered, ` +
     `${r.leases.problems.length} problems${r.leases.problems.map((p) => "\n  " + p).join("")}`,
     formatResult(r.linearizability),

@@ -120,3 +120,34 @@ Deno.test("rawnode: follower without leader drops proposals", () => {
   drain(rn, s);
   assertThrows(() => rn.propose(enc("a")), ErrProposalDropped.message);
 });
+
+Deno.test("rawnode: hasPendingSnapshot tells a snapshot raft took until its Ready hands it out", () => {
+  const s2 = new MemoryStorage();
+  const n2 = new RawNode({ id: 2n, electionTick: 10, heartbeatTick: 1, storage: s2 });
+  n2.bootstrap([{ id: 1n }, { id: 2n }]);
+  drain(n2, s2);
+  assert(!n2.hasPendingSnapshot());
+  const cs = { voters: [1n, 2n], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
+  const snap = (index: number) => ({
+    type: MessageType.MsgSnap,
+    from: 1n,
+    to: 2n,
+    term: 3,
+    logTerm: 0,
+    index: 0,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    snapshot: { data: enc("state"), metadata: { index, term: 3, confState: cs } },
+  });
+  n2.step(snap(50));
+  assert(n2.hasPendingSnapshot());
+  const rd = n2.ready();
+  assertEquals(rd.snapshot?.metadata.index, 50);
+  handle(n2, s2, rd);
+  assert(!n2.hasPendingSnapshot());
+  // one raft does not take (it has committed that far): nothing pending
+  n2.step(snap(40));
+  assert(!n2.hasPendingSnapshot());
+});
