@@ -25,7 +25,8 @@ export function payloadSize(e: Entry): number {
 
 /** Cuts ents to a prefix whose size is within maxSize, always keeping at least one entry. */
 export function limitSize(ents: Entry[], maxSize: number): Entry[] {
-  if (ents.length === 0) return ents;
+  // no limit (NO_LIMIT or Infinity): a restart's log passes here whole, ~100k entries
+  if (ents.length === 0 || maxSize >= Number.MAX_SAFE_INTEGER) return ents;
   let size = entrySize(ents[0]);
   let limit = 1;
   for (; limit < ents.length; limit++) {
