@@ -109,7 +109,8 @@ export class Backend {
   #buckets = new Map<string, BucketContent>();
   #detached = new Map<string, BucketSource>();
   #file: Deno.FsFile;
-  #fileSize: number;
+  /** Committed bytes of the log (0 until load()). */
+  #fileSize = 0;
   #live = new LiveSize();
   /** bbolt's size never shrinks but by a defrag: the most its pages have come to (see dbSize). */
   #boltHighWater = 0;
@@ -127,10 +128,9 @@ export class Backend {
   readonly #onCommit: (seconds: number) => void;
   readonly #onFailure: (e: Error) => void;
 
-  private constructor(path: string, file: Deno.FsFile, fileSize: number, opts: BackendOptions) {
+  private constructor(path: string, file: Deno.FsFile, opts: BackendOptions) {
     this.path = path;
     this.#file = file;
-    this.#fileSize = fileSize;
     this.batchInterval = opts.batchInterval ?? 100;
     this.batchLimit = opts.batchLimit ?? 10000;
     this.autoDefragMinBytes = opts.autoDefragMinBytes ?? 64 * 1024 * 1024;
@@ -166,7 +166,7 @@ export class Backend {
     const dir = parentDir(path);
     await Deno.mkdir(dir, { recursive: true });
     const file = await Deno.open(path, { read: true, write: true, create: true });
-    const b = new Backend(path, file, 0, opts);
+    const b = new Backend(path, file, opts);
     for (const name of Object.values(BUCKET)) b.#buckets.set(name, new BTree());
     return b;
   }
