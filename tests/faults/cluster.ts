@@ -143,6 +143,11 @@ export class FaultCluster {
     into.supersedingReplay += log.split('"msg":"skipped restoring the backend').length - 1;
   }
 
+  /** The snapshots n's member has saved since it started (from its log; 0 when it is not running). */
+  snapshotsSavedBy(n: Node): number {
+    return n.member === undefined ? 0 : n.member.log().split('"msg":"saved snapshot"').length - 1;
+  }
+
   /** Snapshots followers installed so far, and how many of them superseded the replay of a restarted member's backend. */
   snapshotCounts(): { installed: number; supersedingReplay: number } {
     const total = { ...this.#snapshots };

@@ -1,5 +1,7 @@
 // The nemesis: faults chosen by a seed, one at a time with quiet gaps between them, so a quorum survives each and the
-// cluster must ride it out: kill -9 and restart from the data dir; SIGSTOP past the election timeout, then SIGCONT;
+// cluster must ride it out: kill -9 and restart from the data dir (a quarter of the kills keep the member down while
+// the others snapshot four times, so that it catches up by a snapshot, maybe while it replays its own backend);
+// SIGSTOP past the election timeout, then SIGCONT;
 // a member cut off from its peers both ways; its messages to one peer lost (a one-way cut); 30% of its messages lost
 // both ways; its messages held back 50-300 ms; the member removed, wiped and added back as a new one. The leader is
 // the target half of the time. Each fault is logged with its times for the report.
@@ -9,11 +11,14 @@ import type { FaultCluster, Node } from "./cluster.ts";
 export const FAULT_KINDS = ["kill", "pause", "partition", "one-way", "lossy", "delay", "replace"] as const;
 export type FaultKind = typeof FAULT_KINDS[number];
 
+/** A long kill's most: the others may write too slowly for four snapshots. */
+const LONG_KILL_MAX_MS = 20_000;
+
 export interface FaultEvent {
   kind: FaultKind;
   node: string;
   leader: boolean;
-  /** the link rules set on the member, for link faults */
+  /** the link rules set on the member, for link faults; for a long kill, what it waited for */
   rules?: string[];
   /** ms since the run started */
   start: number;
@@ -82,8 +87,16 @@ export class Nemesis {
       if (kind === "replace") {
         await this.cluster.replace(target);
       } else if (kind === "kill") {
+        const others = nodes.filter((n) => n !== target);
+        const saved = others.map((n) => this.cluster.snapshotsSavedBy(n));
         await this.cluster.kill(target);
-        await this.#sleep(300 + amount * 1700);
+        if (other < 0.25) {
+          event.rules = ["down through 4 snapshots"];
+          // the snapshots are every 2000 entries, the log kept 5000 behind: past 4 its next entries are gone
+          const deadline = performance.now() + LONG_KILL_MAX_MS;
+          const past = () => others.some((n, i) => this.cluster.snapshotsSavedBy(n) >= saved[i] + 4);
+          while (!this.#stopped && !past() && performance.now() < deadline) await this.#sleep(200);
+        } else await this.#sleep(300 + amount * 1700);
         await this.cluster.startNode(target);
       } else if (kind === "pause") {
         this.cluster.pause(target);
