@@ -50,6 +50,9 @@ export class BTree<V> {
   // Out-parameters of the recursive insert, kept on the instance to avoid allocating per call.
   #old: V | undefined = undefined;
   #split: Node<V> | null = null;
+  /** Set by getOrInsert for its insert: an existing value is kept, and a missing one made. */
+  #make: ((key: Uint8Array) => V) | null = null;
+  #made: V | undefined = undefined;
   /**
    * The rightmost leaf, for appends past the greatest key (revision keys, sequential loads, a restart's replay) that
    * need no descent. Every insert that may split sets it again; a leaf leaves the tree only once empty, so a non-empty
@@ -82,6 +85,37 @@ export class BTree<V> {
       return undefined;
     }
     this.#old = undefined;
+    this.#descend(key, val);
+    return this.#old;
+  }
+
+  /**
+   * The value under `key`, or, when there is none, `make(key)`'s, inserted: one descent where get() then set() take
+   * two (a restart's index inserts ~100k new keys). The tree keeps a reference to `key`: do not mutate it.
+   */
+  getOrInsert(key: Uint8Array, make: (key: Uint8Array) => V): V {
+    const r = this.#rightmost;
+    if (
+      r !== null && r.keys.length > 0 && r.keys.length < MAX_KEYS && compareBytes(r.keys[r.keys.length - 1], key) < 0
+    ) {
+      const val = make(key);
+      r.keys.push(key);
+      r.vals.push(val);
+      this.#size++;
+      return val;
+    }
+    this.#old = this.#made = undefined;
+    this.#make = make;
+    try {
+      this.#descend(key, undefined as V);
+    } finally {
+      this.#make = null;
+    }
+    return this.#old ?? this.#made!;
+  }
+
+  /** Inserts from the root (see #insert), growing a new root on a split. */
+  #descend(key: Uint8Array, val: V): void {
     this.#split = null;
     this.#insert(this.#root, key, val);
     const right = this.#split;
@@ -92,7 +126,6 @@ export class BTree<V> {
       this.#root = root;
     }
     this.#rightmost = this.#lastLeaf();
-    return this.#old;
   }
 
   delete(key: Uint8Array): V | undefined {
@@ -201,9 +234,10 @@ export class BTree<V> {
       const i = lowerBound(n.keys, key);
       if (i < n.keys.length && compareBytes(n.keys[i], key) === 0) {
         this.#old = n.vals[i];
-        n.vals[i] = val;
+        if (this.#make === null) n.vals[i] = val;
         return;
       }
+      if (this.#make !== null) val = this.#made = this.#make(key);
       this.#size++;
       if (n.keys.length < MAX_KEYS) {
         if (i === n.keys.length) {

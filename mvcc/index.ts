@@ -24,6 +24,11 @@ export class TreeIndex {
     this.#tree.set(ki.key, ki);
   }
 
+  /** The key's keyIndex, or `make(key)`'s, inserted (one descent of the tree). */
+  keyIndexOrInsert(key: Uint8Array, make: (key: Uint8Array) => KeyIndex): KeyIndex {
+    return this.#tree.getOrInsert(key, make);
+  }
+
   get(key: Uint8Array, atRev: number): GetResult | null {
     const ki = this.#tree.get(key);
     return ki === undefined ? null : ki.get(atRev);

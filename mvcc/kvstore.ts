@@ -374,6 +374,12 @@ export class KVStore {
     if (term !== undefined) this.#term = bytesToUint64(term);
 
     let currentRev = 1;
+    // a key met first is inserted with an empty keyIndex, restored below
+    let created = false;
+    const newKeyIndex = (key: Uint8Array) => {
+      created = true;
+      return new KeyIndex(key);
+    };
     forEachRevision(replayed, (main, sub, tombstone, v, start, end) => {
       currentRev = main;
       if (tombstone) {
@@ -391,22 +397,21 @@ export class KVStore {
       }
       scanKeyValue(v, start, end);
       const key = v.subarray(scanned.keyStart, scanned.keyEnd);
-      const ki = this.index.keyIndex(key);
-      if (ki !== undefined) {
+      created = false;
+      const ki = this.index.keyIndexOrInsert(key, newKeyIndex);
+      if (!created) {
         const r = new StoredRev(main, sub, ki.key, scanned.lease, v, start, end);
         ki.putRev(r);
         this.#history.push(r);
         return;
       }
-      const nki = new KeyIndex(key);
       const r = new StoredRev(main, sub, key, scanned.lease, v, start, end);
       // created as etcd restores it, (create revision, 0): the revision itself when that is what it is
-      nki.restore(
+      ki.restore(
         scanned.createRevision === main && sub === 0 ? r : { main: scanned.createRevision, sub: 0 },
         r,
         scanned.version,
       );
-      this.index.insert(nki);
       this.#history.push(r);
     });
     this.#currentRev = Math.max(currentRev, this.#compactMainRev);

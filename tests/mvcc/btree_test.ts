@@ -1,5 +1,5 @@
 // The B+ tree against a sorted reference, under seeded mixes of appends past the greatest key (its fast path),
-// inserts anywhere, replacements, deletes (which drop emptied leaves), clears, and gets.
+// inserts anywhere, replacements, get-or-inserts, deletes (which drop emptied leaves), clears, and gets.
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { BTree } from "../../mvcc/btree.ts";
 import { Rand } from "../../raft/rand.ts";
@@ -39,10 +39,22 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
         next += 1 + rand.intn(3);
         assertEquals(t.set(key(next), step), ref.get(next));
         ref.set(next, step);
-      } else if (r < 75) {
+      } else if (r < 65) {
         const k = rand.intn(next + 10);
         assertEquals(t.set(key(k), step), ref.get(k));
         ref.set(k, step);
+        next = Math.max(next, k);
+      } else if (r < 75) {
+        // get-or-insert, anywhere and past the greatest key: an existing value is kept, a missing one made once
+        const k = rand.intn(2) === 0 ? next + 1 + rand.intn(2) : rand.intn(next + 10);
+        let made = 0;
+        const got = t.getOrInsert(key(k), (kb) => {
+          assertEquals(num(kb), k);
+          made++;
+          return step;
+        });
+        assertEquals([got, made], ref.has(k) ? [ref.get(k), 0] : [step, 1]);
+        if (!ref.has(k)) ref.set(k, step);
         next = Math.max(next, k);
       } else if (r < 99) {
         // deletes, often of the greatest keys: the rightmost leaf empties and leaves the tree
