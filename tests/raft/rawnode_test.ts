@@ -9,6 +9,7 @@ import {
   type Ready,
   StateType,
 } from "../../raft/mod.ts";
+import { newMessage } from "../../raft/util.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -129,16 +130,8 @@ Deno.test("rawnode: hasPendingSnapshot tells a snapshot raft took until its Read
   assert(!n2.hasPendingSnapshot());
   const cs = { voters: [1n, 2n], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
   const snap = (index: number) => ({
-    type: MessageType.MsgSnap,
-    from: 1n,
-    to: 2n,
+    ...newMessage(MessageType.MsgSnap, 2n, 1n),
     term: 3,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
     snapshot: { data: enc("state"), metadata: { index, term: 3, confState: cs } },
   });
   n2.step(snap(50));
