@@ -6,6 +6,11 @@ import { gateway, RequestError } from "./client.ts";
 
 const SNAPSHOT_COUNT = 2000;
 
+/** How many lines of a member's log carry message `msg`. */
+function logCount(log: string, msg: string): number {
+  return log.split(`"msg":${JSON.stringify(msg)}`).length - 1;
+}
+
 export interface Node {
   name: string;
   client: number;
@@ -139,13 +144,13 @@ export class FaultCluster {
 
   #countSnapshots(m: Member, into = this.#snapshots): void {
     const log = m.log();
-    into.installed += log.split('"msg":"applied snapshot"').length - 1;
-    into.supersedingReplay += log.split('"msg":"skipped restoring the backend').length - 1;
+    into.installed += logCount(log, "applied snapshot");
+    into.supersedingReplay += logCount(log, "skipped restoring the backend: a leader's snapshot replaces it");
   }
 
   /** The snapshots n's member has saved since it started (from its log; 0 when it is not running). */
   snapshotsSavedBy(n: Node): number {
-    return n.member === undefined ? 0 : n.member.log().split('"msg":"saved snapshot"').length - 1;
+    return n.member === undefined ? 0 : logCount(n.member.log(), "saved snapshot");
   }
 
   /** Snapshots followers installed so far, and how many of them superseded the replay of a restarted member's backend. */
