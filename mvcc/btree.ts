@@ -75,10 +75,8 @@ export class BTree<V> {
 
   /** Inserts or replaces; returns the previous value. The tree keeps a reference to `key`: do not mutate it. */
   set(key: Uint8Array, val: V): V | undefined {
-    const r = this.#rightmost;
-    if (
-      r !== null && r.keys.length > 0 && r.keys.length < MAX_KEYS && compareBytes(r.keys[r.keys.length - 1], key) < 0
-    ) {
+    const r = this.#rightmostTaking(key);
+    if (r !== null) {
       r.keys.push(key);
       r.vals.push(val);
       this.#size++;
@@ -94,10 +92,8 @@ export class BTree<V> {
    * two (a restart's index inserts ~100k new keys). The tree keeps a reference to `key`: do not mutate it.
    */
   getOrInsert(key: Uint8Array, make: (key: Uint8Array) => V): V {
-    const r = this.#rightmost;
-    if (
-      r !== null && r.keys.length > 0 && r.keys.length < MAX_KEYS && compareBytes(r.keys[r.keys.length - 1], key) < 0
-    ) {
+    const r = this.#rightmostTaking(key);
+    if (r !== null) {
       const val = make(key);
       r.keys.push(key);
       r.vals.push(val);
@@ -112,6 +108,15 @@ export class BTree<V> {
       this.#make = null;
     }
     return this.#old ?? this.#made!;
+  }
+
+  /** The rightmost leaf when `key` is past the greatest key and fits there: an append that needs no descent. */
+  #rightmostTaking(key: Uint8Array): Leaf<V> | null {
+    const r = this.#rightmost;
+    return r !== null && r.keys.length > 0 && r.keys.length < MAX_KEYS &&
+        compareBytes(r.keys[r.keys.length - 1], key) < 0
+      ? r
+      : null;
   }
 
   /** Inserts from the root (see #insert), growing a new root on a split. */
