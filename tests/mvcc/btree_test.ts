@@ -87,3 +87,48 @@ Deno.test("btree: gets stay right while the greatest keys are deleted (the right
     ]);
   }
 });
+
+for (const seed of [11, 12, 13, 14]) {
+  Deno.test(`btree: nearly ordered runs between existing keys (the last insert's leaf) agree with a sorted map (seed ${seed})`, () => {
+    const rand = new Rand(seed);
+    const t = new BTree<number>();
+    const ref = new Map<number, number>();
+    let step = 0;
+    // runs of keys that climb with jitter, as writers taking turns put them, each starting anywhere among the keys
+    const run = () => {
+      const start = rand.intn(200_000), stride = 1 + rand.intn(4);
+      for (let i = 0; i < 200 + rand.intn(1500); i++) {
+        const k = start + i * stride + rand.intn(17) - 8;
+        if (k < 0) continue;
+        step++;
+        if (rand.intn(2) === 0) {
+          assertEquals(t.set(key(k), step), ref.get(k));
+          ref.set(k, step);
+        } else {
+          const got = t.getOrInsert(key(k), () => step);
+          assertEquals(got, ref.get(k) ?? step);
+          if (!ref.has(k)) ref.set(k, step);
+        }
+        const probe = start + rand.intn((i + 1) * stride + 20);
+        assertEquals(t.get(key(probe)), ref.get(probe));
+      }
+    };
+    for (let round = 0; round < 3; round++) {
+      for (let r = 0; r < 12; r++) run();
+      check(t, ref, rand);
+      // deletes, first keys of leaves among them: a leaf's first key is no longer its separator
+      const keys = [...ref.keys()];
+      for (let d = 0; d < 400; d++) {
+        const k = keys[rand.intn(keys.length)];
+        assertEquals(t.delete(key(k)), ref.get(k));
+        ref.delete(k);
+      }
+      for (let r = 0; r < 6; r++) run();
+      check(t, ref, rand);
+      if (round === 1) {
+        t.clear();
+        ref.clear();
+      }
+    }
+  });
+}
