@@ -75,39 +75,61 @@ export function encodeEntry(e: Entry): Uint8Array {
   return encodeWith(e, entrySize, writeEntry);
 }
 
-function readEntry(r: ProtoReader): Entry {
-  const e: Entry = { term: 0, index: 0, type: 0, data: EMPTY };
+/** An entry's fields with its data as a range of the buffer read: a WAL replay keeps ranges, not views. */
+export interface EntryFields {
+  term: number;
+  index: number;
+  type: number;
+  /** The data are buf[dataStart, dataEnd): an empty range without any. */
+  dataStart: number;
+  dataEnd: number;
+}
+
+function readEntryFields(r: ProtoReader, out: EntryFields): void {
+  out.term =
+    out.index =
+    out.type =
+    out.dataStart =
+    out.dataEnd =
+      0;
   while (!r.done()) {
     const tag = r.uvarint();
     switch (tag) {
       case 0x08:
-        e.type = r.uvarint();
+        out.type = r.uvarint();
         break;
       case 0x10:
-        e.term = r.uvarint();
+        out.term = r.uvarint();
         break;
       case 0x18:
-        e.index = r.uvarint();
+        out.index = r.uvarint();
         break;
       case 0x22:
-        e.data = r.bytes();
+        out.dataStart = r.bytesAt();
+        out.dataEnd = r.pos;
         break;
       default:
         r.skip(tag & 7);
     }
   }
-  return e;
 }
 
-/** An encoded entry's index alone (0 when it has none), read without decoding the rest. */
-export function entryIndex(b: Uint8Array, start = 0, end = b.length): number {
-  const r = new ProtoReader(b, start, end);
-  while (!r.done()) {
-    const tag = r.uvarint();
-    if (tag === 0x18) return r.uvarint();
-    r.skip(tag & 7);
-  }
-  return 0;
+const scratch: EntryFields = { term: 0, index: 0, type: 0, dataStart: 0, dataEnd: 0 };
+
+function readEntry(r: ProtoReader): Entry {
+  readEntryFields(r, scratch);
+  const { dataStart, dataEnd } = scratch;
+  return {
+    term: scratch.term,
+    index: scratch.index,
+    type: scratch.type,
+    data: dataStart === dataEnd ? EMPTY : r.buf.subarray(dataStart, dataEnd),
+  };
+}
+
+/** The fields of the entry encoded in b[start, end), into `out` (nothing made). */
+export function entryFields(b: Uint8Array, start: number, end: number, out: EntryFields): void {
+  readEntryFields(new ProtoReader(b, start, end), out);
 }
 
 export function decodeEntry(b: Uint8Array, start = 0, end = b.length): Entry {

@@ -24,7 +24,7 @@ import { fsyncDir, listSuffix, pathExists, writeAll, writeAllSync } from "./fs_u
 import { readSegment, zerosFollowFrom } from "./segment_reader.ts";
 import type { WalLogger } from "./logger.ts";
 import { parseWalName, WAL_SUFFIX, walName } from "./names.ts";
-import { decodeEntry, decodeHardState, entryIndex } from "./raft_codec.ts";
+import { decodeHardState, type EntryFields, entryFields } from "./raft_codec.ts";
 import { END, RecordDecoder, TORN } from "./record_decoder.ts";
 import { RecordEncoder } from "./record_encoder.ts";
 import { decodeWalSnapshot, RecordType, type WalSnapshot } from "./walpb.ts";
@@ -276,7 +276,11 @@ export class WAL {
       const dec = new RecordDecoder();
       let metadata: Uint8Array | null = null;
       let state = emptyHardState();
-      const entries: Entry[] = [];
+      // the entries after the snapshot as columns, their data as ranges of the segment buffers read (see below)
+      const f: EntryFields = { term: 0, index: 0, type: 0, dataStart: 0, dataEnd: 0 };
+      const terms: number[] = [], types: number[] = [], starts: number[] = [], ends: number[] = [];
+      const bufs: Uint8Array[] = [];
+      let count = 0;
       let match = false;
       let tailSize = 0;
       let torn = false;
@@ -284,20 +288,24 @@ export class WAL {
       const onRecord = (type: number, buf: Uint8Array, from: number, to: number): void => {
         switch (type) {
           case RecordType.Entry: {
+            entryFields(buf, from, to, f);
             // an entry the snapshot covers is only counted: a restart's first segment may hold many
-            const index = entryIndex(buf, from, to);
-            if (index <= start.index) {
-              this.enti = index;
+            if (f.index <= start.index) {
+              this.enti = f.index;
               return;
             }
-            const e = decodeEntry(buf, from, to);
-            const up = e.index - start.index - 1;
-            if (up > entries.length) {
-              throw new WalError(`${ERR_SLICE_OUT_OF_RANGE}: entry ${e.index} after ${start.index + entries.length}`);
+            const up = f.index - start.index - 1;
+            if (up > count) {
+              throw new WalError(`${ERR_SLICE_OUT_OF_RANGE}: entry ${f.index} after ${start.index + count}`);
             }
-            if (up < entries.length) entries.length = up;
-            entries.push(e);
-            this.enti = e.index;
+            count = up; // it replaces those at its index and after
+            terms[count] = f.term;
+            types[count] = f.type;
+            starts[count] = f.dataStart;
+            ends[count] = f.dataEnd;
+            bufs[count] = buf;
+            count++;
+            this.enti = f.index;
             return;
           }
           case RecordType.State:
@@ -382,16 +390,25 @@ export class WAL {
       this.state = state;
       this.encoder = new RecordEncoder(dec.crc);
       this.pipeline = new FilePipeline(this.dir, this.segmentBytes);
-      // Decoded data are views into whole segment buffers (the tail's mostly preallocated
-      // zeros); packing the live ones into one buffer lets those go once replay is done.
-      let total = 0;
-      for (const e of entries) total += e.data.length;
-      const packed = new Uint8Array(total);
-      let at = 0;
-      for (const e of entries) {
-        packed.set(e.data, at);
-        e.data = packed.subarray(at, at + e.data.length);
-        at += e.data.length;
+      // The entries' data are copied out of the segment buffers, so that those (with every record the snapshot
+      // covers) go once the replay is done: from each buffer in one piece, from the first live entry's data to the last
+      // one's, with the few bytes of framing between them.
+      const entries: Entry[] = [];
+      for (let k = 0; k < count;) {
+        const buf = bufs[k];
+        let j = k, lo = Infinity, hi = 0;
+        for (; j < count && bufs[j] === buf; j++) {
+          if (ends[j] > starts[j]) {
+            lo = Math.min(lo, starts[j]);
+            hi = Math.max(hi, ends[j]);
+          }
+        }
+        const copy = lo < hi ? new Uint8Array(hi - lo) : EMPTY;
+        if (lo < hi) copy.set(buf.subarray(lo, hi));
+        for (; k < j; k++) {
+          const data = ends[k] > starts[k] ? copy.subarray(starts[k] - lo, ends[k] - lo) : EMPTY;
+          entries.push({ term: terms[k], index: start.index + 1 + k, type: types[k], data });
+        }
       }
       return { metadata: this.metadata, hardState: { ...state }, entries };
     });

@@ -20,7 +20,8 @@ import {
   encodeHardState,
   encodeMessage,
   encodeSnapshot,
-  entryIndex,
+  type EntryFields,
+  entryFields,
 } from "../../wal/raft_codec.ts";
 import {
   decodeConfChange,
@@ -56,12 +57,18 @@ Deno.test("codec: Entry round-trips, including 2^53-1 and empty data", () => {
     { term: BIG, index: BIG, type: EntryType.ConfChangeV2, data: new Uint8Array(300).fill(7) },
     { term: 2 ** 31, index: 2 ** 32 + 1, type: EntryType.Normal, data: bytes(0) },
   ];
+  const f: EntryFields = { term: 9, index: 9, type: 9, dataStart: 9, dataEnd: 9 };
   for (const e of cases) {
     assertEquals(decodeEntry(encodeEntry(e)), e);
-    assertEquals(entryIndex(encodeEntry(e)), e.index, "the index read alone");
+    // the fields alone, the data as a range of the bytes read (placed at an offset in a larger buffer)
+    const enc = encodeEntry(e), buf = new Uint8Array(enc.length + 7);
+    buf.set(enc, 5);
+    entryFields(buf, 5, 5 + enc.length, f);
+    assertEquals([f.term, f.index, f.type, buf.subarray(f.dataStart, f.dataEnd)], [e.term, e.index, e.type, e.data]);
   }
-  // gogo writes zero-valued fields too, and fields after the index do not matter
-  assertEquals(entryIndex(bytes(0x08, 0, 0x10, 0, 0x18, 0x96, 0x01, 0x22, 0)), 150);
+  // gogo writes zero-valued fields too; an empty data field is an empty range
+  entryFields(bytes(0x08, 0, 0x10, 0, 0x18, 0x96, 0x01, 0x22, 0), 0, 9, f);
+  assertEquals({ ...f }, { term: 0, index: 150, type: 0, dataStart: 9, dataEnd: 9 });
 });
 
 Deno.test("codec: reads etcd's gogo encoding, which writes zero-valued fields", () => {

@@ -65,6 +65,32 @@ Deno.test("wal: later entries overwrite a conflicting suffix by index", async ()
   });
 });
 
+Deno.test("wal: replayed entries keep their data, empty or not, across segments and a rewritten suffix", async () => {
+  await withTempDir(async (root) => {
+    const dir = join(root, "wal");
+    const opts = { segmentBytes: 8 * 1024 };
+    // every seventh entry without data (a leader's empty entry), the others of varied sizes
+    const made = (lo: number, hi: number, term: number) =>
+      ents(lo, hi, term).map((e) => ({
+        ...e,
+        data: e.index % 7 === 0 ? new Uint8Array(0) : ents(e.index, e.index, term, 8 + (e.index * 37) % 300)[0].data,
+      }));
+    const w = await WAL.create(dir, META, opts);
+    for (let i = 1; i <= 200; i += 20) await w.save({ term: 1, vote: 1n, commit: i + 19 }, made(i, i + 19, 1));
+    await w.saveSnapshot({ index: 60, term: 1 });
+    // a new leader at term 2 replaces everything from 150 on, in a later segment
+    await w.save({ term: 2, vote: 2n, commit: 150 }, made(150, 230, 2));
+    await w.close();
+    ok((await walFiles(dir)).filter((n) => n.endsWith(".wal")).length >= 4, "several segments");
+    const want = [...made(1, 149, 1), ...made(150, 230, 2)];
+    for (const at of [{ index: 0, term: 0 }, { index: 60, term: 1 }]) {
+      const r = await WAL.open(dir, at, opts, await WAL.scan(dir));
+      assertEquals((await r.readAll()).entries, want.filter((e) => e.index > at.index));
+      await r.close();
+    }
+  });
+});
+
 Deno.test("wal: segments are cut at segmentBytes and reopen reads across them", async () => {
   await withTempDir(async (root) => {
     const dir = join(root, "wal");
