@@ -238,6 +238,9 @@ export class EtcdServer {
         this.raft.rawNode.heartbeat();
         this.raft.kick();
       },
+      reachable: (id) => {
+        if (id === this.raft.lead) this.wakeLeaderWaiters();
+      },
       receive: (m) => this.receive(m),
       metrics: metrics.peer,
       logger,
@@ -797,7 +800,7 @@ export class EtcdServer {
       if (this.raft.commitIndex - this.appliedIndex > maxGapBetweenApplyAndCommit) {
         throw ErrGRPCRequestTooManyRequests;
       }
-      if (this.raft.lead === NONE) return this.waitLeader().then(() => this.proposeNow(req));
+      if (!this.canForward()) return this.waitForwardable().then(() => this.proposeNow(req));
       return this.proposeNow(req);
     } catch (err) {
       return Promise.reject(err);
@@ -820,16 +823,49 @@ export class EtcdServer {
     return result;
   }
 
+  /**
+   * Whether a proposal made now reaches a leader: there is one (etcd's raft node takes no proposal without), and it is
+   * this member or one it reaches. A follower whose leader stopped answering (its streams closed, a send failed: a
+   * leader killed) would forward the proposal to be lost, and the request would time out, while the leader elected a
+   * moment later would have taken it.
+   */
+  private canForward(): boolean {
+    const lead = this.raft.lead;
+    return lead !== NONE && (lead === this.id || this.transport.activeSince(lead) > 0);
+  }
+
+  /** Holds a proposal, up to the request timeout, until it can go to a leader (see canForward). */
+  private async waitForwardable(): Promise<void> {
+    await this.waitFor(() => this.canForward());
+    if (this.raft.lead === NONE) throw ErrGRPCNoLeader;
+    if (!this.canForward()) throw ErrGRPCTimeout;
+  }
+
   /** Waits for a leader for up to the request timeout (etcd blocks proposals the same way). */
   private async waitLeader(): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await new Promise<void>((resolve) => {
-      this.leaderWaiters.push(resolve);
-      timer = setTimeout(resolve, this.reqTimeoutMs);
-    });
-    clearTimeout(timer);
-    if (this.stopping) throw ErrGRPCStopped;
+    await this.waitFor(() => this.raft.lead !== NONE);
     if (this.raft.lead === NONE) throw ErrGRPCNoLeader;
+  }
+
+  /** Waits, up to the request timeout, until `done()` holds: checked when a leader is elected or its peer answers. */
+  private async waitFor(done: () => boolean): Promise<void> {
+    const deadline = performance.now() + this.reqTimeoutMs;
+    while (!done() && !this.stopping) {
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.leaderWaiters.push(resolve);
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+    }
+    if (this.stopping) throw ErrGRPCStopped;
+  }
+
+  private wakeLeaderWaiters(): void {
+    for (const w of this.leaderWaiters) w();
+    this.leaderWaiters = [];
   }
 
   private async applyAll(entries: Entry[], snap: Snapshot | undefined): Promise<void> {
@@ -1181,7 +1217,7 @@ export class EtcdServer {
    */
   private async configure(type: ConfChangeType, nodeId: NodeId, context: string | undefined): Promise<Member[]> {
     if (this.stopping) throw ErrGRPCStopped;
-    if (this.raft.lead === NONE) await this.waitLeader();
+    if (!this.canForward()) await this.waitForwardable();
     const id = this.reqIds.next();
     const result = this.wait.register(id, performance.now() + this.reqTimeoutMs, undefined);
     this.metrics.proposalsPending.inc();
@@ -1410,10 +1446,7 @@ export class EtcdServer {
   }
 
   private onLeaderChanged(lead: NodeId, isLeader: boolean): void {
-    if (lead !== NONE) {
-      for (const w of this.leaderWaiters) w();
-      this.leaderWaiters = [];
-    }
+    if (lead !== NONE) this.wakeLeaderWaiters();
     if (!isLeader) this.lessor.demote();
     if (lead === NONE) this.logger.warn("lost leader", {});
     else if (isLeader) {
@@ -1587,8 +1620,7 @@ export class EtcdServer {
     await this.scheduler.idle();
     this.wait.failAll(ErrGRPCStopped);
     this.reads.failAll(ErrGRPCStopped);
-    for (const w of this.leaderWaiters) w();
-    this.leaderWaiters = [];
+    this.wakeLeaderWaiters();
     for (const w of this.appliedWaiters) w.resolve();
     this.appliedWaiters = [];
     this.watchable.close();

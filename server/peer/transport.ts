@@ -57,6 +57,8 @@ export interface TransportOptions {
   removed: () => void;
   /** A peer dialed this member's message stream (it may just have restarted). */
   dialed: (id: NodeId) => void;
+  /** A peer answers again (see activeSince). */
+  reachable: (id: NodeId) => void;
   /** A message a peer's stream brought. */
   receive: (m: Message) => void;
   metrics: PeerMetrics;
@@ -234,6 +236,7 @@ export class Transport {
       this.opts.metrics.disconnectedPeers.with(...labels).inc();
     }
     this.opts.metrics.activePeers.with(...labels).set(ok ? 1 : 0);
+    if (ok) this.opts.reachable(id);
   }
 
   async #drain(to: NodeId, key: string): Promise<void> {
