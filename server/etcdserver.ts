@@ -1446,7 +1446,10 @@ export class EtcdServer {
   }
 
   private onLeaderChanged(lead: NodeId, isLeader: boolean): void {
-    if (lead !== NONE) this.wakeLeaderWaiters();
+    if (lead !== NONE) {
+      this.wakeLeaderWaiters();
+      this.reads.leaderElected();
+    }
     if (!isLeader) this.lessor.demote();
     if (lead === NONE) this.logger.warn("lost leader", {});
     else if (isLeader) {

@@ -107,11 +107,24 @@ export class ReadIndexLoop {
       for (const r of b.readers) r.reject(err);
     }
     const stuck = this.inFlight === undefined ? undefined : this.batches.get(this.inFlight);
-    if (stuck !== undefined && now - stuck.sentAt >= RETRY_MS) {
-      this.batches.delete(this.inFlight!);
-      this.ask(stuck.readers);
-    }
+    if (stuck !== undefined && now - stuck.sentAt >= RETRY_MS) this.askAgain();
     this.schedule();
+  }
+
+  /**
+   * A leader was elected: the request in flight went to the one before, which may have died with it, so the new one
+   * is asked now rather than up to RETRY_MS later (reads on a follower go on as soon as a leader's kill is over).
+   */
+  leaderElected(): void {
+    if (this.inFlight !== undefined) this.askAgain();
+  }
+
+  /** Asks again, under a new context, for the batch in flight: the old one's answer, if it comes, is ignored. */
+  private askAgain(): void {
+    const id = this.inFlight!;
+    const stuck = this.batches.get(id)!;
+    this.batches.delete(id);
+    this.ask(stuck.readers);
   }
 
   failAll(err: unknown): void {

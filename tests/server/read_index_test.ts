@@ -77,6 +77,26 @@ Deno.test("a ReadIndex unanswered for 500 ms is asked again under a new context;
   assertEquals(done, true);
 });
 
+Deno.test("a new leader is asked at once for the ReadIndex in flight, under a new context", async () => {
+  const { loop, sent, setApplied } = setup();
+  setApplied(9);
+  let done = false;
+  void loop.wait(Infinity).then(() => (done = true));
+  await tick();
+  assertEquals(sent.length, 1);
+  loop.leaderElected();
+  assertEquals(sent.length, 2, "asked again without waiting for the retry");
+  assertEquals(sent[0].join() === sent[1].join(), false);
+  loop.onReadStates([{ index: 3, requestCtx: sent[0] }]);
+  await tick();
+  assertEquals(done, false, "the old leader's late answer");
+  loop.onReadStates([{ index: 9, requestCtx: sent[1] }]);
+  await tick();
+  assertEquals(done, true);
+  loop.leaderElected();
+  assertEquals(sent.length, 2, "nothing in flight: nothing asked");
+});
+
 Deno.test("unanswered reads fail at their deadline; failAll rejects everything pending", async () => {
   const { loop } = setup();
   const late = loop.wait(100);
