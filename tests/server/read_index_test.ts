@@ -13,6 +13,17 @@ function setup(ids = new IdGenerator(0x8e9e05c52164694dn, Date.now())) {
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
+/** A read asked twice: the second request has a context of its own, the first's late answer releases nothing. */
+async function onlySecondAnswerReleases(loop: ReadIndexLoop, sent: Uint8Array[], done: () => boolean) {
+  assertEquals(sent[0].join() === sent[1].join(), false);
+  loop.onReadStates([{ index: 3, requestCtx: sent[0] }]);
+  await tick();
+  assertEquals(done(), false, "the first request's late answer");
+  loop.onReadStates([{ index: 9, requestCtx: sent[1] }]);
+  await tick();
+  assertEquals(done(), true);
+}
+
 Deno.test("reads in one turn share one ReadIndex and wait for the applied index", async () => {
   const { loop, sent, setApplied } = setup();
   const done: number[] = [];
@@ -68,13 +79,7 @@ Deno.test("a ReadIndex unanswered for 500 ms is asked again under a new context;
   now = 500;
   loop.expire(now, new Error("timeout"));
   assertEquals(sent.length, 2);
-  assertEquals(sent[0].join() === sent[1].join(), false);
-  loop.onReadStates([{ index: 3, requestCtx: sent[0] }]);
-  await tick();
-  assertEquals(done, false, "a lost request's late answer");
-  loop.onReadStates([{ index: 9, requestCtx: sent[1] }]);
-  await tick();
-  assertEquals(done, true);
+  await onlySecondAnswerReleases(loop, sent, () => done);
 });
 
 Deno.test("a new leader is asked at once for the ReadIndex in flight, under a new context", async () => {
@@ -86,13 +91,7 @@ Deno.test("a new leader is asked at once for the ReadIndex in flight, under a ne
   assertEquals(sent.length, 1);
   loop.leaderElected();
   assertEquals(sent.length, 2, "asked again without waiting for the retry");
-  assertEquals(sent[0].join() === sent[1].join(), false);
-  loop.onReadStates([{ index: 3, requestCtx: sent[0] }]);
-  await tick();
-  assertEquals(done, false, "the old leader's late answer");
-  loop.onReadStates([{ index: 9, requestCtx: sent[1] }]);
-  await tick();
-  assertEquals(done, true);
+  await onlySecondAnswerReleases(loop, sent, () => done);
   loop.leaderElected();
   assertEquals(sent.length, 2, "nothing in flight: nothing asked");
 });
