@@ -336,6 +336,22 @@ export class Raft {
     }
   }
 
+  /**
+   * A follower drops its leader, keeping its term and vote (etcd raft's MsgForgetLeader): it then grants pre-votes and
+   * votes at once instead of honouring the leader's lease for an election timeout. For when something outside raft
+   * knows the leader is gone; a live leader's next heartbeat restores it. Refused with lease-based reads, which trust
+   * that lease; a no-op on a leader or candidate.
+   */
+  forgetLeader(): void {
+    if (this.state !== StateType.Follower || this.lead === NONE) return;
+    if (this.readOnly.option === ReadOnlyOption.LeaseBased) {
+      this.logger.warn(`${this.id} ignoring forget leader: reads are lease-based`);
+      return;
+    }
+    this.logger.info(`${this.id} forgetting leader ${this.lead} at term ${this.term}`);
+    this.lead = NONE;
+  }
+
   becomeFollower(term: number, lead: NodeId): void {
     this.reset(term);
     this.lead = lead;

@@ -116,6 +116,11 @@ export class RawNode {
     this.raft.step(newMessage(MessageType.MsgHup, NONE, this.raft.id));
   }
 
+  /** See Raft.forgetLeader: the server calls it when the leader's process is known to be gone. */
+  forgetLeader(): void {
+    this.raft.forgetLeader();
+  }
+
   /**
    * Heartbeats every follower now rather than at the next heartbeat tick (a no-op unless leader): the server calls it
    * when a peer connects again, so a restarted follower learns the leader, and the leader its log, without waiting.

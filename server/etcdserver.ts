@@ -241,6 +241,7 @@ export class EtcdServer {
       reachable: (id) => {
         if (id === this.raft.lead) this.wakeLeaderWaiters();
       },
+      gone: (id) => this.leaderGone(id),
       receive: (m) => this.receive(m),
       metrics: metrics.peer,
       logger,
@@ -832,6 +833,39 @@ export class EtcdServer {
   private canForward(): boolean {
     const lead = this.raft.lead;
     return lead !== NONE && (lead === this.id || this.transport.activeSince(lead) > 0);
+  }
+
+  /**
+   * The leader's peer port refuses connections (its streams to this member broke, and a dial found nothing
+   * listening): its process is gone. Raft alone would learn it an election timeout (1-2 s) after its last heartbeat;
+   * instead this member forgets it, so that it grants votes at once, and the surviving voters campaign one after the
+   * other in the order of their IDs, a heartbeat interval apart, while none has started an election: the first whose
+   * log is up to date wins at once (etcd raft's ForgetLeader, with the transport as the failure detector). A quorum must
+   * have forgotten the leader for a campaign to win, so one member wrong about it disrupts nothing.
+   */
+  private leaderGone(id: NodeId): void {
+    const { softState, hardState } = this.raft.rawNode.status();
+    if (this.stopping || softState.lead !== id || id === this.id) return;
+    this.logger.warn("leader's peer URL refuses connections; forgetting it to elect a new one at once", {
+      "local-member-id": this.id.toString(16),
+      "leader-member-id": id.toString(16),
+      term: hardState.term,
+    });
+    this.raft.rawNode.forgetLeader();
+    this.raft.kick();
+    const voters = [...new Set([...this.confState.voters, ...this.confState.votersOutgoing])]
+      .filter((v) => v !== id && (v === this.id || this.transport.activeSince(v) > 0))
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const rank = voters.indexOf(this.id);
+    if (rank < 0) return;
+    const term = hardState.term;
+    setTimeout(() => {
+      const now = this.raft.rawNode.status();
+      // an election under way or over (the term moved) or a leader heard from: leave it to raft
+      if (this.stopping || now.hardState.term !== term || now.softState.lead !== NONE) return;
+      this.raft.rawNode.campaign();
+      this.raft.kick();
+    }, rank * this.cfg.heartbeatIntervalMs);
   }
 
   /** Holds a proposal, up to the request timeout, until it can go to a leader (see canForward). */

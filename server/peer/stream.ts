@@ -396,6 +396,8 @@ export interface StreamReaderOptions {
   onRead: (bytes: number) => void;
   /** A stream that was up broke (ended, went silent, or carried bytes that do not decode). */
   onBroken: () => void;
+  /** The peer's address refused the connection: nothing listens there (the peer's process is gone). */
+  refused: () => void;
   logger: Logger;
 }
 
@@ -404,6 +406,8 @@ export class StreamReader {
   #abort = new AbortController();
   #stopped = false;
   #lastError = "";
+  /** The last dial brought a stream: a stream that ends is dialed again at once, which tells a dead peer in ~1 ms. */
+  #wasUp = false;
   /** Ends the wait before the next dial, while there is one. */
   #wake: (() => void) | undefined;
 
@@ -440,8 +444,10 @@ export class StreamReader {
           });
         }
         this.#lastError = msg;
+        if ((err as { code?: string }).code === "ECONNREFUSED" && !this.#stopped) this.opts.refused();
       }
-      if (!this.#stopped) {
+      if (this.#wasUp) this.#wasUp = false;
+      else if (!this.#stopped) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.opts.redialMs ?? REDIAL_MS);
           this.#wake = () => {
@@ -479,6 +485,8 @@ export class StreamReader {
     } catch (err) {
       if (connected && !this.#stopped) this.opts.onBroken();
       throw err;
+    } finally {
+      this.#wasUp = connected;
     }
   }
 }

@@ -59,6 +59,8 @@ export interface TransportOptions {
   dialed: (id: NodeId) => void;
   /** A peer answers again (see activeSince). */
   reachable: (id: NodeId) => void;
+  /** A peer's address refuses connections: its process is gone (killed, crashed, stopped), not merely slow. */
+  gone: (id: NodeId) => void;
   /** A message a peer's stream brought. */
   receive: (m: Message) => void;
   metrics: PeerMetrics;
@@ -190,6 +192,10 @@ export class Transport {
         removed: this.opts.removed,
         onRead: (n) => received.inc(n),
         onBroken: () => peer.receivedFailures.with(hex).inc(),
+        refused: () => {
+          this.#reached(id, false);
+          this.opts.gone(id);
+        },
         logger: this.opts.logger,
       });
     s = {

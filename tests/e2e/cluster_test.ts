@@ -973,6 +973,32 @@ Deno.test({
 });
 
 Deno.test({
+  name: "cluster: a killed leader is replaced well within the election timeout (its peer port refuses connections)",
+  ...opts,
+  fn: async () => {
+    // raft alone waits at least 3 s after the leader's last heartbeat before it elects another
+    const { nodes, start } = await threeNodes(["--election-timeout=3000"]);
+    try {
+      await Promise.all(nodes.map(start));
+      const ids = await Promise.all(nodes.map(status));
+      const leader = nodes[ids.findIndex((s) => s.id === ids[0].leader)];
+      const survivors = nodes.filter((n) => n !== leader);
+      await leader.member!.kill();
+      const put = await etcdctl(ep(survivors[0]), ["--command-timeout=2s", "put", "after", "kill"]);
+      assertEquals([put.code, put.stdout, put.stderr], [0, "OK\n", ""]);
+      const now = await Promise.all(survivors.map(status));
+      assertEquals(now[0].leader, now[1].leader);
+      assert(now.some((s) => s.id === now[0].leader), JSON.stringify(now));
+      for (const n of survivors) {
+        assertMatch(n.member!.log(), /leader's peer URL refuses connections; forgetting it to elect a new one at once/);
+      }
+    } finally {
+      for (const n of nodes) await n.member?.kill();
+    }
+  },
+});
+
+Deno.test({
   name: "an isolated leader answers no keep-alive: its renewal would be unknown to the leader elected meanwhile",
   ...opts,
   fn: async () => {

@@ -53,6 +53,39 @@ Deno.test("checkQuorum: followers ignore vote requests within the leader lease",
   assertEquals(n.raft(2).term, 1);
 });
 
+Deno.test("forgetLeader: once a quorum forgot a dead leader, a pre-vote campaign wins without waiting out the lease", () => {
+  const n = new Network([undefined, undefined, undefined], { checkQuorum: true, preVote: true });
+  n.send(hup(1));
+  assertEquals(n.raft(1).state, StateType.Leader);
+  n.isolate(1);
+  // 2 still honours 1's lease: 3's pre-vote gets no answer
+  n.send(hup(3));
+  assertEquals([n.raft(3).state, n.raft(3).term], [StateType.PreCandidate, 1]);
+  n.raft(2).forgetLeader();
+  assertEquals(n.raft(2).lead, 0n);
+  n.send(hup(3));
+  assertEquals([n.raft(3).state, n.raft(3).term, n.raft(2).lead], [StateType.Leader, 2, 3n]);
+});
+
+Deno.test("forgetLeader: a no-op on a leader and under lease-based reads; a live leader's heartbeat restores it", () => {
+  const n = new Network([undefined, undefined, undefined], { checkQuorum: true, preVote: true });
+  n.send(hup(1));
+  n.raft(1).forgetLeader();
+  assertEquals([n.raft(1).state, n.raft(1).lead], [StateType.Leader, 1n]);
+  n.raft(2).forgetLeader();
+  assertEquals([n.raft(2).lead, n.raft(2).term, n.raft(2).state], [0n, 1, StateType.Follower]);
+  n.send(msg(MT.MsgBeat, 1, 1));
+  assertEquals(n.raft(2).lead, 1n);
+
+  const leased = new Network([undefined, undefined, undefined], {
+    checkQuorum: true,
+    readOnlyOption: ReadOnlyOption.LeaseBased,
+  });
+  leased.send(hup(1));
+  leased.raft(2).forgetLeader();
+  assertEquals(leased.raft(2).lead, 1n);
+});
+
 Deno.test("prevote: a rejoining partitioned node doesn't disrupt the cluster", () => {
   const n = new Network([undefined, undefined, undefined], { preVote: true });
   n.send(hup(1));

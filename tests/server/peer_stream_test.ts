@@ -2,6 +2,7 @@
 // decode back to the same messages however the socket splits them.
 import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import net from "node:net";
 import { type Message, MessageType } from "../../raft/types.ts";
 import { newMessage } from "../../raft/util.ts";
 import { app, ent } from "./raft_messages.ts";
@@ -109,6 +110,7 @@ Deno.test("peer stream: a reader waiting to dial again dials at once when told t
     removed: () => {},
     onRead: () => {},
     onBroken: () => {},
+    refused: () => {},
     logger: nopLogger(),
   });
   try {
@@ -132,5 +134,54 @@ Deno.test("peer stream: a reader waiting to dial again dials at once when told t
   } finally {
     reader.stop();
     await server.shutdown();
+  }
+});
+
+Deno.test("peer stream: a stream that breaks is dialed again at once, and a refused dial tells the peer is gone", async () => {
+  // a peer that answers one stream, sends a link heartbeat, then dies: its socket closes and nothing listens
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((socket) => {
+    sockets.push(socket);
+    const beat = new StreamEncoder("message").encode([linkHeartbeat]);
+    socket.write(`HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n${beat.length.toString(16)}\r\n`);
+    socket.write(beat);
+    socket.write("\r\n");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  let up!: () => void, gone!: () => void;
+  const streaming = new Promise<void>((resolve) => up = resolve);
+  const refused = new Promise<void>((resolve) => gone = resolve);
+  let broken = 0;
+  const reader = new StreamReader({
+    type: "message",
+    redialMs: 600_000, // only the dial at once after a broken stream can come within the test's limit
+    localId: 1n,
+    peerId: 2n,
+    url: () => `http://127.0.0.1:${port}`,
+    headers: () => ({}),
+    receive: () => {},
+    removed: () => {},
+    onRead: () => up(),
+    onBroken: () => broken++,
+    refused: () => gone(),
+    logger: nopLogger(),
+  });
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    deadline = setTimeout(() => reject(new Error("no refused dial within 10 s")), 10_000);
+  });
+  try {
+    reader.start();
+    await Promise.race([streaming, limit]);
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of sockets) s.destroy();
+    await closed;
+    await Promise.race([refused, limit]);
+    assertEquals(broken, 1);
+  } finally {
+    clearTimeout(deadline);
+    reader.stop();
+    server.close();
   }
 });
