@@ -120,6 +120,8 @@ import type { PeerRequest, PeerResponse } from "./peer/http.ts";
 const maxGapBetweenApplyAndCommit = 5000;
 /** Entries kept in the raft log behind a snapshot so slow followers can catch up without one. */
 const snapshotCatchUpEntries = 5000;
+/** The most a leader keeps behind a snapshot, beyond snapshotCatchUpEntries, for a member further behind. */
+const RETAINED_BYTES = 64 * 1024 * 1024;
 /** The pause before a failed publish is proposed again (see proposeUntilApplied). */
 const PROPOSE_RETRY_MS = 100;
 
@@ -1457,7 +1459,7 @@ export class EtcdServer {
         await this.b.snapshotter.save(snap);
         await this.b.wal.saveSnapshot({ index, term: snap.metadata.term });
         this.snapshotIndex = index;
-        const compactIndex = index > snapshotCatchUpEntries ? index - snapshotCatchUpEntries : 1;
+        const compactIndex = this.compactIndexFor(index);
         // a follower being sent a snapshot needs the entries after it (etcd skips the compaction too)
         if (this.inflightSnapshots > 0) {
           this.logger.info("skip compaction since there is an inflight snapshot", {});
@@ -1469,6 +1471,31 @@ export class EtcdServer {
     } finally {
       this.snapshotting = false;
     }
+  }
+
+  /**
+   * Where the raft log is compacted after a snapshot at `index`. etcd keeps the 5000 entries behind it for a follower
+   * a little behind; a leader here also keeps what a member further behind still needs (one down for a few seconds,
+   * restarting), if that is at most --snapshot-count entries and RETAINED_BYTES: the member then catches up from
+   * entries instead of the leader's whole backend (read, sent, written, replayed and indexed again). A member further
+   * behind than that gets a snapshot, as in etcd.
+   */
+  private compactIndexFor(index: number): number {
+    const keep = index > snapshotCatchUpEntries ? index - snapshotCatchUpEntries : 1;
+    let at = keep;
+    // progress is known to a leader only
+    for (const [id, pr] of this.raft.rawNode.status().progress) {
+      if (id !== this.id && pr.match < at && index - pr.match <= this.cfg.snapshotCount) at = pr.match;
+    }
+    if (at === keep || at < this.b.storage.firstIndex()) return at;
+    const kept = this.b.storage.entries(at + 1, keep + 1, RETAINED_BYTES);
+    if (kept.length < keep - at) return keep;
+    this.logger.info("keeping raft log entries for a member behind the snapshot", {
+      "snapshot-index": index,
+      "compact-index": at,
+      "entries-kept": index - at,
+    });
+    return at;
   }
 
   // ---- reads -------------------------------------------------------------------------

@@ -404,6 +404,37 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "cluster: a member down for less than --snapshot-count entries catches up from the leader's log, not a snapshot",
+  ...opts,
+  fn: async () => {
+    const { nodes, start } = await threeNodes(["--snapshot-count=6000"]);
+    try {
+      await Promise.all(nodes.map(start));
+      const ids = await Promise.all(nodes.map(status));
+      const leader = nodes[ids.findIndex((s) => s.id === ids[0].leader)];
+      const down = nodes.find((n) => n !== leader)!;
+      await putMany(ep(leader), "a/", 500);
+      await down.member!.kill();
+      // the leader snapshots while the member is more than etcd's 5000 entries behind: etcd would compact them away
+      await putMany(ep(leader), "b/", 6000);
+      assertMatch(leader.member!.log(), /"msg":"keeping raft log entries for a member behind the snapshot"/);
+      await start(down);
+      await waitUntil(
+        async () => (await ctl(ep(down), "get", "b/5999", "--consistency=s", "--print-value-only")) === "5999\n",
+        () => "the restarted member to catch up",
+      );
+      assert(!down.member!.log().includes("database snapshot"), down.member!.log());
+      assert(!leader.member!.log().includes('"msg":"sending database snapshot"'));
+      const texts = await Promise.all(nodes.map((n) => ctl(ep(n), "endpoint", "hashkv", "-w", "json")));
+      assertEquals(new Set(texts.map((t) => /"hash":(\d+)/.exec(t)![1])).size, 1, texts.join("\n"));
+    } finally {
+      await Promise.all(nodes.map((n) => n.member?.stop()));
+    }
+  },
+});
+
+Deno.test({
   name: "cluster: a restarting member's restore gives way to its leader's snapshot, and goes on when a transfer fails",
   ...opts,
   fn: async () => {
