@@ -396,7 +396,7 @@ export interface StreamReaderOptions {
   onRead: (bytes: number) => void;
   /** A stream that was up broke (ended, went silent, or carried bytes that do not decode). */
   onBroken: () => void;
-  /** The peer's address refused the connection: nothing listens there (the peer's process is gone). */
+  /** A stream ended and the dial at once after was refused: nothing listens there now (the peer's process is gone). */
   refused: () => void;
   logger: Logger;
 }
@@ -406,8 +406,8 @@ export class StreamReader {
   #abort = new AbortController();
   #stopped = false;
   #lastError = "";
-  /** The last dial brought a stream: a stream that ends is dialed again at once, which tells a dead peer in ~1 ms. */
-  #wasUp = false;
+  /** Whether the last dial brought a stream (set as it ends). */
+  #streamed = false;
   /** Ends the wait before the next dial, while there is one. */
   #wake: (() => void) | undefined;
 
@@ -429,6 +429,9 @@ export class StreamReader {
   }
 
   async #run(): Promise<void> {
+    // a stream that ends is dialed again at once: refused, its peer was there and is gone (told in ~1 ms). Refusals
+    // otherwise say nothing: a peer never reached may be misconfigured, or not started yet.
+    let afterStream = false;
     while (!this.#stopped) {
       try {
         await this.#readOnce();
@@ -444,10 +447,10 @@ export class StreamReader {
           });
         }
         this.#lastError = msg;
-        if ((err as { code?: string }).code === "ECONNREFUSED" && !this.#stopped) this.opts.refused();
+        if (afterStream && (err as { code?: string }).code === "ECONNREFUSED" && !this.#stopped) this.opts.refused();
       }
-      if (this.#wasUp) this.#wasUp = false;
-      else if (!this.#stopped) {
+      afterStream = this.#streamed;
+      if (!afterStream && !this.#stopped) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.opts.redialMs ?? REDIAL_MS);
           this.#wake = () => {
@@ -486,7 +489,7 @@ export class StreamReader {
       if (connected && !this.#stopped) this.opts.onBroken();
       throw err;
     } finally {
-      this.#wasUp = connected;
+      this.#streamed = connected;
     }
   }
 }

@@ -7,7 +7,7 @@ import { type Message, MessageType } from "../../raft/types.ts";
 import { newMessage } from "../../raft/util.ts";
 import { app, ent } from "./raft_messages.ts";
 import { StreamDecoder, StreamEncoder, StreamReader, type StreamType } from "../../server/peer/stream.ts";
-import { nopLogger } from "../../server/logger.ts";
+import { memoryLogger, nopLogger } from "../../server/logger.ts";
 import { encodeEntry, encodeMessage } from "../../wal/raft_codec.ts";
 
 const linkHeartbeat = newMessage(MessageType.MsgHeartbeat, 0n, 0n);
@@ -183,5 +183,38 @@ Deno.test("peer stream: a stream that breaks is dialed again at once, and a refu
     clearTimeout(deadline);
     reader.stop();
     server.close();
+  }
+});
+
+Deno.test("peer stream: a peer never reached that refuses dials is not told gone (it may not have started yet)", async () => {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  const logger = memoryLogger();
+  let gone = 0;
+  const reader = new StreamReader({
+    type: "message",
+    redialMs: 600_000,
+    localId: 1n,
+    peerId: 2n,
+    url: () => `http://127.0.0.1:${port}`,
+    headers: () => ({}),
+    receive: () => {},
+    removed: () => {},
+    onRead: () => {},
+    onBroken: () => {},
+    refused: () => gone++,
+    logger,
+  });
+  try {
+    reader.start();
+    // the failed dial is logged in the same step that would have told it
+    for (let i = 0; i < 1000 && !logger.lines.some((l) => l.includes("ECONNREFUSED")); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assertEquals([logger.lines.some((l) => l.includes("ECONNREFUSED")), gone], [true, 0]);
+  } finally {
+    reader.stop();
   }
 });
