@@ -67,6 +67,7 @@ import {
   ErrGRPCRequestTooManyRequests,
   ErrGRPCStopped,
   ErrGRPCTimeout,
+  ErrGRPCTimeoutDueToLeaderFail,
   ErrTimeoutLeaderTransfer,
   RpcError,
 } from "./apply_errors.ts";
@@ -169,6 +170,13 @@ export class EtcdServer {
   private settingVersion: Promise<boolean> | undefined;
   private readonly stopResolvers = Promise.withResolvers<void>();
   private stopping = false;
+  /**
+   * The proposals waiting when the leader was found gone, and its term (see leaderGone): forwarded to it, most died
+   * with it. Once an entry of a later term is applied, every entry of the gone leader that will ever be applied has
+   * been (a log's terms never decrease, and the new leader's entry follows only what it had); what still waits then is
+   * answered etcd's "possibly due to previous leader failure" at once rather than at the request timeout.
+   */
+  private lostWithLeader: { term: number; ids: number[] } | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private compactor: AutoCompactor | undefined;
   private fatalError: unknown = undefined;
@@ -855,6 +863,7 @@ export class EtcdServer {
     });
     this.raft.rawNode.forgetLeader();
     this.raft.kick();
+    if (this.wait.size > 0) this.lostWithLeader = { term: hardState.term, ids: this.wait.ids() };
     const voters = [...new Set([...this.confState.voters, ...this.confState.votersOutgoing])]
       .filter((v) => v !== id && (v === this.id || this.transport.activeSince(v) > 0))
       .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -925,6 +934,11 @@ export class EtcdServer {
       this.metrics.proposalsApplied.inc();
     }
     this.metrics.proposalsCommitted.set(this.raft.commitIndex);
+    const lost = this.lostWithLeader;
+    if (lost !== undefined && entries.length > 0 && entries[entries.length - 1].term > lost.term) {
+      this.lostWithLeader = undefined;
+      for (const id of lost.ids) this.wait.fail(id, ErrGRPCTimeoutDueToLeaderFail);
+    }
     this.reads.onApplied();
     if (this.appliedWaiters.length > 0) this.notifyApplied();
     if (this.appliedIndex - this.snapshotIndex > this.cfg.snapshotCount && !this.snapshotting) {

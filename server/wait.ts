@@ -64,6 +64,11 @@ export class Wait<T, C = undefined> {
     this.pending.clear();
   }
 
+  /** The ids waiting now. */
+  ids(): number[] {
+    return [...this.pending.keys()];
+  }
+
   get size(): number {
     return this.pending.size;
   }

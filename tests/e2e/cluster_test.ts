@@ -1007,15 +1007,32 @@ Deno.test({
   name: "cluster: a killed leader is replaced well within the election timeout (its peer port refuses connections)",
   ...opts,
   fn: async () => {
+    const links = (n: Node) => `${n.dataDir}.links`;
     // raft alone waits at least 3 s after the leader's last heartbeat before it elects another
-    const { nodes, start } = await threeNodes(["--election-timeout=3000"]);
+    const { nodes, start } = await threeNodes(
+      ["--election-timeout=3000"],
+      (n) => ({ DETCD_LINK_FAULTS: links(n) }),
+    );
     try {
       await Promise.all(nodes.map(start));
       const ids = await Promise.all(nodes.map(status));
       const leader = nodes[ids.findIndex((s) => s.id === ids[0].leader)];
       const survivors = nodes.filter((n) => n !== leader);
+      const [held] = survivors;
+      // a put forwarded to the leader is lost on the way (the link drops it): still waiting when the leader dies
+      await Deno.writeTextFile(links(held), `drop-to ${ids[0].leader}\n`);
+      await waitUntil(() => held.member!.log().includes('"msg":"link faults changed"'), () => "the rule read");
+      const lost = spawnEtcdctl(ep(held), ["--command-timeout=20s", "put", "lost", "x"]);
+      await waitUntil(
+        async () =>
+          (await (await fetch(`http://${ep(held)}/metrics`)).text()).includes("etcd_server_proposals_pending 1"),
+        () => "the put to be proposed",
+      );
       await leader.member!.kill();
-      const put = await etcdctl(ep(survivors[0]), ["--command-timeout=2s", "put", "after", "kill"]);
+      // answered once the new leader's first entry is applied, not at the request timeout (11 s here)
+      assertEquals(await lost.exited, 1);
+      assertMatch(lost.stderr(), /Error: etcdserver: request timed out, possibly due to previous leader failure/);
+      const put = await etcdctl(ep(held), ["--command-timeout=2s", "put", "after", "kill"]);
       assertEquals([put.code, put.stdout, put.stderr], [0, "OK\n", ""]);
       const now = await Promise.all(survivors.map(status));
       assertEquals(now[0].leader, now[1].leader);
