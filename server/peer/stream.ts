@@ -23,6 +23,8 @@ const CONN_READ_TIMEOUT_MS = 5000;
 const HEARTBEAT_MS = CONN_READ_TIMEOUT_MS / 3;
 /** Wait before dialing a stream again (etcd's streamReader rate limit). */
 const REDIAL_MS = 100;
+/** Dials without that wait after a stream ends (see StreamReader). */
+const QUICK_REDIALS = 2;
 /** The largest message taken off a stream (etcd's readBytesLimit: 512 MiB). */
 const READ_LIMIT = 512 * 1024 * 1024;
 
@@ -396,7 +398,7 @@ export interface StreamReaderOptions {
   onRead: (bytes: number) => void;
   /** A stream that was up broke (ended, went silent, or carried bytes that do not decode). */
   onBroken: () => void;
-  /** A stream ended and the dial at once after was refused: nothing listens there now (the peer's process is gone). */
+  /** A dial was refused after the peer had streamed here: nothing listens there now (its process is gone). */
   refused: () => void;
   logger: Logger;
 }
@@ -406,8 +408,9 @@ export class StreamReader {
   #abort = new AbortController();
   #stopped = false;
   #lastError = "";
-  /** Whether the last dial brought a stream (set as it ends). */
+  /** Whether the last dial brought a stream (set as it ends), and whether any dial has. */
   #streamed = false;
+  #everStreamed = false;
   /** Ends the wait before the next dial, while there is one. */
   #wake: (() => void) | undefined;
 
@@ -429,9 +432,11 @@ export class StreamReader {
   }
 
   async #run(): Promise<void> {
-    // a stream that ends is dialed again at once: refused, its peer was there and is gone (told in ~1 ms). Refusals
-    // otherwise say nothing: a peer never reached may be misconfigured, or not started yet.
-    let afterStream = false;
+    // A stream that ends is dialed again at once, QUICK_REDIALS times: a peer that closed it and is there takes it
+    // back, one that is gone refuses (the first may still reach a dying process's listener, and be reset). A refusal
+    // tells the peer gone only once it has streamed to this member: one never reached may not have started yet, or
+    // be misconfigured.
+    let quick = 0;
     while (!this.#stopped) {
       try {
         await this.#readOnce();
@@ -447,10 +452,12 @@ export class StreamReader {
           });
         }
         this.#lastError = msg;
-        if (afterStream && (err as { code?: string }).code === "ECONNREFUSED" && !this.#stopped) this.opts.refused();
+        const refused = (err as { code?: string }).code === "ECONNREFUSED";
+        if (refused && this.#everStreamed && !this.#stopped) this.opts.refused();
       }
-      afterStream = this.#streamed;
-      if (!afterStream && !this.#stopped) {
+      if (this.#streamed) quick = QUICK_REDIALS;
+      if (quick > 0) quick--;
+      else if (!this.#stopped) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.opts.redialMs ?? REDIAL_MS);
           this.#wake = () => {
@@ -490,6 +497,7 @@ export class StreamReader {
       throw err;
     } finally {
       this.#streamed = connected;
+      if (connected) this.#everStreamed = true;
     }
   }
 }

@@ -59,7 +59,7 @@ export interface TransportOptions {
   dialed: (id: NodeId) => void;
   /** A peer answers again (see activeSince). */
   reachable: (id: NodeId) => void;
-  /** A peer's stream ended and its address then refused connections: its process is gone (killed, crashed, stopped). */
+  /** A peer that has streamed to this member refuses connections: its process is gone (killed, crashed, stopped). */
   gone: (id: NodeId) => void;
   /** A message a peer's stream brought. */
   receive: (m: Message) => void;
