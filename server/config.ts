@@ -45,6 +45,8 @@ export interface EtcdConfig {
   preVote: boolean;
   /** --strict-reconfig-check: refuse membership changes that would lose the quorum of started members. */
   strictReconfigCheck: boolean;
+  /** --initial-election-tick-advance: once its peers answer, a starting member waits only two ticks for a leader. */
+  initialElectionTickAdvance: boolean;
   /** --experimental-initial-corrupt-check: compare HashKV with the peers' before serving clients. */
   initialCorruptCheck: boolean;
   /** --experimental-corrupt-check-time: the leader's HashKV comparison period (0: never). */
@@ -108,6 +110,7 @@ export function defaultConfig(): EtcdConfig {
     logOutputs: ["default"],
     preVote: false,
     strictReconfigCheck: true,
+    initialElectionTickAdvance: true,
     initialCorruptCheck: false,
     corruptCheckTimeMs: 0,
     watchProgressNotifyIntervalMs: 10 * 60_000,
@@ -206,6 +209,9 @@ function apply(cfg: EtcdConfig, name: string, v: string): void {
       break;
     case "strict-reconfig-check":
       cfg.strictReconfigCheck = bool();
+      break;
+    case "initial-election-tick-advance":
+      cfg.initialElectionTickAdvance = bool();
       break;
     case "experimental-watch-progress-notify-interval": {
       // etcd keeps its default unless the interval is positive

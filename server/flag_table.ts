@@ -62,7 +62,7 @@ export const FLAGS: readonly FlagSpec[] = [
     "initial-election-tick-advance",
     "bool",
     "true",
-    "ignored",
+    "implemented",
     "Whether to fast-forward initial election ticks on boot for faster election.",
   ),
   f(

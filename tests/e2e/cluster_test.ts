@@ -1040,6 +1040,12 @@ Deno.test({
       for (const n of survivors) {
         assertMatch(n.member!.log(), /leader's peer URL refuses connections; forgetting it to elect a new one at once/);
       }
+      // etcd's --initial-election-tick-advance (on by default): the first election came two ticks after the peers met
+      assert(
+        nodes.some((n) =>
+          n.member!.log().includes('"msg":"initialized peer connections; fast-forwarding election ticks"')
+        ),
+      );
     } finally {
       for (const n of nodes) await n.member?.kill();
     }
