@@ -519,7 +519,16 @@ export class Raft {
     }
   }
 
-  private hup(): void {
+  /**
+   * Starts a pre-vote campaign whatever the configuration says (etcd's PreVote is off by default): a failed one moves
+   * no term, so a member that campaigns on outside knowledge (see forgetLeader) and loses, its log behind another's,
+   * leaves that one free to campaign next.
+   */
+  preCampaign(): void {
+    this.hup(CampaignType.PreElection);
+  }
+
+  private hup(t = this.preVote ? CampaignType.PreElection : CampaignType.Election): void {
     if (this.state === StateType.Leader) return;
     if (!this.promotable()) {
       this.logger.warn(`${this.id} is unpromotable and can not campaign`);
@@ -537,7 +546,7 @@ export class Raft {
       }
     }
     this.logger.info(`${this.id} is starting a new election at term ${this.term}`);
-    this.campaign(this.preVote ? CampaignType.PreElection : CampaignType.Election);
+    this.campaign(t);
   }
 
   private stepLeader(m: Message): void {

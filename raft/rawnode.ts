@@ -121,6 +121,11 @@ export class RawNode {
     this.raft.forgetLeader();
   }
 
+  /** Starts an election with a pre-vote round even if PreVote is off (see Raft.preCampaign). */
+  preCampaign(): void {
+    this.raft.preCampaign();
+  }
+
   /**
    * Heartbeats every follower now rather than at the next heartbeat tick (a no-op unless leader): the server calls it
    * when a peer connects again, so a restarted follower learns the leader, and the leader its log, without waiting.

@@ -885,8 +885,8 @@ export class EtcdServer {
    * The leader's peer port refuses connections (its streams to this member broke, and a dial found nothing
    * listening): its process is gone. Raft alone would learn it an election timeout (1-2 s) after its last heartbeat;
    * instead this member forgets it, so that it grants votes at once, and the surviving voters campaign one after the
-   * other in the order of their IDs, a heartbeat interval apart, while none has started an election: the first whose
-   * log is up to date wins at once (etcd raft's ForgetLeader, with the transport as the failure detector). A quorum must
+   * other in the order of their IDs, a heartbeat interval apart, until one's campaign is granted: the first whose log
+   * is up to date wins (etcd raft's ForgetLeader, with the transport as the failure detector). A quorum must
    * have forgotten the leader for a campaign to win, so one member wrong about it disrupts nothing.
    */
   private leaderGone(id: NodeId): void {
@@ -907,10 +907,12 @@ export class EtcdServer {
     if (rank < 0) return;
     const term = hardState.term;
     setTimeout(() => {
-      const now = this.raft.rawNode.status();
-      // an election under way or over (the term moved) or a leader heard from: leave it to raft
-      if (this.stopping || now.hardState.term !== term || now.softState.lead !== NONE) return;
-      this.raft.rawNode.campaign();
+      const { hardState: hs, softState: ss } = this.raft.rawNode.status();
+      // a leader heard from, or a vote given in a later term (an election under way): leave it to raft. A pre-vote
+      // campaign moves no term when it fails, so one this member refused (its log further ahead) or ignored (it had
+      // not yet forgotten the leader) leaves it free to campaign now.
+      if (this.stopping || ss.lead !== NONE || (hs.term !== term && hs.vote !== NONE)) return;
+      this.raft.rawNode.preCampaign();
       this.raft.kick();
     }, rank * this.cfg.heartbeatIntervalMs);
   }

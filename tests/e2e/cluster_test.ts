@@ -1053,6 +1053,41 @@ Deno.test({
 });
 
 Deno.test({
+  name: "cluster: after a leader's kill, the first survivor to campaign has the shorter log; the next one wins at once",
+  ...opts,
+  fn: async () => {
+    const links = (n: Node) => `${n.dataDir}.links`;
+    const { nodes, start } = await threeNodes(
+      ["--election-timeout=3000"],
+      (n) => ({ DETCD_LINK_FAULTS: links(n) }),
+    );
+    try {
+      await Promise.all(nodes.map(start));
+      const ids = await Promise.all(nodes.map(status));
+      const leaderId = ids[0].leader;
+      const leader = nodes[ids.findIndex((s) => s.id === leaderId)];
+      // the survivors campaign in the order of their member IDs
+      const idOf = (n: Node) => BigInt(`0x${ids[nodes.indexOf(n)].id}`);
+      const [first, second] = nodes.filter((n) => n !== leader).sort((a, b) => (idOf(a) < idOf(b) ? -1 : 1));
+      // the first misses the last writes (the leader's messages to it dropped, for less than an election timeout)
+      await Deno.writeTextFile(links(first), `drop-from ${leaderId}\n`);
+      await waitUntil(() => first.member!.log().includes('"msg":"link faults changed"'), () => "the rule read");
+      for (let i = 0; i < 3; i++) await ctl(ep(leader), "put", `behind${i}`, `${i}`);
+      await leader.member!.kill();
+      const put = await etcdctl(ep(second), ["--command-timeout=2s", "put", "after", "kill"]);
+      assertEquals([put.code, put.stdout, put.stderr], [0, "OK\n", ""]);
+      assertEquals((await status(second)).leader, ids[nodes.indexOf(second)].id);
+      await waitUntil(
+        async () => (await ctl(ep(first), "get", "behind2", "--consistency=s", "--print-value-only")) === "2\n",
+        () => "the first survivor to catch up",
+      );
+    } finally {
+      for (const n of nodes) await n.member?.kill();
+    }
+  },
+});
+
+Deno.test({
   name: "an isolated leader answers no keep-alive: its renewal would be unknown to the leader elected meanwhile",
   ...opts,
   fn: async () => {

@@ -67,6 +67,21 @@ Deno.test("forgetLeader: once a quorum forgot a dead leader, a pre-vote campaign
   assertEquals([n.raft(3).state, n.raft(3).term, n.raft(2).lead], [StateType.Leader, 2, 3n]);
 });
 
+Deno.test("preCampaign: a pre-vote round with PreVote off; failing, it moves no term", () => {
+  const n = new Network([undefined, undefined, undefined], { checkQuorum: true });
+  n.send(hup(1));
+  n.isolate(1);
+  const c = n.raft(3);
+  c.preCampaign();
+  n.send(...readMessages(c));
+  // 2 honours 1's lease: no pre-vote, and no term moved for anyone (a plain campaign would be at term 2)
+  assertEquals([c.state, c.term, n.raft(2).term], [StateType.PreCandidate, 1, 1]);
+  n.raft(2).forgetLeader();
+  c.preCampaign();
+  n.send(...readMessages(c));
+  assertEquals([c.state, c.term, n.raft(2).lead], [StateType.Leader, 2, 3n]);
+});
+
 Deno.test("forgetLeader: a no-op on a leader and under lease-based reads; a live leader's heartbeat restores it", () => {
   const n = new Network([undefined, undefined, undefined], { checkQuorum: true, preVote: true });
   n.send(hup(1));
