@@ -1003,25 +1003,37 @@ Deno.test({
   },
 });
 
+/**
+ * Three members on which raft alone elects no one within 3 s of the leader's last heartbeat (--election-timeout=3000),
+ * each with a link-fault file: `up` starts them (the member IDs, the leader), `linkRule` sets a member's rule and waits
+ * until it is read.
+ */
+async function slowElectionCluster() {
+  const links = (n: Node) => `${n.dataDir}.links`;
+  const { nodes, start } = await threeNodes(["--election-timeout=3000"], (n) => ({ DETCD_LINK_FAULTS: links(n) }));
+  const up = async () => {
+    await Promise.all(nodes.map(start));
+    const ids = await Promise.all(nodes.map(status));
+    return { ids, leader: nodes[ids.findIndex((s) => s.id === ids[0].leader)] };
+  };
+  const linkRule = async (n: Node, rule: string) => {
+    await Deno.writeTextFile(links(n), `${rule}\n`);
+    await waitUntil(() => n.member!.log().includes('"msg":"link faults changed"'), () => "the rule read");
+  };
+  return { nodes, up, linkRule };
+}
+
 Deno.test({
   name: "cluster: a killed leader is replaced well within the election timeout (its peer port refuses connections)",
   ...opts,
   fn: async () => {
-    const links = (n: Node) => `${n.dataDir}.links`;
-    // raft alone waits at least 3 s after the leader's last heartbeat before it elects another
-    const { nodes, start } = await threeNodes(
-      ["--election-timeout=3000"],
-      (n) => ({ DETCD_LINK_FAULTS: links(n) }),
-    );
+    const { nodes, up, linkRule } = await slowElectionCluster();
     try {
-      await Promise.all(nodes.map(start));
-      const ids = await Promise.all(nodes.map(status));
-      const leader = nodes[ids.findIndex((s) => s.id === ids[0].leader)];
+      const { ids, leader } = await up();
       const survivors = nodes.filter((n) => n !== leader);
       const [held] = survivors;
       // a put forwarded to the leader is lost on the way (the link drops it): still waiting when the leader dies
-      await Deno.writeTextFile(links(held), `drop-to ${ids[0].leader}\n`);
-      await waitUntil(() => held.member!.log().includes('"msg":"link faults changed"'), () => "the rule read");
+      await linkRule(held, `drop-to ${ids[0].leader}`);
       const lost = spawnEtcdctl(ep(held), ["--command-timeout=20s", "put", "lost", "x"]);
       await waitUntil(
         async () =>
@@ -1056,22 +1068,15 @@ Deno.test({
   name: "cluster: after a leader's kill, the first survivor to campaign has the shorter log; the next one wins at once",
   ...opts,
   fn: async () => {
-    const links = (n: Node) => `${n.dataDir}.links`;
-    const { nodes, start } = await threeNodes(
-      ["--election-timeout=3000"],
-      (n) => ({ DETCD_LINK_FAULTS: links(n) }),
-    );
+    const { nodes, up, linkRule } = await slowElectionCluster();
     try {
-      await Promise.all(nodes.map(start));
-      const ids = await Promise.all(nodes.map(status));
+      const { ids, leader } = await up();
       const leaderId = ids[0].leader;
-      const leader = nodes[ids.findIndex((s) => s.id === leaderId)];
       // the survivors campaign in the order of their member IDs
       const idOf = (n: Node) => BigInt(`0x${ids[nodes.indexOf(n)].id}`);
       const [first, second] = nodes.filter((n) => n !== leader).sort((a, b) => (idOf(a) < idOf(b) ? -1 : 1));
       // the first misses the last writes (the leader's messages to it dropped, for less than an election timeout)
-      await Deno.writeTextFile(links(first), `drop-from ${leaderId}\n`);
-      await waitUntil(() => first.member!.log().includes('"msg":"link faults changed"'), () => "the rule read");
+      await linkRule(first, `drop-from ${leaderId}`);
       for (let i = 0; i < 3; i++) await ctl(ep(leader), "put", `behind${i}`, `${i}`);
       await leader.member!.kill();
       const put = await etcdctl(ep(second), ["--command-timeout=2s", "put", "after", "kill"]);
