@@ -41,6 +41,8 @@ export function seededRandom(seed: number): () => number {
 
 export class Nemesis {
   readonly faults: FaultEvent[] = [];
+  /** What ended the faults early (a fault's own step failed, e.g. a membership change not answered): a failed run. */
+  error: unknown;
   #stopped = false;
   #done: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -49,7 +51,10 @@ export class Nemesis {
   constructor(private readonly cluster: FaultCluster, private readonly opts: NemesisOptions) {}
 
   start(): void {
-    this.#done = this.#run();
+    // kept, not thrown: the run goes on to its checks, and the report carries it with the members' logs
+    this.#done = this.#run().catch((e) => {
+      this.error = e;
+    });
   }
 
   /** Ends the current fault (the member restarted or resumed) and stops. */

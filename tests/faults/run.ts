@@ -49,6 +49,8 @@ export interface FaultRunReport {
   snapshots: { installed: number; supersedingReplay: number };
   leases: { granted: number; keepAlives: number; problems: string[] };
   linearizability: CheckResult;
+  /** The nemesis's failure, with the end of each member's log then; undefined when every fault ran. */
+  nemesisFailure: string | undefined;
   passed: boolean;
 }
 
@@ -89,6 +91,12 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
     nemesis.start();
     await new Promise((r) => setTimeout(r, opts.durationMs));
     await nemesis.stop();
+    const nemesisFailure = nemesis.error === undefined ? undefined : [
+      String(nemesis.error),
+      ...cluster.nodes.map((n) =>
+        `${n.name}:\n${n.member?.log().trimEnd().split("\n").slice(-40).join("\n") ?? "(down)"}`
+      ),
+    ].join("\n");
     await compactor.stop();
     // the cluster whole again, the clients work a little longer: the faults' effects must heal
     await new Promise((r) => setTimeout(r, 1000));
@@ -146,7 +154,8 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
         problems: leaseProblems,
       },
       linearizability,
-      passed: conv.result !== undefined && lost.length === 0 && missing.length === 0 &&
+      nemesisFailure,
+      passed: nemesisFailure === undefined && conv.result !== undefined && lost.length === 0 && missing.length === 0 &&
         watch.problems.length === 0 && leaseProblems.length === 0 && linearizability.verdict === "ok",
     };
   } finally {
@@ -224,6 +233,7 @@ async function converge(
 export function formatReport(r: FaultRunReport): string {
   const lines = [
     `seed ${r.seed}, ${r.durationMs / 1000} s: ${r.passed ? "PASSED" : "FAILED"}`,
+    ...(r.nemesisFailure === undefined ? [] : [`the faults ended early: ${r.nemesisFailure}`]),
     `operations: ${r.counts.ok} answered, ${r.counts.unknown} unknown, ${r.counts.notApplied} refused`,
     `faults (${r.faults.length}): ${
       r.faults.map((f) =>
