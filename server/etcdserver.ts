@@ -847,19 +847,21 @@ export class EtcdServer {
       if (this.raft.commitIndex - this.appliedIndex > maxGapBetweenApplyAndCommit) {
         throw ErrGRPCRequestTooManyRequests;
       }
-      if (!this.canForward()) return this.waitForwardable().then(() => this.proposeNow(req));
-      return this.proposeNow(req);
+      // one request timeout from here, however long it waits for a leader (etcd's ReqTimeout)
+      const deadline = performance.now() + this.reqTimeoutMs;
+      if (!this.canForward()) return this.waitForwardable(deadline).then(() => this.proposeNow(req, deadline));
+      return this.proposeNow(req, deadline);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  private proposeNow(req: InternalRaftRequest): Promise<unknown> {
+  private proposeNow(req: InternalRaftRequest, deadline: number): Promise<unknown> {
     const id = this.reqIds.next();
     req.ID = this.reqIds.full(id);
     const data = encodeRequest(req);
     if (data.length > this.cfg.maxRequestBytes) throw ErrGRPCRequestTooLarge;
-    const result = this.wait.register(id, performance.now() + this.reqTimeoutMs, req);
+    const result = this.wait.register(id, deadline, req);
     this.metrics.proposalsPending.inc();
     try {
       this.raft.rawNode.propose(data);
@@ -918,8 +920,8 @@ export class EtcdServer {
   }
 
   /** Holds a proposal, up to the request timeout, until it can go to a leader (see canForward). */
-  private async waitForwardable(): Promise<void> {
-    await this.waitFor(() => this.canForward());
+  private async waitForwardable(deadline = performance.now() + this.reqTimeoutMs): Promise<void> {
+    await this.waitFor(() => this.canForward(), deadline);
     if (this.raft.lead === NONE) throw ErrGRPCNoLeader;
     if (!this.canForward()) throw ErrGRPCTimeout;
   }
@@ -931,8 +933,7 @@ export class EtcdServer {
   }
 
   /** Waits, up to the request timeout, until `done()` holds: checked when a leader is elected or its peer answers. */
-  private async waitFor(done: () => boolean): Promise<void> {
-    const deadline = performance.now() + this.reqTimeoutMs;
+  private async waitFor(done: () => boolean, deadline = performance.now() + this.reqTimeoutMs): Promise<void> {
     while (!done() && !this.stopping) {
       const left = deadline - performance.now();
       if (left <= 0) break;
@@ -1305,9 +1306,10 @@ export class EtcdServer {
    */
   private async configure(type: ConfChangeType, nodeId: NodeId, context: string | undefined): Promise<Member[]> {
     if (this.stopping) throw ErrGRPCStopped;
-    if (!this.canForward()) await this.waitForwardable();
+    const deadline = performance.now() + this.reqTimeoutMs;
+    if (!this.canForward()) await this.waitForwardable(deadline);
     const id = this.reqIds.next();
-    const result = this.wait.register(id, performance.now() + this.reqTimeoutMs, undefined);
+    const result = this.wait.register(id, deadline, undefined);
     this.metrics.proposalsPending.inc();
     try {
       this.raft.rawNode.proposeConfChange({
