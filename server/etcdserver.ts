@@ -847,21 +847,19 @@ export class EtcdServer {
       if (this.raft.commitIndex - this.appliedIndex > maxGapBetweenApplyAndCommit) {
         throw ErrGRPCRequestTooManyRequests;
       }
-      // one request timeout from here, however long it waits for a leader (etcd's ReqTimeout)
-      const deadline = performance.now() + this.reqTimeoutMs;
-      if (!this.canForward()) return this.waitForwardable(deadline).then(() => this.proposeNow(req, deadline));
-      return this.proposeNow(req, deadline);
+      if (!this.canForward()) return this.waitForwardable().then(() => this.proposeNow(req));
+      return this.proposeNow(req);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  private proposeNow(req: InternalRaftRequest, deadline: number): Promise<unknown> {
+  private proposeNow(req: InternalRaftRequest): Promise<unknown> {
     const id = this.reqIds.next();
     req.ID = this.reqIds.full(id);
     const data = encodeRequest(req);
     if (data.length > this.cfg.maxRequestBytes) throw ErrGRPCRequestTooLarge;
-    const result = this.wait.register(id, deadline, req);
+    const result = this.wait.register(id, performance.now() + this.reqTimeoutMs, req);
     this.metrics.proposalsPending.inc();
     try {
       this.raft.rawNode.propose(data);
@@ -920,8 +918,8 @@ export class EtcdServer {
   }
 
   /** Holds a proposal, up to the request timeout, until it can go to a leader (see canForward). */
-  private async waitForwardable(deadline = performance.now() + this.reqTimeoutMs): Promise<void> {
-    await this.waitFor(() => this.canForward(), deadline);
+  private async waitForwardable(): Promise<void> {
+    await this.waitFor(() => this.canForward());
     if (this.raft.lead === NONE) throw ErrGRPCNoLeader;
     if (!this.canForward()) throw ErrGRPCTimeout;
   }
@@ -933,7 +931,8 @@ export class EtcdServer {
   }
 
   /** Waits, up to the request timeout, until `done()` holds: checked when a leader is elected or its peer answers. */
-  private async waitFor(done: () => boolean, deadline = performance.now() + this.reqTimeoutMs): Promise<void> {
+  private async waitFor(done: () => boolean): Promise<void> {
+    const deadline = performance.now() + this.reqTimeoutMs;
     while (!done() && !this.stopping) {
       const left = deadline - performance.now();
       if (left <= 0) break;
@@ -1306,10 +1305,9 @@ export class EtcdServer {
    */
   private async configure(type: ConfChangeType, nodeId: NodeId, context: string | undefined): Promise<Member[]> {
     if (this.stopping) throw ErrGRPCStopped;
-    const deadline = performance.now() + this.reqTimeoutMs;
-    if (!this.canForward()) await this.waitForwardable(deadline);
+    if (!this.canForward()) await this.waitForwardable();
     const id = this.reqIds.next();
-    const result = this.wait.register(id, deadline, undefined);
+    const result = this.wait.register(id, performance.now() + this.reqTimeoutMs, undefined);
     this.metrics.proposalsPending.inc();
     try {
       this.raft.rawNode.proposeConfChange({

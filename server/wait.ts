@@ -12,6 +12,7 @@ interface Waiter<T, C> {
 }
 
 export class Wait<T, C = undefined> {
+  // Map keeps insertion order; with one timeout for all, that is deadline order too.
   private readonly pending = new Map<number, Waiter<T, C>>();
 
   /** `settled` runs whenever a waiter is settled, `failed` unless by trigger(). */
@@ -45,13 +46,10 @@ export class Wait<T, C = undefined> {
     w.reject(err);
   }
 
-  /**
-   * Rejects every waiter whose deadline is at or before `now`. All are looked at: a deadline is the request's arrival
-   * plus the timeout, and a request may have waited for a leader before it registered.
-   */
+  /** Rejects every waiter whose deadline is at or before `now`. */
   expire(now: number, err: unknown): void {
     for (const [id, w] of this.pending) {
-      if (w.deadline > now) continue;
+      if (w.deadline > now) break;
       this.pending.delete(id);
       this.settled(true);
       w.reject(err);
