@@ -6,7 +6,13 @@ import net from "node:net";
 import { type Message, MessageType } from "../../raft/types.ts";
 import { newMessage } from "../../raft/util.ts";
 import { app, ent } from "./raft_messages.ts";
-import { StreamDecoder, StreamEncoder, StreamReader, type StreamType } from "../../server/peer/stream.ts";
+import {
+  StreamDecoder,
+  StreamEncoder,
+  StreamReader,
+  type StreamReaderOptions,
+  type StreamType,
+} from "../../server/peer/stream.ts";
 import { memoryLogger, nopLogger } from "../../server/logger.ts";
 import { encodeEntry, encodeMessage } from "../../wal/raft_codec.ts";
 
@@ -90,6 +96,28 @@ Deno.test("peer stream: decoded entries own their bytes, not the read buffer the
   }
 });
 
+/**
+ * A message-stream reader of peer 2 at `port` that waits 600 s before dialing again after a failure (so only dials at
+ * once come within a test's limit), its callbacks no-ops unless given.
+ */
+function testReader(port: number, opts: Partial<StreamReaderOptions> = {}): StreamReader {
+  return new StreamReader({
+    type: "message",
+    redialMs: 600_000,
+    localId: 1n,
+    peerId: 2n,
+    url: () => `http://127.0.0.1:${port}`,
+    headers: () => ({}),
+    receive: () => {},
+    removed: () => {},
+    onRead: () => {},
+    onBroken: () => {},
+    refused: () => {},
+    logger: nopLogger(),
+    ...opts,
+  });
+}
+
 Deno.test("peer stream: a reader waiting to dial again dials at once when told the peer is up", async () => {
   const dials: string[] = [];
   let dialed: () => void = () => {};
@@ -99,20 +127,8 @@ Deno.test("peer stream: a reader waiting to dial again dials at once when told t
     return new Response("etcd server is starting\n", { status: 503 });
   });
   const next = () => new Promise<void>((resolve) => dialed = resolve);
-  const reader = new StreamReader({
-    type: "message",
-    redialMs: 600_000, // without redialNow() the second dial would come after the test's limit
-    localId: 1n,
-    peerId: 2n,
-    url: () => `http://127.0.0.1:${server.addr.port}`,
-    headers: () => ({}),
-    receive: () => {},
-    removed: () => {},
-    onRead: () => {},
-    onBroken: () => {},
-    refused: () => {},
-    logger: nopLogger(),
-  });
+  // without redialNow() the second dial would come after the test's limit
+  const reader = testReader(server.addr.port);
   try {
     const first = next();
     reader.start();
@@ -158,20 +174,8 @@ Deno.test("peer stream: a stream that breaks is dialed again at once, and a refu
   const streaming = new Promise<void>((resolve) => up = resolve);
   const refused = new Promise<void>((resolve) => gone = resolve);
   let broken = 0;
-  const reader = new StreamReader({
-    type: "message",
-    redialMs: 600_000, // only the dials at once after a broken stream can come within the test's limit
-    localId: 1n,
-    peerId: 2n,
-    url: () => `http://127.0.0.1:${port}`,
-    headers: () => ({}),
-    receive: () => {},
-    removed: () => {},
-    onRead: () => up(),
-    onBroken: () => broken++,
-    refused: () => gone(),
-    logger: nopLogger(),
-  });
+  // only the dials at once after a broken stream can come within the test's limit
+  const reader = testReader(port, { onRead: () => up(), onBroken: () => broken++, refused: () => gone() });
   let deadline: ReturnType<typeof setTimeout> | undefined;
   const limit = new Promise<never>((_, reject) => {
     deadline = setTimeout(() => reject(new Error("no refused dial within 10 s")), 10_000);
@@ -196,20 +200,7 @@ Deno.test("peer stream: a peer never reached that refuses dials is not told gone
   await new Promise<void>((resolve) => server.close(() => resolve()));
   const logger = memoryLogger();
   let gone = 0;
-  const reader = new StreamReader({
-    type: "message",
-    redialMs: 600_000,
-    localId: 1n,
-    peerId: 2n,
-    url: () => `http://127.0.0.1:${port}`,
-    headers: () => ({}),
-    receive: () => {},
-    removed: () => {},
-    onRead: () => {},
-    onBroken: () => {},
-    refused: () => gone++,
-    logger,
-  });
+  const reader = testReader(port, { refused: () => gone++, logger });
   try {
     reader.start();
     // the failed dial is logged in the same step that would have told it
