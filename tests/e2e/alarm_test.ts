@@ -75,6 +75,8 @@ Deno.test({
         }
         counts.push(n);
       }
-      assert(Math.abs(counts[0] - counts[1]) <= 3, `etcd refused after ${counts[0]} puts, detcd after ${counts[1]}`);
+      // 41 and 41 on an idle machine, but etcd's own count moves with timing (37 in one CI run): bbolt reuses a freed
+      // page only once no open read transaction can see it, so how fast its file grows depends on the interleaving
+      assert(Math.abs(counts[0] - counts[1]) <= 6, `etcd refused after ${counts[0]} puts, detcd after ${counts[1]}`);
     }, ["--quota-backend-bytes=300000"]),
 });
