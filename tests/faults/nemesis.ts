@@ -41,8 +41,11 @@ export function seededRandom(seed: number): () => number {
 
 export class Nemesis {
   readonly faults: FaultEvent[] = [];
-  /** What ended the faults early (a fault's own step failed, e.g. a membership change not answered): a failed run. */
-  error: unknown;
+  /**
+   * What ended the faults early (a fault's own step failed, e.g. a membership change not answered), with the end of
+   * each member's log then: a failed run.
+   */
+  failure: string | undefined;
   #stopped = false;
   #done: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -53,7 +56,12 @@ export class Nemesis {
   start(): void {
     // kept, not thrown: the run goes on to its checks, and the report carries it with the members' logs
     this.#done = this.#run().catch((e) => {
-      this.error = e;
+      this.failure = [
+        String(e),
+        ...this.cluster.nodes.map((n) =>
+          `${n.name}:\n${n.member?.log().trimEnd().split("\n").slice(-40).join("\n") ?? "(down)"}`
+        ),
+      ].join("\n");
     });
   }
 

@@ -49,7 +49,7 @@ export interface FaultRunReport {
   snapshots: { installed: number; supersedingReplay: number };
   leases: { granted: number; keepAlives: number; problems: string[] };
   linearizability: CheckResult;
-  /** The nemesis's failure, with the end of each member's log then; undefined when every fault ran. */
+  /** The nemesis's failure (see Nemesis.failure); undefined when every fault ran. */
   nemesisFailure: string | undefined;
   passed: boolean;
 }
@@ -91,12 +91,7 @@ export async function runFaults(opts: FaultRunOptions): Promise<FaultRunReport> 
     nemesis.start();
     await new Promise((r) => setTimeout(r, opts.durationMs));
     await nemesis.stop();
-    const nemesisFailure = nemesis.error === undefined ? undefined : [
-      String(nemesis.error),
-      ...cluster.nodes.map((n) =>
-        `${n.name}:\n${n.member?.log().trimEnd().split("\n").slice(-40).join("\n") ?? "(down)"}`
-      ),
-    ].join("\n");
+    const nemesisFailure = nemesis.failure;
     await compactor.stop();
     // the cluster whole again, the clients work a little longer: the faults' effects must heal
     await new Promise((r) => setTimeout(r, 1000));
