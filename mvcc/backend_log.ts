@@ -11,6 +11,7 @@
  * twice so a damaged length field is told apart from a record that was cut short by a crash.
  */
 import { crc32c } from "../wal/crc32c.ts";
+import { MAP_ALIGN, mapFile } from "../wal/mapped_file.ts";
 
 export const MAGIC: Uint8Array = new TextEncoder().encode("DETCDDB1");
 export const RECORD_HEADER = 12;
@@ -219,7 +220,8 @@ const READ_CHUNK = 4 * 1024 * 1024;
  * intact record: a record cut short at the end of the file (a crash during append) ends the log there; damage
  * followed by more data throws CorruptLogError. A file shorter than MAGIC that is all zeros counts as empty.
  *
- * Every chunk is read into a buffer of its own, never read into again, so the sink keeps views of the payloads
+ * Every chunk is mapped (see mapped_file.ts), or else read into a buffer of its own, never read into again, so the
+ * sink keeps views of the payloads
  * instead of a copy of each key and value (a typed array of its own costs an ArrayBuffer: ~0.3-0.6 us each in Deno,
  * measured, against ~65 ns for a view; 195k revisions replay in ~190 ms less). A chunk lives while anything replayed
  * from it does: at most the log's size at that restart stays allocated until what it holds is overwritten or
@@ -236,20 +238,29 @@ export async function replayLog(
   let buf = new Uint8Array(0);
   let bufStart = 0; // file offset of buf[0]
   let bufLen = 0;
-  await file.seek(0, Deno.SeekMode.Start);
 
   // Makes buf hold [off, off+n) if the file has it; returns false at end of file.
   const ensure = async (off: number, n: number): Promise<boolean> => {
     if (off + n > total) return false;
     if (off >= bufStart && off + n <= bufStart + bufLen) return true;
-    // a new buffer, what is left of the old one copied to its start: views of the old one stay valid
+    if (beforeRead !== undefined) await beforeRead();
+    // the next part of the file mapped (a view of it keeps it), from the boundary before `off`
+    const mapStart = off - (off % MAP_ALIGN);
+    const mapped = mapFile(path, mapStart, Math.min(total - mapStart, Math.max(off + n - mapStart, READ_CHUNK)));
+    if (mapped !== undefined) {
+      buf = mapped;
+      bufStart = mapStart;
+      bufLen = mapped.length;
+      return true;
+    }
+    // or read into a new buffer, what is left of the old one copied to its start: views of the old one stay valid
     const keep = bufStart + bufLen - off;
     const next = new Uint8Array(Math.max(n, Math.min(READ_CHUNK, total - off)));
     next.set(buf.subarray(off - bufStart, bufLen));
     buf = next;
     bufStart = off;
     bufLen = keep;
-    if (beforeRead !== undefined) await beforeRead();
+    await file.seek(bufStart + bufLen, Deno.SeekMode.Start);
     while (bufLen < n) {
       const r = await file.read(buf.subarray(bufLen, Math.min(buf.length, total - bufStart)));
       if (r === null || r === 0) throw new Error(`backend: ${path}: unexpected end of file while reading`);

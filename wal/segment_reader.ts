@@ -2,8 +2,10 @@
 // usually needs a little. The records are walked frame by frame up to the first zero frame (where the writer
 // stopped); the rest must be zeros, which is checked in bounded chunks and not kept. Anything unusual — a zero frame
 // with data after it, a frame that does not parse, a record past the end — reads the whole file instead, so the
-// record decoder makes the same torn-tail or corruption call it always makes.
+// record decoder makes the same torn-tail or corruption call it always makes. The file is mapped where it can be (see
+// mapped_file.ts), and read otherwise.
 import { readWholeSync } from "./fs_util.ts";
+import { MAP_ALIGN, mapFile } from "./mapped_file.ts";
 import { isZero } from "./record_decoder.ts";
 import { FRAME_BYTES, MAX_RECORD_BYTES, readFrame } from "./walpb.ts";
 
@@ -18,9 +20,13 @@ const CHUNK = 4 * 1024 * 1024;
  * and the file's size. `checkZeros` false takes the first zero frame for the end without looking further: for a
  * reader whose decoder would stop there anyway (the call on what follows it is replay's).
  */
-export async function readSegment(file: Deno.FsFile, checkZeros = true): Promise<{ data: Uint8Array; size: number }> {
+export async function readSegment(
+  path: string,
+  file: Deno.FsFile,
+  checkZeros = true,
+): Promise<{ data: Uint8Array; size: number }> {
   const st = await file.stat();
-  return { data: readRecords(file, st.size, fileSpace(st), checkZeros), size: st.size };
+  return { data: readRecords(path, file, st.size, fileSpace(st), checkZeros), size: st.size };
 }
 
 /**
@@ -64,13 +70,15 @@ function zerosFollow(
   return zerosFrom(file, off, size);
 }
 
-function readRecords(file: Deno.FsFile, size: number, space: FileSpace, checkZeros: boolean): Uint8Array {
-  // sized for what the file holds (a sparse segment's blocks are about its records), so it seldom grows
-  let buf = new Uint8Array(Math.min(size, Math.max(space.allocated, CHUNK)));
-  let loaded = 0;
+function readRecords(path: string, file: Deno.FsFile, size: number, space: FileSpace, checkZeros: boolean): Uint8Array {
+  // what the file holds (a sparse segment's blocks are about its records): mapped, or read into a buffer that size
+  const held = Math.min(size, Math.max(space.allocated, CHUNK));
+  const mapped = mapFile(path, 0, Math.min(size, Math.ceil(held / MAP_ALIGN) * MAP_ALIGN));
+  let buf = mapped ?? new Uint8Array(held);
+  let loaded = mapped?.length ?? 0;
   // loads the file up to byte `end` (capped at its size); false when the file is shorter
   const load = (end: number): boolean => {
-    if (end > size) return false;
+    if (end > size || (mapped !== undefined && end > mapped.length)) return false;
     if (end > buf.length) {
       const next = new Uint8Array(Math.min(size, Math.max(end, buf.length * 2)));
       next.set(buf.subarray(0, loaded));
@@ -100,7 +108,7 @@ function readRecords(file: Deno.FsFile, size: number, space: FileSpace, checkZer
     if (!load(next)) break;
     off = next;
   }
-  return readWholeSync(file);
+  return mapped?.length === size ? mapped : readWholeSync(file);
 }
 
 /** Whether the file holds only zeros from `from` to `end`, read a chunk at a time. */

@@ -225,7 +225,7 @@ export class WAL {
       let seg: { data: Uint8Array; size: number };
       try {
         // the first zero frame ends the records: whether only zeros follow it is readAll's call
-        seg = await readSegment(file, false);
+        seg = await readSegment(join(dir, names[i]), file, false);
       } finally {
         file.close();
       }
@@ -314,7 +314,7 @@ export class WAL {
           case RecordType.Metadata: {
             const data = buf.subarray(from, to);
             if (metadata !== null && !bytesEqual(metadata, data)) throw new WalError(ERR_METADATA_CONFLICT);
-            metadata = data;
+            metadata ??= data.slice(); // kept: not a view of the segment, which goes once replayed
             return;
           }
           case RecordType.Crc:
@@ -353,7 +353,7 @@ export class WAL {
         }
         // read again: so are the segments after it, the CRC chain checked on from here
         this.scanned = undefined;
-        const { data: buf, size } = await readSegment(seg.file);
+        const { data: buf, size } = await readSegment(join(this.dir, seg.name), seg.file);
         dec.load(seg.name, buf, i === this.locks.length - 1);
         tailSize = size;
         for (let r = dec.next(); r !== END; r = dec.next()) {

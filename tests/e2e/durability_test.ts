@@ -55,6 +55,36 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "a restart replays a WAL and a backend of several chunks alike, mapped or read (without FFI)",
+  ignore: noEtcdctl,
+  ...opts,
+  fn: async () => {
+    const dataDir = `${await tempDir()}/f.etcd`;
+    let m = await startMember({ dataDir });
+    const client = kvClient(m.clientPort);
+    // ~9 MB: past the backend's 4 MiB chunks and the WAL's first 4 MiB
+    const big = new Uint8Array(600 * 1024);
+    for (let i = 0; i < 15; i++) {
+      big.fill(i + 1);
+      await client.put({ key: enc.encode(`big${i}`), value: big });
+      await client.put({ key: enc.encode(`small${i}`), value: enc.encode(`v${i}`) });
+    }
+    const hashKv = async (endpoint: string) =>
+      JSON.parse(await ctl(endpoint, "endpoint", "hashkv", "-w", "json"))[0].HashKV.hash;
+    const want = await hashKv(m.endpoint);
+    assertEquals(await m.stop(), 0);
+    for (const denyFfi of [true, false]) {
+      m = await startMember({ dataDir, clientPort: m.clientPort, denyFfi });
+      assertEquals(await hashKv(m.endpoint), want, `hash after a restart ${denyFfi ? "without" : "with"} FFI`);
+      const got = await kvClient(m.clientPort).range({ key: enc.encode("big7") });
+      assertEquals([got.kvs[0].value.length, got.kvs[0].value[0], got.kvs[0].value.at(-1)], [600 * 1024, 8, 8]);
+      assertEquals(await ctl(m.endpoint, "get", "small14", "--print-value-only"), "v14\n");
+      assertEquals(await m.stop(), 0);
+    }
+  },
+});
+
 /** Puts from 16 clients, then `stopIt` mid-load, a restart, and a check that every acknowledged put survived. */
 async function putLoadThen(stopIt: (m: Member) => Promise<void>) {
   const dataDir = `${await tempDir()}/k.etcd`;

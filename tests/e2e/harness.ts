@@ -83,6 +83,8 @@ export interface StartOptions {
   expectExit?: boolean;
   /** Resolve once started, without waiting for readiness (a member that cannot be ready yet). */
   noWait?: boolean;
+  /** Run without FFI (--deny-ffi): the member then reads the files it would map (see wal/mapped_file.ts). */
+  denyFfi?: boolean;
 }
 
 /** A member of a loopback cluster: its name, data dir and ports. */
@@ -135,7 +137,7 @@ export async function startMember(opts: StartOptions = {}): Promise<Member> {
     ...(opts.extraArgs ?? []),
   ];
   const mainTs = opts.mainTs ?? `${repoRoot}main.ts`;
-  const args = ["run", "-A", mainTs, ...flags];
+  const args = ["run", "-A", ...(opts.denyFfi ? ["--deny-ffi"] : []), mainTs, ...flags];
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd: mainTs.slice(0, mainTs.lastIndexOf("/") + 1),

@@ -11,7 +11,7 @@ const SEGMENT = "0000000000000000-0000000000000000.wal";
 async function segmentOf(dir: string, checkZeros = true) {
   const f = await Deno.open(join(dir, SEGMENT), { read: true });
   try {
-    return await readSegment(f, checkZeros);
+    return await readSegment(join(dir, SEGMENT), f, checkZeros);
   } finally {
     f.close();
   }
