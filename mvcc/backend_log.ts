@@ -221,12 +221,11 @@ const READ_CHUNK = 4 * 1024 * 1024;
  * followed by more data throws CorruptLogError. A file shorter than MAGIC that is all zeros counts as empty.
  *
  * Every chunk is mapped (see mapped_file.ts), or else read into a buffer of its own, never read into again, so the
- * sink keeps views of the payloads
- * instead of a copy of each key and value (a typed array of its own costs an ArrayBuffer: ~0.3-0.6 us each in Deno,
- * measured, against ~65 ns for a view; 195k revisions replay in ~190 ms less). A chunk lives while anything replayed
- * from it does: at most the log's size at that restart stays allocated until what it holds is overwritten or
- * compacted away, as etcd's values stay in its mapped file. `beforeRead`, called before each read, may hold the
- * replay (a promise) or end it (a throw).
+ * sink keeps views of the payloads instead of a copy of each key and value (a typed array of its own costs an
+ * ArrayBuffer: ~0.3-0.6 us each in Deno, measured, against ~65 ns for a view; 195k revisions replay in ~190 ms less).
+ * A chunk lives while anything replayed from it does: at most the log's size at that restart stays mapped or
+ * allocated until what it holds is overwritten or compacted away, as etcd's values stay in its mapped file.
+ * `beforeRead`, called before each chunk is mapped or read, may hold the replay (a promise) or end it (a throw).
  */
 export async function replayLog(
   path: string,
