@@ -8,7 +8,7 @@
 // only truncate past their last valid record, which no view covers, and replace a file by renaming another over it.
 
 const O_RDONLY = 0, O_CLOEXEC = 0o2000000;
-const PROT_READ = 1, MAP_SHARED = 1, MAP_POPULATE = 0x8000;
+const PROT_READ = 1, MAP_SHARED = 1, MAP_POPULATE = 0x8000, MADV_DONTNEED = 4;
 /** mmap's MAP_FAILED, (void *)-1. */
 const MAP_FAILED = (1n << 64n) - 1n;
 /** Offsets are rounded down to this (a multiple of any page size Linux uses). */
@@ -19,6 +19,7 @@ const symbols = {
   close: { parameters: ["i32"], result: "i32" },
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
 } as const;
 
 /** libc, null where it cannot be had (not Linux, FFI not granted). */
@@ -35,9 +36,15 @@ function lib(): Deno.DynamicLibrary<typeof symbols> | null {
   return libc;
 }
 
-const unmapOnCollect = new FinalizationRegistry<{ ptr: Deno.PointerObject; length: number }>(({ ptr, length }) => {
+interface Mapping {
+  ptr: Deno.PointerObject;
+  length: number;
+}
+
+const unmapOnCollect = new FinalizationRegistry<Mapping>(({ ptr, length }) => {
   lib()!.symbols.munmap(ptr, BigInt(length));
 });
+const mappings = new WeakMap<ArrayBufferLike, Mapping>();
 
 /**
  * The file's bytes [offset, offset + length), mapped read-only and populated (the pages the page cache holds are
@@ -54,9 +61,26 @@ export function mapFile(path: string, offset: number, length: number): Uint8Arra
     const ptr = l.symbols.mmap(null, BigInt(length), PROT_READ, MAP_SHARED | MAP_POPULATE, fd, BigInt(offset));
     if (ptr === null || Deno.UnsafePointer.value(ptr) === MAP_FAILED) return undefined;
     const buffer = Deno.UnsafePointerView.getArrayBuffer(ptr, length);
-    unmapOnCollect.register(buffer, { ptr, length });
+    const mapping = { ptr, length };
+    unmapOnCollect.register(buffer, mapping);
+    mappings.set(buffer, mapping);
     return new Uint8Array(buffer);
   } finally {
     l.symbols.close(fd);
   }
+}
+
+/** Whether `bytes` views a map made by mapFile. */
+export function isMapped(bytes: Uint8Array): boolean {
+  return mappings.has(bytes.buffer);
+}
+
+/**
+ * Lets go of the pages of the map `bytes` views (madvise MADV_DONTNEED): the process no longer counts them, and a view
+ * that reads them again gets them back from the page cache (or the file). For a map whose views are kept but seldom
+ * read (a replayed WAL segment's entries). Does nothing to memory that is not a map.
+ */
+export function releasePages(bytes: Uint8Array): void {
+  const m = mappings.get(bytes.buffer);
+  if (m !== undefined) lib()!.symbols.madvise(m.ptr, BigInt(m.length), MADV_DONTNEED);
 }

@@ -21,6 +21,7 @@ import {
 import { FilePipeline } from "./file_pipeline.ts";
 import { openLocked } from "./file_lock.ts";
 import { fsyncDir, listSuffix, pathExists, writeAll, writeAllSync } from "./fs_util.ts";
+import { isMapped, releasePages } from "./mapped_file.ts";
 import { readSegment, zerosFollowFrom } from "./segment_reader.ts";
 import type { WalLogger } from "./logger.ts";
 import { parseWalName, WAL_SUFFIX, walName } from "./names.ts";
@@ -390,12 +391,21 @@ export class WAL {
       this.state = state;
       this.encoder = new RecordEncoder(dec.crc);
       this.pipeline = new FilePipeline(this.dir, this.segmentBytes);
-      // The entries' data are copied out of the segment buffers, so that those (with every record the snapshot
-      // covers) go once the replay is done: from each buffer in one piece, from the first live entry's data to the last
-      // one's, with the few bytes of framing between them.
+      // The entries' data are views of a mapped segment, whose pages are let go once replayed (read again, they come
+      // from the page cache), or else copied out of the segment buffers, so that those (with every record the
+      // snapshot covers) go once the replay is done: from each buffer in one piece, from the first live entry's data to
+      // the last one's, with the few bytes of framing between them.
       const entries: Entry[] = [];
       for (let k = 0; k < count;) {
         const buf = bufs[k];
+        if (isMapped(buf)) {
+          for (; k < count && bufs[k] === buf; k++) {
+            const data = ends[k] > starts[k] ? buf.subarray(starts[k], ends[k]) : EMPTY;
+            entries.push({ term: terms[k], index: start.index + 1 + k, type: types[k], data });
+          }
+          releasePages(buf);
+          continue;
+        }
         let j = k, lo = Infinity, hi = 0;
         for (; j < count && bufs[j] === buf; j++) {
           if (ends[j] > starts[j]) {

@@ -1,8 +1,8 @@
-// A mapped range reads as the file does, and stays readable after the file is replaced by a rename (as a defrag or an
-// installed snapshot replaces the backend); bad offsets are refused.
+// A mapped range reads as the file does, after its pages are let go too, and stays readable after the file is replaced
+// by a rename (as a defrag or an installed snapshot replaces the backend); bad offsets are refused.
 import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
 import { join } from "node:path";
-import { MAP_ALIGN, mapFile } from "../../wal/mapped_file.ts";
+import { isMapped, MAP_ALIGN, mapFile, releasePages } from "../../wal/mapped_file.ts";
 import { withTempDir } from "./helpers.ts";
 
 Deno.test("mapped file: the bytes of the range, kept after a rename over the file", async () => {
@@ -14,6 +14,10 @@ Deno.test("mapped file: the bytes of the range, kept after a rename over the fil
     const tail = mapFile(path, 2 * MAP_ALIGN, MAP_ALIGN + 100)!;
     assertEquals(whole, data);
     assertEquals(tail, data.subarray(2 * MAP_ALIGN));
+    // pages let go come back from the page cache when read
+    releasePages(whole.subarray(10, 20));
+    assertEquals(whole, data);
+    assertEquals([isMapped(whole.subarray(5)), isMapped(data)], [true, false]);
     await Deno.writeFile(join(dir, "g"), new Uint8Array(10));
     await Deno.rename(join(dir, "g"), path);
     assertEquals(tail, data.subarray(2 * MAP_ALIGN));
