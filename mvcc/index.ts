@@ -6,36 +6,45 @@
  */
 import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
 import { BTree } from "./btree.ts";
-import { type GetResult, type IndexRev, KeyIndex } from "./key_index.ts";
+import { type GetResult, type IndexRev, type KeyHistory, KeyIndex } from "./key_index.ts";
+import { revKey } from "./revision.ts";
+import { StoredRev } from "./stored_rev.ts";
 
 export class TreeIndex {
-  #tree = new BTree<KeyIndex>();
+  /** A key's KeyIndex, or a restored key's one revision standing in for it until a write (see StoredRev). */
+  #tree = new BTree<KeyIndex | StoredRev>();
 
-  /** Number of keyIndexes (keys with any retained history). */
+  /** Number of keys with any retained history. */
   get size(): number {
     return this.#tree.size;
   }
 
+  /** The key's KeyIndex, for a write: a restored key's is made now from its one revision, and takes its place. */
   keyIndex(key: Uint8Array): KeyIndex | undefined {
-    return this.#tree.get(key);
+    const e = this.#tree.get(key);
+    if (!(e instanceof StoredRev)) return e;
+    const ki = new KeyIndex(e.key);
+    const { created, ver } = e.created();
+    ki.restore(created, e, ver);
+    this.#tree.set(e.key, ki);
+    return ki;
   }
 
   insert(ki: KeyIndex): void {
     this.#tree.set(ki.key, ki);
   }
 
-  /** The key's keyIndex, or `make(key)`'s, inserted (one descent of the tree). */
-  keyIndexOrInsert(key: Uint8Array, make: (key: Uint8Array) => KeyIndex): KeyIndex {
+  /** The key's entry, or the restored revision `make(key)` gives, inserted (one descent of the tree). */
+  entryOrInsert(key: Uint8Array, make: (key: Uint8Array) => StoredRev): KeyIndex | StoredRev {
     return this.#tree.getOrInsert(key, make);
   }
 
   get(key: Uint8Array, atRev: number): GetResult | null {
-    const ki = this.#tree.get(key);
-    return ki === undefined ? null : ki.get(atRev);
+    return this.#tree.get(key)?.get(atRev) ?? null;
   }
 
   put(key: Uint8Array, main: number, sub: number, kv: KeyValue): void {
-    let ki = this.#tree.get(key);
+    let ki = this.keyIndex(key);
     if (ki === undefined) {
       ki = new KeyIndex(key);
       this.#tree.set(key, ki);
@@ -45,12 +54,12 @@ export class TreeIndex {
 
   /** Tombstones a live key; false if the key is missing or already deleted. */
   tombstone(key: Uint8Array, main: number, sub: number, kv: KeyValue): boolean {
-    const ki = this.#tree.get(key);
+    const ki = this.keyIndex(key);
     return ki !== undefined && ki.tombstone(main, sub, kv);
   }
 
-  /** Visits keyIndexes with key in the range. Stops when fn returns false. */
-  visit(key: Uint8Array, end: Uint8Array | undefined, fn: (ki: KeyIndex) => boolean | void): void {
+  /** Visits the histories of the keys in the range, for reads. Stops when fn returns false. */
+  visit(key: Uint8Array, end: Uint8Array | undefined, fn: (h: KeyHistory) => boolean | void): void {
     if (end === undefined) {
       const ki = this.#tree.get(key);
       if (ki !== undefined) fn(ki);
@@ -103,9 +112,11 @@ export class TreeIndex {
   compact(rev: number): IndexRev[] {
     const removed: IndexRev[] = [];
     const emptied: Uint8Array[] = [];
-    this.#tree.forEach((k, ki) => {
-      ki.compact(rev, removed);
-      if (ki.isEmpty()) emptied.push(k);
+    this.#tree.forEach((k, e) => {
+      // a restored key's one revision is the one visible at rev or after it: kept
+      if (e instanceof StoredRev) return;
+      e.compact(rev, removed);
+      if (e.isEmpty()) emptied.push(k);
     });
     for (const k of emptied) this.#tree.delete(k);
     return removed;
@@ -114,7 +125,10 @@ export class TreeIndex {
   /** The revisions a compaction at rev would keep, without compacting. */
   keep(rev: number): Set<string> {
     const available = new Set<string>();
-    this.#tree.forEach((_k, ki) => ki.keep(rev, available));
+    this.#tree.forEach((_k, e) => {
+      if (e instanceof KeyIndex) e.keep(rev, available);
+      else if (e.main <= rev) available.add(revKey(e.main, e.sub));
+    });
     return available;
   }
 
@@ -127,8 +141,8 @@ export class TreeIndex {
     return out;
   }
 
-  /** Visits every keyIndex in key order. */
-  forEach(fn: (ki: KeyIndex) => void): void {
-    this.#tree.forEach((_k, ki) => fn(ki));
+  /** Visits every key's history in key order. */
+  forEach(fn: (h: KeyHistory) => void): void {
+    this.#tree.forEach((_k, h) => fn(h));
   }
 }

@@ -13,6 +13,21 @@ export interface IndexRev extends Revision {
   readonly kv: KeyValue;
 }
 
+/** What a read asks of a key's history in the index: a KeyIndex, or a restored key's one revision (StoredRev). */
+export interface KeyHistory {
+  readonly key: Uint8Array;
+  /** The newest revision while the key is live (not deleted), if it has any. */
+  readonly live: IndexRev | undefined;
+  /** The revision visible at atRev with its generation's creation and the version at that point, or null. */
+  get(atRev: number): GetResult | null;
+  /** The revision visible at atRev, without computing the version (the hot read path). */
+  getRev(atRev: number): IndexRev | null;
+  /** Revisions since rev (main >= rev), keeping only the last revision of each main revision. */
+  since(rev: number): IndexRev[];
+  /** Calls fn with every revision kept, oldest first. */
+  forEachRev(fn: (r: IndexRev) => void): void;
+}
+
 export interface Generation {
   /** Number of revisions put in this generation (including its tombstone). */
   ver: number;
@@ -32,7 +47,7 @@ function newGeneration(): Generation {
   return { ver: 0, created: NO_REV, revs: [] };
 }
 
-export class KeyIndex {
+export class KeyIndex implements KeyHistory {
   readonly key: Uint8Array;
   modified: Revision = NO_REV;
   /**

@@ -374,11 +374,11 @@ export class KVStore {
     if (term !== undefined) this.#term = bytesToUint64(term);
 
     let currentRev = 1;
-    // a key met first is inserted with an empty keyIndex, restored below
-    let created = false;
-    const newKeyIndex = (key: Uint8Array) => {
+    // a key met first is inserted as its revision (see StoredRev): the one the visitor is at
+    let created = false, rMain = 0, rSub = 0, rBuf = EMPTY_BYTES, rStart = 0, rEnd = 0, rLease = 0n;
+    const newKey = (key: Uint8Array) => {
       created = true;
-      return new KeyIndex(key);
+      return new StoredRev(rMain, rSub, key, rLease, rBuf, rStart, rEnd);
     };
     forEachRevision(replayed, (main, sub, tombstone, v, start, end) => {
       currentRev = main;
@@ -396,22 +396,14 @@ export class KVStore {
         return;
       }
       scanKeyValue(v, start, end);
-      const key = v.subarray(scanned.keyStart, scanned.keyEnd);
       created = false;
-      const ki = this.index.keyIndexOrInsert(key, newKeyIndex);
-      if (!created) {
-        const r = new StoredRev(main, sub, ki.key, scanned.lease, v, start, end);
-        ki.putRev(r);
-        this.#history.push(r);
-        return;
-      }
-      const r = new StoredRev(main, sub, key, scanned.lease, v, start, end);
-      // created as etcd restores it, (create revision, 0): the revision itself when that is what it is
-      ki.restore(
-        scanned.createRevision === main && sub === 0 ? r : { main: scanned.createRevision, sub: 0 },
-        r,
-        scanned.version,
-      );
+      rMain = main, rSub = sub, rBuf = v, rStart = start, rEnd = end, rLease = scanned.lease;
+      const e = this.index.entryOrInsert(v.subarray(scanned.keyStart, scanned.keyEnd), newKey);
+      if (created) return void this.#history.push(e as StoredRev);
+      // a key's later revision: its KeyIndex (made now from its first if that stood for it) gets it
+      const ki = e instanceof KeyIndex ? e : this.index.keyIndex(e.key)!;
+      const r = new StoredRev(main, sub, ki.key, rLease, v, start, end);
+      ki.putRev(r);
       this.#history.push(r);
     });
     this.#currentRev = Math.max(currentRev, this.#compactMainRev);

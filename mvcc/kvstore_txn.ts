@@ -8,7 +8,7 @@ import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
 import { EMPTY_BYTES, ownBytes, ownKeyValue } from "./bytes.ts";
 import { BUCKET } from "./backend.ts";
 import { ErrCompacted, ErrFutureRev } from "./errors.ts";
-import { KeyIndex } from "./key_index.ts";
+import { type KeyHistory, KeyIndex } from "./key_index.ts";
 import { encodedKeyValueSize, newKeyValue, storedValue, writeKeyValue } from "./kv_codec.ts";
 import type { KVStore } from "./kvstore.ts";
 import { MARKED_REV_BYTES_LEN, REV_BYTES_LEN, writeRev } from "./revision.ts";
@@ -163,16 +163,17 @@ export class TxnWrite {
     this.#assertOpen();
     const s = this.#s;
     const readRev = this.changes.length > 0 ? this.#nextRev : this.rev;
-    const victims: KeyIndex[] = [];
+    const victims: KeyHistory[] = [];
     const leases: bigint[] = [];
-    s.index.visit(key, indexEnd(end), (ki) => {
-      const r = ki.getRev(readRev);
+    s.index.visit(key, indexEnd(end), (h) => {
+      const r = h.getRev(readRev);
       if (r === null) return;
-      victims.push(ki);
+      victims.push(h);
       leases.push(r.kv.lease);
     });
     for (let i = 0; i < victims.length; i++) {
-      const ki = victims[i];
+      const v = victims[i];
+      const ki = v instanceof KeyIndex ? v : s.index.keyIndex(v.key)!;
       const sub = this.changes.length;
       const tomb = newKeyValue(ki.key, EMPTY_BYTES, 0n, this.#nextRevBig, 0n, 0n);
       s.backend.put(BUCKET.key, writeRev(TOMBSTONE_SCRATCH, this.#nextRev, sub, true), storedValue(tomb));

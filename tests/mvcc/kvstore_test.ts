@@ -474,3 +474,62 @@ Deno.test("kvstore: a restarted store (revisions decoded when read) answers as t
     }
   }
 });
+
+Deno.test("kvstore: a restored key's one revision answers for it, then takes writes as its keyIndex would", async () => {
+  const dir = await tempDir();
+  const attached = new Map<string, bigint>();
+  const lessor = {
+    attach: (id: bigint, key: Uint8Array) => void attached.set(s(key), id),
+    detach: (_id: bigint, key: Uint8Array) => void attached.delete(s(key)),
+  };
+  let o = await openStore(dir, { lessor });
+  const kv = (key: string, rev?: number) => {
+    const r = o.store.range(b(key), undefined, { rev });
+    return r.kvs.map((kv) => [s(kv.value), kv.createRevision, kv.modRevision, kv.version, kv.lease]);
+  };
+  try {
+    o.store.put(b("a"), b("a1")); // 2
+    o.store.put(b("a"), b("a2"), 7n); // 3: a's revisions compacted below leave it one, created at 2
+    o.store.put(b("b"), b("b1")); // 4
+    const t = o.store.write(); // 5: a txn's second put, (5, 1)
+    t.put(b("c"), b("c0"), 0n);
+    t.put(b("d"), b("d1"), 0n);
+    t.end();
+    await o.store.compact(4);
+    await o.close();
+    attached.clear();
+    o = await openStore(dir, { lessor });
+    assertEquals(kv("a"), [["a2", 2n, 3n, 2n, 7n]]);
+    assertEquals(kv("a", 4), [["a2", 2n, 3n, 2n, 7n]]);
+    assertEquals(kv("b"), [["b1", 4n, 4n, 1n, 0n]]);
+    assertEquals(kv("d"), [["d1", 5n, 5n, 1n, 0n]]);
+    assertEquals(kv("d", 4), []);
+    assertThrows(() => o.store.range(b("a"), undefined, { rev: 3 }), (e: unknown) => e === ErrCompacted);
+    assertEquals(o.store.range(b("a"), b("e"), { countOnly: true }).count, 4);
+    assertEquals([...attached], [["a", 7n]]);
+    const changes: string[] = [];
+    o.store.forEachChange(4, 5, (c) => void changes.push(`${s(c.key)}@${c.modRevision}`));
+    assertEquals(changes, ["b@4", "c@5", "d@5"]);
+    // writes: a put continues the key's generation, a delete ends it, a txn's put at sub 1 as well
+    assertEquals(o.store.put(b("a"), b("a3")), 6);
+    assertEquals(kv("a"), [["a3", 2n, 6n, 3n, 0n]]);
+    assertEquals(kv("a", 5), [["a2", 2n, 3n, 2n, 7n]]);
+    assertEquals(attached.size, 0);
+    assertEquals(o.store.deleteRange(b("b"), b("c")), { deleted: 1, rev: 7 });
+    assertEquals(kv("b"), []);
+    assertEquals(kv("b", 6), [["b1", 4n, 4n, 1n, 0n]]);
+    assertEquals(o.store.put(b("d"), b("d2")), 8);
+    assertEquals(kv("d"), [["d2", 5n, 8n, 2n, 0n]]);
+    // a compaction past them: b's history goes, a and d keep their newest, c its one revision
+    await o.store.compact(8);
+    const all = o.store.range(b("a"), new Uint8Array([0]));
+    assertEquals(all.kvs.map((kv) => `${s(kv.key)}=${s(kv.value)}@${kv.modRevision}`), ["a=a3@6", "c=c0@5", "d=d2@8"]);
+    const hash = o.store.hash();
+    await o.close();
+    o = await openStore(dir, { lessor });
+    assertEquals(o.store.hash(), hash);
+    assertEquals(kv("c"), [["c0", 5n, 5n, 1n, 0n]]);
+  } finally {
+    await o.close();
+  }
+});
