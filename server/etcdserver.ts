@@ -760,7 +760,7 @@ export class EtcdServer {
     const deadline = performance.now() + this.reqTimeoutMs;
     for (;;) {
       if (this.stopping) throw ErrGRPCStopped;
-      if (this.raft.lead === NONE) await this.waitLeader();
+      if (this.raft.lead === NONE) await this.waitLeader(deadline);
       for (const url of this.cluster.members.get(this.raft.lead)?.peerUrls ?? []) {
         try {
           return await call(url, AbortSignal.timeout(Math.max(1, deadline - performance.now())));
@@ -840,6 +840,7 @@ export class EtcdServer {
   /**
    * Proposes `req` (its ID is assigned here) and resolves with its apply result. Not async, and errors come back as
    * rejections: the write path allocates no coroutine, and the proposer's request itself is what applying it uses.
+   * The request timeout runs from here, through a wait for a leader to its apply, as etcd's one context covers both.
    */
   private propose(req: InternalRaftRequest): Promise<unknown> {
     try {
@@ -847,19 +848,20 @@ export class EtcdServer {
       if (this.raft.commitIndex - this.appliedIndex > maxGapBetweenApplyAndCommit) {
         throw ErrGRPCRequestTooManyRequests;
       }
-      if (!this.canForward()) return this.waitForwardable().then(() => this.proposeNow(req));
-      return this.proposeNow(req);
+      const deadline = performance.now() + this.reqTimeoutMs;
+      if (!this.canForward()) return this.waitForwardable(deadline).then(() => this.proposeNow(req, deadline));
+      return this.proposeNow(req, deadline);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  private proposeNow(req: InternalRaftRequest): Promise<unknown> {
+  private proposeNow(req: InternalRaftRequest, deadline: number): Promise<unknown> {
     const id = this.reqIds.next();
     req.ID = this.reqIds.full(id);
     const data = encodeRequest(req);
     if (data.length > this.cfg.maxRequestBytes) throw ErrGRPCRequestTooLarge;
-    const result = this.wait.register(id, performance.now() + this.reqTimeoutMs, req);
+    const result = this.wait.register(id, deadline, req);
     this.metrics.proposalsPending.inc();
     try {
       this.raft.rawNode.propose(data);
@@ -917,22 +919,21 @@ export class EtcdServer {
     }, rank * this.cfg.heartbeatIntervalMs);
   }
 
-  /** Holds a proposal, up to the request timeout, until it can go to a leader (see canForward). */
-  private async waitForwardable(): Promise<void> {
-    await this.waitFor(() => this.canForward());
+  /** Holds a proposal, up to its request's deadline, until it can go to a leader (see canForward). */
+  private async waitForwardable(deadline: number): Promise<void> {
+    await this.waitFor(() => this.canForward(), deadline);
     if (this.raft.lead === NONE) throw ErrGRPCNoLeader;
     if (!this.canForward()) throw ErrGRPCTimeout;
   }
 
-  /** Waits for a leader for up to the request timeout (etcd blocks proposals the same way). */
-  private async waitLeader(): Promise<void> {
-    await this.waitFor(() => this.raft.lead !== NONE);
+  /** Waits for a leader up to the request's deadline (etcd blocks proposals the same way). */
+  private async waitLeader(deadline: number): Promise<void> {
+    await this.waitFor(() => this.raft.lead !== NONE, deadline);
     if (this.raft.lead === NONE) throw ErrGRPCNoLeader;
   }
 
-  /** Waits, up to the request timeout, until `done()` holds: checked when a leader is elected or its peer answers. */
-  private async waitFor(done: () => boolean): Promise<void> {
-    const deadline = performance.now() + this.reqTimeoutMs;
+  /** Waits, up to `deadline`, until `done()` holds: checked when a leader is elected or its peer answers. */
+  private async waitFor(done: () => boolean, deadline: number): Promise<void> {
     while (!done() && !this.stopping) {
       const left = deadline - performance.now();
       if (left <= 0) break;
@@ -1289,7 +1290,7 @@ export class EtcdServer {
     if (err !== ErrGRPCNotLeader) throw err;
     const deadline = performance.now() + this.reqTimeoutMs;
     while (performance.now() < deadline && !this.stopping) {
-      if (this.raft.lead === NONE) await this.waitLeader();
+      if (this.raft.lead === NONE) await this.waitLeader(deadline);
       for (const url of this.cluster.members.get(this.raft.lead)?.peerUrls ?? []) {
         const members = await promoteOnLeader(url, id, deadline - performance.now());
         if (members !== undefined) return members;
@@ -1305,9 +1306,10 @@ export class EtcdServer {
    */
   private async configure(type: ConfChangeType, nodeId: NodeId, context: string | undefined): Promise<Member[]> {
     if (this.stopping) throw ErrGRPCStopped;
-    if (!this.canForward()) await this.waitForwardable();
+    const deadline = performance.now() + this.reqTimeoutMs;
+    if (!this.canForward()) await this.waitForwardable(deadline);
     const id = this.reqIds.next();
-    const result = this.wait.register(id, performance.now() + this.reqTimeoutMs, undefined);
+    const result = this.wait.register(id, deadline, undefined);
     this.metrics.proposalsPending.inc();
     try {
       this.raft.rawNode.proposeConfChange({
