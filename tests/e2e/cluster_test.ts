@@ -1003,6 +1003,40 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "cluster: a write that waits for a leader times out 7 s after it came, not 7 s after a leader was found",
+  ...opts,
+  fn: async () => {
+    const links = (n: Node) => `${n.dataDir}.links`;
+    // pre-vote: the member cut off keeps its term, so it follows the leader as soon as it hears from it again
+    const { nodes, start } = await threeNodes(["--pre-vote"], (n) => ({ DETCD_LINK_FAULTS: links(n) }));
+    try {
+      await Promise.all(nodes.map(start));
+      const ids = await Promise.all(nodes.map(status));
+      const held = nodes[ids.findIndex((s) => s.id !== ids[0].leader)];
+      await Deno.writeTextFile(links(held), "drop-to *\ndrop-from *\n");
+      await waitUntil(
+        async () =>
+          (await etcdctl(ep(held), ["endpoint", "status", "--command-timeout=1s"])).stdout.includes("no leader"),
+        () => "the member cut off to lose its leader",
+      );
+      const t0 = performance.now();
+      const put = spawnEtcdctl(ep(held), ["--command-timeout=30s", "put", "held", "x"]);
+      // the scenario itself, not a wait for a condition: the put waits for a leader for 5 s of its 7, then the member
+      // hears the leader again but what it sends is lost, its proposal with it
+      await new Promise((r) => setTimeout(r, 5000));
+      await Deno.writeTextFile(links(held), "drop-to *\n");
+      assertEquals(await put.exited, 1);
+      const took = performance.now() - t0;
+      assertMatch(put.stderr(), /Error: etcdserver: request timed out\n/);
+      // 7 s from its arrival (the wait for the leader counted in), where it took 5 + 7 s before
+      assert(took >= 6500 && took < 10_500, `answered after ${Math.round(took)} ms`);
+    } finally {
+      for (const n of nodes) await n.member?.kill();
+    }
+  },
+});
+
 /**
  * Three members on which raft alone elects no one within 3 s of the leader's last heartbeat (--election-timeout=3000),
  * each with a link-fault file: `up` starts them (the member IDs, the leader), `linkRule` sets a member's rule and waits
