@@ -7,8 +7,8 @@
  *
  * A restored key whose one revision this is has no KeyIndex: the revision stands in the index for it and answers its
  * reads (KeyHistory), until a write to the key or a second restored revision makes the KeyIndex (see TreeIndex).
- * Most keys of a restart are so (152,837 of 154,216 on a cluster benchmark member): ~80 bytes and an object fewer each, a
- * restore of 170k revisions ~80 ms shorter (measured).
+ * Most keys of a restart are so (152,837 of 154,216 on a cluster benchmark member): ~80 bytes and an object fewer
+ * each, a restore of 170k revisions ~80 ms shorter (measured).
  */
 import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
 import type { GetResult, IndexRev, KeyHistory } from "./key_index.ts";

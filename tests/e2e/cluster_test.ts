@@ -62,6 +62,14 @@ async function threeNodes(
 
 const ep = (n: Node) => `127.0.0.1:${n.client}`;
 
+/** A member's link-fault file: the rules written there cut its links (DETCD_LINK_FAULTS, server/peer/link_faults.ts). */
+const links = (n: Node) => `${n.dataDir}.links`;
+
+/** threeNodes whose members each take their link faults from links(n). */
+function threeNodesWithLinks(extra: string[] = []) {
+  return threeNodes(extra, (n) => ({ DETCD_LINK_FAULTS: links(n) }));
+}
+
 /** The member ID (hex) each endpoint answers with, and the leader's. */
 async function status(n: Node): Promise<{ id: string; leader: string }> {
   const text = await ctl(`127.0.0.1:${n.client}`, "endpoint", "status", "-w", "json");
@@ -965,9 +973,7 @@ Deno.test({
   name: "an isolated leader commits nothing and serves no linearizable read; the others elect a leader and go on",
   ...opts,
   fn: async () => {
-    // each member's links cut through its DETCD_LINK_FAULTS rules (server/peer/link_faults.ts)
-    const links = (n: Node) => `${n.dataDir}.links`;
-    const { nodes, start } = await threeNodes([], (n) => ({ DETCD_LINK_FAULTS: links(n) }));
+    const { nodes, start } = await threeNodesWithLinks();
     try {
       await Promise.all(nodes.map(start));
       await ctl(ep(nodes[0]), "put", "k", "before");
@@ -1007,9 +1013,8 @@ Deno.test({
   name: "cluster: a write that waits for a leader times out 7 s after it came, not 7 s after a leader was found",
   ...opts,
   fn: async () => {
-    const links = (n: Node) => `${n.dataDir}.links`;
     // pre-vote: the member cut off keeps its term, so it follows the leader as soon as it hears from it again
-    const { nodes, start } = await threeNodes(["--pre-vote"], (n) => ({ DETCD_LINK_FAULTS: links(n) }));
+    const { nodes, start } = await threeNodesWithLinks(["--pre-vote"]);
     try {
       await Promise.all(nodes.map(start));
       const ids = await Promise.all(nodes.map(status));
@@ -1043,8 +1048,7 @@ Deno.test({
  * until it is read.
  */
 async function slowElectionCluster() {
-  const links = (n: Node) => `${n.dataDir}.links`;
-  const { nodes, start } = await threeNodes(["--election-timeout=3000"], (n) => ({ DETCD_LINK_FAULTS: links(n) }));
+  const { nodes, start } = await threeNodesWithLinks(["--election-timeout=3000"]);
   const up = async () => {
     await Promise.all(nodes.map(start));
     const ids = await Promise.all(nodes.map(status));
@@ -1130,12 +1134,8 @@ Deno.test({
   name: "an isolated leader answers no keep-alive: its renewal would be unknown to the leader elected meanwhile",
   ...opts,
   fn: async () => {
-    const links = (n: Node) => `${n.dataDir}.links`;
     // a long election timeout: the isolated leader believes it leads for 5-10 s, the window etcd 3.4 renewed in
-    const { nodes, start } = await threeNodes(
-      ["--election-timeout=5000"],
-      (n) => ({ DETCD_LINK_FAULTS: links(n) }),
-    );
+    const { nodes, start } = await threeNodesWithLinks(["--election-timeout=5000"]);
     try {
       await Promise.all(nodes.map(start));
       const { leader: leaderId } = await status(nodes[0]);
