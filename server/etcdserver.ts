@@ -981,6 +981,12 @@ export class EtcdServer {
     this.reads.onApplied();
     if (this.appliedWaiters.length > 0) this.notifyApplied();
     if (this.appliedIndex - this.snapshotIndex > this.cfg.snapshotCount && !this.snapshotting) {
+      this.logger.info("triggering snapshot", {
+        "local-member-id": this.id.toString(16),
+        "local-member-applied-index": this.appliedIndex,
+        "local-member-snapshot-index": this.snapshotIndex,
+        "local-member-snapshot-count": this.cfg.snapshotCount,
+      });
       await this.snapshot();
     }
   }

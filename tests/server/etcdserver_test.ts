@@ -69,6 +69,13 @@ Deno.test("snapshots every --snapshot-count entries, purges old files, restarts 
   const snaps = await files(`${cfg.dataDir}/member/snap`, ".snap");
   assert(snaps.length >= 1 && snaps.length <= 2, `snap files: ${snaps}`);
   assert(logger.lines.some((l) => l.includes("saved snapshot")));
+  // as etcd logs it: the applied index that crossed the count, and the snapshot index it crossed it from
+  const triggers = logger.lines.filter((l) => l.includes("triggering snapshot")).map((l) => JSON.parse(l));
+  assert(triggers.length >= 1);
+  for (const t of triggers) {
+    assertEquals(t["local-member-snapshot-count"], 20);
+    assert(t["local-member-applied-index"] - t["local-member-snapshot-index"] > 20, JSON.stringify(t));
+  }
   const rev = s.store.rev;
   await s.stop();
 
