@@ -27,19 +27,30 @@ export type RevisionVisitor = (
   end: number,
 ) => void;
 
+/** Numbers kept per revision in a block: main, sub, value start, value end (-1 once deleted), buffer * 2 + tombstone. */
+const STRIDE = 5;
+
 export class ReplayedRevisions {
-  #main: number[] = [];
-  #sub: number[] = [];
-  #tombstone: boolean[] = [];
-  #buf: Uint8Array[] = [];
-  #start: number[] = [];
-  /** -1 once deleted. */
-  #end: number[] = [];
+  /**
+   * The revisions in blocks of `#block` (Float64Array: every field exact up to 2^53), so that a replay of 195k
+   * revisions fills ~8 MB of typed arrays, off the V8 heap, instead of pushing onto six JS arrays (~40% of a restart's
+   * replay of its backend, measured): no array copied as it grows, nothing for the collector to scan or move.
+   */
+  #blocks: Float64Array[] = [];
+  readonly #block: number;
+  /** The read buffers the values lie in; a revision holds the index of its own. */
+  #bufs: Uint8Array[] = [];
+  #count = 0;
   #size = 0;
   // the key being put or deleted, parsed by #parse
   #pMain = 0;
   #pSub = 0;
   #pTombstone = false;
+
+  /** `block`: revisions per block (small in tests, to cross blocks). */
+  constructor(block = 16384) {
+    this.#block = block;
+  }
 
   /** Live revisions. */
   get size(): number {
@@ -52,14 +63,19 @@ export class ReplayedRevisions {
    */
   put(b: Uint8Array, ks: number, ke: number, vs: number, ve: number): boolean {
     if (!this.#parse(b, ks, ke)) return false;
-    const n = this.#main.length;
+    const n = this.#count;
     if (n > 0 && this.#compareAt(n - 1) >= 0) return false;
-    this.#main.push(this.#pMain);
-    this.#sub.push(this.#pSub);
-    this.#tombstone.push(this.#pTombstone);
-    this.#buf.push(b);
-    this.#start.push(vs);
-    this.#end.push(ve);
+    const bufs = this.#bufs;
+    if (bufs.length === 0 || bufs[bufs.length - 1] !== b) bufs.push(b);
+    const o = (n % this.#block) * STRIDE;
+    if (o === 0) this.#blocks.push(new Float64Array(this.#block * STRIDE));
+    const d = this.#blocks[this.#blocks.length - 1];
+    d[o] = this.#pMain;
+    d[o + 1] = this.#pSub;
+    d[o + 2] = vs;
+    d[o + 3] = ve;
+    d[o + 4] = (bufs.length - 1) * 2 + (this.#pTombstone ? 1 : 0);
+    this.#count = n + 1;
     this.#size++;
     return true;
   }
@@ -67,16 +83,17 @@ export class ReplayedRevisions {
   /** Deletes key b[ks, ke); returns the length of the value it had, or -1 when it was not there. */
   delete(b: Uint8Array, ks: number, ke: number): number {
     if (!this.#parse(b, ks, ke)) return -1;
-    let lo = 0, hi = this.#main.length - 1;
+    let lo = 0, hi = this.#count - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       const c = this.#compareAt(mid);
       if (c < 0) lo = mid + 1;
       else if (c > 0) hi = mid - 1;
       else {
-        if (this.#end[mid] < 0) return -1;
-        const length = this.#end[mid] - this.#start[mid];
-        this.#end[mid] = -1;
+        const d = this.#blocks[Math.floor(mid / this.#block)], o = (mid % this.#block) * STRIDE;
+        if (d[o + 3] < 0) return -1;
+        const length = d[o + 3] - d[o + 2];
+        d[o + 3] = -1;
         this.#size--;
         return length;
       }
@@ -86,9 +103,16 @@ export class ReplayedRevisions {
 
   /** Visits the live revisions in order. */
   forEach(fn: RevisionVisitor): void {
-    for (let i = 0; i < this.#main.length; i++) {
-      if (this.#end[i] >= 0) {
-        fn(this.#main[i], this.#sub[i], this.#tombstone[i], this.#buf[i], this.#start[i], this.#end[i]);
+    const bufs = this.#bufs;
+    let left = this.#count;
+    for (const d of this.#blocks) {
+      const n = Math.min(left, this.#block) * STRIDE;
+      left -= this.#block;
+      for (let o = 0; o < n; o += STRIDE) {
+        const end = d[o + 3];
+        if (end < 0) continue;
+        const bt = d[o + 4];
+        fn(d[o], d[o + 1], bt % 2 === 1, bufs[(bt - (bt % 2)) / 2], d[o + 2], end);
       }
     }
   }
@@ -118,8 +142,8 @@ export class ReplayedRevisions {
 
   /** How revision i orders against the parsed one (as their keys' bytes do). */
   #compareAt(i: number): number {
-    return this.#main[i] - this.#pMain || this.#sub[i] - this.#pSub ||
-      Number(this.#tombstone[i]) - Number(this.#pTombstone);
+    const d = this.#blocks[Math.floor(i / this.#block)], o = (i % this.#block) * STRIDE;
+    return d[o] - this.#pMain || d[o + 1] - this.#pSub || (d[o + 4] % 2) - Number(this.#pTombstone);
   }
 }
 
