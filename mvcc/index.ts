@@ -7,12 +7,25 @@
 import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
 import { BTree } from "./btree.ts";
 import { type GetResult, type IndexRev, type KeyHistory, KeyIndex } from "./key_index.ts";
+import type { ReplayedRevisions } from "./replayed_revisions.ts";
 import { revKey } from "./revision.ts";
 import { StoredRev } from "./stored_rev.ts";
 
+/**
+ * A key's entry: its KeyIndex, or a restored key's one revision standing in for it until a write (see StoredRev), as
+ * its position in the replayed revisions (a number: no object per key, ~150k on a restart) or, restored from a replay
+ * that has no positions (a tree, see forEachRevision), as a StoredRev.
+ */
+type Entry = KeyIndex | StoredRev | number;
+
 export class TreeIndex {
-  /** A key's KeyIndex, or a restored key's one revision standing in for it until a write (see StoredRev). */
-  #tree = new BTree<KeyIndex | StoredRev>();
+  #tree = new BTree<Entry>();
+  /** What the positions in the tree are positions in. */
+  readonly #restored: ReplayedRevisions | null;
+
+  constructor(restored: ReplayedRevisions | null = null) {
+    this.#restored = restored;
+  }
 
   /** Number of keys with any retained history. */
   get size(): number {
@@ -22,25 +35,39 @@ export class TreeIndex {
   /** The key's KeyIndex, for a write: a restored key's is made now from its one revision, and takes its place. */
   keyIndex(key: Uint8Array): KeyIndex | undefined {
     const e = this.#tree.get(key);
-    if (!(e instanceof StoredRev)) return e;
-    const ki = new KeyIndex(e.key);
-    const { created, ver } = e.created();
-    ki.restore(created, e, ver);
-    this.#tree.set(e.key, ki);
+    if (e === undefined || e instanceof KeyIndex) return e;
+    const r = this.#stored(e);
+    const ki = new KeyIndex(r.key);
+    const { created, ver } = r.created();
+    ki.restore(created, r, ver);
+    this.#tree.set(r.key, ki);
     return ki;
+  }
+
+  /** An entry as a KeyHistory: a position read as its StoredRev (made for this read: reads are answered from it). */
+  #history(e: Entry): KeyIndex | StoredRev {
+    return e instanceof KeyIndex ? e : this.#stored(e);
+  }
+
+  #stored(e: StoredRev | number): StoredRev {
+    return typeof e === "number" ? StoredRev.at(this.#restored!, e) : e;
   }
 
   insert(ki: KeyIndex): void {
     this.#tree.set(ki.key, ki);
   }
 
-  /** The key's entry, or the restored revision `make(key)` gives, inserted (one descent of the tree). */
-  entryOrInsert(key: Uint8Array, make: (key: Uint8Array) => StoredRev): KeyIndex | StoredRev {
+  /**
+   * The key's entry, or the restored revision `make(key)` gives (a StoredRev, or its position in the replayed
+   * revisions the index was made with), inserted (one descent of the tree).
+   */
+  entryOrInsert(key: Uint8Array, make: (key: Uint8Array) => StoredRev | number): Entry {
     return this.#tree.getOrInsert(key, make);
   }
 
   get(key: Uint8Array, atRev: number): GetResult | null {
-    return this.#tree.get(key)?.get(atRev) ?? null;
+    const e = this.#tree.get(key);
+    return e === undefined ? null : this.#history(e).get(atRev);
   }
 
   put(key: Uint8Array, main: number, sub: number, kv: KeyValue): void {
@@ -61,11 +88,11 @@ export class TreeIndex {
   /** Visits the histories of the keys in the range, for reads. Stops when fn returns false. */
   visit(key: Uint8Array, end: Uint8Array | undefined, fn: (h: KeyHistory) => boolean | void): void {
     if (end === undefined) {
-      const ki = this.#tree.get(key);
-      if (ki !== undefined) fn(ki);
+      const e = this.#tree.get(key);
+      if (e !== undefined) fn(this.#history(e));
       return;
     }
-    this.#tree.range(key, end.length === 0 ? undefined : end, (_k, ki) => fn(ki));
+    this.#tree.range(key, end.length === 0 ? undefined : end, (_k, e) => fn(this.#history(e)));
   }
 
   /**
@@ -114,7 +141,7 @@ export class TreeIndex {
     const emptied: Uint8Array[] = [];
     this.#tree.forEach((k, e) => {
       // a restored key's one revision is the one visible at rev or after it: kept
-      if (e instanceof StoredRev) return;
+      if (!(e instanceof KeyIndex)) return;
       e.compact(rev, removed);
       if (e.isEmpty()) emptied.push(k);
     });
@@ -125,9 +152,12 @@ export class TreeIndex {
   /** The revisions a compaction at rev would keep, without compacting. */
   keep(rev: number): Set<string> {
     const available = new Set<string>();
+    const restored = this.#restored;
     this.#tree.forEach((_k, e) => {
       if (e instanceof KeyIndex) e.keep(rev, available);
-      else if (e.main <= rev) available.add(revKey(e.main, e.sub));
+      else if (e instanceof StoredRev) {
+        if (e.main <= rev) available.add(revKey(e.main, e.sub));
+      } else if (restored!.mainAt(e) <= rev) available.add(revKey(restored!.mainAt(e), restored!.subAt(e)));
     });
     return available;
   }
@@ -135,14 +165,27 @@ export class TreeIndex {
   /** Every retained revision of every key, unordered. */
   allRevisions(): IndexRev[] {
     const out: IndexRev[] = [];
-    this.#tree.forEach((_k, ki) => {
-      ki.forEachRev((r) => out.push(r));
+    this.#tree.forEach((_k, e) => {
+      this.#history(e).forEachRev((r) => out.push(r));
     });
     return out;
   }
 
-  /** Visits every key's history in key order. */
-  forEach(fn: (h: KeyHistory) => void): void {
-    this.#tree.forEach((_k, h) => fn(h));
+  /**
+   * Calls fn with every live key whose live revision has a lease, and the lease (in key order); a position's lease
+   * is `positionLease(at)`'s (a restore knows them from its scan: read again here, ~150k keys took ~60 ms).
+   */
+  forEachLease(fn: (key: Uint8Array, lease: bigint) => void, positionLease: (at: number) => bigint): void {
+    this.#tree.forEach((k, e) => {
+      if (typeof e === "number") {
+        const lease = positionLease(e);
+        if (lease !== 0n) fn(k, lease);
+        return;
+      }
+      const r = e.live;
+      if (r === undefined) return;
+      const lease = r instanceof StoredRev ? r.lease : r.kv.lease;
+      if (lease !== 0n) fn(k, lease);
+    });
   }
 }

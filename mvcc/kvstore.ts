@@ -19,7 +19,7 @@ import { decodeKeyValue, newKeyValue, scanKeyValue, scanned, storedValue, stored
 import { StoredRev } from "./stored_rev.ts";
 import { type RangeOptions, type RangeResult, TxnRead, TxnWrite } from "./kvstore_txn.ts";
 import { bytesToRev, bytesToUint64, revKey, revToBytes, uint64ToBytes } from "./revision.ts";
-import { forEachRevision } from "./replayed_revisions.ts";
+import { forEachRevision, ReplayedRevisions } from "./replayed_revisions.ts";
 
 const enc = new TextEncoder();
 const CONSISTENT_INDEX_KEY = enc.encode("consistent_index");
@@ -92,9 +92,13 @@ export class KVStore {
   #removing: IndexRev[] = [];
   #removedUpTo = 0;
   /**
-   * Every change since the compacted revision in revision order (the index's own KeyValues and restored revisions,
-   * shared), from #historyHead on: what a watcher that is behind catches up from, without a scan of the keyspace.
+   * Every change since the compacted revision in revision order: what a watcher that is behind catches up from,
+   * without a scan of the keyspace. A restart's come first, read where the replay left them (#restored, from position
+   * #restoredHead on: nothing kept per revision), then #history's from #historyHead on (the index's own KeyValues;
+   * restored revisions, shared, when the replay gave no positions).
    */
+  #restored: ReplayedRevisions | null = null;
+  #restoredHead = 0;
   #history: Change[] = [];
   #historyHead = 0;
 
@@ -122,7 +126,6 @@ export class KVStore {
    */
   restore(backend: Backend): void {
     this.backend = backend;
-    this.index = new TreeIndex();
     this.#currentRev = 1;
     this.#compactMainRev = -1;
     this.#consistentIndex = 0;
@@ -135,7 +138,11 @@ export class KVStore {
     this.#historyHead = 0;
     this.#compactions = Promise.resolve();
     this.#closed = false;
-    this.#restore(backend.detach(BUCKET.key, { forEach: (fn) => this.#forEachStored(fn) }));
+    const replayed = backend.detach(BUCKET.key, { forEach: (fn) => this.#forEachStored(fn) });
+    this.#restored = replayed instanceof ReplayedRevisions ? replayed : null;
+    this.#restoredHead = 0;
+    this.index = new TreeIndex(this.#restored);
+    this.#restore(replayed);
   }
 
   /** The revision of the last write transaction (1 for an empty store). */
@@ -222,6 +229,13 @@ export class KVStore {
    */
   forEachChange(fromRev: number, toRev: number, fn: (kv: KeyValue) => boolean | void): void {
     if (fromRev < this.#compactMainRev) throw ErrCompacted;
+    const r = this.#restored;
+    if (r !== null) {
+      for (let at = this.#restoredAt(fromRev); at < r.count; at++) {
+        if (r.endAt(at) < 0) continue; // deleted by the replay
+        if (r.mainAt(at) > toRev || fn(this.#restoredChange(r, at)) === false) return;
+      }
+    }
     const h = this.#history;
     for (let i = this.#firstChangeAt(fromRev); i < h.length; i++) {
       const c = h[i];
@@ -241,8 +255,30 @@ export class KVStore {
     return lo;
   }
 
+  /** The first restored position at or after #restoredHead whose revision is at or after rev (binary search). */
+  #restoredAt(rev: number): number {
+    const r = this.#restored!;
+    let lo = this.#restoredHead, hi = r.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (r.mainAt(mid) < rev) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** A restored change as TxnWrite.changes had it: a deletion is its key at its revision (etcd stores the key alone). */
+  #restoredChange(r: ReplayedRevisions, at: number): KeyValue {
+    const kv = decodeKeyValue(r.bufAt(at), r.startAt(at), r.endAt(at));
+    return r.isTombstoneAt(at) ? newKeyValue(kv.key, EMPTY_BYTES, 0n, BigInt(r.mainAt(at)), 0n, 0n) : kv;
+  }
+
   /** Drops the history below rev; the array is shortened once the dropped part is the larger half. */
   #trimHistory(rev: number): void {
+    if (this.#restored !== null) {
+      this.#restoredHead = this.#restoredAt(rev);
+      if (this.#restoredHead === this.#restored.count) this.#restored = null;
+    }
     this.#historyHead = this.#firstChangeAt(rev);
     if (this.#historyHead * 2 > this.#history.length) {
       this.#history = this.#history.slice(this.#historyHead);
@@ -374,13 +410,17 @@ export class KVStore {
     if (term !== undefined) this.#term = bytesToUint64(term);
 
     let currentRev = 1;
-    // a key met first is inserted as its revision (see StoredRev): the one the visitor is at
-    let created = false, rMain = 0, rSub = 0, rBuf = EMPTY_BYTES, rStart = 0, rEnd = 0, rLease = 0n;
+    // a key met first is inserted as its revision (see StoredRev): the one the visitor is at, by its position in the
+    // replayed revisions when it has one (the history then reads them there too: nothing pushed per revision)
+    const positions = this.#restored !== null;
+    // the leases of the revisions that stand in the index by their position (see forEachLease)
+    const positionLeases = new Map<number, bigint>();
+    let created = false, rMain = 0, rSub = 0, rBuf = EMPTY_BYTES, rStart = 0, rEnd = 0, rLease = 0n, rAt = -1;
     const newKey = (key: Uint8Array) => {
       created = true;
-      return new StoredRev(rMain, rSub, key, rLease, rBuf, rStart, rEnd);
+      return positions ? rAt : new StoredRev(rMain, rSub, key, rLease, rBuf, rStart, rEnd);
     };
-    forEachRevision(replayed, (main, sub, tombstone, v, start, end) => {
+    forEachRevision(replayed, (main, sub, tombstone, v, start, end, at) => {
       currentRev = main;
       if (tombstone) {
         const stored = decodeKeyValue(v, start, end);
@@ -388,23 +428,29 @@ export class KVStore {
         if (ki !== undefined) {
           const tomb = newKeyValue(ki.key, EMPTY_BYTES, 0n, BigInt(main), 0n, 0n);
           ki.tombstone(main, sub, tomb);
-          this.#history.push(tomb);
+          if (!positions) this.#history.push(tomb);
         } else {
           // Left by a compaction interrupted after deleting the key's earlier revisions: it is garbage.
           b.delete(BUCKET.key, revToBytes(main, sub, true), end - start);
+          if (positions) this.#restored!.deleteAt(at);
         }
         return;
       }
       scanKeyValue(v, start, end);
       created = false;
-      rMain = main, rSub = sub, rBuf = v, rStart = start, rEnd = end, rLease = scanned.lease;
-      const e = this.index.entryOrInsert(v.subarray(scanned.keyStart, scanned.keyEnd), newKey);
-      if (created) return void this.#history.push(e as StoredRev);
+      rMain = main, rSub = sub, rBuf = v, rStart = start, rEnd = end, rLease = scanned.lease, rAt = at;
+      const key = v.subarray(scanned.keyStart, scanned.keyEnd);
+      const e = this.index.entryOrInsert(key, newKey);
+      if (created) {
+        if (!positions) this.#history.push(e as StoredRev);
+        else if (rLease !== 0n) positionLeases.set(at, rLease);
+        return;
+      }
       // a key's later revision: its KeyIndex (made now from its first if that stood for it) gets it
-      const ki = e instanceof KeyIndex ? e : this.index.keyIndex(e.key)!;
+      const ki = e instanceof KeyIndex ? e : this.index.keyIndex(key)!;
       const r = new StoredRev(main, sub, ki.key, rLease, v, start, end);
       ki.putRev(r);
-      this.#history.push(r);
+      if (!positions) this.#history.push(r);
     });
     this.#currentRev = Math.max(currentRev, this.#compactMainRev);
     this.#trimHistory(this.#compactMainRev);
@@ -412,12 +458,7 @@ export class KVStore {
 
     if (this.lessor !== undefined) {
       const lessor = this.lessor;
-      this.index.forEach((ki) => {
-        const r = ki.live;
-        if (r === undefined) return;
-        const lease = r instanceof StoredRev ? r.lease : r.kv.lease;
-        if (lease !== 0n) lessor.attach(lease, ki.key);
-      });
+      this.index.forEachLease((key, lease) => lessor.attach(lease, key), (at) => positionLeases.get(at) ?? 0n);
     }
     if (scheduled !== 0) this.#startCompaction(scheduled).catch(() => {});
   }

@@ -17,7 +17,7 @@ import {
   revToBytes,
 } from "./revision.ts";
 
-/** One stored revision: its value is buf[start, end). */
+/** One stored revision: its value is buf[start, end); `at` its position in ReplayedRevisions (-1 in a tree). */
 export type RevisionVisitor = (
   main: number,
   sub: number,
@@ -25,6 +25,7 @@ export type RevisionVisitor = (
   buf: Uint8Array,
   start: number,
   end: number,
+  at: number,
 ) => void;
 
 /** Numbers kept per revision in a block: main, sub, value start, value end (-1 once deleted), buffer * 2 + tombstone. */
@@ -104,17 +105,64 @@ export class ReplayedRevisions {
   /** Visits the live revisions in order. */
   forEach(fn: RevisionVisitor): void {
     const bufs = this.#bufs;
-    let left = this.#count;
+    let left = this.#count, at = 0;
     for (const d of this.#blocks) {
       const n = Math.min(left, this.#block) * STRIDE;
       left -= this.#block;
-      for (let o = 0; o < n; o += STRIDE) {
+      for (let o = 0; o < n; o += STRIDE, at++) {
         const end = d[o + 3];
         if (end < 0) continue;
         const bt = d[o + 4];
-        fn(d[o], d[o + 1], bt % 2 === 1, bufs[(bt - (bt % 2)) / 2], d[o + 2], end);
+        fn(d[o], d[o + 1], bt % 2 === 1, bufs[(bt - (bt % 2)) / 2], d[o + 2], end, at);
       }
     }
+  }
+
+  // The revision at a position forEach gave (live or deleted since), without a visit: what the index and the
+  // history keep of a restored revision instead of an object each (see TreeIndex, KVStore).
+
+  /** Positions recorded, deleted ones included. */
+  get count(): number {
+    return this.#count;
+  }
+
+  mainAt(at: number): number {
+    return this.#field(at, 0);
+  }
+
+  subAt(at: number): number {
+    return this.#field(at, 1);
+  }
+
+  /** Where its value starts in bufAt(at). */
+  startAt(at: number): number {
+    return this.#field(at, 2);
+  }
+
+  /** Where its value ends in bufAt(at); -1 once deleted. */
+  endAt(at: number): number {
+    return this.#field(at, 3);
+  }
+
+  bufAt(at: number): Uint8Array {
+    const bt = this.#field(at, 4);
+    return this.#bufs[(bt - (bt % 2)) / 2];
+  }
+
+  isTombstoneAt(at: number): boolean {
+    return this.#field(at, 4) % 2 === 1;
+  }
+
+  #field(at: number, k: number): number {
+    return this.#blocks[Math.floor(at / this.#block)][(at % this.#block) * STRIDE + k];
+  }
+
+  /** Deletes the revision at `at` (live). */
+  deleteAt(at: number): void {
+    const d = this.#blocks[Math.floor(at / this.#block)], o = (at % this.#block) * STRIDE;
+    if (d[o + 3] < 0) throw new Error(`replayed revisions: ${at} is already deleted`);
+    d[o + 3] = -1;
+    this.#size--;
   }
 
   /** The same content as a tree of key and value arrays: for a replay that goes on generically, or a reader. */
@@ -152,6 +200,6 @@ export function forEachRevision(content: ReplayedRevisions | BTree<Uint8Array>, 
   if (content instanceof ReplayedRevisions) return content.forEach(fn);
   content.forEach((k, v) => {
     const r = bytesToRev(k);
-    fn(r.main, r.sub, isTombstone(k), v, 0, v.length);
+    fn(r.main, r.sub, isTombstone(k), v, 0, v.length, -1);
   });
 }

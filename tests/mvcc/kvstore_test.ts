@@ -417,6 +417,14 @@ function observe(store: KVStore, lessorLog: string[]) {
   }
   const changes: unknown[] = [];
   store.forEachChange(store.compactMainRev + 1, store.rev, (kv) => void changes.push({ ...kv }));
+  // and windows of it, as watchers catching up read them: from a revision to a few past it, or stopping early
+  for (let rev = store.compactMainRev + 1; rev <= store.rev; rev += 7) {
+    let n = 0;
+    store.forEachChange(rev, rev + 2, (kv) => {
+      changes.push(`${rev}: ${s(kv.key)}@${kv.modRevision} v${kv.version}`);
+      return ++n < 5;
+    });
+  }
   const hashes = [0, store.rev, store.compactMainRev + 1].map((r) => store.hashByRev(r));
   return {
     rev: store.rev,
