@@ -3,7 +3,7 @@
 import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
 import { emptyHardState } from "./types.ts";
 import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable } from "./errors.ts";
-import { emptySnapshot, limitSize } from "./util.ts";
+import { emptySnapshot, limitedEnd } from "./util.ts";
 
 /**
  * The application's persisted log. Methods throw ErrCompacted, ErrUnavailable or
@@ -50,7 +50,8 @@ export class MemoryStorage implements Storage {
     if (hi > this.lastIndex() + 1) throw new Error(`entries' hi(${hi}) is out of bound lastindex(${this.lastIndex()})`);
     // Only the dummy entry left: nothing to return.
     if (this.ents.length === 1) throw ErrUnavailable;
-    return limitSize(this.ents.slice(lo - offset, hi - offset), maxSize);
+    const from = lo - offset;
+    return this.ents.slice(from, limitedEnd(this.ents, from, hi - offset, maxSize));
   }
 
   term(i: number): number {

@@ -7,7 +7,15 @@
 import { crc32cUpdate } from "./crc32c.ts";
 import { ERR_CRC_MISMATCH, ERR_MAX_ENTRY_SIZE, WalError } from "./errors.ts";
 import { ProtoError } from "./proto_wire.ts";
-import { decodeRecord, FRAME_BYTES, MAX_RECORD_BYTES, readFrame, type RecordFields, RecordType } from "./walpb.ts";
+import {
+  decodeRecord,
+  FRAME_BYTES,
+  isZeroFrame,
+  MAX_RECORD_BYTES,
+  readFrame,
+  type RecordFields,
+  RecordType,
+} from "./walpb.ts";
 
 const SECTOR_BYTES = 512;
 
@@ -64,7 +72,7 @@ export class RecordDecoder {
     if (left < FRAME_BYTES) return isZero(buf, off, buf.length) ? END : this.torn(off, "partial frame");
     // A zero frame is where the writer stopped, if all that follows is preallocated
     // space; data after it means the frame's sector was lost from a later write.
-    if (isZero(buf, off, off + FRAME_BYTES)) {
+    if (isZeroFrame(buf, off)) {
       return isZero(buf, off, buf.length) ? END : this.torn(off, "data after a zeroed frame");
     }
     const frame = readFrame(buf, off);
@@ -121,7 +129,7 @@ export class RecordDecoder {
   }
 }
 
-/** Below this many bytes (a frame: every record is checked) a word view costs more than it saves. */
+/** Below this many bytes (a sector's bytes in a record, say) a word view costs more than it saves. */
 const WORDS_FROM = 256;
 
 // Scans 4 bytes at a time where aligned: the tail check covers a whole preallocated segment.

@@ -7,7 +7,7 @@
 import { readWholeSync } from "./fs_util.ts";
 import { MAP_ALIGN, mapFile } from "./mapped_file.ts";
 import { isZero } from "./record_decoder.ts";
-import { FRAME_BYTES, MAX_RECORD_BYTES, readFrame } from "./walpb.ts";
+import { FRAME_BYTES, isZeroFrame, MAX_RECORD_BYTES, readFrame } from "./walpb.ts";
 
 /**
  * Segments are read synchronously, 4 MiB at a time: a preallocated 64 MiB of zeros took 60-70 ms in 1 MiB async reads
@@ -96,7 +96,7 @@ function readRecords(path: string, file: Deno.FsFile, size: number, space: FileS
   for (;;) {
     if (off === size) return buf.subarray(0, off);
     if (!load(off + FRAME_BYTES)) break;
-    if (isZero(buf, off, off + FRAME_BYTES)) {
+    if (isZeroFrame(buf, off)) {
       if (!checkZeros || zerosFollow(file, off, size, space, (from, to) => load(to) && isZero(buf, from, to))) {
         return buf.subarray(0, off);
       }

@@ -49,6 +49,12 @@ export function writeFrame(buf: Uint8Array, off: number, recBytes: number): void
  * Parses a frame: the record's length and padding as `recBytes * 8 + padBytes` (one number, no array per record), or
  * -1 when the frame cannot have been written by an encoder (a corrupt frame rather than a record).
  */
+/** Whether the frame at off is all zeros: where the writer stopped (a call per record: no loop, no view). */
+export function isZeroFrame(buf: Uint8Array, off: number): boolean {
+  return (buf[off] | buf[off + 1] | buf[off + 2] | buf[off + 3] | buf[off + 4] | buf[off + 5] | buf[off + 6] |
+    buf[off + 7]) === 0;
+}
+
 export function readFrame(buf: Uint8Array, off: number): number {
   const lo = (buf[off] | (buf[off + 1] << 8) | (buf[off + 2] << 16) | (buf[off + 3] << 24)) >>> 0;
   const top = buf[off + 7];

@@ -14,6 +14,7 @@ import {
   encodeConfChangeV2,
 } from "../../raft/confchange_codec.ts";
 import { ConfChangeTransition, ConfChangeType } from "../../raft/types.ts";
+import { entrySize } from "../../raft/util.ts";
 
 function storageWith(offset: number, terms: number[]): MemoryStorage {
   const s = new MemoryStorage();
@@ -44,6 +45,20 @@ Deno.test("MemoryStorage: term, entries, compaction errors", () => {
   s.compact(4);
   assertEquals([s.firstIndex(), s.lastIndex()], [5, 5]);
   assertThrows(() => s.compact(4), ErrCompacted.message);
+});
+
+Deno.test("MemoryStorage: entries within a size are the longest prefix of [lo, hi) that fits, at least one", () => {
+  const s = new MemoryStorage();
+  s.append(Array.from({ length: 20 }, (_, i) => ent(1, i + 1, "x".repeat(i % 3))));
+  const all = s.entries(1, 21, Infinity);
+  for (const [lo, hi] of [[1, 21], [5, 9], [7, 8], [18, 21]]) {
+    for (let max = 0; max <= 400; max += 7) {
+      const got = s.entries(lo, hi, max).map((e) => e.index);
+      let n = 1, size = entrySize(all[lo - 1]);
+      while (lo + n < hi && size + entrySize(all[lo - 1 + n]) <= max) size += entrySize(all[lo - 1 + n++]);
+      assertEquals(got, Array.from({ length: n }, (_, i) => lo + i), `[${lo}, ${hi}) within ${max}`);
+    }
+  }
 });
 
 Deno.test("MemoryStorage: append truncates conflicts, snapshots must move forward", () => {

@@ -5,6 +5,21 @@ import { join } from "node:path";
 import { WAL } from "../../wal/wal.ts";
 import { readSegment } from "../../wal/segment_reader.ts";
 import { ents, withTempDir } from "./helpers.ts";
+import { isZeroFrame } from "../../wal/walpb.ts";
+
+Deno.test("a zero frame is eight zero bytes: one set bit in any of them (a length, a pad mark) is a frame", () => {
+  const buf = new Uint8Array(24);
+  assertEquals(isZeroFrame(buf, 8), true);
+  for (let i = 8; i < 16; i++) {
+    for (const bit of [0x01, 0x80]) {
+      buf[i] = bit;
+      assertEquals(isZeroFrame(buf, 8), false, `byte ${i - 8} = ${bit}`);
+      buf[i] = 0;
+    }
+  }
+  buf[7] = buf[16] = 0xff; // its neighbours are not its own
+  assertEquals(isZeroFrame(buf, 8), true);
+});
 
 const SEGMENT = "0000000000000000-0000000000000000.wal";
 
