@@ -7,8 +7,25 @@ import { compareBytes } from "./bytes.ts";
 
 const MAX_KEYS = 64;
 
+/**
+ * Where the keys a tree keeps as numbers are (see BTree's getOrInsert): a restart's index keeps ~150k restored keys
+ * so, as the positions of their revisions in the replayed log, instead of a view each (~104 bytes, moved by the
+ * collector once or twice while the index is built).
+ */
+export interface KeySource {
+  /** How key `at` orders against `key`, as compareBytes. */
+  compareTo(at: number, key: Uint8Array): number;
+  /** How key `a` orders against key `b`. */
+  compare(a: number, b: number): number;
+  /** Key `at`'s bytes (a view made for the caller). */
+  key(at: number): Uint8Array;
+}
+
+/** A key as a tree keeps it: its bytes, or a number its KeySource knows. */
+type StoredKey = Uint8Array | number;
+
 class Leaf<V> {
-  keys: Uint8Array[] = [];
+  keys: StoredKey[] = [];
   vals: V[] = [];
   prev: Leaf<V> | null = null;
   next: Leaf<V> | null = null;
@@ -16,29 +33,37 @@ class Leaf<V> {
 
 class Inner<V> {
   /** keys[i] is a lower bound of every key in children[i]; keys[0] is never consulted. */
-  keys: Uint8Array[] = [];
+  keys: StoredKey[] = [];
   children: Node<V>[] = [];
 }
 
 type Node<V> = Leaf<V> | Inner<V>;
 
+/** How a kept key orders against `key` (a number: the KeySource's). */
+function cmp(stored: StoredKey, key: StoredKey, src: KeySource | null): number {
+  if (typeof stored === "number") {
+    return typeof key === "number" ? src!.compare(stored, key) : src!.compareTo(stored, key);
+  }
+  return typeof key === "number" ? -src!.compareTo(key, stored) : compareBytes(stored, key);
+}
+
 /** First index whose key is >= key. */
-function lowerBound(keys: Uint8Array[], key: Uint8Array): number {
+function lowerBound(keys: StoredKey[], key: StoredKey, src: KeySource | null): number {
   let lo = 0, hi = keys.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareBytes(keys[mid], key) < 0) lo = mid + 1;
+    if (cmp(keys[mid], key, src) < 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
 /** Index of the child that may hold key: the last i >= 0 with i == 0 or keys[i] <= key. */
-function childIndex(keys: Uint8Array[], key: Uint8Array): number {
+function childIndex(keys: StoredKey[], key: StoredKey, src: KeySource | null): number {
   let lo = 1, hi = keys.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareBytes(keys[mid], key) <= 0) lo = mid + 1;
+    if (cmp(keys[mid], key, src) <= 0) lo = mid + 1;
     else hi = mid;
   }
   return lo - 1;
@@ -51,7 +76,7 @@ export class BTree<V> {
   #old: V | undefined = undefined;
   #split: Node<V> | null = null;
   /** Set by getOrInsert for its insert: an existing value is kept, and a missing one made. */
-  #make: ((key: Uint8Array) => V) | null = null;
+  #make: ((key: StoredKey) => V) | null = null;
   #made: V | undefined = undefined;
   /**
    * The rightmost leaf, for appends past the greatest key (revision keys, sequential loads, a restart's replay) that
@@ -68,6 +93,12 @@ export class BTree<V> {
    */
   #finger: Leaf<V> | null = null;
   #deleted = false;
+  constructor(private readonly src: KeySource | null = null) {}
+
+  /** A kept key as bytes. */
+  #bytes(k: StoredKey): Uint8Array {
+    return typeof k === "number" ? this.src!.key(k) : k;
+  }
 
   get size(): number {
     return this.#size;
@@ -76,10 +107,10 @@ export class BTree<V> {
   get(key: Uint8Array): V | undefined {
     // past the greatest key (a new key in an ascending load or replay): not there, without a descent
     const r = this.#rightmost;
-    if (r !== null && r.keys.length > 0 && compareBytes(r.keys[r.keys.length - 1], key) < 0) return undefined;
+    if (r !== null && r.keys.length > 0 && cmp(r.keys[r.keys.length - 1], key, this.src) < 0) return undefined;
     const leaf = this.#fingerHolding(key) ?? this.#leafFor(key);
-    const i = lowerBound(leaf.keys, key);
-    return i < leaf.keys.length && compareBytes(leaf.keys[i], key) === 0 ? leaf.vals[i] : undefined;
+    const i = lowerBound(leaf.keys, key, this.src);
+    return i < leaf.keys.length && cmp(leaf.keys[i], key, this.src) === 0 ? leaf.vals[i] : undefined;
   }
 
   /** Inserts or replaces; returns the previous value. The tree keeps a reference to `key`: do not mutate it. */
@@ -100,9 +131,10 @@ export class BTree<V> {
 
   /**
    * The value under `key`, or, when there is none, `make(key)`'s, inserted: one descent where get() then set() take
-   * two (a restart's index inserts ~100k new keys). The tree keeps a reference to `key`: do not mutate it.
+   * two (a restart's index inserts ~100k new keys). The tree keeps a reference to `key`: do not mutate it. A number
+   * is its KeySource's key, kept as that number (no view made, none kept).
    */
-  getOrInsert(key: Uint8Array, make: (key: Uint8Array) => V): V {
+  getOrInsert(key: StoredKey, make: (key: StoredKey) => V): V {
     const r = this.#rightmostTaking(key);
     if (r !== null) {
       const val = make(key);
@@ -124,30 +156,30 @@ export class BTree<V> {
   }
 
   /** The rightmost leaf when `key` is past the greatest key and fits there: an append that needs no descent. */
-  #rightmostTaking(key: Uint8Array): Leaf<V> | null {
+  #rightmostTaking(key: StoredKey): Leaf<V> | null {
     const r = this.#rightmost;
     return r !== null && r.keys.length > 0 && r.keys.length < MAX_KEYS &&
-        compareBytes(r.keys[r.keys.length - 1], key) < 0
+        cmp(r.keys[r.keys.length - 1], key, this.src) < 0
       ? r
       : null;
   }
 
   /** The finger leaf when `key` belongs to it (see #finger). */
-  #fingerHolding(key: Uint8Array): Leaf<V> | null {
+  #fingerHolding(key: StoredKey): Leaf<V> | null {
     const f = this.#finger;
-    if (f === null || this.#deleted || f.keys.length === 0 || compareBytes(f.keys[0], key) > 0) return null;
+    if (f === null || this.#deleted || f.keys.length === 0 || cmp(f.keys[0], key, this.src) > 0) return null;
     const next = f.next;
-    return next === null || (next.keys.length > 0 && compareBytes(key, next.keys[0]) < 0) ? f : null;
+    return next === null || (next.keys.length > 0 && cmp(next.keys[0], key, this.src) > 0) ? f : null;
   }
 
   /** The finger leaf when `key` belongs to it and it has room for one more: an insert there splits nothing. */
-  #fingerTaking(key: Uint8Array): Leaf<V> | null {
+  #fingerTaking(key: StoredKey): Leaf<V> | null {
     const f = this.#fingerHolding(key);
     return f !== null && f.keys.length < MAX_KEYS ? f : null;
   }
 
   /** Inserts from the root (see #insert), growing a new root on a split. */
-  #descend(key: Uint8Array, val: V): void {
+  #descend(key: StoredKey, val: V): void {
     this.#split = null;
     this.#insert(this.#root, key, val);
     const right = this.#split;
@@ -165,13 +197,13 @@ export class BTree<V> {
     const idx: number[] = [];
     let n = this.#root;
     while (n instanceof Inner) {
-      const ci = childIndex(n.keys, key);
+      const ci = childIndex(n.keys, key, this.src);
       path.push(n);
       idx.push(ci);
       n = n.children[ci];
     }
-    const i = lowerBound(n.keys, key);
-    if (i >= n.keys.length || compareBytes(n.keys[i], key) !== 0) return undefined;
+    const i = lowerBound(n.keys, key, this.src);
+    if (i >= n.keys.length || cmp(n.keys[i], key, this.src) !== 0) return undefined;
     const old = n.vals[i];
     removeAt(n.keys, i);
     removeAt(n.vals, i);
@@ -197,17 +229,26 @@ export class BTree<V> {
    * Visits keys in [start, end) in order; `end` undefined means no upper bound. Stops when `fn` returns false.
    */
   range(start: Uint8Array, end: Uint8Array | undefined, fn: (key: Uint8Array, val: V) => boolean | void): void {
+    this.#range(start, end, (k, v) => fn(this.#bytes(k), v));
+  }
+
+  /** range() for the values alone: no view made for a key kept as a number. */
+  rangeValues(start: Uint8Array, end: Uint8Array | undefined, fn: (val: V) => boolean | void): void {
+    this.#range(start, end, (_k, v) => fn(v));
+  }
+
+  #range(start: Uint8Array, end: Uint8Array | undefined, fn: (key: StoredKey, val: V) => boolean | void): void {
     let leaf: Leaf<V> | null = this.#leafFor(start);
-    let i = lowerBound(leaf.keys, start);
+    let i = lowerBound(leaf.keys, start, this.src);
     while (leaf !== null) {
       const keys = leaf.keys;
       const n = keys.length;
       // Compare with `end` per key only in the leaf where the range stops.
-      if (end === undefined || (n > 0 && compareBytes(keys[n - 1], end) < 0)) {
+      if (end === undefined || (n > 0 && cmp(keys[n - 1], end, this.src) < 0)) {
         for (; i < n; i++) if (fn(keys[i], leaf.vals[i]) === false) return;
       } else {
         for (; i < n; i++) {
-          if (compareBytes(keys[i], end) >= 0) return;
+          if (cmp(keys[i], end, this.src) >= 0) return;
           if (fn(keys[i], leaf.vals[i]) === false) return;
         }
       }
@@ -218,6 +259,15 @@ export class BTree<V> {
 
   /** Visits every entry in key order; stops when `fn` returns false. */
   forEach(fn: (key: Uint8Array, val: V) => boolean | void): void {
+    this.#forEach((k, v) => fn(this.#bytes(k), v));
+  }
+
+  /** forEach() for the values alone: no view made for a key kept as a number. */
+  forEachValue(fn: (val: V) => boolean | void): void {
+    this.#forEach((_k, v) => fn(v));
+  }
+
+  #forEach(fn: (key: StoredKey, val: V) => boolean | void): void {
     let leaf: Leaf<V> | null = this.#firstLeaf();
     while (leaf !== null) {
       for (let i = 0; i < leaf.keys.length; i++) {
@@ -231,7 +281,7 @@ export class BTree<V> {
   last(): [Uint8Array, V] | undefined {
     const n = this.#lastLeaf();
     const k = n.keys.length;
-    return k === 0 ? undefined : [n.keys[k - 1], n.vals[k - 1]];
+    return k === 0 ? undefined : [this.#bytes(n.keys[k - 1]), n.vals[k - 1]];
   }
 
   clear(): void {
@@ -256,7 +306,7 @@ export class BTree<V> {
 
   #leafFor(key: Uint8Array): Leaf<V> {
     let n = this.#root;
-    while (n instanceof Inner) n = n.children[childIndex(n.keys, key)];
+    while (n instanceof Inner) n = n.children[childIndex(n.keys, key, this.src)];
     return n;
   }
 
@@ -265,10 +315,10 @@ export class BTree<V> {
     if (this.#root instanceof Inner && this.#root.children.length === 0) this.#root = new Leaf<V>();
   }
 
-  #insert(n: Node<V>, key: Uint8Array, val: V): void {
+  #insert(n: Node<V>, key: StoredKey, val: V): void {
     if (n instanceof Leaf) {
-      const i = lowerBound(n.keys, key);
-      if (i < n.keys.length && compareBytes(n.keys[i], key) === 0) {
+      const i = lowerBound(n.keys, key, this.src);
+      if (i < n.keys.length && cmp(n.keys[i], key, this.src) === 0) {
         this.#old = n.vals[i];
         if (this.#make === null) n.vals[i] = val;
         return;
@@ -309,7 +359,7 @@ export class BTree<V> {
       this.#split = right;
       return;
     }
-    const ci = childIndex(n.keys, key);
+    const ci = childIndex(n.keys, key, this.src);
     this.#insert(n.children[ci], key, val);
     const split = this.#split;
     if (split === null) return;
@@ -342,6 +392,6 @@ function removeAt<T>(a: T[], i: number): void {
   a.length--;
 }
 
-function firstKey<V>(n: Node<V>): Uint8Array {
+function firstKey<V>(n: Node<V>): StoredKey {
   return n.keys[0];
 }

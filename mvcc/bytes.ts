@@ -12,6 +12,22 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
+/** compareBytes(a.subarray(start, end), b) without the view. */
+export function compareBytesAt(a: Uint8Array, start: number, end: number, b: Uint8Array): number {
+  return compareRanges(a, start, end, b, 0, b.length);
+}
+
+/** compareBytes of a[as, ae) and b[bs, be) without views. */
+export function compareRanges(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
+  const la = ae - as, lb = be - bs;
+  const n = la < lb ? la : lb;
+  for (let i = 0; i < n; i++) {
+    const d = a[as + i] - b[bs + i];
+    if (d !== 0) return d;
+  }
+  return la - lb;
+}
+
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {

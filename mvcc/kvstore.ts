@@ -415,10 +415,10 @@ export class KVStore {
     const positions = this.#restored !== null;
     // the leases of the revisions that stand in the index by their position (see forEachLease)
     const positionLeases = new Map<number, bigint>();
-    let created = false, rMain = 0, rSub = 0, rBuf = EMPTY_BYTES, rStart = 0, rEnd = 0, rLease = 0n, rAt = -1;
+    let created = false, rMain = 0, rSub = 0, rBuf = EMPTY_BYTES, rStart = 0, rEnd = 0, rLease = 0n;
     const newKey = (key: Uint8Array) => {
       created = true;
-      return positions ? rAt : new StoredRev(rMain, rSub, key, rLease, rBuf, rStart, rEnd);
+      return new StoredRev(rMain, rSub, key, rLease, rBuf, rStart, rEnd);
     };
     forEachRevision(replayed, (main, sub, tombstone, v, start, end, at) => {
       currentRev = main;
@@ -437,18 +437,23 @@ export class KVStore {
         return;
       }
       scanKeyValue(v, start, end);
-      created = false;
-      rMain = main, rSub = sub, rBuf = v, rStart = start, rEnd = end, rLease = scanned.lease, rAt = at;
-      const key = v.subarray(scanned.keyStart, scanned.keyEnd);
-      const e = this.index.entryOrInsert(key, newKey);
-      if (created) {
-        if (!positions) this.#history.push(e as StoredRev);
-        else if (rLease !== 0n) positionLeases.set(at, rLease);
-        return;
+      const lease = scanned.lease, keyStart = scanned.keyStart, keyEnd = scanned.keyEnd;
+      let e;
+      if (positions) {
+        e = this.index.entryOrInsertAt(at, keyStart, keyEnd);
+        if (e === at) {
+          if (lease !== 0n) positionLeases.set(at, lease);
+          return;
+        }
+      } else {
+        created = false;
+        rMain = main, rSub = sub, rBuf = v, rStart = start, rEnd = end, rLease = lease;
+        e = this.index.entryOrInsert(v.subarray(keyStart, keyEnd), newKey);
+        if (created) return void this.#history.push(e as StoredRev);
       }
       // a key's later revision: its KeyIndex (made now from its first if that stood for it) gets it
-      const ki = e instanceof KeyIndex ? e : this.index.keyIndex(key)!;
-      const r = new StoredRev(main, sub, ki.key, rLease, v, start, end);
+      const ki = e instanceof KeyIndex ? e : this.index.keyIndex(v.subarray(keyStart, keyEnd))!;
+      const r = new StoredRev(main, sub, ki.key, lease, v, start, end);
       ki.putRev(r);
       if (!positions) this.#history.push(r);
     });
