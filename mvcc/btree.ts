@@ -229,15 +229,20 @@ export class BTree<V> {
    * Visits keys in [start, end) in order; `end` undefined means no upper bound. Stops when `fn` returns false.
    */
   range(start: Uint8Array, end: Uint8Array | undefined, fn: (key: Uint8Array, val: V) => boolean | void): void {
-    this.#range(start, end, (k, v) => fn(this.#bytes(k), v));
+    this.#range(start, end, fn as (key: StoredKey, val: V) => boolean | void, this.src !== null);
   }
 
-  /** range() for the values alone: no view made for a key kept as a number. */
-  rangeValues(start: Uint8Array, end: Uint8Array | undefined, fn: (val: V) => boolean | void): void {
-    this.#range(start, end, (_k, v) => fn(v));
+  /** range() that passes keys as kept: no view made for a key kept as a number (for callers that need none). */
+  rangeAsKept(start: Uint8Array, end: Uint8Array | undefined, fn: (key: unknown, val: V) => boolean | void): void {
+    this.#range(start, end, fn, false);
   }
 
-  #range(start: Uint8Array, end: Uint8Array | undefined, fn: (key: StoredKey, val: V) => boolean | void): void {
+  #range(
+    start: Uint8Array,
+    end: Uint8Array | undefined,
+    fn: (key: StoredKey, val: V) => boolean | void,
+    resolve: boolean,
+  ): void {
     let leaf: Leaf<V> | null = this.#leafFor(start);
     let i = lowerBound(leaf.keys, start, this.src);
     while (leaf !== null) {
@@ -245,11 +250,11 @@ export class BTree<V> {
       const n = keys.length;
       // Compare with `end` per key only in the leaf where the range stops.
       if (end === undefined || (n > 0 && cmp(keys[n - 1], end, this.src) < 0)) {
-        for (; i < n; i++) if (fn(keys[i], leaf.vals[i]) === false) return;
+        for (; i < n; i++) if (fn(resolve ? this.#bytes(keys[i]) : keys[i], leaf.vals[i]) === false) return;
       } else {
         for (; i < n; i++) {
           if (cmp(keys[i], end, this.src) >= 0) return;
-          if (fn(keys[i], leaf.vals[i]) === false) return;
+          if (fn(resolve ? this.#bytes(keys[i]) : keys[i], leaf.vals[i]) === false) return;
         }
       }
       leaf = leaf.next;
@@ -259,19 +264,19 @@ export class BTree<V> {
 
   /** Visits every entry in key order; stops when `fn` returns false. */
   forEach(fn: (key: Uint8Array, val: V) => boolean | void): void {
-    this.#forEach((k, v) => fn(this.#bytes(k), v));
+    this.#forEach(fn as (key: StoredKey, val: V) => boolean | void, this.src !== null);
   }
 
-  /** forEach() for the values alone: no view made for a key kept as a number. */
-  forEachValue(fn: (val: V) => boolean | void): void {
-    this.#forEach((_k, v) => fn(v));
+  /** forEach() that passes keys as kept (see rangeAsKept). */
+  forEachAsKept(fn: (key: unknown, val: V) => boolean | void): void {
+    this.#forEach(fn, false);
   }
 
-  #forEach(fn: (key: StoredKey, val: V) => boolean | void): void {
+  #forEach(fn: (key: StoredKey, val: V) => boolean | void, resolve: boolean): void {
     let leaf: Leaf<V> | null = this.#firstLeaf();
     while (leaf !== null) {
       for (let i = 0; i < leaf.keys.length; i++) {
-        if (fn(leaf.keys[i], leaf.vals[i]) === false) return;
+        if (fn(resolve ? this.#bytes(leaf.keys[i]) : leaf.keys[i], leaf.vals[i]) === false) return;
       }
       leaf = leaf.next;
     }

@@ -145,7 +145,7 @@ export class TreeIndex {
       if (e !== undefined) fn(this.#history(e));
       return;
     }
-    this.#tree.rangeValues(key, end.length === 0 ? undefined : end, (e) => fn(this.#history(e)));
+    this.#tree.rangeAsKept(key, end.length === 0 ? undefined : end, (_k, e) => fn(this.#history(e)));
   }
 
   /**
@@ -192,7 +192,7 @@ export class TreeIndex {
   compact(rev: number): IndexRev[] {
     const removed: IndexRev[] = [];
     const emptied: Uint8Array[] = [];
-    this.#tree.forEachValue((e) => {
+    this.#tree.forEachAsKept((_k, e) => {
       // a restored key's one revision is the one visible at rev or after it: kept
       if (!(e instanceof KeyIndex)) return;
       e.compact(rev, removed);
@@ -206,7 +206,7 @@ export class TreeIndex {
   keep(rev: number): Set<string> {
     const available = new Set<string>();
     const restored = this.#restored;
-    this.#tree.forEachValue((e) => {
+    this.#tree.forEachAsKept((_k, e) => {
       if (e instanceof KeyIndex) e.keep(rev, available);
       else if (e instanceof StoredRev) {
         if (e.main <= rev) available.add(revKey(e.main, e.sub));
@@ -218,7 +218,7 @@ export class TreeIndex {
   /** Every retained revision of every key, unordered. */
   allRevisions(): IndexRev[] {
     const out: IndexRev[] = [];
-    this.#tree.forEachValue((e) => {
+    this.#tree.forEachAsKept((_k, e) => {
       this.#history(e).forEachRev((r) => out.push(r));
     });
     return out;
@@ -229,7 +229,7 @@ export class TreeIndex {
    * is `positionLease(at)`'s (a restore knows them from its scan: read again here, ~150k keys took ~60 ms).
    */
   forEachLease(fn: (key: Uint8Array, lease: bigint) => void, positionLease: (at: number) => bigint): void {
-    this.#tree.forEachValue((e) => {
+    this.#tree.forEachAsKept((_k, e) => {
       if (typeof e === "number") {
         const lease = positionLease(e);
         if (lease !== 0n) fn(this.#restoredKeys!.key(e), lease);
