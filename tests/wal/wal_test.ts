@@ -177,17 +177,22 @@ Deno.test("wal: a tail truncated mid-record is cut off, logged, and the WAL stay
     await Deno.truncate(seg, end - 50); // the last entry record loses its tail
 
     const { lines, logger } = captureLogger();
-    const r = await WAL.open(dir, { index: 0, term: 0 }, { logger });
+    let syncs = 0;
+    const onFsync = () => void syncs++;
+    const r = await WAL.open(dir, { index: 0, term: 0 }, { logger, onFsync });
     const got = await r.readAll();
     assertEquals(got.entries, ents(1, 99, 1, 100));
+    assertEquals(syncs, 1, "the repair (the tail zeroed) is synced");
     const warn = lines.find((l) => l.msg === "wal: repaired torn tail");
     ok(warn, "the repair is logged");
     assertEquals(warn.fields?.segment, "0000000000000000-0000000000000000.wal");
     await r.save({ term: 2, vote: 1n, commit: 99 }, ents(100, 101, 2, 100));
     await r.close();
 
-    const r2 = await WAL.open(dir, { index: 0, term: 0 }, { logger });
+    syncs = 0;
+    const r2 = await WAL.open(dir, { index: 0, term: 0 }, { logger, onFsync });
     assertEquals((await r2.readAll()).entries, [...ents(1, 99, 1, 100), ...ents(100, 101, 2, 100)]);
+    assertEquals(syncs, 0, "a clean tail is left as it is");
     await r2.close();
     assertEquals(lines.filter((l) => l.msg === "wal: repaired torn tail").length, 1, "repaired once, then clean");
   });
