@@ -299,9 +299,13 @@ export class WAL {
       // the entries after the snapshot as columns, their data as ranges of the segment buffers read (see below):
       // entry k's is segments[segmentOf[k]][starts[k], ends[k])
       const f: EntryFields = { term: 0, index: 0, type: 0, dataStart: 0, dataEnd: 0 };
-      let terms = new Float64Array(COLUMN_START), types = new Float64Array(COLUMN_START);
-      let starts = new Uint32Array(COLUMN_START), ends = new Uint32Array(COLUMN_START);
-      let segmentOf = new Uint32Array(COLUMN_START);
+      // as many as the scan found records, when there was one: no column grown (~20 ms of copies and page faults)
+      let records = 0;
+      for (const seg of this.scanned?.values() ?? []) records += seg.types.length;
+      const n0 = Math.max(COLUMN_START, records);
+      let terms = new Float64Array(n0), types = new Float64Array(n0);
+      let starts = new Uint32Array(n0), ends = new Uint32Array(n0);
+      let segmentOf = new Uint32Array(n0);
       const segments: Uint8Array[] = [];
       let count = 0;
       let match = false;
