@@ -183,6 +183,8 @@ export class EtcdServer {
   /** Proposers waiting for a leader to exist (raft drops proposals without one). */
   private leaderWaiters: (() => void)[] = [];
   private snapshotting = false;
+  /** The local snapshot being written (see snapshot()): an install of a leader's and stop() wait for it. */
+  private snapshotDone: Promise<void> = Promise.resolve();
   /**
    * This member's state restored from its backend (see restoreLocal): true once the store, leases and alarms hold it,
    * false when a leader's snapshot superseded it first. Set by create() or start().
@@ -987,7 +989,9 @@ export class EtcdServer {
         "local-member-snapshot-index": this.snapshotIndex,
         "local-member-snapshot-count": this.cfg.snapshotCount,
       });
-      await this.snapshot();
+      // what it holds is taken now; the backend's commit and its files are written while applying goes on, as in
+      // etcd (a restarted member's catch-up crossed one: its apply was held ~60-80 ms)
+      this.snapshotDone = this.snapshot(this.appliedIndex, this.confState, this.membershipData());
     }
   }
 
@@ -1401,6 +1405,7 @@ export class EtcdServer {
    */
   private async applySnapshot(snap: Snapshot): Promise<void> {
     const index = snap.metadata.index;
+    await this.snapshotDone; // the local one ends before the backend it commits is replaced
     this.logger.info("applying snapshot", {
       "incoming-leader-snapshot-index": index,
       "current-applied-index": this.appliedIndex,
@@ -1505,17 +1510,21 @@ export class EtcdServer {
   }
 
   /**
-   * Makes the backend durable up to the applied index, records a raft snapshot of the
-   * membership there, and compacts the raft log behind it (etcd's snapshot()).
+   * Makes the backend durable up to applied index `index` (or later), records a raft snapshot of the membership there
+   * (`confState`, `data`, as they were at `index`), and compacts the raft log behind it (etcd's snapshot()). A failure
+   * is fatal.
    */
-  private async snapshot(): Promise<void> {
+  private async snapshot(index: number, confState: ConfState, data: Uint8Array): Promise<void> {
     this.snapshotting = true;
     try {
-      const index = this.appliedIndex;
+      await failpointHold("beforeSnapshotCommit");
       await this.b.store.commit();
-      const data = this.membershipData();
+      let saved = false;
       await this.raft.exclusive(async () => {
-        const snap = this.b.storage.createSnapshot(index, this.confState, data);
+        // raft took a newer snapshot from the leader meanwhile (etcd: ErrSnapOutOfDate, ignored)
+        if (index <= this.b.storage.snapshot().metadata.index) return;
+        saved = true;
+        const snap = this.b.storage.createSnapshot(index, confState, data);
         await this.b.snapshotter.save(snap);
         await this.b.wal.saveSnapshot({ index, term: snap.metadata.term });
         this.snapshotIndex = index;
@@ -1526,8 +1535,11 @@ export class EtcdServer {
         } else if (compactIndex > this.b.storage.firstIndex()) this.b.storage.compact(compactIndex);
         await this.b.wal.releaseLockTo(index);
       });
+      if (!saved) return;
       this.logger.info("saved snapshot", { "snapshot-index": index });
       await this.b.purge();
+    } catch (err) {
+      this.fatal(err);
     } finally {
       this.snapshotting = false;
     }
@@ -1742,6 +1754,7 @@ export class EtcdServer {
     await this.compactor?.stop();
     await this.raft.stop();
     await this.scheduler.idle();
+    await this.snapshotDone;
     this.wait.failAll(ErrGRPCStopped);
     this.reads.failAll(ErrGRPCStopped);
     this.wakeLeaderWaiters();

@@ -9,7 +9,7 @@ import {
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { KV } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
-import { ctl, etcdctl, freePort, type Member, noEtcdctl, startMember, tempDir } from "./harness.ts";
+import { ctl, etcdctl, freePort, type Member, noEtcdctl, startMember, tempDir, waitUntil } from "./harness.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
 const enc = new TextEncoder();
@@ -187,6 +187,33 @@ Deno.test({
     assertNotEquals(code, 0);
     assertMatch(m.log(), /crc mismatch/);
     assert(!m.log().includes("ready to serve client requests"));
+  },
+});
+
+Deno.test({
+  name: "a snapshot being written does not hold the apply: writes go on, and it is saved once it can be",
+  ...opts,
+  fn: async () => {
+    const hold = `${await tempDir()}/hold-snapshot`;
+    await Deno.writeTextFile(hold, "");
+    const m = await startMember({
+      env: { DETCD_FAILPOINTS: `beforeSnapshotCommit=wait-while-file:${hold}` },
+      extraArgs: ["--snapshot-count=10"],
+    });
+    try {
+      const snapshots = (msg: string) => m.log().split("\n").filter((l) => l.includes(`"msg":"${msg}"`)).length;
+      for (let i = 0; i < 12; i++) await ctl(m.endpoint, "put", `k${i}`, `${i}`);
+      await waitUntil(() => snapshots("triggering snapshot") === 1, () => `a snapshot to start:\n${m.log()}`);
+      // held before its backend commit: the writes after it are applied all the same
+      for (let i = 12; i < 30; i++) await ctl(m.endpoint, "put", `k${i}`, `${i}`);
+      assertEquals(await ctl(m.endpoint, "get", "k29", "--print-value-only"), "29\n");
+      assertEquals([snapshots("triggering snapshot"), snapshots("saved snapshot")], [1, 0]);
+      await Deno.remove(hold);
+      await waitUntil(() => snapshots("saved snapshot") === 1, () => `the snapshot to be saved:\n${m.log()}`);
+    } finally {
+      await Deno.remove(hold).catch(() => {}); // a member stopping waits for its snapshot
+      await m.stop();
+    }
   },
 });
 
