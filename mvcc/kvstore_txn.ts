@@ -8,10 +8,11 @@ import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
 import { EMPTY_BYTES, ownBytes, ownKeyValue } from "./bytes.ts";
 import { BUCKET } from "./backend.ts";
 import { ErrCompacted, ErrFutureRev } from "./errors.ts";
-import { type KeyHistory, KeyIndex } from "./key_index.ts";
+import { type IndexRev, type KeyHistory, KeyIndex } from "./key_index.ts";
 import { encodedKeyValueSize, newKeyValue, storedValue, writeKeyValue } from "./kv_codec.ts";
 import type { KVStore } from "./kvstore.ts";
 import { MARKED_REV_BYTES_LEN, REV_BYTES_LEN, writeRev } from "./revision.ts";
+import { StoredRev } from "./stored_rev.ts";
 
 // revision keys are written here and copied into the backend's log at once (the "key" bucket is detached)
 const REV_SCRATCH = new Uint8Array(REV_BYTES_LEN);
@@ -64,6 +65,11 @@ function rangeKeys(
 }
 
 // BigInts are heap objects: share the common small versions instead of allocating one per put.
+/** A revision's create revision; a restored one's read in place (a put over a restored key decoded its value for it). */
+function createRevisionOf(r: IndexRev): bigint {
+  return r instanceof StoredRev ? r.createRevision() : r.kv.createRevision;
+}
+
 const SMALL_VERSIONS = Array.from({ length: 256 }, (_, i) => BigInt(i));
 
 function bigVersion(n: number): bigint {
@@ -136,7 +142,7 @@ export class TxnWrite {
     const kv = newKeyValue(
       ki.key,
       value,
-      prev === null ? this.#nextRevBig : prev.rev.kv.createRevision,
+      prev === null ? this.#nextRevBig : createRevisionOf(prev.rev),
       this.#nextRevBig,
       bigVersion(prev === null ? 1 : prev.ver + 1),
       lease,
@@ -150,7 +156,7 @@ export class TxnWrite {
     );
     ki.put(rev, sub, kv);
     this.changes.push(kv);
-    const oldLease = prev === null ? 0n : prev.rev.kv.lease;
+    const oldLease = prev === null ? 0n : prev.rev instanceof StoredRev ? prev.rev.lease : prev.rev.kv.lease;
     if (s.lessor !== undefined) {
       if (oldLease !== 0n) s.lessor.detach(oldLease, ki.key);
       if (lease !== 0n) s.lessor.attach(lease, ki.key);

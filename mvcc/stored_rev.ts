@@ -45,6 +45,13 @@ export class StoredRev implements IndexRev, KeyHistory {
     return this.#kv ??= decodeKeyValue(this.buf, this.start, this.end, this.key);
   }
 
+  /** kv.createRevision, read in place: a put over it needs only that (and the lease), not the value decoded. */
+  createRevision(): bigint {
+    if (this.#kv !== undefined) return this.#kv.createRevision;
+    scanKeyValue(this.buf, this.start, this.end);
+    return BigInt(scanned.createRevision);
+  }
+
   /** The bytes stored in the "key" bucket: what storedValue(this.kv) would encode again. */
   stored(): Uint8Array {
     return this.buf.subarray(this.start, this.end);
