@@ -10,7 +10,7 @@ import { compareBytesAt, compareRanges } from "./bytes.ts";
 import { type GetResult, type IndexRev, type KeyHistory, KeyIndex } from "./key_index.ts";
 import type { ReplayedRevisions } from "./replayed_revisions.ts";
 import { revKey } from "./revision.ts";
-import { StoredRev } from "./stored_rev.ts";
+import { leaseOf, StoredRev } from "./stored_rev.ts";
 
 /**
  * A key's entry: its KeyIndex, or a restored key's one revision standing in for it until a write (see StoredRev), as
@@ -210,7 +210,10 @@ export class TreeIndex {
       if (e instanceof KeyIndex) e.keep(rev, available);
       else if (e instanceof StoredRev) {
         if (e.main <= rev) available.add(revKey(e.main, e.sub));
-      } else if (restored!.mainAt(e) <= rev) available.add(revKey(restored!.mainAt(e), restored!.subAt(e)));
+      } else {
+        const main = restored!.mainAt(e);
+        if (main <= rev) available.add(revKey(main, restored!.subAt(e)));
+      }
     });
     return available;
   }
@@ -237,7 +240,7 @@ export class TreeIndex {
       }
       const r = e.live;
       if (r === undefined) return;
-      const lease = r instanceof StoredRev ? r.lease : r.kv.lease;
+      const lease = leaseOf(r);
       if (lease !== 0n) fn(e.key, lease);
     });
   }

@@ -8,11 +8,11 @@ import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
 import { EMPTY_BYTES, ownBytes, ownKeyValue } from "./bytes.ts";
 import { BUCKET } from "./backend.ts";
 import { ErrCompacted, ErrFutureRev } from "./errors.ts";
-import { type IndexRev, type KeyHistory, KeyIndex } from "./key_index.ts";
+import { type KeyHistory, KeyIndex } from "./key_index.ts";
 import { encodedKeyValueSize, newKeyValue, storedValue, writeKeyValue } from "./kv_codec.ts";
 import type { KVStore } from "./kvstore.ts";
 import { MARKED_REV_BYTES_LEN, REV_BYTES_LEN, writeRev } from "./revision.ts";
-import { StoredRev } from "./stored_rev.ts";
+import { createRevisionOf, leaseOf } from "./stored_rev.ts";
 
 // revision keys are written here and copied into the backend's log at once (the "key" bucket is detached)
 const REV_SCRATCH = new Uint8Array(REV_BYTES_LEN);
@@ -65,11 +65,6 @@ function rangeKeys(
 }
 
 // BigInts are heap objects: share the common small versions instead of allocating one per put.
-/** A revision's create revision; a restored one's read in place (a put over a restored key decoded its value for it). */
-function createRevisionOf(r: IndexRev): bigint {
-  return r instanceof StoredRev ? r.createRevision() : r.kv.createRevision;
-}
-
 const SMALL_VERSIONS = Array.from({ length: 256 }, (_, i) => BigInt(i));
 
 function bigVersion(n: number): bigint {
@@ -156,7 +151,7 @@ export class TxnWrite {
     );
     ki.put(rev, sub, kv);
     this.changes.push(kv);
-    const oldLease = prev === null ? 0n : prev.rev instanceof StoredRev ? prev.rev.lease : prev.rev.kv.lease;
+    const oldLease = prev === null ? 0n : leaseOf(prev.rev);
     if (s.lessor !== undefined) {
       if (oldLease !== 0n) s.lessor.detach(oldLease, ki.key);
       if (lease !== 0n) s.lessor.attach(lease, ki.key);
@@ -175,7 +170,7 @@ export class TxnWrite {
       const r = h.getRev(readRev);
       if (r === null) return;
       victims.push(h);
-      leases.push(r.kv.lease);
+      leases.push(leaseOf(r));
     });
     for (let i = 0; i < victims.length; i++) {
       const v = victims[i];

@@ -31,6 +31,11 @@ export type RevisionVisitor = (
 /** Numbers kept per revision in a block: main, sub, value start, value end (-1 once deleted), buffer * 2 + tombstone. */
 const STRIDE = 5;
 
+/** The buffer index in a block's last field (see STRIDE). */
+function bufferIndex(field: number): number {
+  return (field - (field % 2)) / 2;
+}
+
 export class ReplayedRevisions {
   /**
    * The revisions in blocks of `#block` (Float64Array: every field exact up to 2^53), so that a replay of 195k
@@ -68,7 +73,7 @@ export class ReplayedRevisions {
     if (n > 0 && this.#compareAt(n - 1) >= 0) return false;
     const bufs = this.#bufs;
     if (bufs.length === 0 || bufs[bufs.length - 1] !== b) bufs.push(b);
-    const o = (n % this.#block) * STRIDE;
+    const o = this.#offsetOf(n);
     if (o === 0) this.#blocks.push(new Float64Array(this.#block * STRIDE));
     const d = this.#blocks[this.#blocks.length - 1];
     d[o] = this.#pMain;
@@ -91,12 +96,10 @@ export class ReplayedRevisions {
       if (c < 0) lo = mid + 1;
       else if (c > 0) hi = mid - 1;
       else {
-        const d = this.#blocks[Math.floor(mid / this.#block)], o = (mid % this.#block) * STRIDE;
-        if (d[o + 3] < 0) return -1;
-        const length = d[o + 3] - d[o + 2];
-        d[o + 3] = -1;
-        this.#size--;
-        return length;
+        const end = this.endAt(mid);
+        if (end < 0) return -1;
+        this.deleteAt(mid);
+        return end - this.startAt(mid);
       }
     }
     return -1;
@@ -113,7 +116,7 @@ export class ReplayedRevisions {
         const end = d[o + 3];
         if (end < 0) continue;
         const bt = d[o + 4];
-        fn(d[o], d[o + 1], bt % 2 === 1, bufs[(bt - (bt % 2)) / 2], d[o + 2], end, at);
+        fn(d[o], d[o + 1], bt % 2 === 1, bufs[bufferIndex(bt)], d[o + 2], end, at);
       }
     }
   }
@@ -145,8 +148,7 @@ export class ReplayedRevisions {
   }
 
   bufAt(at: number): Uint8Array {
-    const bt = this.#field(at, 4);
-    return this.#bufs[(bt - (bt % 2)) / 2];
+    return this.#bufs[bufferIndex(this.#field(at, 4))];
   }
 
   isTombstoneAt(at: number): boolean {
@@ -154,14 +156,21 @@ export class ReplayedRevisions {
   }
 
   #field(at: number, k: number): number {
-    return this.#blocks[Math.floor(at / this.#block)][(at % this.#block) * STRIDE + k];
+    return this.#blockOf(at)[this.#offsetOf(at) + k];
+  }
+
+  #blockOf(at: number): Float64Array {
+    return this.#blocks[Math.floor(at / this.#block)];
+  }
+
+  #offsetOf(at: number): number {
+    return (at % this.#block) * STRIDE;
   }
 
   /** Deletes the revision at `at` (live). */
   deleteAt(at: number): void {
-    const d = this.#blocks[Math.floor(at / this.#block)], o = (at % this.#block) * STRIDE;
-    if (d[o + 3] < 0) throw new Error(`replayed revisions: ${at} is already deleted`);
-    d[o + 3] = -1;
+    if (this.endAt(at) < 0) throw new Error(`replayed revisions: ${at} is already deleted`);
+    this.#blockOf(at)[this.#offsetOf(at) + 3] = -1;
     this.#size--;
   }
 
@@ -190,7 +199,7 @@ export class ReplayedRevisions {
 
   /** How revision i orders against the parsed one (as their keys' bytes do). */
   #compareAt(i: number): number {
-    const d = this.#blocks[Math.floor(i / this.#block)], o = (i % this.#block) * STRIDE;
+    const d = this.#blockOf(i), o = this.#offsetOf(i);
     return d[o] - this.#pMain || d[o + 1] - this.#pSub || (d[o + 4] % 2) - Number(this.#pTombstone);
   }
 }

@@ -17,6 +17,16 @@ import { decodeKeyValue, scanKeyValue, scanned } from "./kv_codec.ts";
 import type { ReplayedRevisions } from "./replayed_revisions.ts";
 import type { Revision } from "./revision.ts";
 
+/** A revision's create revision: a restored one's read in place (a put over it needs no more than that). */
+export function createRevisionOf(r: IndexRev): bigint {
+  return r instanceof StoredRev ? r.createRevision() : r.kv.createRevision;
+}
+
+/** A revision's lease: a restored one's as its restore scanned it, its KeyValue not decoded. */
+export function leaseOf(r: IndexRev): bigint {
+  return r instanceof StoredRev ? r.lease : r.kv.lease;
+}
+
 export class StoredRev implements IndexRev, KeyHistory {
   #kv: KeyValue | undefined;
 
