@@ -4,12 +4,7 @@ export const EMPTY_BYTES: Uint8Array = new Uint8Array(0);
 
 /** Lexicographic byte comparison: negative, zero or positive like bytes.Compare. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = a.length < b.length ? a.length : b.length;
-  for (let i = 0; i < n; i++) {
-    const d = a[i] - b[i];
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
+  return compareRanges(a, 0, a.length, b, 0, b.length);
 }
 
 /** compareBytes(a.subarray(start, end), b) without the view. */
