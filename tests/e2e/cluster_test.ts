@@ -57,7 +57,15 @@ async function threeNodes(
       env: typeof env === "function" ? env(n) : env,
     });
   };
-  return { nodes, start, args };
+  /** Starts all three (none is ready before a quorum is up, so together): the member IDs, the leader's, its node. */
+  const up = async () => {
+    await Promise.all(nodes.map(start));
+    const ids = await Promise.all(nodes.map(status));
+    const leaderId = ids[0].leader;
+    const leader = nodes[ids.findIndex((s) => s.id === leaderId)];
+    return { ids, leaderId, leader, followers: nodes.filter((n) => n !== leader) };
+  };
+  return { nodes, start, args, up };
 }
 
 const ep = (n: Node) => `127.0.0.1:${n.client}`;
@@ -83,16 +91,13 @@ Deno.test({
   name: "cluster: three members bootstrap, replicate, forward writes and survive the leader's kill -9",
   ...opts,
   fn: async () => {
-    const { nodes, start } = await threeNodes();
+    const { nodes, start, up } = await threeNodes();
     try {
-      // none is ready before a quorum is up: they start together
-      await Promise.all(nodes.map(start));
+      const { ids, leaderId, leader, followers } = await up();
       const list = await ctl(ep(nodes[0]), "member", "list");
       for (const n of nodes) {
         assertMatch(list, new RegExp(`, started, ${n.name}, http://127\\.0\\.0\\.1:${n.peer}, http://${ep(n)}, false`));
       }
-      const ids = await Promise.all(nodes.map(status));
-      const leaderId = ids[0].leader;
       assertEquals(ids.map((s) => s.leader), [leaderId, leaderId, leaderId], "one leader, seen by all");
       // etcd's peer metrics: every peer connected, traffic and round trips to each (the prober runs every second)
       await waitUntil(async () => {
@@ -112,8 +117,6 @@ Deno.test({
       }
 
       // leases: granted anywhere (through raft), kept alive and read on followers (forwarded to the leader's lessor)
-      const leader = nodes[ids.findIndex((s) => s.id === leaderId)];
-      const followers = nodes.filter((n) => n !== leader);
       const lease = /lease ([0-9a-f]+) granted/.exec(await ctl(ep(followers[0]), "lease", "grant", "60"))![1];
       await ctl(ep(followers[1]), "put", `--lease=${lease}`, "leased", "x");
       for (const f of followers) {
@@ -337,12 +340,9 @@ Deno.test({
   name: "cluster: a follower paused while its entries are compacted away catches up by the leader's snapshot",
   ...opts,
   fn: async () => {
-    const { nodes, start } = await threeNodes(["--snapshot-count=1000"]);
+    const { nodes, start, up } = await threeNodes(["--snapshot-count=1000"]);
     try {
-      await Promise.all(nodes.map(start));
-      const ids = await Promise.all(nodes.map(status));
-      const leader = nodes[ids.findIndex((s) => s.id === ids[0].leader)];
-      const [lagging, other] = nodes.filter((n) => n !== leader);
+      const { leader, followers: [lagging, other] } = await up();
       await ctl(ep(leader), "put", "before", "0");
       // a watcher on the member that will fall behind: it must see every write once, in order, after the snapshot
       const watcher = spawnEtcdctl(ep(lagging), ["watch", "--prefix", "s/"]);
@@ -416,12 +416,9 @@ Deno.test({
     "cluster: a member down for less than --snapshot-count entries catches up from the leader's log, not a snapshot",
   ...opts,
   fn: async () => {
-    const { nodes, start } = await threeNodes(["--snapshot-count=6000"]);
+    const { nodes, start, up } = await threeNodes(["--snapshot-count=6000"]);
     try {
-      await Promise.all(nodes.map(start));
-      const ids = await Promise.all(nodes.map(status));
-      const leader = nodes[ids.findIndex((s) => s.id === ids[0].leader)];
-      const down = nodes.find((n) => n !== leader)!;
+      const { leader, followers: [down] } = await up();
       await putMany(ep(leader), "a/", 500);
       await down.member!.kill();
       // the leader snapshots while the member is more than etcd's 5000 entries behind: etcd would compact them away
@@ -455,17 +452,14 @@ Deno.test({
         `beforeSnapshotSave=error-while-file:${refuse(n)}`,
       ].join(";"),
     });
-    const { nodes, start, args } = await threeNodes(["--snapshot-count=1000"], env);
+    const { nodes, start, args, up } = await threeNodes(["--snapshot-count=1000"], env);
     const arm = (path: string) => Deno.writeFile(path, new Uint8Array());
     const hashes = async () => {
       const texts = await Promise.all(nodes.map((n) => ctl(ep(n), "endpoint", "hashkv", "-w", "json")));
       return new Set(texts.map((t) => /"hash":(\d+)/.exec(t)![1])).size;
     };
     try {
-      await Promise.all(nodes.map(start));
-      const ids = await Promise.all(nodes.map(status));
-      const leader = nodes[ids.findIndex((s) => s.id === ids[0].leader)];
-      const lagging = nodes.find((n) => n !== leader)!;
+      const { leader, followers: [lagging] } = await up();
       await putMany(ep(leader), "a/", 1500);
 
       // down while the leader compacts its log past it, restarted with its restore held: only the leader's snapshot
@@ -853,12 +847,10 @@ Deno.test({
   name: "corruption checks: a member whose data differs is refused at start, and the leader's check raises CORRUPT",
   ...opts,
   fn: async () => {
-    const { nodes, start, args } = await threeNodes(["--experimental-corrupt-check-time=1s"]);
+    const { nodes, start, args, up } = await threeNodes(["--experimental-corrupt-check-time=1s"]);
     try {
-      await Promise.all(nodes.map(start));
+      const { followers: [victim] } = await up();
       for (let i = 0; i < 10; i++) await ctl(ep(nodes[i % 3]), "put", `k${i}`, `v${i}`);
-      const st = await Promise.all(nodes.map(status));
-      const victim = nodes[st.findIndex((s) => s.id !== s.leader)];
       // as etcd's own test does: the member is stopped and a value changed in its backend behind its back
       await victim.member!.stop();
       const be = await Backend.openDataDir(victim.dataDir);
@@ -941,14 +933,11 @@ Deno.test({
   ...opts,
   fn: async () => {
     // etcd's LeaseCheckpointInterval (5 min, no flag in 3.4) shortened as etcd's integration tests do
-    const { nodes, start } = await threeNodes(["--experimental-enable-lease-checkpoint"], {
+    const { nodes, up } = await threeNodes(["--experimental-enable-lease-checkpoint"], {
       DETCD_LEASE_CHECKPOINT_INTERVAL: "1s",
     });
     try {
-      await Promise.all(nodes.map(start));
-      const st = await Promise.all(nodes.map(status));
-      const leader = nodes[st.findIndex((s) => s.id === s.leader)];
-      const survivor = nodes.find((n) => n !== leader)!;
+      const { leader, followers: [survivor] } = await up();
       const lease = /lease ([0-9a-f]+) granted/.exec(await ctl(ep(leader), "lease", "grant", "20"))![1];
       const remaining = async () =>
         Number(/remaining\((-?\d+)s\)/.exec(await ctl(ep(survivor), "lease", "timetolive", lease))![1]);
@@ -973,14 +962,10 @@ Deno.test({
   name: "an isolated leader commits nothing and serves no linearizable read; the others elect a leader and go on",
   ...opts,
   fn: async () => {
-    const { nodes, start } = await threeNodesWithLinks();
+    const { nodes, up } = await threeNodesWithLinks();
     try {
-      await Promise.all(nodes.map(start));
+      const { leaderId, leader: old, followers: others } = await up();
       await ctl(ep(nodes[0]), "put", "k", "before");
-      const { leader: leaderId } = await status(nodes[0]);
-      const ids = await Promise.all(nodes.map(status));
-      const old = nodes[ids.findIndex((s) => s.id === leaderId)];
-      const others = nodes.filter((n) => n !== old);
       await Deno.writeTextFile(links(old), "drop-to *\ndrop-from *\n");
       // the others elect a leader among themselves and commit
       await waitUntil(async () => {
@@ -1014,11 +999,9 @@ Deno.test({
   ...opts,
   fn: async () => {
     // pre-vote: the member cut off keeps its term, so it follows the leader as soon as it hears from it again
-    const { nodes, start } = await threeNodesWithLinks(["--pre-vote"]);
+    const { nodes, up } = await threeNodesWithLinks(["--pre-vote"]);
     try {
-      await Promise.all(nodes.map(start));
-      const ids = await Promise.all(nodes.map(status));
-      const held = nodes[ids.findIndex((s) => s.id !== ids[0].leader)];
+      const { followers: [held] } = await up();
       await Deno.writeTextFile(links(held), "drop-to *\ndrop-from *\n");
       await waitUntil(
         async () =>
@@ -1048,12 +1031,7 @@ Deno.test({
  * until it is read.
  */
 async function slowElectionCluster() {
-  const { nodes, start } = await threeNodesWithLinks(["--election-timeout=3000"]);
-  const up = async () => {
-    await Promise.all(nodes.map(start));
-    const ids = await Promise.all(nodes.map(status));
-    return { ids, leader: nodes[ids.findIndex((s) => s.id === ids[0].leader)] };
-  };
+  const { nodes, up } = await threeNodesWithLinks(["--election-timeout=3000"]);
   const linkRule = async (n: Node, rule: string) => {
     await Deno.writeTextFile(links(n), `${rule}\n`);
     await waitUntil(() => n.member!.log().includes('"msg":"link faults changed"'), () => "the rule read");
@@ -1067,11 +1045,10 @@ Deno.test({
   fn: async () => {
     const { nodes, up, linkRule } = await slowElectionCluster();
     try {
-      const { ids, leader } = await up();
-      const survivors = nodes.filter((n) => n !== leader);
+      const { leaderId, leader, followers: survivors } = await up();
       const [held] = survivors;
       // a put forwarded to the leader is lost on the way (the link drops it): still waiting when the leader dies
-      await linkRule(held, `drop-to ${ids[0].leader}`);
+      await linkRule(held, `drop-to ${leaderId}`);
       const lost = spawnEtcdctl(ep(held), ["--command-timeout=20s", "put", "lost", "x"]);
       await waitUntil(
         async () =>
@@ -1108,11 +1085,10 @@ Deno.test({
   fn: async () => {
     const { nodes, up, linkRule } = await slowElectionCluster();
     try {
-      const { ids, leader } = await up();
-      const leaderId = ids[0].leader;
+      const { ids, leaderId, leader, followers } = await up();
       // the survivors campaign in the order of their member IDs
       const idOf = (n: Node) => BigInt(`0x${ids[nodes.indexOf(n)].id}`);
-      const [first, second] = nodes.filter((n) => n !== leader).sort((a, b) => (idOf(a) < idOf(b) ? -1 : 1));
+      const [first, second] = followers.sort((a, b) => (idOf(a) < idOf(b) ? -1 : 1));
       // the first misses the last writes (the leader's messages to it dropped, for less than an election timeout)
       await linkRule(first, `drop-from ${leaderId}`);
       for (let i = 0; i < 3; i++) await ctl(ep(leader), "put", `behind${i}`, `${i}`);
@@ -1135,12 +1111,9 @@ Deno.test({
   ...opts,
   fn: async () => {
     // a long election timeout: the isolated leader believes it leads for 5-10 s, the window etcd 3.4 renewed in
-    const { nodes, start } = await threeNodesWithLinks(["--election-timeout=5000"]);
+    const { nodes, up } = await threeNodesWithLinks(["--election-timeout=5000"]);
     try {
-      await Promise.all(nodes.map(start));
-      const { leader: leaderId } = await status(nodes[0]);
-      const ids = await Promise.all(nodes.map(status));
-      const old = nodes[ids.findIndex((s) => s.id === leaderId)];
+      const { leaderId, leader: old } = await up();
       const lease = /lease ([0-9a-f]+) granted/.exec(await ctl(ep(old), "lease", "grant", "60"))![1];
       assertMatch(await ctl(ep(old), "lease", "keep-alive", "--once", lease), /keepalived with TTL\(60\)/);
       await Deno.writeTextFile(links(old), "drop-to *\ndrop-from *\n");
