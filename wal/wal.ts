@@ -9,25 +9,17 @@
 
 import { dirname, join } from "node:path";
 import { emptyHardState, type Entry, type HardState, isEmptyHardState } from "../raft/types.ts";
-import {
-  ERR_EXISTS,
-  ERR_FILE_NOT_FOUND,
-  ERR_METADATA_CONFLICT,
-  ERR_SLICE_OUT_OF_RANGE,
-  ERR_SNAPSHOT_MISMATCH,
-  ERR_SNAPSHOT_NOT_FOUND,
-  WalError,
-} from "./errors.ts";
+import { ERR_EXISTS, ERR_FILE_NOT_FOUND, ERR_SNAPSHOT_NOT_FOUND, WalError } from "./errors.ts";
 import { FilePipeline } from "./file_pipeline.ts";
 import { openLocked } from "./file_lock.ts";
 import { fsyncDir, listSuffix, pathExists, writeAll, writeAllSync } from "./fs_util.ts";
-import { isMapped, releasePages } from "./mapped_file.ts";
 import { readSegment, zerosFollowFrom } from "./segment_reader.ts";
 import type { WalLogger } from "./logger.ts";
 import { parseWalName, WAL_SUFFIX, walName } from "./names.ts";
-import { decodeHardState, type EntryFields, entryFields } from "./raft_codec.ts";
+import { decodeHardState } from "./raft_codec.ts";
 import { END, RecordDecoder, TORN } from "./record_decoder.ts";
 import { RecordEncoder } from "./record_encoder.ts";
+import { COLUMN_START, doubled, ReplayColumns } from "./replay_columns.ts";
 import { decodeWalSnapshot, RecordType, type WalSnapshot } from "./walpb.ts";
 
 export type { WalSnapshot } from "./walpb.ts";
@@ -92,20 +84,6 @@ export interface WalScan {
 const consoleLogger: WalLogger = (level, msg, fields) => console.error(JSON.stringify({ level, msg, ...fields }));
 
 const EMPTY: Uint8Array = new Uint8Array(0);
-
-/**
- * Replay keeps its columns (a record's type and data range, an entry's term...) in typed arrays grown by doubling from
- * this many: pushing onto JS arrays was most of a restart's WAL scan (185k records: 3 arrays, then 5 more for 86k
- * entries).
- */
-const COLUMN_START = 4096;
-
-/** `a` in an array twice its length. */
-function doubled<T extends Uint8Array | Uint32Array | Float64Array>(a: T): T {
-  const b = new (a.constructor as new (n: number) => T)(a.length * 2);
-  b.set(a);
-  return b;
-}
 
 export class WAL {
   private readonly segmentBytes: number;
@@ -294,76 +272,14 @@ export class WAL {
       const start = this.start;
       if (start === null) throw new Error("wal: readAll() only once, after open()");
       const dec = new RecordDecoder();
-      let metadata: Uint8Array | null = null;
-      let state = emptyHardState();
-      // the entries after the snapshot as columns, their data as ranges of the segment buffers read (see below):
-      // entry k's is segments[segmentOf[k]][starts[k], ends[k])
-      const f: EntryFields = { term: 0, index: 0, type: 0, dataStart: 0, dataEnd: 0 };
-      // as many as the scan found records, when there was one: no column grown (~20 ms of copies and page faults)
+      // as many as the scan found records, when there was one
       let records = 0;
       for (const seg of this.scanned?.values() ?? []) records += seg.types.length;
-      const n0 = Math.max(COLUMN_START, records);
-      let terms = new Float64Array(n0), types = new Float64Array(n0);
-      let starts = new Uint32Array(n0), ends = new Uint32Array(n0);
-      let segmentOf = new Uint32Array(n0);
+      const replay = new ReplayColumns(start, records);
+      // segment i's bytes, what the entries' data are views of
       const segments: Uint8Array[] = [];
-      let count = 0;
-      let match = false;
       let tailSize = 0;
       let torn = false;
-      // a record of type `type` whose data is buf[from, to)
-      const onRecord = (type: number, buf: Uint8Array, from: number, to: number): void => {
-        switch (type) {
-          case RecordType.Entry: {
-            entryFields(buf, from, to, f);
-            // an entry the snapshot covers is only counted: a restart's first segment may hold many
-            if (f.index <= start.index) {
-              this.enti = f.index;
-              return;
-            }
-            const up = f.index - start.index - 1;
-            if (up > count) {
-              throw new WalError(`${ERR_SLICE_OUT_OF_RANGE}: entry ${f.index} after ${start.index + count}`);
-            }
-            count = up; // it replaces those at its index and after
-            if (count === terms.length) {
-              [terms, types, starts] = [doubled(terms), doubled(types), doubled(starts)];
-              [ends, segmentOf] = [doubled(ends), doubled(segmentOf)];
-            }
-            if (segments.length === 0 || segments[segments.length - 1] !== buf) segments.push(buf);
-            terms[count] = f.term;
-            types[count] = f.type;
-            starts[count] = f.dataStart;
-            ends[count] = f.dataEnd;
-            segmentOf[count] = segments.length - 1;
-            count++;
-            this.enti = f.index;
-            return;
-          }
-          case RecordType.State:
-            state = decodeHardState(buf.subarray(from, to));
-            return;
-          case RecordType.Metadata: {
-            const data = buf.subarray(from, to);
-            if (metadata !== null && !bytesEqual(metadata, data)) throw new WalError(ERR_METADATA_CONFLICT);
-            metadata ??= data.slice(); // kept: not a view of the segment, which goes once replayed
-            return;
-          }
-          case RecordType.Crc:
-            return; // the decoder checks the chain
-          case RecordType.Snapshot: {
-            const s = decodeWalSnapshot(buf.subarray(from, to));
-            if (s.index === start.index) {
-              if (s.term !== start.term) throw new WalError(`${ERR_SNAPSHOT_MISMATCH}: ${s.term} != ${start.term}`);
-              match = true;
-            }
-            if (this.enti < s.index) this.enti = s.index;
-            return;
-          }
-          default:
-            throw new WalError(`wal: unexpected record type ${type}`);
-        }
-      };
       let tornReason = "";
       for (let i = 0; i < this.locks.length; i++) {
         const seg = this.locks[i];
@@ -373,7 +289,8 @@ export class WAL {
           await zerosFollowFrom(seg.file, known.data.length)
         ) {
           const { data, types, starts, ends } = known;
-          for (let k = 0; k < types.length; k++) onRecord(types[k], data, starts[k], ends[k]);
+          segments.push(data);
+          for (let k = 0; k < types.length; k++) replay.record(types[k], i, data, starts[k], ends[k]);
           tailSize = known.size;
           this.tailOff = known.end;
           dec.crc = known.crc;
@@ -387,6 +304,7 @@ export class WAL {
         this.scanned = undefined;
         const { data: buf, size } = await readSegment(join(this.dir, seg.name), seg.file);
         dec.load(seg.name, buf, i === this.locks.length - 1);
+        segments.push(buf);
         tailSize = size;
         for (let r = dec.next(); r !== END; r = dec.next()) {
           if (r === TORN) {
@@ -394,12 +312,12 @@ export class WAL {
             tornReason = dec.tornReason;
             break;
           }
-          onRecord(dec.rec.type, buf, dec.rec.dataStart, dec.rec.dataEnd);
+          replay.record(dec.rec.type, i, buf, dec.rec.dataStart, dec.rec.dataEnd);
         }
         this.tailOff = dec.lastValidOff;
       }
       this.scanned = undefined;
-      if (!match) throw new WalError(`${ERR_SNAPSHOT_NOT_FOUND}: index ${start.index} term ${start.term}`);
+      if (!replay.match) throw new WalError(`${ERR_SNAPSHOT_NOT_FOUND}: index ${start.index} term ${start.term}`);
 
       const tail = this.tail();
       if (torn) {
@@ -421,40 +339,13 @@ export class WAL {
       await tail.file.seek(this.tailOff, Deno.SeekMode.Start);
 
       this.start = null;
-      this.metadata = metadata ?? EMPTY;
-      this.state = state;
+      this.metadata = replay.metadata ?? EMPTY;
+      this.state = replay.state;
+      this.enti = replay.enti;
       this.encoder = new RecordEncoder(dec.crc);
       this.pipeline = new FilePipeline(this.dir, this.segmentBytes);
-      // The entries' data are views of a mapped segment, whose pages are let go once replayed (read again, they come
-      // from the page cache), or else copied out of the segment buffers, so that those (with every record the
-      // snapshot covers) go once the replay is done: from each buffer in one piece, from the first live entry's data to
-      // the last one's, with the few bytes of framing between them.
-      const entries: Entry[] = [];
-      for (let k = 0; k < count;) {
-        const seg = segmentOf[k], buf = segments[seg];
-        if (isMapped(buf)) {
-          for (; k < count && segmentOf[k] === seg; k++) {
-            const data = ends[k] > starts[k] ? buf.subarray(starts[k], ends[k]) : EMPTY;
-            entries.push({ term: terms[k], index: start.index + 1 + k, type: types[k], data });
-          }
-          releasePages(buf);
-          continue;
-        }
-        let j = k, lo = Infinity, hi = 0;
-        for (; j < count && segmentOf[j] === seg; j++) {
-          if (ends[j] > starts[j]) {
-            lo = Math.min(lo, starts[j]);
-            hi = Math.max(hi, ends[j]);
-          }
-        }
-        const copy = lo < hi ? new Uint8Array(hi - lo) : EMPTY;
-        if (lo < hi) copy.set(buf.subarray(lo, hi));
-        for (; k < j; k++) {
-          const data = ends[k] > starts[k] ? copy.subarray(starts[k] - lo, ends[k] - lo) : EMPTY;
-          entries.push({ term: terms[k], index: start.index + 1 + k, type: types[k], data });
-        }
-      }
-      return { metadata: this.metadata, hardState: { ...state }, entries };
+      const entries = replay.entries(segments);
+      return { metadata: this.metadata, hardState: { ...this.state }, entries };
     });
   }
 
@@ -621,10 +512,4 @@ function isValidSeq(names: string[]): boolean {
     if (parseWalName(names[i])![0] !== parseWalName(names[i - 1])![0] + 1) return false;
   }
   return names.length > 0;
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
