@@ -29,6 +29,7 @@ import { backendPath, snapDir, walDir } from "./data_dir.ts";
 import type { Logger } from "./logger.ts";
 import { computeClusterId, type Member, memberJSON, parseInitialCluster, RaftCluster } from "./membership.ts";
 import { MEMBERS_PREFIX, parseMembersJSON } from "./peer/members_http.ts";
+import { isMembershipRecord } from "./raft_request_codec.ts";
 import { purge } from "../wal/purge.ts";
 import { fsyncDir, pathExists } from "../wal/fs_util.ts";
 
@@ -40,6 +41,13 @@ export interface Bootstrapped {
   snapshotter: Snapshotter;
   /** The snapshot the member restarted from, if any. */
   snapshot?: Snapshot;
+  /**
+   * A restart's committed entries read from the WAL (up to index `through`), and which of them record membership (a
+   * member's attributes, the cluster version): told while the replay had their bytes mapped, as the apply of those the
+   * backend already holds asks for nothing else (asking it of their bytes faulted ~1000 released pages back in, ~50
+   * ms of a restart that replays 85k entries).
+   */
+  replayed?: { through: number; membership: Set<number> };
   /** Set for a brand-new member: the initial voters raft must bootstrap with. */
   peers?: Peer[];
   /**
@@ -298,9 +306,13 @@ async function bootstrapFromWal(
     ? { index: 0, term: 0 }
     : { index: snapshot.metadata.index, term: snapshot.metadata.term };
   const wal = await WAL.open(wdir, at, walOpts, scan);
+  // which replayed entries record membership, found while their bytes are mapped (see Bootstrapped.replayed)
+  const membership = new Set<number>();
   let read;
   try {
-    read = await wal.readAll();
+    read = await wal.readAll((e) => {
+      if (e.type === EntryType.Normal && e.data.length > 0 && isMembershipRecord(e.data)) membership.add(e.index);
+    });
   } catch (err) {
     await wal.close();
     throw err;
@@ -324,7 +336,8 @@ async function bootstrapFromWal(
     "commit-index": hardState.commit,
     "snapshot-index": at.index,
   });
-  return { memberId: meta.memberId, cluster, storage, wal, snapshot, peers: undefined, remotes: new Map() };
+  const replayed = { through: Math.min(hardState.commit, read.entries.at(-1)?.index ?? 0), membership };
+  return { memberId: meta.memberId, cluster, storage, wal, snapshot, peers: undefined, remotes: new Map(), replayed };
 }
 
 /**

@@ -1017,7 +1017,7 @@ export class EtcdServer {
       return;
     }
     // a restart replays tens of thousands of these, proposed before it: no proposal of this run waits for one
-    if (alreadyInBackend && !isMembershipRecord(e.data)) return;
+    if (alreadyInBackend && !this.isMembershipEntry(e)) return;
     const id = peekRequestId(e.data, this.reqIds.prefix);
     const req = this.wait.context(id) ?? decodeRequest(e.data);
     if (req.clusterMemberAttrSet !== undefined) {
@@ -1059,6 +1059,12 @@ export class EtcdServer {
       return this.wait.fail(id, err);
     }
     this.wait.trigger(id, "header" in resp ? this.withHeader(resp) : resp);
+  }
+
+  /** Whether `e` records membership; for a committed entry the restart replayed, as the replay found (Bootstrapped.replayed). */
+  private isMembershipEntry(e: Entry): boolean {
+    const r = this.b.replayed;
+    return r !== undefined && e.index <= r.through ? r.membership.has(e.index) : isMembershipRecord(e.data);
   }
 
   private applyRequest(req: InternalRaftRequest): object {

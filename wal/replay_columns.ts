@@ -145,9 +145,10 @@ export class ReplayColumns {
    * The entries, their data views of `segments` (segment s's bytes at s). A mapped segment's pages are let go once its
    * entries are made (read again, they come from the page cache); from a segment read into memory, the entries' data
    * are copied out in one piece (from the first one's data to the last one's, with the few bytes of framing between),
-   * so that the buffer (with every record the snapshot covers) goes once the replay is done.
+   * so that the buffer (with every record the snapshot covers) goes once the replay is done. `visit` sees each entry
+   * while its bytes are at hand (before its segment's pages are let go: reading them afterwards faults them back).
    */
-  entries(segments: Uint8Array[]): Entry[] {
+  entries(segments: Uint8Array[], visit?: (e: Entry) => void): Entry[] {
     const { terms, types, starts, ends, segmentOf, count } = this;
     const first = this.start.index + 1;
     const entries: Entry[] = [];
@@ -156,7 +157,9 @@ export class ReplayColumns {
       if (isMapped(buf)) {
         for (; k < count && segmentOf[k] === seg; k++) {
           const data = ends[k] > starts[k] ? buf.subarray(starts[k], ends[k]) : EMPTY;
-          entries.push({ term: terms[k], index: first + k, type: types[k], data });
+          const e = { term: terms[k], index: first + k, type: types[k], data };
+          visit?.(e);
+          entries.push(e);
         }
         releasePages(buf);
         continue;
@@ -172,7 +175,9 @@ export class ReplayColumns {
       if (lo < hi) copy.set(buf.subarray(lo, hi));
       for (; k < j; k++) {
         const data = ends[k] > starts[k] ? copy.subarray(starts[k] - lo, ends[k] - lo) : EMPTY;
-        entries.push({ term: terms[k], index: first + k, type: types[k], data });
+        const e = { term: terms[k], index: first + k, type: types[k], data };
+        visit?.(e);
+        entries.push(e);
       }
     }
     return entries;

@@ -265,9 +265,10 @@ export class WAL {
    * Replays the log from the snapshot given to open(): the metadata, the last hard state,
    * and the entries after the snapshot, where a later entry replaces every earlier one at
    * its index and after (raft overwrote a conflicting suffix). A torn tail — the partial
-   * last write of a crash — is cut off and logged; corruption anywhere else throws.
+   * last write of a crash — is cut off and logged; corruption anywhere else throws. `visit` sees each entry returned
+   * while its bytes are still mapped (see ReplayColumns.entries).
    */
-  readAll(): Promise<ReadAllResult> {
+  readAll(visit?: (e: Entry) => void): Promise<ReadAllResult> {
     return this.serial(async () => {
       const start = this.start;
       if (start === null) throw new Error("wal: readAll() only once, after open()");
@@ -344,7 +345,7 @@ export class WAL {
       this.enti = replay.enti;
       this.encoder = new RecordEncoder(dec.crc);
       this.pipeline = new FilePipeline(this.dir, this.segmentBytes);
-      const entries = replay.entries(segments);
+      const entries = replay.entries(segments, visit);
       return { metadata: this.metadata, hardState: { ...this.state }, entries };
     });
   }

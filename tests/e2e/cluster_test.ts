@@ -70,6 +70,14 @@ async function threeNodes(
 
 const ep = (n: Node) => `127.0.0.1:${n.client}`;
 
+/** `member list` on `on` shows every one of `nodes` started: its name, peer and client URLs. */
+async function assertAllStarted(nodes: Node[], on: Node): Promise<void> {
+  const list = await ctl(ep(on), "member", "list");
+  for (const n of nodes) {
+    assertMatch(list, new RegExp(`, started, ${n.name}, http://127\\.0\\.0\\.1:${n.peer}, http://${ep(n)}, false`));
+  }
+}
+
 /** A member's link-fault file: the rules written there cut its links (DETCD_LINK_FAULTS, server/peer/link_faults.ts). */
 const links = (n: Node) => `${n.dataDir}.links`;
 
@@ -94,10 +102,7 @@ Deno.test({
     const { nodes, start, up } = await threeNodes();
     try {
       const { ids, leaderId, leader, followers } = await up();
-      const list = await ctl(ep(nodes[0]), "member", "list");
-      for (const n of nodes) {
-        assertMatch(list, new RegExp(`, started, ${n.name}, http://127\\.0\\.0\\.1:${n.peer}, http://${ep(n)}, false`));
-      }
+      await assertAllStarted(nodes, nodes[0]);
       assertEquals(ids.map((s) => s.leader), [leaderId, leaderId, leaderId], "one leader, seen by all");
       // etcd's peer metrics: every peer connected, traffic and round trips to each (the prober runs every second)
       await waitUntil(async () => {
@@ -431,6 +436,8 @@ Deno.test({
       );
       assert(!down.member!.log().includes("database snapshot"), down.member!.log());
       assert(!leader.member!.log().includes('"msg":"sending database snapshot"'));
+      // the others published their names and client URLs once, before it went down: it knows them from its replay
+      await assertAllStarted(nodes, down);
       const texts = await Promise.all(nodes.map((n) => ctl(ep(n), "endpoint", "hashkv", "-w", "json")));
       assertEquals(new Set(texts.map((t) => /"hash":(\d+)/.exec(t)![1])).size, 1, texts.join("\n"));
     } finally {

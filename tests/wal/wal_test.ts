@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, ok, rejects } from "node:assert/strict";
 import { join } from "node:path";
+import type { Entry } from "../../raft/types.ts";
 import { WalError } from "../../wal/errors.ts";
 import { WAL } from "../../wal/wal.ts";
 import { captureLogger, ents, withTempDir } from "./helpers.ts";
@@ -34,8 +35,11 @@ Deno.test("wal: create, save many batches, reopen, readAll returns it all", asyn
     await r.save({ term: 3, vote: 2n, commit: index }, ents(index + 1, index + 3, 3));
     await r.close();
     const r2 = await WAL.open(dir, { index: 0, term: 0 });
-    const got2 = await r2.readAll();
+    // a visitor sees every entry returned, in order, its data readable then
+    const seen: Entry[] = [];
+    const got2 = await r2.readAll((e) => seen.push({ ...e, data: e.data.slice() }));
     assertEquals(got2.entries, [...ents(1, index, 2), ...ents(index + 1, index + 3, 3)]);
+    assertEquals(seen, got2.entries);
     assertEquals(got2.hardState, { term: 3, vote: 2n, commit: index });
     await r2.close();
   });
