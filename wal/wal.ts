@@ -26,6 +26,12 @@ export type { WalSnapshot } from "./walpb.ts";
 export type { WalLogger } from "./logger.ts";
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+/**
+ * A batch is written in pieces of about this size, so that its buffer never grows past it (a restarted member's
+ * catch-up saved 13k entries, 4.2 MB, at once: 10 MB of new buffer pages, ~30 ms of page faults here); still one
+ * fdatasync for the whole batch.
+ */
+const WRITE_PIECE_BYTES = 1024 * 1024;
 // etcd warns about an fdatasync slower than this: the disk is too slow for raft timing.
 const SLOW_SYNC_MS = 1000;
 
@@ -360,22 +366,30 @@ export class WAL {
       const enc = this.writable();
       if (isEmptyHardState(hs) && entries.length === 0) return;
       const mustSync = entries.length !== 0 || hs.vote !== this.state.vote || hs.term !== this.state.term;
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i];
-        if (i > 0 && e.index !== entries[i - 1].index + 1) throw new Error(`wal: entries not contiguous at ${e.index}`);
+      // checked before a piece is written: a batch refused leaves nothing of it behind
+      for (let i = 1; i < entries.length; i++) {
+        if (entries[i].index !== entries[i - 1].index + 1) {
+          throw new Error(`wal: entries not contiguous at ${entries[i].index}`);
+        }
+      }
+      for (const e of entries) {
         enc.entry(e);
+        if (enc.pending >= WRITE_PIECE_BYTES) this.writeTail(enc.take());
       }
       if (entries.length !== 0) this.enti = entries[entries.length - 1].index;
       if (!isEmptyHardState(hs)) {
         enc.state(hs);
         this.state = { term: hs.term, vote: hs.vote, commit: hs.commit };
       }
-      const bytes = enc.take();
-      writeAllSync(this.tail().file, bytes);
-      this.tailOff += bytes.length;
+      this.writeTail(enc.take());
       if (this.tailOff >= this.segmentBytes) await this.cut();
       else if (mustSync) await this.syncTail();
     });
+  }
+
+  private writeTail(bytes: Uint8Array): void {
+    writeAllSync(this.tail().file, bytes);
+    this.tailOff += bytes.length;
   }
 
   /** Records that a snapshot at `snap` exists, so open() can start from it; synced. */
