@@ -1,7 +1,6 @@
 // The first pass of a WAL replay (readAll): its records taken in order into columns (an entry's term and type, where its
-// data lie), the last hard state, the metadata, whether the snapshot marker was met, with no object per entry. It
-// reads only the segments' bytes, so it can run wherever those are mapped (a worker at a restart, see scan_worker.ts),
-// and the entries be made from its columns afterwards, without touching their data.
+// data lie), the last hard state, the metadata, whether the snapshot marker was met, with no object per entry; the
+// entries are made from its columns afterwards, without touching their data.
 import { emptyHardState, type Entry, type HardState } from "../raft/types.ts";
 import { ERR_METADATA_CONFLICT, ERR_SLICE_OUT_OF_RANGE, ERR_SNAPSHOT_MISMATCH, WalError } from "./errors.ts";
 import { isMapped, releasePages } from "./mapped_file.ts";
@@ -24,32 +23,17 @@ export function doubled<T extends Uint8Array | Uint32Array | Float64Array>(a: T)
 
 const EMPTY: Uint8Array = new Uint8Array(0);
 
-/** The columns a worker hands back (their buffers transferred), from which ReplayColumns.from() rebuilds the replay. */
-export interface ReplayColumnsData {
-  start: WalSnapshot;
-  terms: Float64Array;
-  types: Float64Array;
-  starts: Uint32Array;
-  ends: Uint32Array;
-  segmentOf: Uint32Array;
-  count: number;
-  state: HardState;
-  metadata: Uint8Array | null;
-  match: boolean;
-  enti: number;
-}
-
 /**
  * The entries after `start` as columns: entry k (index start.index + 1 + k) has term `terms[k]`, type `types[k]` and
  * data `segments[segmentOf[k]].subarray(starts[k], ends[k])`, where segment s is the s-th replayed, oldest first.
  */
 export class ReplayColumns {
-  terms: Float64Array;
-  types: Float64Array;
-  starts: Uint32Array;
-  ends: Uint32Array;
-  segmentOf: Uint32Array;
-  count = 0;
+  #terms: Float64Array;
+  #types: Float64Array;
+  #starts: Uint32Array;
+  #ends: Uint32Array;
+  #segmentOf: Uint32Array;
+  #count = 0;
   state: HardState = emptyHardState();
   metadata: Uint8Array | null = null;
   /** Whether the marker of the snapshot replayed from was met (readAll fails without it). */
@@ -61,23 +45,11 @@ export class ReplayColumns {
   /** `capacity`: as many as the records expected (a scan's count), so that no column grows (~20 ms of copies). */
   constructor(readonly start: WalSnapshot, capacity: number) {
     const n = Math.max(COLUMN_START, capacity);
-    this.terms = new Float64Array(n);
-    this.types = new Float64Array(n);
-    this.starts = new Uint32Array(n);
-    this.ends = new Uint32Array(n);
-    this.segmentOf = new Uint32Array(n);
-  }
-
-  static from(d: ReplayColumnsData): ReplayColumns {
-    const r = new ReplayColumns(d.start, 0);
-    Object.assign(r, d);
-    return r;
-  }
-
-  /** What a worker posts: the columns and the replay's findings (transfer the columns' buffers). */
-  data(): ReplayColumnsData {
-    const { start, terms, types, starts, ends, segmentOf, count, state, metadata, match, enti } = this;
-    return { start, terms, types, starts, ends, segmentOf, count, state, metadata, match, enti };
+    this.#terms = new Float64Array(n);
+    this.#types = new Float64Array(n);
+    this.#starts = new Uint32Array(n);
+    this.#ends = new Uint32Array(n);
+    this.#segmentOf = new Uint32Array(n);
   }
 
   /** Takes the record of type `type` whose data are buf[from, to), in segment `seg` (0 for the first replayed). */
@@ -92,17 +64,17 @@ export class ReplayColumns {
           return;
         }
         const up = f.index - this.start.index - 1;
-        if (up > this.count) {
-          throw new WalError(`${ERR_SLICE_OUT_OF_RANGE}: entry ${f.index} after ${this.start.index + this.count}`);
+        if (up > this.#count) {
+          throw new WalError(`${ERR_SLICE_OUT_OF_RANGE}: entry ${f.index} after ${this.start.index + this.#count}`);
         }
-        const k = this.count = up; // it replaces those at its index and after
-        if (k === this.terms.length) this.#grow();
-        this.terms[k] = f.term;
-        this.types[k] = f.type;
-        this.starts[k] = f.dataStart;
-        this.ends[k] = f.dataEnd;
-        this.segmentOf[k] = seg;
-        this.count++;
+        const k = this.#count = up; // it replaces those at its index and after
+        if (k === this.#terms.length) this.#grow();
+        this.#terms[k] = f.term;
+        this.#types[k] = f.type;
+        this.#starts[k] = f.dataStart;
+        this.#ends[k] = f.dataEnd;
+        this.#segmentOf[k] = seg;
+        this.#count++;
         this.enti = f.index;
         return;
       }
@@ -134,11 +106,11 @@ export class ReplayColumns {
   }
 
   #grow(): void {
-    this.terms = doubled(this.terms);
-    this.types = doubled(this.types);
-    this.starts = doubled(this.starts);
-    this.ends = doubled(this.ends);
-    this.segmentOf = doubled(this.segmentOf);
+    this.#terms = doubled(this.#terms);
+    this.#types = doubled(this.#types);
+    this.#starts = doubled(this.#starts);
+    this.#ends = doubled(this.#ends);
+    this.#segmentOf = doubled(this.#segmentOf);
   }
 
   /**
@@ -149,7 +121,8 @@ export class ReplayColumns {
    * while its bytes are at hand (before its segment's pages are let go: reading them afterwards faults them back).
    */
   entries(segments: Uint8Array[], visit?: (e: Entry) => void): Entry[] {
-    const { terms, types, starts, ends, segmentOf, count } = this;
+    const terms = this.#terms, types = this.#types, starts = this.#starts, ends = this.#ends;
+    const segmentOf = this.#segmentOf, count = this.#count;
     const first = this.start.index + 1;
     const entries: Entry[] = [];
     for (let k = 0; k < count;) {
