@@ -23,17 +23,41 @@ export const noEtcdctl = etcdctlPath === undefined && Deno.env.get("REQUIRE_ETCD
 /** Ports freePort handed out: the OS may offer a just-released port again, and two asked in a row can be one. */
 const handedOut = new Set<number>();
 
+/**
+ * Where freePort looks: the widest span outside the kernel's ephemeral range, which the tests' own client connections
+ * (etcdctl, fetch, peers dialing) take their local ports from, so that a port found free there could be a
+ * connection's by the time a member binds it (EADDRINUSE, seen in CI). Undefined where there is no such span: then
+ * the kernel picks.
+ */
+const portSpan = ((): [number, number] | undefined => {
+  let lo = 32768, hi = 60999;
+  try {
+    [lo, hi] = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range").trim().split(/\s+/).map(Number);
+  } catch { /* not Linux: the usual range */ }
+  const below: [number, number] = [10000, lo], above: [number, number] = [hi + 1, 65536];
+  const wide = below[1] - below[0] >= above[1] - above[0] ? below : above;
+  return wide[1] - wide[0] >= 2000 ? wide : undefined;
+})();
+
+/** The port a listener could take on 127.0.0.1 (`port`, or the kernel's pick for 0), released; undefined if taken. */
+function canListen(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(undefined));
+    srv.listen(port, "127.0.0.1", () => {
+      const got = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(got));
+    });
+  });
+}
+
+/** A loopback port nothing listens on, none handed out before (see portSpan). */
 export async function freePort(): Promise<number> {
   for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.once("error", reject);
-      srv.listen(0, "127.0.0.1", () => {
-        const port = (srv.address() as { port: number }).port;
-        srv.close(() => resolve(port));
-      });
-    });
-    if (handedOut.has(port)) continue;
+    const want = portSpan === undefined ? 0 : portSpan[0] + Math.floor(Math.random() * (portSpan[1] - portSpan[0]));
+    if (handedOut.has(want)) continue;
+    const port = await canListen(want);
+    if (port === undefined || handedOut.has(port)) continue;
     handedOut.add(port);
     return port;
   }
