@@ -27,7 +27,7 @@ function check(t: BTree<number>, ref: Map<number, number>, rand: Rand) {
   assertEquals(ranged, want.map(([k]) => k).filter((k) => k >= lo && k < hi));
 }
 
-/** Keys kept as numbers (see BTree.getOrInsert's storeAs): number n stands for key(n). */
+/** Keys kept as numbers (a KeySource: see BTree.getOrInsert): number n stands for key(n). */
 let numberCompares = 0;
 const numbers: KeySource = {
   compareTo: (n, k) => (numberCompares++, compareBytes(key(n), k)),
