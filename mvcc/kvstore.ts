@@ -10,6 +10,7 @@
  */
 import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
 import { type Backend, BUCKET, type BucketContent } from "./backend.ts";
+import { peekLastPut } from "./backend_log.ts";
 import { EMPTY_BYTES } from "./bytes.ts";
 import { crc32c, crc32cUpdate } from "../wal/crc32c.ts";
 import { ErrCompacted, ErrFutureRev } from "./errors.ts";
@@ -68,6 +69,15 @@ type Change = KeyValue | StoredRev;
 
 function changeRev(c: Change): number {
   return c instanceof StoredRev ? c.main : Number(c.modRevision);
+}
+
+/**
+ * The consistent index the backend log at `path` holds, read from its end without replaying it (see peekLastPut): 0
+ * when it holds none, or none for certain. What a replay of that log would give.
+ */
+export async function consistentIndexIn(path: string): Promise<number> {
+  const ci = await peekLastPut(path, BUCKET.meta, CONSISTENT_INDEX_KEY);
+  return ci === undefined ? 0 : bytesToUint64(ci);
 }
 
 export class KVStore {

@@ -80,11 +80,18 @@ import { failpoint, failpointHold } from "../mvcc/failpoints.ts";
 import { FifoScheduler } from "./scheduler.ts";
 import { IdGenerator } from "./id_generator.ts";
 import type { LogFields, Logger } from "./logger.ts";
-import { computeMemberId, type Member, memberJSON, parseMemberContext, RaftCluster } from "./membership.ts";
+import {
+  applyMembershipRecord,
+  computeMemberId,
+  type Member,
+  memberJSON,
+  parseMemberContext,
+  RaftCluster,
+} from "./membership.ts";
 import { urlString } from "./urls.ts";
 import type { ServerMetrics } from "./metrics.ts";
 import { RaftNode } from "./raft_node.ts";
-import { bootstrapMember, type Bootstrapped } from "./bootstrap.ts";
+import { bootstrapMember, type Bootstrapped, snapshotCatchUpEntries } from "./bootstrap.ts";
 import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION } from "./version.ts";
 import { Wait } from "./wait.ts";
 import { ReadIndexLoop } from "./read_index.ts";
@@ -119,8 +126,6 @@ import type { PeerRequest, PeerResponse } from "./peer/http.ts";
 
 /** etcd's maxGapBetweenApplyAndCommitIndex: past it, new proposals are refused. */
 const maxGapBetweenApplyAndCommit = 5000;
-/** Entries kept in the raft log behind a snapshot so slow followers can catch up without one. */
-const snapshotCatchUpEntries = 5000;
 /** The most a leader keeps behind a snapshot, beyond snapshotCatchUpEntries, for a member further behind. */
 const RETAINED_BYTES = 64 * 1024 * 1024;
 /** The pause before a failed publish is proposed again (see proposeUntilApplied). */
@@ -1020,23 +1025,7 @@ export class EtcdServer {
     if (alreadyInBackend && !this.isMembershipEntry(e)) return;
     const id = peekRequestId(e.data, this.reqIds.prefix);
     const req = this.wait.context(id) ?? decodeRequest(e.data);
-    if (req.clusterMemberAttrSet !== undefined) {
-      const a = req.clusterMemberAttrSet;
-      this.cluster.setAttributes(
-        a.memberID,
-        a.memberAttributes?.name ?? "",
-        a.memberAttributes?.clientUrls ?? [],
-      );
-      if (!alreadyInBackend) store.setConsistentIndex(e.index, e.term);
-      this.wait.trigger(id, {});
-      return;
-    }
-    if (req.clusterVersionSet !== undefined) {
-      if (this.cluster.version !== req.clusterVersionSet.ver) {
-        this.cluster.version = req.clusterVersionSet.ver;
-        this.logger.info("set initial cluster version", { "cluster-version": this.cluster.version });
-        this.logger.info("enabled capabilities for version", { "cluster-version": this.cluster.version });
-      }
+    if (applyMembershipRecord(this.cluster, req, this.logger)) {
       if (!alreadyInBackend) store.setConsistentIndex(e.index, e.term);
       this.wait.trigger(id, {});
       return;
@@ -1460,6 +1449,13 @@ export class EtcdServer {
       "consistent-index": this.b.store.consistentIndex,
       took: `${Math.round(performance.now() - t0)}ms`,
     });
+    // raft's log starts after what the backend's end said it holds (see Bootstrapped.snapshot): never less
+    const applied = this.b.replayed?.applied ?? 0;
+    if (this.b.store.consistentIndex < applied) {
+      throw new Error(
+        `restore: the backend's consistent index ${this.b.store.consistentIndex} is behind the ${applied} its end gave`,
+      );
+    }
     const snapIndex = this.b.snapshot?.metadata.index ?? 0;
     if (snapIndex > this.b.store.consistentIndex) {
       this.logger.info("installing the database snapshot received before the restart", { "snapshot-index": snapIndex });

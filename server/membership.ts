@@ -10,6 +10,29 @@ import {
   ErrGRPCTooManyLearners,
   type RpcError,
 } from "./apply_errors.ts";
+import type { InternalRaftRequest } from "../rpc/gen/etcdserverpb/raft_internal_pb.ts";
+import type { Logger } from "./logger.ts";
+
+/**
+ * Applies an entry's request if it records membership (a member's attributes, the cluster version; see
+ * isMembershipRecord): true when it did. The cluster version's change is logged as etcd logs it.
+ */
+export function applyMembershipRecord(cluster: RaftCluster, req: InternalRaftRequest, logger: Logger): boolean {
+  if (req.clusterMemberAttrSet !== undefined) {
+    const a = req.clusterMemberAttrSet;
+    cluster.setAttributes(a.memberID, a.memberAttributes?.name ?? "", a.memberAttributes?.clientUrls ?? []);
+    return true;
+  }
+  if (req.clusterVersionSet !== undefined) {
+    if (cluster.version !== req.clusterVersionSet.ver) {
+      cluster.version = req.clusterVersionSet.ver;
+      logger.info("set initial cluster version", { "cluster-version": cluster.version });
+      logger.info("enabled capabilities for version", { "cluster-version": cluster.version });
+    }
+    return true;
+  }
+  return false;
+}
 
 export interface Member {
   id: NodeId;

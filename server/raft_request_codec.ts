@@ -70,8 +70,8 @@ const CLUSTER_MEMBER_ATTR_SET_FIELD = 1301;
  * membership's sake), from its top-level field tags alone: a restart replays tens of thousands of entries the backend
  * already holds, and decoding each was most of that replay.
  */
-export function isMembershipRecord(data: Uint8Array): boolean {
-  const r = new ProtoReader(data);
+export function isMembershipRecord(data: Uint8Array, start = 0, end = data.length): boolean {
+  const r = new ProtoReader(data, start, end);
   while (!r.done()) {
     const tag = r.uvarint();
     const field = tag >>> 3;

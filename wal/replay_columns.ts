@@ -113,28 +113,50 @@ export class ReplayColumns {
     this.#segmentOf = doubled(this.#segmentOf);
   }
 
+  /** The index of the last entry replayed (the start's when there is none). */
+  get lastIndex(): number {
+    return this.start.index + this.#count;
+  }
+
+  /** The term of entry `index` (the start's for the start's index). */
+  termOf(index: number): number {
+    const k = index - this.start.index - 1;
+    if (k === -1) return this.start.term;
+    if (k < 0 || k >= this.#count) throw new WalError(`${ERR_SLICE_OUT_OF_RANGE}: no entry ${index} replayed`);
+    return this.#terms[k];
+  }
+
   /**
-   * The entries, their data views of `segments` (segment s's bytes at s). A mapped segment's pages are let go once its
-   * entries are made (read again, they come from the page cache); from a segment read into memory, the entries' data
-   * are copied out in one piece (from the first one's data to the last one's, with the few bytes of framing between),
-   * so that the buffer (with every record the snapshot covers) goes once the replay is done. `visit` sees each entry
-   * while its bytes are at hand (before its segment's pages are let go: reading them afterwards faults them back).
+   * The entries after index `after` (the start's by default), their data views of `segments` (segment s's bytes at s).
+   * `visit` sees every entry (those before `after` too) while its bytes are at hand: its data is buf[start, end), and
+   * reading it later faults released pages back in. Then `after()` tells where the entries made begin: the caller
+   * holds what the ones before did (a restart, the backend that applied them), and no object is made for them.
+   * A mapped segment's pages are let go once its entries are made (read again, they come from the page cache); from a
+   * segment read into memory, the entries' data are copied out in one piece (from the first one's data to the last
+   * one's, with the few bytes of framing between), so that the buffer (with every record the snapshot covers) goes
+   * once the replay is done.
    */
-  entries(segments: Uint8Array[], visit?: (e: Entry) => void): Entry[] {
+  entries(segments: Uint8Array[], visit?: EntryVisitor, after?: () => number): Entry[] {
     const terms = this.#terms, types = this.#types, starts = this.#starts, ends = this.#ends;
     const segmentOf = this.#segmentOf, count = this.#count;
     const first = this.start.index + 1;
+    if (visit !== undefined) {
+      for (let k = 0; k < count; k++) visit(first + k, types[k], segments[segmentOf[k]], starts[k], ends[k]);
+    }
+    const from = after === undefined ? 0 : after() - this.start.index;
+    if (from < 0 || from > count) {
+      throw new WalError(
+        `${ERR_SLICE_OUT_OF_RANGE}: entries after ${from + this.start.index} of ${first}..${first + count - 1}`,
+      );
+    }
     const entries: Entry[] = [];
-    for (let k = 0; k < count;) {
+    for (let k = from; k < count;) {
       const seg = segmentOf[k], buf = segments[seg];
       if (isMapped(buf)) {
         for (; k < count && segmentOf[k] === seg; k++) {
           const data = ends[k] > starts[k] ? buf.subarray(starts[k], ends[k]) : EMPTY;
-          const e = { term: terms[k], index: first + k, type: types[k], data };
-          visit?.(e);
-          entries.push(e);
+          entries.push({ term: terms[k], index: first + k, type: types[k], data });
         }
-        releasePages(buf);
         continue;
       }
       let j = k, lo = Infinity, hi = 0;
@@ -148,14 +170,16 @@ export class ReplayColumns {
       if (lo < hi) copy.set(buf.subarray(lo, hi));
       for (; k < j; k++) {
         const data = ends[k] > starts[k] ? copy.subarray(starts[k] - lo, ends[k] - lo) : EMPTY;
-        const e = { term: terms[k], index: first + k, type: types[k], data };
-        visit?.(e);
-        entries.push(e);
+        entries.push({ term: terms[k], index: first + k, type: types[k], data });
       }
     }
+    for (const buf of segments) if (isMapped(buf)) releasePages(buf);
     return entries;
   }
 }
+
+/** An entry met by a replay: its data are buf[start, end) (see ReplayColumns.entries). */
+export type EntryVisitor = (index: number, type: number, buf: Uint8Array, start: number, end: number) => void;
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

@@ -19,11 +19,12 @@ import { parseWalName, WAL_SUFFIX, walName } from "./names.ts";
 import { decodeHardState } from "./raft_codec.ts";
 import { END, RecordDecoder, TORN } from "./record_decoder.ts";
 import { RecordEncoder } from "./record_encoder.ts";
-import { COLUMN_START, doubled, ReplayColumns } from "./replay_columns.ts";
+import { COLUMN_START, doubled, type EntryVisitor, ReplayColumns } from "./replay_columns.ts";
 import { decodeWalSnapshot, RecordType, type WalSnapshot } from "./walpb.ts";
 
 export type { WalSnapshot } from "./walpb.ts";
 export type { WalLogger } from "./logger.ts";
+export type { EntryVisitor } from "./replay_columns.ts";
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 /**
@@ -48,8 +49,10 @@ export interface WalOptions {
 export interface ReadAllResult {
   metadata: Uint8Array;
   hardState: HardState;
-  /** Entries after the snapshot the WAL was opened at, contiguous. */
+  /** Entries after `prev`, contiguous. */
   entries: Entry[];
+  /** The entry the first returned follows: the snapshot the WAL was opened at, unless readAll was told a later one. */
+  prev: WalSnapshot;
 }
 
 interface Segment {
@@ -271,10 +274,11 @@ export class WAL {
    * Replays the log from the snapshot given to open(): the metadata, the last hard state,
    * and the entries after the snapshot, where a later entry replaces every earlier one at
    * its index and after (raft overwrote a conflicting suffix). A torn tail — the partial
-   * last write of a crash — is cut off and logged; corruption anywhere else throws. `visit` sees each entry returned
-   * while its bytes are still mapped (see ReplayColumns.entries).
+   * last write of a crash — is cut off and logged; corruption anywhere else throws. `visit` sees every entry while its
+   * bytes are still mapped; `after`, asked once the hard state and the last index are known and every entry visited, leaves
+   * out the entries up to the index it gives (see ReplayColumns.entries).
    */
-  readAll(visit?: (e: Entry) => void): Promise<ReadAllResult> {
+  readAll(visit?: EntryVisitor, after?: (hardState: HardState, last: number) => number): Promise<ReadAllResult> {
     return this.serial(async () => {
       const start = this.start;
       if (start === null) throw new Error("wal: readAll() only once, after open()");
@@ -351,8 +355,18 @@ export class WAL {
       this.enti = replay.enti;
       this.encoder = new RecordEncoder(dec.crc);
       this.pipeline = new FilePipeline(this.dir, this.segmentBytes);
-      const entries = replay.entries(segments, visit);
-      return { metadata: this.metadata, hardState: { ...this.state }, entries };
+      const hardState = { ...this.state };
+      let prev: WalSnapshot = { index: replay.start.index, term: replay.start.term };
+      const entries = replay.entries(
+        segments,
+        visit,
+        after && (() => {
+          const index = after(hardState, replay.lastIndex);
+          prev = { index, term: replay.termOf(index) };
+          return index;
+        }),
+      );
+      return { metadata: this.metadata, hardState, entries, prev };
     });
   }
 

@@ -96,6 +96,42 @@ Deno.test("snapshots every --snapshot-count entries, purges old files, restarts 
   await s.stop();
 });
 
+Deno.test("a restart's raft log starts after what the backend applied; the membership records before it are applied first", async () => {
+  // a snapshot file, then more than snapshotCatchUpEntries entries applied after it, a publish with new client URLs
+  // among them (the snapshot holds the old ones)
+  const cfg = await config({ snapshotCount: 8000 });
+  const puts = async (s: EtcdServer, prefix: string, n: number) => {
+    for (let i = 0; i < n; i += 200) {
+      await Promise.all(Array.from({ length: Math.min(200, n - i) }, (_, j) => put(s, `${prefix}${i + j}`, "v")));
+    }
+  };
+  let { s } = await start(cfg);
+  await puts(s, "a", 8100);
+  await s.stop();
+  const moved = { ...cfg, advertiseClientUrls: [new URL("http://127.0.0.1:23790")] };
+  ({ s } = await start(moved));
+  await puts(s, "b", 5300);
+  const applied = s.store.consistentIndex;
+  await s.stop();
+
+  const logger = memoryLogger("info");
+  s = await EtcdServer.create(moved, logger, new ServerMetrics(new MetricsRegistry()));
+  const restart = JSON.parse(logger.lines.find((l) => l.includes('"msg":"restarting local member"'))!);
+  assert(restart["snapshot-index"] > 8000, JSON.stringify(restart));
+  assertEquals(restart["raft-log-first-index"], applied - 5000 + 1);
+  // before raft runs: the publish after the snapshot file, not in raft's log, is applied already
+  assertEquals(s.cluster.list().map((m) => [m.name, m.clientUrls]), [["s1", ["http://127.0.0.1:23790"]]]);
+  s.start();
+  await s.ready;
+  assertEquals(s.store.consistentIndex >= applied, true);
+  for (const k of ["a0", "a8099", "b0", "b5299"]) assertEquals(await get(s, k), "v", k);
+  await put(s, "after", "restart");
+  await s.stop();
+  ({ s } = await start(moved));
+  assertEquals(await get(s, "after"), "restart");
+  await s.stop();
+});
+
 Deno.test("concurrent proposals share WAL writes (group commit)", async () => {
   const cfg = await config();
   const { s } = await start(cfg);

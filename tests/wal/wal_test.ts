@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, ok, rejects } from "node:assert/strict";
 import { join } from "node:path";
-import type { Entry } from "../../raft/types.ts";
+import type { Entry, HardState } from "../../raft/types.ts";
 import { bytesEqual } from "../../mvcc/bytes.ts";
 import { WalError } from "../../wal/errors.ts";
 import { WAL } from "../../wal/wal.ts";
@@ -36,13 +36,30 @@ Deno.test("wal: create, save many batches, reopen, readAll returns it all", asyn
     await r.save({ term: 3, vote: 2n, commit: index }, ents(index + 1, index + 3, 3));
     await r.close();
     const r2 = await WAL.open(dir, { index: 0, term: 0 });
-    // a visitor sees every entry returned, in order, its data readable then
-    const seen: Entry[] = [];
-    const got2 = await r2.readAll((e) => seen.push({ ...e, data: e.data.slice() }));
-    assertEquals(got2.entries, [...ents(1, index, 2), ...ents(index + 1, index + 3, 3)]);
-    assertEquals(seen, got2.entries);
+    // a visitor sees every entry, in order, its data readable then; `after` then leaves out the entries up to the index
+    // it gives, told the hard state and the last index
+    const all = [...ents(1, index, 2), ...ents(index + 1, index + 3, 3)];
+    const seen: Omit<Entry, "term">[] = [];
+    const asked: [HardState, number][] = [];
+    const got2 = await r2.readAll(
+      (i, type, buf, start, end) => seen.push({ index: i, type, data: buf.slice(start, end) }),
+      (hs, last) => {
+        asked.push([{ ...hs }, last]);
+        return index;
+      },
+    );
+    assertEquals(seen, all.map(({ index, type, data }) => ({ index, type, data })));
+    assertEquals(asked, [[{ term: 3, vote: 2n, commit: index }, index + 3]]);
+    assertEquals(got2.entries, ents(index + 1, index + 3, 3));
+    assertEquals(got2.prev, { index, term: 2 });
     assertEquals(got2.hardState, { term: 3, vote: 2n, commit: index });
     await r2.close();
+    // without `after`, every entry after the snapshot opened at
+    const r3 = await WAL.open(dir, { index: 0, term: 0 });
+    const got3 = await r3.readAll();
+    assertEquals(got3.entries, all);
+    assertEquals(got3.prev, { index: 0, term: 0 });
+    await r3.close();
   });
 });
 
