@@ -98,7 +98,12 @@ function uvarintLen(n: number): number {
 }
 
 const DEFRAG_RECORD_BYTES = 4 * 1024 * 1024;
-const MAX_SPARE_BUFFER = 4 * 1024 * 1024;
+/**
+ * A batch's record is built in a buffer this large from the start, reused while it stays so: the OS gives its pages as
+ * they are written, and a batch of 10000 ~350-byte puts (etcd's batch limit) never regrows it. A fresh process's first
+ * big batches used to regrow one from 64 KB, copying and faulting in ~8 MB: 57 -> 33 ms for three such batches.
+ */
+const BATCH_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export class Backend {
   readonly path: string;
@@ -114,8 +119,8 @@ export class Backend {
   #live = new LiveSize();
   /** bbolt's size never shrinks but by a defrag: the most its pages have come to (see dbSize). */
   #boltHighWater = 0;
-  #pending = new RecordWriter();
-  #spare: RecordWriter | null = new RecordWriter();
+  #pending = new RecordWriter(BATCH_BUFFER_BYTES);
+  #spare: RecordWriter | null = new RecordWriter(BATCH_BUFFER_BYTES);
   #timer: ReturnType<typeof setTimeout> | undefined;
   #microtaskQueued = false;
   #beforeCommit: () => void = () => {};
@@ -532,7 +537,7 @@ export class Backend {
     this.#runBeforeCommit();
     if (this.#pending.ops === 0) return;
     const w = this.#pending;
-    this.#pending = this.#spare ?? new RecordWriter();
+    this.#pending = this.#spare ?? new RecordWriter(BATCH_BUFFER_BYTES);
     this.#spare = null;
     const record = w.seal();
     const t0 = performance.now();
@@ -548,7 +553,7 @@ export class Backend {
     // as bbolt's size, it moves when a transaction commits
     this.#boltHighWater = Math.max(this.#boltHighWater, BOLT_BASE + this.#live.bolt);
     w.reset();
-    if (w.buf.length <= MAX_SPARE_BUFFER) this.#spare = w;
+    if (w.buf.length <= BATCH_BUFFER_BYTES) this.#spare = w;
     if (
       this.autoDefragMinBytes > 0 && this.#fileSize > this.autoDefragMinBytes &&
       this.#fileSize > 2 * this.sizeInUse() && !this.#closed

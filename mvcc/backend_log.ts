@@ -47,7 +47,7 @@ export class RecordWriter {
   pos = RECORD_HEADER;
   ops = 0;
 
-  constructor(capacity = 64 * 1024) {
+  constructor(capacity: number) {
     this.buf = new Uint8Array(capacity);
   }
 
