@@ -2,6 +2,7 @@
 // the raft node, applies committed entries in order through the FIFO scheduler, and
 // answers client requests — writes by proposing through raft and waiting for their own
 // entry's apply result, reads from the applied state once it is linearizable.
+import { setImmediate } from "node:timers";
 import { decodeRequest, encodeRequest, isMembershipRecord, peekRequestId } from "./raft_request_codec.ts";
 import type { InternalRaftRequest } from "../rpc/gen/etcdserverpb/raft_internal_pb.ts";
 import {
@@ -1434,7 +1435,7 @@ export class EtcdServer {
     try {
       await be.load(() => {
         if (this.supersededBy > 0) throw new Error("superseded");
-        return this.restorePause?.promise;
+        return this.restorePause?.promise ?? new Promise<void>((resolve) => setImmediate(resolve));
       });
     } catch (err) {
       if (this.supersededBy === 0) throw err;
