@@ -7,11 +7,6 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return compareRanges(a, 0, a.length, b, 0, b.length);
 }
 
-/** compareBytes(a.subarray(start, end), b) without the view. */
-export function compareBytesAt(a: Uint8Array, start: number, end: number, b: Uint8Array): number {
-  return compareRanges(a, start, end, b, 0, b.length);
-}
-
 /** compareBytes of a[as, ae) and b[bs, be) without views. */
 export function compareRanges(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
   const la = ae - as, lb = be - bs;

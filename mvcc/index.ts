@@ -6,7 +6,7 @@
  */
 import type { KeyValue } from "../rpc/gen/mvccpb/kv_pb.ts";
 import { BTree, type KeySource } from "./btree.ts";
-import { compareBytesAt, compareRanges } from "./bytes.ts";
+import { compareRanges } from "./bytes.ts";
 import { type GetResult, type IndexRev, type KeyHistory, KeyIndex } from "./key_index.ts";
 import type { ReplayedRevisions } from "./replayed_revisions.ts";
 import { revKey } from "./revision.ts";
@@ -49,7 +49,7 @@ class RestoredKeys implements KeySource {
   }
 
   compareTo(at: number, key: Uint8Array): number {
-    return compareBytesAt(this.#buffers[this.#bufferOf[at]], this.#starts[at], this.#ends[at], key);
+    return compareRanges(this.#buffers[this.#bufferOf[at]], this.#starts[at], this.#ends[at], key, 0, key.length);
   }
 
   compare(a: number, b: number): number {

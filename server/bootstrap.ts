@@ -359,7 +359,7 @@ async function bootstrapFromWal(
     }
     snapshot = {
       metadata: { ...read.prev, confState: snapshot?.metadata.confState ?? emptyConfState() },
-      data: new TextEncoder().encode(JSON.stringify(cluster.toJSON())),
+      data: cluster.snapshotData(),
     };
   }
   const storage = new MemoryStorage();

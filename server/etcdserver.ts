@@ -997,7 +997,7 @@ export class EtcdServer {
       });
       // what it holds is taken now; the backend's commit and its files are written while applying goes on, as in
       // etcd (a restarted member's catch-up crossed one: its apply was held ~60-80 ms)
-      this.snapshotDone = this.snapshot(this.appliedIndex, this.confState, this.membershipData());
+      this.snapshotDone = this.snapshot(this.appliedIndex, this.confState, this.cluster.snapshotData());
     }
   }
 
@@ -1378,7 +1378,7 @@ export class EtcdServer {
     const db = await this.b.backend.snapshotFile();
     const snapshot: Snapshot = {
       metadata: { index, term: this.b.storage.term(index), confState: this.confState },
-      data: this.membershipData(),
+      data: this.cluster.snapshotData(),
     };
     this.inflightSnapshots++;
     void this.transport.sendSnapshot({ ...m, snapshot }, db).then((ok) => {
@@ -1388,10 +1388,6 @@ export class EtcdServer {
       this.raft.rawNode.reportSnapshot(m.to, ok ? SnapshotStatus.Finish : SnapshotStatus.Failure);
       this.raft.kick();
     });
-  }
-
-  private membershipData(): Uint8Array {
-    return new TextEncoder().encode(JSON.stringify(this.cluster.toJSON()));
   }
 
   /**

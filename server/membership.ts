@@ -243,6 +243,11 @@ export class RaftCluster {
     return this.list().filter((m) => !m.isLearner).map((m) => m.id);
   }
 
+  /** What a raft snapshot holds of the membership (its data): the cluster as JSON. */
+  snapshotData(): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify(this.toJSON()));
+  }
+
   toJSON(): ClusterJSON {
     return {
       clusterId: this.clusterId.toString(16),
