@@ -62,9 +62,10 @@ export interface Bootstrapped {
    * member's attributes, the cluster version): told while the replay had their bytes mapped, as the apply of those the
    * backend already holds asks for nothing else (asking it of their bytes faulted ~1000 released pages back in, ~50
    * ms of a restart that replays 85k entries). `applied`: the backend's consistent index read before the replay, which
-   * the snapshot in memory (above) relies on: its replay must find at least as much (checked).
+   * the snapshot in memory (above) relies on: its replay must find at least as much (checked). `snapshotIndex`: the
+   * snapshot file's, where --snapshot-count counts from as in etcd, be there a snapshot in memory after it or not.
    */
-  replayed?: { through: number; membership: Set<number>; applied: number };
+  replayed?: { through: number; membership: Set<number>; applied: number; snapshotIndex: number };
   /** Set for a brand-new member: the initial voters raft must bootstrap with. */
   peers?: Peer[];
   /**
@@ -377,6 +378,7 @@ async function bootstrapFromWal(
     through: Math.min(hardState.commit, read.entries.at(-1)?.index ?? read.prev.index),
     membership: new Set(records.keys()),
     applied: read.prev.index > at.index ? applied : 0,
+    snapshotIndex: at.index,
   };
   return { memberId: meta.memberId, cluster, storage, wal, snapshot, peers: undefined, remotes: new Map(), replayed };
 }

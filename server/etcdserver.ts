@@ -336,7 +336,7 @@ export class EtcdServer {
     this.capApplier();
     this.reqIds = new IdGenerator(this.id, Date.now());
     this.appliedIndex = b.snapshot?.metadata.index ?? 0;
-    this.snapshotIndex = this.appliedIndex;
+    this.snapshotIndex = b.replayed?.snapshotIndex ?? this.appliedIndex;
     this.confState = b.snapshot?.metadata.confState ?? emptyConfState();
     this.reqTimeoutMs = 5000 + 2 * electionTicks(cfg) * cfg.heartbeatIntervalMs;
     this.scheduler = new FifoScheduler(1 << 16, (err) => this.fatal(err));

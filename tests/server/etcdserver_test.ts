@@ -125,6 +125,14 @@ Deno.test("a restart's raft log starts after what the backend applied; the membe
   await s.ready;
   assertEquals(s.store.consistentIndex >= applied, true);
   for (const k of ["a0", "a8099", "b0", "b5299"]) assertEquals(await get(s, k), "v", k);
+  // --snapshot-count counts from the snapshot file's index, as etcd's, not from the one in memory
+  await puts(s, "c", 8000 - (applied - restart["snapshot-index"]) + 10);
+  for (const t = Date.now(); !logger.lines.some((l) => l.includes('"msg":"triggering snapshot"'));) {
+    assert(Date.now() - t < 10_000, "a snapshot triggered");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const trigger = JSON.parse(logger.lines.find((l) => l.includes('"msg":"triggering snapshot"'))!);
+  assertEquals(trigger["local-member-snapshot-index"], restart["snapshot-index"]);
   await put(s, "after", "restart");
   await s.stop();
   ({ s } = await start(moved));
