@@ -1187,3 +1187,43 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "restart: a member whose raft log starts after what its backend applied leads, and sends one behind it a snapshot",
+  ...opts,
+  fn: async () => {
+    // --snapshot-count above the 5000 entries a restart keeps before what its backend applied: a snapshot file, then
+    // more than 5000 entries applied after it, and no second snapshot
+    const { nodes, start, up } = await threeNodes(["--snapshot-count", "6000"]);
+    try {
+      const { leader, followers: [a, c] } = await up();
+      await c.member!.stop();
+      await putMany(ep(leader), "k", 11_300);
+      await a.member!.stop();
+      await start(a);
+      const restart = JSON.parse(/.*"msg":"restarting local member".*/.exec(a.member!.log())![0]);
+      assert(restart["snapshot-index"] > 6000, JSON.stringify(restart));
+      const first = restart["raft-log-first-index"];
+      assert(first > restart["snapshot-index"] + 1, JSON.stringify(restart));
+      // it leads; the member down since before the first put is behind its log's start: a sends it a snapshot
+      const target = (await status(a)).id;
+      assertMatch(await ctl(nodes.map(ep).join(","), "move-leader", target), /Leadership transferred/);
+      await start(c);
+      await waitUntil(
+        async () => (await ctl(ep(c), "get", "k11299", "--consistency=s", "--print-value-only")) === "11299\n",
+        () => "the member behind to catch up",
+      );
+      assertMatch(
+        c.member!.log(),
+        new RegExp(`"msg":"received and saved database snapshot","remote-snapshot-sender-id":"${target}"`),
+      );
+      assertEquals(await ctl(ep(c), "get", "k0", "--consistency=s", "--print-value-only"), "0\n");
+      await assertAllStarted(nodes, c);
+      const hashes = await Promise.all(nodes.map((n) => ctl(ep(n), "endpoint", "hashkv", "-w", "json")));
+      assertEquals(new Set(hashes.map((t) => /"hash":(\d+)/.exec(t)![1])).size, 1, hashes.join("\n"));
+    } finally {
+      await Promise.all(nodes.map((n) => n.member?.stop()));
+    }
+  },
+});
