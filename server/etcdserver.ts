@@ -1022,7 +1022,8 @@ export class EtcdServer {
       }
       return;
     }
-    // a restart replays tens of thousands of these, proposed before it: no proposal of this run waits for one
+    // a restart replays thousands of these (see Bootstrapped.snapshot), proposed before it: no proposal of this run
+    // waits for one
     if (alreadyInBackend && !this.isMembershipEntry(e)) return;
     const id = peekRequestId(e.data, this.reqIds.prefix);
     const req = this.wait.context(id) ?? decodeRequest(e.data);

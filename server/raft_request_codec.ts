@@ -67,7 +67,7 @@ const CLUSTER_MEMBER_ATTR_SET_FIELD = 1301;
 
 /**
  * Whether an entry's request sets the cluster version or a member's attributes (what a restart replays for the
- * membership's sake), from its top-level field tags alone: a restart replays tens of thousands of entries the backend
+ * membership's sake), from its top-level field tags alone: a restart visits tens of thousands of entries the backend
  * already holds, and decoding each was most of that replay.
  */
 export function isMembershipRecord(data: Uint8Array, start = 0, end = data.length): boolean {
