@@ -331,8 +331,9 @@ async function bootstrapFromWal(
   let confChange = Infinity;
   let read, applied = 0;
   try {
-    // force-new-cluster rewrites the membership from every committed entry
-    if (!cfg.forceNewCluster) applied = await consistentIndexIn(bePath);
+    // force-new-cluster rewrites the membership from every committed entry; a log without a snapshot before it starts
+    // with the configuration changes that made the cluster, which raft applies itself: nothing can be left out
+    if (!cfg.forceNewCluster && snapshot !== undefined) applied = await consistentIndexIn(bePath);
     read = await wal.readAll(
       (index, type, buf, start, end) => {
         if (type !== EntryType.Normal) confChange = Math.min(confChange, index);
