@@ -213,6 +213,12 @@ export function decodePayload(p: Uint8Array, sink: OpSink): void {
   }
 }
 
+/** The payload length a record's header gives; 0 when it is none (a zero length, or its two copies disagree). */
+function headerLength(h: DataView): number {
+  const len = h.getUint32(0, true);
+  return len !== 0 && (~len >>> 0) === h.getUint32(4, true) ? len : 0;
+}
+
 /**
  * The value the last put of `bucket`'s `key` left in the log at `path`, read from the log's end without a replay: the
  * records' headers are walked from the start (a few hundred reads for ~50 MB), then records are decoded from the last
@@ -247,8 +253,8 @@ export async function peekLastPut(path: string, bucket: string, key: Uint8Array)
     const records: { off: number; len: number; crc: number }[] = [];
     for (let off = MAGIC.length; off + RECORD_HEADER <= total;) {
       const h = new DataView(readAt(off, RECORD_HEADER).buffer);
-      const len = h.getUint32(0, true);
-      if (len === 0 || (~len >>> 0) !== h.getUint32(4, true) || off + RECORD_HEADER + len > total) break;
+      const len = headerLength(h);
+      if (len === 0 || off + RECORD_HEADER + len > total) break;
       records.push({ off, len, crc: h.getUint32(8, true) });
       off += RECORD_HEADER + len;
     }
@@ -364,10 +370,9 @@ export async function replayLog(
   while (off < total) {
     if (!(await ensure(off, RECORD_HEADER))) return off; // torn header at the tail
     const h = new DataView(buf.buffer, buf.byteOffset + off - bufStart, RECORD_HEADER);
-    const len = h.getUint32(0, true);
-    const lenCheck = h.getUint32(4, true);
+    const len = headerLength(h);
     const crc = h.getUint32(8, true);
-    if (len === 0 || (~len >>> 0) !== lenCheck) {
+    if (len === 0) {
       if (await restIsZero(off)) return off; // zero-filled tail left by a crash
       throw new CorruptLogError(path, off, "bad record header");
     }
