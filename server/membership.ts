@@ -248,6 +248,11 @@ export class RaftCluster {
     return new TextEncoder().encode(JSON.stringify(this.toJSON()));
   }
 
+  /** The cluster a raft snapshot's data holds (see snapshotData). */
+  static parseSnapshotData(data: Uint8Array): ClusterJSON {
+    return JSON.parse(new TextDecoder().decode(data));
+  }
+
   toJSON(): ClusterJSON {
     return {
       clusterId: this.clusterId.toString(16),
