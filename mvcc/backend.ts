@@ -10,6 +10,7 @@
  * writes: it is started from a timer or a microtask, so everything written inside one synchronous call (a store
  * transaction together with its consistent index) lands in the same record.
  */
+import { BoltImage } from "./bolt_image.ts";
 import { BTree } from "./btree.ts";
 import { failpoint } from "./failpoints.ts";
 import { latin1 } from "./bytes.ts";
@@ -426,6 +427,28 @@ export class Backend {
     // a failed commit has failed the backend already (every later commit throws); a failed open is the caller's
     this.#commitChain = taken.then(() => {}, () => {});
     return taken;
+  }
+
+  /**
+   * Every bucket as it is now, as a bbolt file to stream to a client (etcd's backend.Snapshot for Maintenance.Snapshot):
+   * the owner's pre-commit writes (the consistent index) are made first, and writes not yet committed are in it, as
+   * etcd commits them before it reads. The entries are taken by reference; none is changed in place later.
+   */
+  boltImage(): BoltImage {
+    this.#assertUsable();
+    this.#runBeforeCommit();
+    if (this.#pending.ops > 0) this.#wrote();
+    const enc = new TextEncoder();
+    return new BoltImage(
+      [...this.#buckets.keys(), ...this.#detached.keys()].sort().map((name) => {
+        const keys: Uint8Array[] = [], values: Uint8Array[] = [];
+        this.#content(name).forEach((k, v) => {
+          keys.push(k);
+          values.push(v);
+        });
+        return { name: enc.encode(name), keys, values };
+      }),
+    );
   }
 
   /**

@@ -224,7 +224,7 @@ export class EtcdServer {
   private constructor(
     readonly cfg: EtcdConfig,
     private readonly b: Bootstrapped,
-    private readonly logger: Logger,
+    readonly logger: Logger,
     readonly metrics: ServerMetrics,
   ) {
     this.id = b.memberId;

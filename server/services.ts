@@ -17,6 +17,7 @@ import { alarmString } from "./alarm_store.ts";
 import type { EtcdServer } from "./etcdserver.ts";
 import { ETCD_SERVER_VERSION } from "./version.ts";
 import { watchHandler } from "./watch_server.ts";
+import { snapshot } from "./snapshot_server.ts";
 import { Lock } from "../rpc/gen/v3lockpb/v3lock_pb.ts";
 import { Election } from "../rpc/gen/v3electionpb/v3election_pb.ts";
 import { lock, unlock } from "./concurrency/lock_server.ts";
@@ -67,6 +68,7 @@ export function etcdServices(s: EtcdServer): ServiceRegistry {
         return { header: s.header(h.currentRev), hash: h.hash, compactRevision: BigInt(h.compactRev) };
       },
       alarm: (req) => s.alarm(req),
+      snapshot: () => snapshot(s.backend, s.logger),
       // etcd answers with an empty response, no header
       moveLeader: async (req) => {
         if (s.status().leader !== s.id) throw ErrGRPCNotLeader;
