@@ -11,6 +11,7 @@
  * transaction together with its consistent index) lands in the same record.
  */
 import { BoltImage } from "./bolt_image.ts";
+import { type BoltImport, importBolt } from "./bolt_import.ts";
 import { BTree } from "./btree.ts";
 import { failpoint } from "./failpoints.ts";
 import { latin1 } from "./bytes.ts";
@@ -46,6 +47,8 @@ export interface BackendOptions {
   onCommit?: (seconds: number) => void;
   /** Called once when a commit fails: the backend refuses everything after, and its owner must stop. */
   onFailure?: (e: Error) => void;
+  /** Told when the file was etcd's bbolt backend, rewritten as a log on open (see importBolt). */
+  onBoltImport?: (i: BoltImport) => void;
 }
 
 /** The content of a detached bucket, kept by its owner. */
@@ -171,6 +174,8 @@ export class Backend {
   static async openUnloaded(path: string, opts: BackendOptions = {}): Promise<Backend> {
     const dir = parentDir(path);
     await Deno.mkdir(dir, { recursive: true });
+    const imported = await importBolt(path);
+    if (imported !== undefined) opts.onBoltImport?.(imported);
     const file = await Deno.open(path, { read: true, write: true, create: true });
     const b = new Backend(path, file, opts);
     for (const name of Object.values(BUCKET)) b.#buckets.set(name, new BTree());

@@ -8,22 +8,25 @@
  * (one element per bucket), then each bucket's tree, leaves first and the root of each tree last. Every page is
  * reachable and nothing is free (bbolt's tx.Check, which `snapshot status` runs, finds no error). Leaves and branches
  * are filled to the page; an entry too large for one page gets a page of its own with overflow pages. A bucket with
- * no entries is inline, as bbolt creates it. Numbers are little-endian, as bbolt writes them on every platform etcd
- * ships for.
+ * no entries is inline, as bbolt creates it. The format: bolt_format.ts.
  */
 import { compareBytes } from "./bytes.ts";
+import {
+  BOLT_PAGE_SIZE,
+  BRANCH_PAGE,
+  BUCKET_HEADER,
+  BUCKET_LEAF,
+  ELEMENT,
+  FREELIST_PAGE,
+  LEAF_PAGE,
+  MAGIC,
+  META_PAGE,
+  META_SUMMED,
+  metaChecksum,
+  PAGE_HEADER,
+  VERSION,
+} from "./bolt_format.ts";
 
-export const BOLT_PAGE_SIZE = 4096;
-const PAGE_HEADER = 16;
-const ELEMENT = 16; // a leaf element (flags, pos, ksize, vsize) and a branch element (pos, ksize, pgid) alike
-const BUCKET_HEADER = 16; // root pgid, sequence
-const BRANCH_PAGE = 0x01;
-const LEAF_PAGE = 0x02;
-const META_PAGE = 0x04;
-const FREELIST_PAGE = 0x10;
-const BUCKET_LEAF = 0x01;
-const MAGIC = 0xed0cdaed;
-const VERSION = 2;
 const FREELIST_ID = 2;
 const FIRST_DATA_ID = 3;
 const MAX_COUNT = 0xffff; // a page header's count is 16 bits
@@ -145,13 +148,6 @@ function pageHeader(view: DataView, id: number, flags: number, count: number, ov
   view.setUint32(12, overflow, true);
 }
 
-/** bbolt's meta checksum: FNV-1a 64 over the meta fields before it. */
-function fnv1a64(bytes: Uint8Array): bigint {
-  let h = 0xcbf29ce484222325n;
-  for (const b of bytes) h = BigInt.asUintN(64, (h ^ BigInt(b)) * 0x100000001b3n);
-  return h;
-}
-
 export class BoltImage {
   /** The file's length in bytes: whole pages. */
   readonly size: number;
@@ -224,7 +220,7 @@ export class BoltImage {
     view.setBigUint64(m + 32, BigInt(FREELIST_ID), true);
     view.setBigUint64(m + 40, BigInt(this.#pages), true);
     view.setBigUint64(m + 48, BigInt(this.#txid), true);
-    view.setBigUint64(m + 56, fnv1a64(buf.subarray(m, m + 56)), true);
+    view.setBigUint64(m + META_SUMMED, metaChecksum(buf.subarray(m, m + META_SUMMED)), true);
     return buf;
   }
 }

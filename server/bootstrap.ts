@@ -23,6 +23,7 @@ import { ProtoReader, ProtoWriter } from "../wal/proto_wire.ts";
 import { Snapshotter } from "../wal/snapshotter.ts";
 import { WAL, type WalOptions, type WalSnapshot } from "../wal/wal.ts";
 import { Backend } from "../mvcc/backend.ts";
+import type { BoltImport } from "../mvcc/bolt_import.ts";
 import { consistentIndexIn, KVStore } from "../mvcc/kvstore.ts";
 import { Lessor } from "./lease/lessor.ts";
 import { type EtcdConfig, minLeaseTTL } from "./config.ts";
@@ -150,7 +151,12 @@ export async function bootstrapMember(cfg: EtcdConfig, logger: Logger, disk: Dis
   const b = haveWal
     ? await bootstrapFromWal(cfg, wdir, bePath, snapshotter, logger, { logger: walLog, onFsync: disk.onWalFsync })
     : await bootstrapNew(cfg, wdir, logger, { logger: walLog, onFsync: disk.onWalFsync });
-  const beOpts = { onCommit: disk.onBackendCommit, onFailure: disk.onBackendFailure };
+  const beOpts = {
+    onCommit: disk.onBackendCommit,
+    onFailure: disk.onBackendFailure,
+    onBoltImport: (i: BoltImport) =>
+      logger.info("rewrote etcd's bbolt backend as detcd's backend", { path: bePath, ...i }),
+  };
   const installSnapshotDb = async (index: number): Promise<Backend> => {
     const received = snapshotter.dbFilePath(index);
     if (!(await pathExists(received))) {

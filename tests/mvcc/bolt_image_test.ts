@@ -1,7 +1,8 @@
 // bbolt files built by BoltImage, opened by the real bbolt inside etcdctl 3.4: `snapshot status` (tx.Check, then a
 // hash of every bucket's name, keys and values) and `snapshot restore` (etcd's mvcc store rebuilt from the file).
 import { createHash } from "node:crypto";
-import { BOLT_PAGE_SIZE, type BoltBucket, BoltImage } from "../../mvcc/bolt_image.ts";
+import { type BoltBucket, BoltImage } from "../../mvcc/bolt_image.ts";
+import { BOLT_PAGE_SIZE } from "../../mvcc/bolt_format.ts";
 import { encodeKeyValue, newKeyValue } from "../../mvcc/kv_codec.ts";
 import { revToBytes, uint64ToBytes } from "../../mvcc/revision.ts";
 import { crc32cUpdate } from "../../wal/crc32c.ts";
