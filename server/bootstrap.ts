@@ -358,7 +358,7 @@ async function bootstrapFromWal(
     entries = await forceNewCluster(meta, snapshot, hardState, entries, wal, logger);
   }
   const cluster = snapshot !== undefined && snapshot.data.length > 0
-    ? RaftCluster.fromJSON(meta.memberId, RaftCluster.parseSnapshotData(snapshot.data))
+    ? RaftCluster.fromJSON(meta.memberId, RaftCluster.parseSnapshotData(snapshot.data, meta.clusterId))
     : new RaftCluster(meta.clusterId, meta.memberId);
   if (read.prev.index > at.index) {
     // the log starts after the entries the backend holds: what they did to the membership is done here

@@ -1404,7 +1404,7 @@ export class EtcdServer {
       "current-applied-index": this.appliedIndex,
     });
     await this.installBackend(index);
-    if (snap.data.length > 0) this.cluster.recover(RaftCluster.parseSnapshotData(snap.data));
+    if (snap.data.length > 0) this.cluster.recover(RaftCluster.parseSnapshotData(snap.data, this.cluster.clusterId));
     this.syncLearner();
     this.confState = snap.metadata.confState;
     this.appliedIndex = this.snapshotIndex = index;

@@ -78,6 +78,39 @@ function idFromJSON(v: string | number): NodeId {
   return typeof v === "number" ? BigInt(v) : BigInt(`0x${v}`);
 }
 
+/** etcd's v2 store as its snapshots save it (store.Save): a tree of nodes, values as strings. */
+interface V2Node {
+  Value?: string;
+  Children?: Record<string, V2Node> | null;
+}
+interface V2Store {
+  Root: V2Node;
+}
+
+/**
+ * The membership etcd keeps in its v2 store (etcdserver/api/membership): /0/members/<id>/raftAttributes (peerURLs,
+ * isLearner) and /attributes (name, clientURLs), /0/removed_members/<id>, /0/version.
+ */
+function clusterOfV2Store(store: V2Store, clusterId: NodeId): ClusterJSON {
+  const dir = store.Root.Children?.["0"]?.Children ?? {};
+  const json = (n: V2Node | undefined) => JSON.parse(n?.Value ?? "{}") as Record<string, unknown>;
+  return {
+    clusterId: clusterId.toString(16),
+    version: dir.version?.Value ?? "",
+    members: Object.entries(dir.members?.Children ?? {}).map(([id, n]) => {
+      const raft = json(n.Children?.raftAttributes), attrs = json(n.Children?.attributes);
+      return {
+        id,
+        name: (attrs.name ?? "") as string,
+        peerUrls: (raft.peerURLs ?? []) as string[],
+        clientUrls: (attrs.clientURLs ?? []) as string[],
+        isLearner: raft.isLearner === true,
+      };
+    }),
+    removed: Object.keys(dir.removed_members?.Children ?? {}),
+  };
+}
+
 /** Parses --initial-cluster ("a=http://h:2380,b=http://h2:2380") into members. */
 export function parseInitialCluster(initialCluster: string, clusterToken: string): Member[] {
   const byName = new Map<string, string[]>();
@@ -248,9 +281,13 @@ export class RaftCluster {
     return new TextEncoder().encode(JSON.stringify(this.toJSON()));
   }
 
-  /** The cluster a raft snapshot's data holds (see snapshotData). */
-  static parseSnapshotData(data: Uint8Array): ClusterJSON {
-    return JSON.parse(new TextDecoder().decode(data));
+  /**
+   * The cluster a raft snapshot's data holds: detcd's (see snapshotData), or etcd's v2 store, which an etcd member's
+   * snapshots and `etcdctl snapshot restore` write and which has no cluster ID (the WAL's metadata has it: `clusterId`).
+   */
+  static parseSnapshotData(data: Uint8Array, clusterId: NodeId): ClusterJSON {
+    const j = JSON.parse(new TextDecoder().decode(data));
+    return "Root" in j ? clusterOfV2Store(j as V2Store, clusterId) : j;
   }
 
   toJSON(): ClusterJSON {

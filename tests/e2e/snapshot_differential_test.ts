@@ -17,8 +17,11 @@ async function history(ep: string): Promise<void> {
   await ctl(ep, "put", "last", "1");
 }
 
-/** Debian's etcd on a data dir restored from `file`, with the IDs the reference's member has; stop when done. */
-async function restoredEtcd(file: string) {
+/**
+ * Debian's etcd, or detcd, on a data dir restored from `file` (with the IDs the reference's member has); stop when
+ * done.
+ */
+async function restored(file: string, server: "etcd" | "detcd" = "etcd") {
   const dir = `${await tempDir()}/restored.etcd`;
   const restored = await etcdctl("127.0.0.1:1", [
     "snapshot",
@@ -32,13 +35,18 @@ async function restoredEtcd(file: string) {
   assertEquals(restored.code, 0, restored.stderr);
   const client = await freePort();
   const endpoint = `127.0.0.1:${client}`;
-  const stop = startReferenceMember([
+  const flags = [
     "--name=m1",
     `--data-dir=${dir}`,
     `--listen-client-urls=http://${endpoint}`,
     `--advertise-client-urls=http://${endpoint}`,
     `--listen-peer-urls=http://127.0.0.1:${await freePort()}`,
-  ]);
+  ];
+  if (server === "detcd") {
+    const member = await startMember({ args: flags, dataDir: dir });
+    return { endpoint, stop: async () => void await member.stop() };
+  }
+  const stop = startReferenceMember(flags);
   await waitUntil(async () => (await etcdctl(endpoint, ["get", "last"])).code === 0, () => `etcd on ${dir} to serve`);
   return { endpoint, stop };
 }
@@ -54,7 +62,8 @@ async function contents(ep: string): Promise<string[]> {
 }
 
 Deno.test({
-  name: "differential snapshot: save from each, status, restore, and etcd on each restored dir answers the same",
+  name:
+    "differential snapshot: save from each, status, restore, and etcd and detcd on each restored dir answer the same",
   ...opts,
   fn: () =>
     withBoth(async (ref, mine) => {
@@ -67,17 +76,19 @@ Deno.test({
         assertEquals([saved.code, saved.stdout], [0, `Snapshot saved at ${file}\n`], saved.stderr);
         const status = JSON.parse(await ctl("127.0.0.1:1", "snapshot", "status", "-w", "json", file));
         const hashkv = JSON.parse(await ctl(ep, "endpoint", "hashkv", "-w", "json"))[0];
-        const server = await restoredEtcd(file);
-        try {
-          answers.push({ revision: status.revision, contents: await contents(server.endpoint) });
-          // the restored history hashes as the server it was saved from
-          const restored = JSON.parse(await ctl(server.endpoint, "endpoint", "hashkv", "-w", "json"))[0];
-          assertEquals(restored.HashKV.hash, hashkv.HashKV.hash, name);
-        } finally {
-          await server.stop();
+        for (const on of ["etcd", "detcd"] as const) {
+          const server = await restored(file, on);
+          try {
+            answers.push({ revision: status.revision, contents: await contents(server.endpoint) });
+            // the restored history hashes as the server it was saved from
+            const hash = JSON.parse(await ctl(server.endpoint, "endpoint", "hashkv", "-w", "json"))[0];
+            assertEquals(hash.HashKV.hash, hashkv.HashKV.hash, `${name}'s backup on ${on}`);
+          } finally {
+            await server.stop();
+          }
         }
       }
-      assertEquals(answers[1], answers[0]);
+      for (const a of answers.slice(1)) assertEquals(a, answers[0]);
       assertEquals(answers[0].revision, 3 + 150 + 4); // the reference's probe put and delete, then the history
     }),
 });
@@ -106,7 +117,7 @@ Deno.test({
       await load;
       await ctl(member.endpoint, "put", "last", "1");
       await ctl(member.endpoint, "snapshot", "save", `${dir}/after.db`);
-      const server = await restoredEtcd(`${dir}/after.db`);
+      const server = await restored(`${dir}/after.db`);
       try {
         assertEquals(await ctl(server.endpoint, "get", "load0", "--print-value-only"), `${"x".repeat(1000)}\n`);
       } finally {
