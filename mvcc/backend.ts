@@ -10,7 +10,7 @@
  * writes: it is started from a timer or a microtask, so everything written inside one synchronous call (a store
  * transaction together with its consistent index) lands in the same record.
  */
-import { BoltImage } from "./bolt_image.ts";
+import { arrayBucket, type BoltBucket, BoltImage } from "./bolt_image.ts";
 import { type BoltImport, importBolt } from "./bolt_import.ts";
 import { BTree } from "./btree.ts";
 import { failpoint } from "./failpoints.ts";
@@ -55,6 +55,8 @@ export interface BackendOptions {
 export interface BucketSource {
   /** Visits every entry in key order, exactly as put and not yet deleted. */
   forEach(fn: (key: Uint8Array, value: Uint8Array) => void): void;
+  /** The entries as they are now, for a bbolt file; without it, forEach's are taken. */
+  boltBucket?(name: Uint8Array): BoltBucket;
 }
 
 /** Bytes a live entry accounts for in sizeInUse(): its encoding in a compacted log. */
@@ -446,12 +448,14 @@ export class Backend {
     const enc = new TextEncoder();
     return new BoltImage(
       [...this.#buckets.keys(), ...this.#detached.keys()].sort().map((name) => {
+        const source = this.#content(name);
+        if ("boltBucket" in source && source.boltBucket !== undefined) return source.boltBucket(enc.encode(name));
         const keys: Uint8Array[] = [], values: Uint8Array[] = [];
-        this.#content(name).forEach((k, v) => {
+        source.forEach((k, v) => {
           keys.push(k);
           values.push(v);
         });
-        return { name: enc.encode(name), keys, values };
+        return arrayBucket(enc.encode(name), keys, values);
       }),
     );
   }

@@ -31,10 +31,31 @@ const FREELIST_ID = 2;
 const FIRST_DATA_ID = 3;
 const MAX_COUNT = 0xffff; // a page header's count is 16 bits
 
+/**
+ * A bucket's entries in key order, by position: their sizes plan the pages, then each is written into its page, so
+ * no entry needs a buffer of its own (see arrayBucket for entries that have one).
+ */
 export interface BoltBucket {
-  name: Uint8Array;
-  keys: Uint8Array[];
-  values: Uint8Array[];
+  readonly name: Uint8Array;
+  readonly count: number;
+  keySize(i: number): number;
+  valueSize(i: number): number;
+  writeKey(i: number, buf: Uint8Array, pos: number): void;
+  writeValue(i: number, buf: Uint8Array, pos: number): void;
+}
+
+/** A bucket of entries held as buffers; their order is checked. */
+export function arrayBucket(name: Uint8Array, keys: Uint8Array[], values: Uint8Array[]): BoltBucket {
+  if (keys.length !== values.length) throw new Error("bolt: a bucket's keys and values differ in number");
+  for (let i = 1; i < keys.length; i++) assertAscending(keys[i - 1], keys[i], "key");
+  return {
+    name,
+    count: keys.length,
+    keySize: (i) => keys[i].length,
+    valueSize: (i) => values[i].length,
+    writeKey: (i, buf, pos) => buf.set(keys[i], pos),
+    writeValue: (i, buf, pos) => buf.set(values[i], pos),
+  };
 }
 
 /** Pages of one level: page i holds elements [firsts[i], firsts[i+1]) of the level below (the entries for leaves). */
@@ -49,20 +70,19 @@ class Tree {
   readonly levels: Level[] = [];
   pages = 0;
 
-  constructor(readonly keys: Uint8Array[], readonly valueSize: (i: number) => number) {
-    const leafSize = (i: number) => ELEMENT + keys[i].length + valueSize(i);
-    let level = pack(keys.length, leafSize);
+  constructor(readonly entries: BoltBucket, readonly flags: number) {
+    let level = pack(entries.count, (i) => ELEMENT + entries.keySize(i) + entries.valueSize(i));
     this.levels.push(level);
     while (level.firsts.length > 1) {
       const depth = this.levels.length - 1;
-      level = pack(level.firsts.length, (i) => ELEMENT + keys[this.firstEntry(depth, i)].length);
+      level = pack(level.firsts.length, (i) => ELEMENT + entries.keySize(this.firstEntry(depth, i)));
       this.levels.push(level);
     }
     for (const l of this.levels) for (const s of l.spans) this.pages += s;
   }
 
-  /** Gives the pages ids from `base` on, leaves first; returns the root's id. */
-  place(base: number): number {
+  /** Gives the pages ids from `base` on, leaves first. */
+  place(base: number): void {
     let id = base;
     for (const l of this.levels) {
       for (const s of l.spans) {
@@ -70,7 +90,10 @@ class Tree {
         id += s;
       }
     }
-    return id - this.levels[this.levels.length - 1].spans[0];
+  }
+
+  get rootId(): number {
+    return this.levels[this.levels.length - 1].ids[0];
   }
 
   /** The entry a page of level `depth` starts with. */
@@ -80,45 +103,43 @@ class Tree {
     return i;
   }
 
-  /** The tree's pages in id order, each written by `leaf` for its entries or as a branch. */
-  *pageBytes(value: (i: number) => Uint8Array, flags: (i: number) => number): Generator<Uint8Array> {
+  /** The tree's pages in id order; a one-page buffer is used again for the next (see BoltImage.chunks). */
+  *pageBytes(): Generator<Uint8Array> {
+    const entries = this.entries;
+    const page = new Uint8Array(BOLT_PAGE_SIZE);
     for (let d = 0; d < this.levels.length; d++) {
       const l = this.levels[d];
-      const count = (p: number) => (p + 1 < l.firsts.length ? l.firsts[p + 1] : this.levelLength(d)) - l.firsts[p];
+      const levelLength = d === 0 ? entries.count : this.levels[d - 1].firsts.length;
       for (let p = 0; p < l.firsts.length; p++) {
-        const buf = new Uint8Array(l.spans[p] * BOLT_PAGE_SIZE);
+        const buf = l.spans[p] === 1 ? page.fill(0) : new Uint8Array(l.spans[p] * BOLT_PAGE_SIZE);
         const view = new DataView(buf.buffer);
-        const n = count(p);
+        const n = (p + 1 < l.firsts.length ? l.firsts[p + 1] : levelLength) - l.firsts[p];
         pageHeader(view, l.ids[p], d === 0 ? LEAF_PAGE : BRANCH_PAGE, n, l.spans[p] - 1);
         let data = PAGE_HEADER + n * ELEMENT;
         for (let j = 0; j < n; j++) {
           const at = PAGE_HEADER + j * ELEMENT;
           const e = l.firsts[p] + j;
-          const key = this.keys[d === 0 ? e : this.firstEntry(d - 1, e)];
+          const k = d === 0 ? e : this.firstEntry(d - 1, e);
+          const ksize = entries.keySize(k);
+          entries.writeKey(k, buf, data);
           if (d === 0) {
-            const v = value(e);
-            view.setUint32(at, flags(e), true);
+            const vsize = entries.valueSize(e);
+            entries.writeValue(e, buf, data + ksize);
+            view.setUint32(at, this.flags, true);
             view.setUint32(at + 4, data - at, true);
-            view.setUint32(at + 8, key.length, true);
-            view.setUint32(at + 12, v.length, true);
-            buf.set(key, data);
-            buf.set(v, data + key.length);
-            data += key.length + v.length;
+            view.setUint32(at + 8, ksize, true);
+            view.setUint32(at + 12, vsize, true);
+            data += ksize + vsize;
           } else {
             view.setUint32(at, data - at, true);
-            view.setUint32(at + 4, key.length, true);
+            view.setUint32(at + 4, ksize, true);
             view.setBigUint64(at + 8, BigInt(this.levels[d - 1].ids[e]), true);
-            buf.set(key, data);
-            data += key.length;
+            data += ksize;
           }
         }
         yield buf;
       }
     }
-  }
-
-  levelLength(depth: number): number {
-    return depth === 0 ? this.keys.length : this.levels[depth - 1].firsts.length;
   }
 }
 
@@ -151,32 +172,36 @@ function pageHeader(view: DataView, id: number, flags: number, count: number, ov
 export class BoltImage {
   /** The file's length in bytes: whole pages. */
   readonly size: number;
-  readonly #buckets: BoltBucket[];
   readonly #trees: (Tree | null)[];
   readonly #rootTree: Tree;
-  readonly #rootId: number;
   readonly #pages: number;
   readonly #txid: number;
 
-  /** `buckets` in name order, each one's keys in order; nothing is copied, so neither may change while it streams. */
+  /** `buckets` in name order; their entries are read as the pages are written, so none may change meanwhile. */
   constructor(buckets: BoltBucket[], txid = 1) {
     for (let i = 1; i < buckets.length; i++) assertAscending(buckets[i - 1].name, buckets[i].name, "bucket");
-    for (const b of buckets) {
-      if (b.keys.length !== b.values.length) throw new Error("bolt: a bucket's keys and values differ in number");
-      for (let i = 1; i < b.keys.length; i++) assertAscending(b.keys[i - 1], b.keys[i], "key");
-    }
-    this.#buckets = buckets;
     this.#txid = txid;
-    // a bucket's element: its header, and for an empty (inline) bucket an empty leaf page after it
-    this.#rootTree = new Tree(
-      buckets.map((b) => b.name),
-      (i) => BUCKET_HEADER + (buckets[i].keys.length === 0 ? PAGE_HEADER : 0),
-    );
-    this.#rootId = this.#rootTree.place(FIRST_DATA_ID);
+    // the root bucket's entries: the buckets, each valued by its header (and, empty and so inline, an empty leaf page)
+    const headerSize = (i: number) => BUCKET_HEADER + (buckets[i].count === 0 ? PAGE_HEADER : 0);
+    const rootEntries: BoltBucket = {
+      name: new Uint8Array(0),
+      count: buckets.length,
+      keySize: (i) => buckets[i].name.length,
+      valueSize: headerSize,
+      writeKey: (i, buf, pos) => buf.set(buckets[i].name, pos),
+      writeValue: (i, buf, pos) => {
+        const view = new DataView(buf.buffer, buf.byteOffset + pos, headerSize(i));
+        const t = this.#trees[i];
+        if (t === null) pageHeader(new DataView(view.buffer, view.byteOffset + BUCKET_HEADER), 0, LEAF_PAGE, 0, 0);
+        else view.setBigUint64(0, BigInt(t.rootId), true);
+      },
+    };
+    this.#rootTree = new Tree(rootEntries, BUCKET_LEAF);
+    this.#rootTree.place(FIRST_DATA_ID);
     let next = FIRST_DATA_ID + this.#rootTree.pages;
     this.#trees = buckets.map((b) => {
-      if (b.keys.length === 0) return null;
-      const t = new Tree(b.keys, (i) => b.values[i].length);
+      if (b.count === 0) return null;
+      const t = new Tree(b, 0);
       t.place(next);
       next += t.pages;
       return t;
@@ -185,25 +210,18 @@ export class BoltImage {
     this.size = next * BOLT_PAGE_SIZE;
   }
 
-  /** The file's pages in order, one buffer of one page (and its overflow) at a time. */
+  /**
+   * The file's pages in order, one buffer of one page (and its overflow) at a time, each valid until the next is asked
+   * for (buffers are used again).
+   */
   *chunks(): Generator<Uint8Array> {
     yield this.#meta(0);
     yield this.#meta(1);
     const freelist = new Uint8Array(BOLT_PAGE_SIZE);
     pageHeader(new DataView(freelist.buffer), FREELIST_ID, FREELIST_PAGE, 0, 0);
     yield freelist;
-    const bucketValue = (i: number) => {
-      const v = new Uint8Array(BUCKET_HEADER + (this.#trees[i] === null ? PAGE_HEADER : 0));
-      const view = new DataView(v.buffer);
-      const t = this.#trees[i];
-      if (t === null) pageHeader(new DataView(v.buffer, BUCKET_HEADER), 0, LEAF_PAGE, 0, 0);
-      else view.setBigUint64(0, BigInt(t.levels[t.levels.length - 1].ids[0]), true);
-      return v;
-    };
-    yield* this.#rootTree.pageBytes(bucketValue, () => BUCKET_LEAF);
-    for (const [i, t] of this.#trees.entries()) {
-      if (t !== null) yield* t.pageBytes((e) => this.#buckets[i].values[e], () => 0);
-    }
+    yield* this.#rootTree.pageBytes();
+    for (const t of this.#trees) if (t !== null) yield* t.pageBytes();
   }
 
   #meta(id: number): Uint8Array {
@@ -215,7 +233,7 @@ export class BoltImage {
     view.setUint32(m + 4, VERSION, true);
     view.setUint32(m + 8, BOLT_PAGE_SIZE, true);
     view.setUint32(m + 12, 0, true);
-    view.setBigUint64(m + 16, BigInt(this.#rootId), true);
+    view.setBigUint64(m + 16, BigInt(this.#rootTree.rootId), true);
     view.setBigUint64(m + 24, 0n, true);
     view.setBigUint64(m + 32, BigInt(FREELIST_ID), true);
     view.setBigUint64(m + 40, BigInt(this.#pages), true);

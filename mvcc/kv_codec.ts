@@ -273,6 +273,11 @@ export function storedValue(kv: KeyValue): Uint8Array {
   return encodeKeyValue(storedForm(kv));
 }
 
+/** storedValue(kv) written into buf at pos; returns the position after it. */
+export function writeStoredValue(buf: Uint8Array, pos: number, kv: KeyValue): number {
+  return writeKeyValue(buf, pos, storedForm(kv));
+}
+
 /** Length of storedValue(kv). */
 export function storedValueSize(kv: KeyValue): number {
   return encodedKeyValueSize(storedForm(kv));

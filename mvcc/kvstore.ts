@@ -16,10 +16,28 @@ import { crc32c, crc32cUpdate } from "../wal/crc32c.ts";
 import { ErrCompacted, ErrFutureRev } from "./errors.ts";
 import { TreeIndex } from "./index.ts";
 import { type IndexRev, KeyIndex } from "./key_index.ts";
-import { decodeKeyValue, newKeyValue, scanKeyValue, scanned, storedValue, storedValueSize } from "./kv_codec.ts";
+import {
+  decodeKeyValue,
+  newKeyValue,
+  scanKeyValue,
+  scanned,
+  storedValue,
+  storedValueSize,
+  writeStoredValue,
+} from "./kv_codec.ts";
 import { StoredRev } from "./stored_rev.ts";
 import { type RangeOptions, type RangeResult, TxnRead, TxnWrite } from "./kvstore_txn.ts";
-import { bytesToRev, bytesToUint64, revKey, revToBytes, uint64ToBytes } from "./revision.ts";
+import {
+  bytesToRev,
+  bytesToUint64,
+  MARKED_REV_BYTES_LEN,
+  REV_BYTES_LEN,
+  revKey,
+  revToBytes,
+  uint64ToBytes,
+  writeRev,
+} from "./revision.ts";
+import type { BoltBucket } from "./bolt_image.ts";
 import { forEachRevision, ReplayedRevisions } from "./replayed_revisions.ts";
 
 const enc = new TextEncoder();
@@ -52,7 +70,12 @@ function compareRevs(a: IndexRev, b: IndexRev): number {
 
 /** The "key" bucket key of a revision: tombstones (version 0) carry the mark. */
 function storedKey(r: IndexRev): Uint8Array {
-  return revToBytes(r.main, r.sub, !(r instanceof StoredRev) && r.kv.version === 0n);
+  return revToBytes(r.main, r.sub, isStoredTombstone(r));
+}
+
+/** Whether a revision is stored as a tombstone (a restored one stands for a live key). */
+function isStoredTombstone(r: IndexRev): boolean {
+  return !(r instanceof StoredRev) && r.kv.version === 0n;
 }
 
 /** The "key" bucket value of a revision: a restored one's as it was read. */
@@ -62,6 +85,37 @@ function storedBytes(r: IndexRev): Uint8Array {
 
 function storedBytesSize(r: IndexRev): number {
   return r instanceof StoredRev ? r.storedSize : storedValueSize(r.kv);
+}
+
+/**
+ * The "key" bucket for a bbolt file: the revisions (in key order) are held, each one's key and value written into its
+ * page from the revision itself, as the backend log has them.
+ */
+function revisionsBucket(name: Uint8Array, revs: IndexRev[]): BoltBucket {
+  // sizes asked for twice (the plan, the page): worked out once
+  const valueSizes = new Uint32Array(revs.length);
+  const tombstones = new Uint8Array(revs.length);
+  for (let i = 0; i < revs.length; i++) {
+    if (i > 0 && compareRevs(revs[i - 1], revs[i]) >= 0) {
+      throw new Error("mvcc: stored revisions out of order or repeated");
+    }
+    valueSizes[i] = storedBytesSize(revs[i]);
+    tombstones[i] = isStoredTombstone(revs[i]) ? 1 : 0;
+  }
+  return {
+    name,
+    count: revs.length,
+    keySize: (i) => tombstones[i] === 1 ? MARKED_REV_BYTES_LEN : REV_BYTES_LEN,
+    valueSize: (i) => valueSizes[i],
+    writeKey: (i, buf, pos) => {
+      writeRev(buf.subarray(pos), revs[i].main, revs[i].sub, tombstones[i] === 1);
+    },
+    writeValue: (i, buf, pos) => {
+      const r = revs[i];
+      if (r instanceof StoredRev) buf.set(r.stored(), pos);
+      else writeStoredValue(buf, pos, r.kv);
+    },
+  };
 }
 
 /** A change in the store's history: a write's KeyValue, or a restored revision (its KeyValue decoded when read). */
@@ -148,7 +202,10 @@ export class KVStore {
     this.#historyHead = 0;
     this.#compactions = Promise.resolve();
     this.#closed = false;
-    const replayed = backend.detach(BUCKET.key, { forEach: (fn) => this.#forEachStored(fn) });
+    const replayed = backend.detach(BUCKET.key, {
+      forEach: (fn) => this.#forEachStored(fn),
+      boltBucket: (name) => revisionsBucket(name, this.#storedRevisions()),
+    });
     this.#restored = replayed instanceof ReplayedRevisions ? replayed : null;
     this.#restoredHead = 0;
     this.index = new TreeIndex(this.#restored);

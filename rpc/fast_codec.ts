@@ -13,6 +13,7 @@ import type {
   PutResponse,
   RangeResponse,
   ResponseHeader,
+  SnapshotResponse,
   WatchCreateRequest,
   WatchRequest,
   WatchResponse,
@@ -162,6 +163,22 @@ function encodePutResponse(msg: unknown): Buffer | undefined {
   const w = frame(size);
   if (r.header !== undefined) w.header(r.header, hs);
   if (r.prevKv !== undefined) w.kv(2, r.prevKv, ps);
+  return w.buf;
+}
+
+/** A backup's blobs (Maintenance.Snapshot), 32 KiB each: built in the shared buffer, not by protobuf-es's growing one. */
+function encodeSnapshotResponse(msg: unknown): Buffer | undefined {
+  const r = msg as SnapshotResponse;
+  if (hasUnknown(r) || r.header !== undefined) return undefined;
+  const blob = r.blob ?? EMPTY;
+  const size = uintField(r.remainingBytes) + (blob.length > 0 ? lenField(blob.length) : 0);
+  if (Number.isNaN(size)) return undefined;
+  const w = frame(size);
+  w.uint(2, r.remainingBytes);
+  if (blob.length > 0) {
+    w.len(3, blob.length);
+    w.buf.set(blob, w.pos);
+  }
   return w.buf;
 }
 
@@ -334,6 +351,7 @@ export const FAST_FRAME_ENCODERS: ReadonlyMap<string, FrameEncoder> = new Map([
   ["etcdserverpb.PutResponse", encodePutResponse],
   ["etcdserverpb.RangeResponse", encodeRangeResponse],
   ["etcdserverpb.WatchResponse", encodeWatchResponse],
+  ["etcdserverpb.SnapshotResponse", encodeSnapshotResponse],
 ]);
 
 /** By the request message's type name; undefined steps aside for the generic decoder (and its error message). */

@@ -1,7 +1,16 @@
 // bbolt files built by BoltImage, opened by the real bbolt inside etcdctl 3.4: `snapshot status` (tx.Check, then a
 // hash of every bucket's name, keys and values) and `snapshot restore` (etcd's mvcc store rebuilt from the file).
 import { createHash } from "node:crypto";
-import { type BoltBucket, BoltImage } from "../../mvcc/bolt_image.ts";
+import { arrayBucket, BoltImage } from "../../mvcc/bolt_image.ts";
+
+/** A bucket's entries as buffers. */
+interface Entries {
+  name: Uint8Array;
+  keys: Uint8Array[];
+  values: Uint8Array[];
+}
+
+const boltImage = (buckets: Entries[]) => new BoltImage(buckets.map((x) => arrayBucket(x.name, x.keys, x.values)));
 import { BOLT_PAGE_SIZE } from "../../mvcc/bolt_format.ts";
 import { encodeKeyValue, newKeyValue } from "../../mvcc/kv_codec.ts";
 import { revToBytes, uint64ToBytes } from "../../mvcc/revision.ts";
@@ -25,7 +34,7 @@ async function writeImage(path: string, image: BoltImage, withSha = false): Prom
 }
 
 /** What `snapshot status` must say: etcd's hash over names, keys, values; the last key's revision; the key count. */
-function expected(buckets: BoltBucket[], size: number) {
+function expected(buckets: Entries[], size: number) {
   let hash = 0, revision = 0, totalKey = 0;
   for (const bucket of buckets) {
     hash = crc32cUpdate(hash, bucket.name);
@@ -63,20 +72,20 @@ async function status(path: string) {
 }
 
 /** etcd's buckets with `n` puts in "key" (values of varied sizes, some spanning pages) and an empty "lease". */
-function etcdBuckets(n: number): BoltBucket[] {
-  const key: BoltBucket = { name: b("key"), keys: [], values: [] };
+function etcdBuckets(n: number): Entries[] {
+  const key: Entries = { name: b("key"), keys: [], values: [] };
   for (let rev = 2; rev < n + 2; rev++) {
     const size = rev % 997 === 0 ? 3 * BOLT_PAGE_SIZE + rev : rev % 7 === 0 ? 200 : 20;
     const value = new Uint8Array(size).fill(rev % 251);
     key.keys.push(revToBytes(rev, 0));
     key.values.push(encodeKeyValue(newKeyValue(b(`k${rev % 5000}`), value, BigInt(rev), BigInt(rev), 1n, 0n)));
   }
-  const meta: BoltBucket = {
+  const meta: Entries = {
     name: b("meta"),
     keys: [b("consistent_index"), b("finishedCompactRev")],
     values: [uint64ToBytes(n + 7), revToBytes(1, 0)],
   };
-  const empty = (name: string): BoltBucket => ({ name: b(name), keys: [], values: [] });
+  const empty = (name: string): Entries => ({ name: b(name), keys: [], values: [] });
   return [empty("alarm"), key, empty("lease"), meta];
 }
 
@@ -87,7 +96,7 @@ Deno.test({
     const dir = await tempDir();
     for (const n of [3, 500, 20_000]) {
       const buckets = etcdBuckets(n);
-      const image = new BoltImage(buckets);
+      const image = boltImage(buckets);
       await writeImage(`${dir}/${n}.db`, image);
       assertEquals(await status(`${dir}/${n}.db`), expected(buckets, image.size), `${n} puts`);
     }
@@ -104,7 +113,7 @@ Deno.test({
   fn: async () => {
     const dir = await tempDir();
     for (const buckets of [[], [{ name: b("lease"), keys: [], values: [] }]]) {
-      const image = new BoltImage(buckets);
+      const image = boltImage(buckets);
       assertEquals(image.size, 4 * BOLT_PAGE_SIZE);
       await writeImage(`${dir}/empty.db`, image);
       assertEquals(await status(`${dir}/empty.db`), expected(buckets, image.size));
@@ -118,7 +127,7 @@ Deno.test({
   fn: async () => {
     const dir = await tempDir();
     const buckets = etcdBuckets(2000);
-    await writeImage(`${dir}/snap.db`, new BoltImage(buckets), true);
+    await writeImage(`${dir}/snap.db`, boltImage(buckets), true);
     const r = await etcdctl("127.0.0.1:1", ["snapshot", "restore", `${dir}/snap.db`, `--data-dir=${dir}/restored`]);
     assertEquals(r.code, 0, r.stderr);
     assert(Deno.statSync(`${dir}/restored/member/snap/db`).size > 2000 * 20);
@@ -132,8 +141,8 @@ Deno.test({
 });
 
 Deno.test("bolt image: buckets or keys out of order are refused before anything is written", () => {
-  const kv = (keys: string[]): BoltBucket => ({ name: b("key"), keys: keys.map(b), values: keys.map(b) });
-  assertThrows(() => new BoltImage([kv(["b", "a"])]), (e) => /keys out of order/.test(String(e)));
-  assertThrows(() => new BoltImage([kv(["a", "a"])]), (e) => /keys out of order or repeated/.test(String(e)));
-  assertThrows(() => new BoltImage([kv([]), kv([])]), (e) => /buckets out of order/.test(String(e)));
+  const kv = (keys: string[]): Entries => ({ name: b("key"), keys: keys.map(b), values: keys.map(b) });
+  assertThrows(() => boltImage([kv(["b", "a"])]), (e) => /keys out of order/.test(String(e)));
+  assertThrows(() => boltImage([kv(["a", "a"])]), (e) => /keys out of order or repeated/.test(String(e)));
+  assertThrows(() => boltImage([kv([]), kv([])]), (e) => /buckets out of order/.test(String(e)));
 });

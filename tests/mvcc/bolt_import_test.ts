@@ -1,6 +1,15 @@
 // etcd's bbolt backend read without bbolt and rewritten as detcd's backend on open: files BoltImage wrote, and files
 // the real bbolt wrote (inside `etcdctl snapshot restore`, which opens the file and commits to it).
-import { type BoltBucket, BoltImage } from "../../mvcc/bolt_image.ts";
+import { arrayBucket, BoltImage } from "../../mvcc/bolt_image.ts";
+
+/** A bucket's entries as buffers. */
+interface Entries {
+  name: Uint8Array;
+  keys: Uint8Array[];
+  values: Uint8Array[];
+}
+
+const boltImage = (buckets: Entries[]) => new BoltImage(buckets.map((x) => arrayBucket(x.name, x.keys, x.values)));
 import { BOLT_PAGE_SIZE } from "../../mvcc/bolt_format.ts";
 import { BoltFormatError, readBolt } from "../../mvcc/bolt_reader.ts";
 import { type BoltImport, importBolt } from "../../mvcc/bolt_import.ts";
@@ -11,15 +20,15 @@ import { encodeKeyValue, newKeyValue } from "../../mvcc/kv_codec.ts";
 import { etcdctl, noEtcdctl } from "../e2e/harness.ts";
 import { assert, assertEquals, assertRejects, b, s, tempDir } from "./helpers.ts";
 
-async function write(path: string, buckets: BoltBucket[]): Promise<void> {
+async function write(path: string, buckets: Entries[]): Promise<void> {
   const f = await Deno.open(path, { write: true, create: true, truncate: true });
-  for (const chunk of new BoltImage(buckets).chunks()) await f.write(chunk);
+  for (const chunk of boltImage(buckets).chunks()) await f.write(chunk);
   f.close();
 }
 
 /** etcd's buckets, of sizes that make one leaf, branches, overflow pages and an inline (empty) bucket. */
-function buckets(): BoltBucket[] {
-  const big: BoltBucket = { name: b("key"), keys: [], values: [] };
+function buckets(): Entries[] {
+  const big: Entries = { name: b("key"), keys: [], values: [] };
   for (let i = 1; i <= 9000; i++) {
     big.keys.push(revToBytes(i, 0));
     const value = new Uint8Array(i % 1000 === 0 ? 3 * BOLT_PAGE_SIZE : 1 + (i % 50)).fill(i % 256);
@@ -39,7 +48,7 @@ function readAll(file: Uint8Array): string[] {
   return out;
 }
 
-function expectedOf(bs: BoltBucket[]): string[] {
+function expectedOf(bs: Entries[]): string[] {
   return bs.flatMap((
     x,
   ) => [`bucket ${s(x.name)}`, ...x.keys.map((k, i) => `${[...k]}=${x.values[i].length}:${x.values[i][0]}`)]);

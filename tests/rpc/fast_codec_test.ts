@@ -4,6 +4,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   PutResponseSchema,
   RangeResponseSchema,
+  SnapshotResponseSchema,
   WatchCreateRequest_FilterType,
   WatchRequestSchema,
   WatchResponseSchema,
@@ -47,6 +48,24 @@ Deno.test("fast PutResponse and RangeResponse frames equal protobuf-es's", () =>
       encodeFrame(toBinary(RangeResponseSchema, m)),
     );
   }
+});
+
+Deno.test("fast SnapshotResponse frames equal protobuf-es's", () => {
+  const cases = [
+    {},
+    { remainingBytes: 12_345_678n, blob: new Uint8Array(32 * 1024).fill(7) },
+    { remainingBytes: 0n, blob: new Uint8Array(32).fill(9) }, // the SHA-256 at the end
+    { remainingBytes: 5n, blob: new Uint8Array(0) },
+    { remainingBytes: 1n, blob: new Uint8Array(70_000).fill(1) }, // past the shared buffer
+  ];
+  for (const m of cases) {
+    assertEquals(
+      FAST_FRAME_ENCODERS.get(SnapshotResponseSchema.typeName)!(m),
+      encodeFrame(toBinary(SnapshotResponseSchema, create(SnapshotResponseSchema, m))),
+    );
+  }
+  // a header is left to the generic encoder
+  assertEquals(FAST_FRAME_ENCODERS.get(SnapshotResponseSchema.typeName)!({ header }), undefined);
 });
 
 Deno.test("init objects with fields left out encode like create() would make them", () => {
