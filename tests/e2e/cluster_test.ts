@@ -1234,3 +1234,50 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "backup: a member's etcdctl snapshot, restored by etcdctl into three data dirs, starts a three-member cluster",
+  ...opts,
+  fn: async () => {
+    const single = await startMember();
+    const dir = await tempDir();
+    try {
+      for (let i = 0; i < 200; i++) await ctl(single.endpoint, "put", `k${i}`, `v${i}`);
+      await ctl(single.endpoint, "snapshot", "save", `${dir}/backup.db`);
+    } finally {
+      await single.stop();
+    }
+    // etcd's disaster recovery: each member's data dir restored from the one backup, the new cluster named in full
+    const { nodes, up } = await threeNodes();
+    const cluster = nodes.map((n) => `${n.name}=http://127.0.0.1:${n.peer}`).join(",");
+    for (const n of nodes) {
+      await ctl(
+        "127.0.0.1:1",
+        "snapshot",
+        "restore",
+        `${dir}/backup.db`,
+        `--name=${n.name}`,
+        `--initial-cluster=${cluster}`,
+        "--initial-cluster-token=cluster-test",
+        `--initial-advertise-peer-urls=http://127.0.0.1:${n.peer}`,
+        `--data-dir=${n.dataDir}`,
+      );
+    }
+    try {
+      const { leader } = await up();
+      await assertAllStarted(nodes, nodes[0]);
+      assertEquals(await ctl(ep(leader), "put", "after", "restore"), "OK\n");
+      for (const n of nodes) {
+        await waitUntil(
+          async () => (await ctl(ep(n), "get", "after", "--consistency=s", "--print-value-only")) === "restore\n",
+          () => `${n.name} to apply the put after the restore`,
+        );
+        assertEquals(await ctl(ep(n), "get", "k199", "--consistency=s", "--print-value-only"), "v199\n");
+      }
+      const hashes = await Promise.all(nodes.map((n) => ctl(ep(n), "endpoint", "hashkv", "-w", "json")));
+      assertEquals(new Set(hashes.map((t) => /"hash":(\d+)/.exec(t)![1])).size, 1, hashes.join("\n"));
+    } finally {
+      await Promise.all(nodes.map((n) => n.member?.stop()));
+    }
+  },
+});
