@@ -1,4 +1,4 @@
-// One --listen-client-urls URL: a TCP listener whose connections are sniffed - the HTTP/2 client preface goes to
+// One --listen-client-urls URL: a TCP listener (TLS on https://, see client_listen.ts) whose connections are sniffed - the HTTP/2 client preface goes to
 // our HTTP/2 server (rpc/h2: gRPC fast path, node-style request/response objects for everything else), anything
 // else to our HTTP/1.1 server (rpc/h1). Nothing listens but the configured URL.
 
@@ -81,8 +81,6 @@ export function serveOn(
 
   const accept = (socket: net.Socket) => {
     sockets.add(socket);
-    // Responses often leave in more than one write; with Nagle on, a client's delayed ACK stalls each by ~40 ms.
-    socket.setNoDelay(true);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => {}); // peer resets are routine; the protocol servers see their own errors
     sniff(socket, (isH2, seen) => {

@@ -62,6 +62,9 @@ export interface EtcdConfig {
    * its integration tests change it, detcd's through DETCD_LEASE_CHECKPOINT_INTERVAL).
    */
   leaseCheckpointIntervalMs: number;
+  /** --cert-file, --key-file: the certificate (PEM, its chain after it) and key https:// client URLs serve. */
+  certFile: string;
+  keyFile: string;
 }
 
 /** A line main logs once the logger exists (etcd logs these through its logger too). */
@@ -90,6 +93,8 @@ export function defaultConfig(): EtcdConfig {
     listenPeerUrls: parseUrls("http://localhost:2380"),
     initialAdvertisePeerUrls: parseUrls("http://localhost:2380"),
     listenMetricsUrls: [],
+    certFile: "",
+    keyFile: "",
     initialCluster: DEFAULT_INITIAL_CLUSTER,
     initialClusterToken: "etcd-cluster",
     initialClusterState: "new",
@@ -158,6 +163,12 @@ function apply(cfg: EtcdConfig, name: string, v: string): void {
       break;
     case "initial-cluster":
       cfg.initialCluster = v;
+      break;
+    case "cert-file":
+      cfg.certFile = v;
+      break;
+    case "key-file":
+      cfg.keyFile = v;
       break;
     case "initial-cluster-token":
       cfg.initialClusterToken = v;
@@ -353,6 +364,16 @@ export function validateConfig(cfg: EtcdConfig): void {
     throw new Error(
       `--election-timeout[${cfg.electionTimeoutMs}ms] is too long, and should be set less than ${MAX_ELECTION_MS}ms`,
     );
+  }
+  for (const u of cfg.listenClientUrls) {
+    if (u.protocol === "https:" && cfg.certFile === "" && cfg.keyFile === "") {
+      throw new Error(
+        `TLS key/cert (--cert-file, --key-file) must be provided for client url ${urlString(u)} with HTTPS scheme`,
+      );
+    }
+  }
+  if ((cfg.certFile === "") !== (cfg.keyFile === "")) {
+    throw new Error("--cert-file and --key-file must be given together");
   }
   if (cfg.listenClientUrls.length > 0 && cfg.advertiseClientUrls.length === 0) {
     throw new Error("--advertise-client-urls is required when --listen-client-urls is set explicitly");

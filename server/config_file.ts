@@ -1,9 +1,11 @@
 // Reads etcd's --config-file YAML (embed.configYAML keys) into flag-syntax strings, so the file goes through the same
-// value checks and conversions as flags; TLS sections are checked here because they have no flag-shaped keys.
+// value checks and conversions as flags; the keys of its TLS sections stand for the flags of the same names.
 import { FLAG_BY_NAME } from "./flag_table.ts";
 import { checkValue } from "./flags.ts";
 
-const TLS_SECTIONS = new Set(["client-transport-security", "peer-transport-security"]);
+/** etcd's YAML TLS sections (securityConfig): a key `k` of one is the flag prefix + `k`. */
+const TLS_SECTIONS = new Map([["client-transport-security", ""], ["peer-transport-security", "peer-"]]);
+const TLS_KEYS = new Set(["cert-file", "key-file", "client-cert-auth", "trusted-ca-file", "auto-tls"]);
 /** Flag names that are not configuration keys in etcd's YAML. */
 const NOT_KEYS = new Set(["config-file", "version"]);
 
@@ -28,23 +30,30 @@ export async function readConfigFile(path: string): Promise<{ values: Map<string
   if (typeof doc !== "object" || Array.isArray(doc)) throw new Error(`config file ${path} is not a YAML mapping`);
   const values = new Map<string, string>();
   const warnings: string[] = [];
-  for (const [key, v] of Object.entries(doc as Record<string, unknown>)) {
-    if (v === null) continue; // like Go's json: null leaves the default
-    if (TLS_SECTIONS.has(key)) {
-      const used = typeof v === "object" &&
-        Object.values(v as object).some((x) => x !== null && x !== "" && x !== false);
-      if (used) throw new Error(`config file key "${key}" is not supported: TLS is not implemented in detcd`);
-      continue;
-    }
-    const spec = FLAG_BY_NAME.get(key);
-    if (!spec || spec.support === "legacy" || NOT_KEYS.has(key)) {
+  const take = (key: string, flag: string, v: unknown) => {
+    if (v === null) return; // like Go's json: null leaves the default
+    const spec = FLAG_BY_NAME.get(flag);
+    if (!spec || spec.support === "legacy" || NOT_KEYS.has(flag)) {
       warnings.push(`unrecognized config file key "${key}"; ignored`);
-      continue;
+      return;
     }
     const s = toFlagText(key, v);
     const err = checkValue(spec, s);
     if (err !== undefined) throw new Error(`config file key "${key}": invalid value ${JSON.stringify(s)}: ${err}`);
-    values.set(key, s);
+    values.set(flag, s);
+  };
+  for (const [key, v] of Object.entries(doc as Record<string, unknown>)) {
+    const prefix = TLS_SECTIONS.get(key);
+    if (prefix === undefined) {
+      take(key, key, v);
+      continue;
+    }
+    if (v === null) continue;
+    if (typeof v !== "object" || Array.isArray(v)) throw new Error(`config file key "${key}": expected a mapping`);
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      if (TLS_KEYS.has(k)) take(`${key}.${k}`, prefix + k, x);
+      else warnings.push(`unrecognized config file key "${key}.${k}"; ignored`);
+    }
   }
   return { values, warnings };
 }

@@ -73,7 +73,14 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger, abort?: AbortSi
       peers.push(await listenPeerUrl(url, peerHandler(box)));
       logger.info("starting peer listener", { address: urlString(url) });
     }
-    for (const url of cfg.listenClientUrls) clients.push(await listenClientUrl(url));
+    for (const url of cfg.listenClientUrls) {
+      if (url.protocol === "http:" && cfg.certFile !== "") {
+        logger.warn("scheme is HTTP while key and cert files are present; ignoring key and cert files", {
+          "client-url": urlString(url),
+        });
+      }
+      clients.push(await listenClientUrl(url, { certFile: cfg.certFile, keyFile: cfg.keyFile }));
+    }
     for (const url of cfg.listenMetricsUrls) {
       metricsListeners.push(await listenHttp(url, endpointHandler(() => box.endpoints), "metrics"));
       logger.info("serving metrics", { address: urlString(url) });
@@ -119,9 +126,9 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger, abort?: AbortSi
           grpcObserver,
         }),
       );
-      logger.info("serving client traffic insecurely; this is strongly discouraged!", {
-        address: cfg.listenClientUrls[i].host,
-      });
+      const url = cfg.listenClientUrls[i];
+      if (url.protocol === "https:") logger.info("serving client traffic securely", { address: url.host });
+      else logger.info("serving client traffic insecurely; this is strongly discouraged!", { address: url.host });
     }
     logger.info("ready to serve client requests", {});
     return e;

@@ -62,7 +62,8 @@ export function usageText(): string {
     "Accepted for compatibility with etcd but ignored (a warning is logged):",
     names((s) => s.support === "ignored"),
     "",
-    "Refused unless left at their default (TLS, discovery, v2 proxy and v2 API are not implemented):",
+    "Refused unless left at their default (client certificates, peer TLS, discovery, v2 proxy and v2 API are not",
+    "implemented):",
     names((s) => s.support === "rejected"),
     "",
   );

@@ -242,6 +242,14 @@ Deno.test("with a config file, other flags and ETCD_* variables are ignored", as
   assert.equal((await ok([], { ETCD_CONFIG_FILE: path, ETCD_SNAPSHOT_COUNT: "3" })).config.name, "fromfile");
 });
 
+Deno.test("config file: client-transport-security's cert-file and key-file serve https:// client URLs", async () => {
+  const yaml = "listen-client-urls: https://127.0.0.1:2379\nadvertise-client-urls: https://127.0.0.1:2379\n" +
+    "client-transport-security:\n  cert-file: /c.pem\n  key-file: /k.pem\n  client-cert-auth: false\n  other: 1\n";
+  const r = await ok(["--config-file", writeYaml(yaml)]);
+  assert.deepEqual([r.config.certFile, r.config.keyFile], ["/c.pem", "/k.pem"]);
+  assert.ok(warnings(r).includes('unrecognized config file key "client-transport-security.other"; ignored'));
+});
+
 Deno.test("config file: listen-client-urls alone keeps the default advertise URL (etcd's file rule)", async () => {
   const { config } = await ok(["--config-file", writeYaml("listen-client-urls: http://127.0.0.1:2379\n")]);
   assert.deepEqual(urls(config.advertiseClientUrls), ["http://localhost:2379"]);
@@ -251,7 +259,12 @@ Deno.test("config file errors", async () => {
   const cases: [string, RegExp][] = [
     ["snapshot-count: lots\n", /config file key "snapshot-count": invalid value "lots": parse error/],
     ["listen-client-urls: ftp://x:1\n", /URL scheme must be http, https, unix, or unixs: ftp:\/\/x:1/],
-    ["client-transport-security:\n  cert-file: /c.pem\n", /client-transport-security.*TLS is not implemented/],
+    [
+      "client-transport-security:\n  client-cert-auth: true\n",
+      /--client-cert-auth is not supported: client certificate authentication is not implemented in detcd/,
+    ],
+    ["peer-transport-security:\n  cert-file: /p.pem\n", /--peer-cert-file is not supported: TLS on peer URLs/],
+    ["client-transport-security: yes\n", /config file key "client-transport-security": expected a mapping/],
     ["initial-cluster-state: maybe\n", /invalid value "maybe": invalid value/],
     ["election-timeout: 100\n", /should be at least as 5 times as --heartbeat-interval/],
     ["name: [\n", /error parsing config file/],
@@ -293,9 +306,18 @@ Deno.test("unsupported etcd flags: harmless ones warn, surprising ones are refus
   );
   assert.ok(warnings(await ok(["-v"])).includes('flag "-v" is no longer supported - ignoring.'));
   const refused: [string, RegExp][] = [
-    ["--cert-file=/c.pem", /^--cert-file is not supported: TLS is not implemented in detcd$/],
-    ["--client-cert-auth", /^--client-cert-auth is not supported: TLS/],
-    ["--peer-auto-tls=true", /^--peer-auto-tls is not supported: TLS/],
+    ["--cert-file=/c.pem", /^--cert-file and --key-file must be given together$/],
+    [
+      "--listen-client-urls=https://127.0.0.1:2379",
+      /^TLS key\/cert \(--cert-file, --key-file\) must be provided for client url https:\/\/127\.0\.0\.1:2379 with HTTPS scheme$/,
+    ],
+    [
+      "--client-cert-auth",
+      /^--client-cert-auth is not supported: client certificate authentication is not implemented/,
+    ],
+    ["--trusted-ca-file=/ca.pem", /^--trusted-ca-file is not supported: client certificate authentication/],
+    ["--auto-tls", /^--auto-tls is not supported: generated certificates are not implemented in detcd/],
+    ["--peer-auto-tls=true", /^--peer-auto-tls is not supported: TLS on peer URLs is not implemented in detcd$/],
     ["--proxy=on", /^--proxy is not supported: the v2 proxy/],
     ["--discovery=https://discovery.etcd.io/x", /^--discovery is not supported: discovery/],
     ["--enable-v2", /^--enable-v2 is not supported: the v2 API/],
@@ -305,7 +327,10 @@ Deno.test("unsupported etcd flags: harmless ones warn, surprising ones are refus
     assert.equal(e.exit, 1, flag);
     assert.match(e.error!, re, flag);
   }
-  assert.match((await fail([], { ETCD_CERT_FILE: "/c.pem" })).error!, /--cert-file is not supported/);
+  assert.match(
+    (await fail([], { ETCD_CERT_FILE: "/c.pem" })).error!,
+    /--cert-file and --key-file must be given together/,
+  );
 });
 
 Deno.test("Go flag-package errors exit 2 with Go's wording", async () => {
@@ -415,8 +440,9 @@ Deno.test("--version and --help print and exit 0", async () => {
     assert.match(r.stdout!, /--name 'default'\n {4}Human-readable name for this member\./);
     assert.match(r.stdout!, /--initial-cluster-state 'new'/);
     assert.match(r.stdout!, /--listen-client-urls 'http:\/\/localhost:2379'/);
-    assert.ok(!r.stdout!.includes("--cert-file ''"), "unsupported flags are not documented as options");
-    assert.match(r.stdout!, /--cert-file/);
+    assert.match(r.stdout!, /--cert-file ''\n {4}Path to the client server TLS cert file\./);
+    assert.ok(!r.stdout!.includes("--client-cert-auth 'false'"), "unsupported flags are not documented as options");
+    assert.match(r.stdout!, /--client-cert-auth/);
   }
 });
 

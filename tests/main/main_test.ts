@@ -42,7 +42,7 @@ Deno.test("an invalid configuration exits 1 with one JSON log line", async () =>
       {},
       "--election-timeout[100ms] should be at least as 5 times as --heartbeat-interval[100ms]",
     ],
-    [["--cert-file=/c.pem"], {}, "--cert-file is not supported: TLS is not implemented in detcd"],
+    [["--client-cert-auth"], {}, "--client-cert-auth is not supported: client certificate authentication"],
     [["--name=a"], { ETCD_NAME: "b" }, 'conflicting environment variable "ETCD_NAME" is shadowed'],
     [["--config-file=/nonexistent/etcd.yml"], {}, "/nonexistent/etcd.yml"],
   ];

@@ -143,7 +143,7 @@ Deno.test("listener: close() cuts requests that outlive closeTimeoutMs", opts, a
 Deno.test("listener: URL errors name the URL", async () => {
   await rejects(
     serveClientUrl(new URL("https://127.0.0.1:0"), { services: [], maxRecvBytes: 1 }),
-    /TLS client URLs are not supported yet/,
+    /https:\/\/127\.0\.0\.1:0\/: an https:\/\/ client URL needs a certificate and key/,
   );
   await rejects(serveClientUrl(new URL("unix://localhost:1234"), { services: [], maxRecvBytes: 1 }), /unix socket/);
   const a = await serveClientUrl(new URL("http://127.0.0.1:0"), { services: [], maxRecvBytes: 1 });
