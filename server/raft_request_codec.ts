@@ -2,6 +2,12 @@
 // path — are encoded by hand (the generic reflection encoder was the largest single cost
 // of a put), and decoded by hand (every follower applies every put); everything else goes
 // through protobuf-es. Both give the same bytes and the same messages.
+//
+// Membership records go as etcd 3.4 proposes them: a bare v2 Request (etcdserverpb.Request, no InternalRaftRequest
+// around it) that PUTs /0/members/<id>/attributes or /0/version in etcd's v2 store. etcd 3.4 applies nothing else for
+// them (its v3 applier panics on an InternalRaftRequest it does not know), so an etcd member can share a log with
+// detcd; such entries decode to the ClusterMemberAttrSet and ClusterVersionSet requests of etcd 3.5, which detcd
+// wrote before and still reads.
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type InternalRaftRequest, InternalRaftRequestSchema } from "../rpc/gen/etcdserverpb/raft_internal_pb.ts";
 import type { PutRequest } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
@@ -22,19 +28,104 @@ const PUT_FIELD = 4;
 
 export function encodeRequest(req: InternalRaftRequest): Uint8Array {
   const put = req.put;
-  if (put !== undefined && put.lease === 0n && isOnlyPut(req)) return encodePut(req.ID, put);
+  if (put !== undefined && put.lease === 0n && isOnly(req, "put")) return encodePut(req.ID, put);
+  const attr = req.clusterMemberAttrSet;
+  if (attr !== undefined && isOnly(req, "clusterMemberAttrSet")) {
+    // etcd's membership.Attributes as JSON: omitempty fields
+    const a: { name?: string; clientURLs?: string[] } = {};
+    if (attr.memberAttributes?.name) a.name = attr.memberAttributes.name;
+    if (attr.memberAttributes?.clientUrls.length) a.clientURLs = attr.memberAttributes.clientUrls;
+    return encodeV2Put(req.ID, `/0/members/${attr.memberID.toString(16)}/attributes`, JSON.stringify(a));
+  }
+  const version = req.clusterVersionSet;
+  if (version !== undefined && isOnly(req, "clusterVersionSet")) return encodeV2Put(req.ID, VERSION_PATH, version.ver);
   return toBinary(InternalRaftRequestSchema, req);
 }
 
-function isOnlyPut(req: InternalRaftRequest): boolean {
+function isOnly(req: InternalRaftRequest, field: keyof InternalRaftRequest): boolean {
   for (const k in req) {
     if (
-      k !== "$typeName" && k !== "ID" && k !== "put" && (req as unknown as Record<string, unknown>)[k] !== undefined
+      k !== "$typeName" && k !== "ID" && k !== field && (req as unknown as Record<string, unknown>)[k] !== undefined
     ) {
       return false;
     }
   }
   return true;
+}
+
+// etcd 3.4's v2 Request (etcdserver.proto): ID, Method, Path, Val; the other fields are flags and numbers, but
+// PrevValue (6), a string
+const V2_METHOD_FIELD = 2;
+const V2_PATH_FIELD = 3;
+const V2_VAL_FIELD = 4;
+const V2_PREV_VALUE_FIELD = 6;
+const V2_LAST_FIELD = 17;
+/** What etcd's v2 Request.Method holds: no InternalRaftRequest has a string there (its field 2 is a message). */
+const V2_METHODS = new Set(["PUT", "POST", "DELETE", "QGET", "GET", "HEAD", "SYNC"]);
+const MEMBER_ATTRIBUTES_PATH = /^\/0\/members\/([0-9a-f]{1,16})\/attributes$/;
+const VERSION_PATH = "/0/version";
+const text = new TextEncoder();
+const untext = new TextDecoder();
+
+/** A v2 PUT as etcd 3.4's gogo-protobuf writes the fields it uses (the zero ones it also writes change nothing). */
+function encodeV2Put(id: bigint, path: string, val: string): Uint8Array {
+  const [method, p, v] = [text.encode("PUT"), text.encode(path), text.encode(val)];
+  const w = new ProtoWriter(11 + bytesFieldSize(method.length) + bytesFieldSize(p.length) + bytesFieldSize(v.length));
+  w.uvarint64Field(ID_FIELD, id);
+  w.bytesField(V2_METHOD_FIELD, method);
+  w.bytesField(V2_PATH_FIELD, p);
+  w.bytesField(V2_VAL_FIELD, v);
+  return w.view();
+}
+
+interface V2Request {
+  id: bigint;
+  method: string;
+  path: string;
+  val: string;
+}
+
+/** A bare v2 Request, or undefined when the bytes are not one (see V2_METHODS). */
+function readV2Request(r: ProtoReader): V2Request | undefined {
+  const req: V2Request = { id: 0n, method: "", path: "", val: "" };
+  while (!r.done()) {
+    const tag = r.uvarint(), field = tag >>> 3, wire = tag & 7;
+    if (field === ID_FIELD && wire === WIRE_VARINT) req.id = r.uvarint64();
+    else if (field === V2_METHOD_FIELD && wire === WIRE_BYTES) req.method = untext.decode(r.bytes());
+    else if (field === V2_PATH_FIELD && wire === WIRE_BYTES) req.path = untext.decode(r.bytes());
+    else if (field === V2_VAL_FIELD && wire === WIRE_BYTES) req.val = untext.decode(r.bytes());
+    else if (field === V2_PREV_VALUE_FIELD && wire === WIRE_BYTES) r.skip(wire);
+    else if (field > V2_VAL_FIELD && field <= V2_LAST_FIELD && wire === WIRE_VARINT) r.skip(wire);
+    else return undefined;
+  }
+  return V2_METHODS.has(req.method) ? req : undefined;
+}
+
+/**
+ * A bare v2 Request as the InternalRaftRequest it stands for: a member's attributes or the cluster version, or, for
+ * the v2 requests detcd has nothing to apply for (SYNC, keys of the v2 API), one with only its ID.
+ */
+function v2AsRequest(data: Uint8Array): InternalRaftRequest | undefined {
+  const v2 = decodeOrStepAside(data, readV2Request);
+  if (v2 === undefined) return undefined;
+  const req = { $typeName: "etcdserverpb.InternalRaftRequest", ID: v2.id } as InternalRaftRequest;
+  if (v2.method !== "PUT") return req;
+  const member = MEMBER_ATTRIBUTES_PATH.exec(v2.path);
+  if (member !== null) {
+    const a = JSON.parse(v2.val) as { name?: string; clientURLs?: string[] };
+    req.clusterMemberAttrSet = {
+      $typeName: "etcdserverpb.ClusterMemberAttrSetRequest",
+      memberID: BigInt(`0x${member[1]}`),
+      memberAttributes: {
+        $typeName: "etcdserverpb.MemberAttributes",
+        name: a.name ?? "",
+        clientUrls: a.clientURLs ?? [],
+      },
+    };
+  } else if (v2.path === VERSION_PATH) {
+    req.clusterVersionSet = { $typeName: "etcdserverpb.ClusterVersionSetRequest", ver: v2.val };
+  }
+  return req;
 }
 
 /** Field by field as protobuf-es writes them: declaration order, proto3 defaults left out. */
@@ -59,7 +150,7 @@ function encodePut(id: bigint, p: PutRequest): Uint8Array {
 
 /** An entry's request, as protobuf-es's fromBinary gives it. */
 export function decodeRequest(data: Uint8Array): InternalRaftRequest {
-  return decodeOrStepAside(data, decodePut) ?? fromBinary(InternalRaftRequestSchema, data);
+  return decodeOrStepAside(data, decodePut) ?? v2AsRequest(data) ?? fromBinary(InternalRaftRequestSchema, data);
 }
 
 const CLUSTER_VERSION_SET_FIELD = 1300;
@@ -76,9 +167,16 @@ export function isMembershipRecord(data: Uint8Array, start = 0, end = data.lengt
     const tag = r.uvarint();
     const field = tag >>> 3;
     if (field === CLUSTER_VERSION_SET_FIELD || field === CLUSTER_MEMBER_ATTR_SET_FIELD) return true;
+    // a bare v2 Request's method (an InternalRaftRequest has no bytes in field 2): what it PUTs decides
+    if (field === V2_METHOD_FIELD && (tag & 7) === WIRE_BYTES) return isV2MembershipRecord(data.subarray(start, end));
     r.skip(tag & 7);
   }
   return false;
+}
+
+function isV2MembershipRecord(data: Uint8Array): boolean {
+  const v2 = decodeOrStepAside(data, readV2Request);
+  return v2?.method === "PUT" && (v2.path === VERSION_PATH || MEMBER_ATTRIBUTES_PATH.test(v2.path));
 }
 
 /** A request of an ID and a put alone, as encodePut writes it; undefined for anything else (protobuf-es has it). */

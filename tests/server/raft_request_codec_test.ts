@@ -11,6 +11,7 @@ import {
 import { CompactionRequestSchema, PutRequestSchema } from "../../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { decodeRequest, encodeRequest, isMembershipRecord, peekRequestId } from "../../server/raft_request_codec.ts";
 import { IdGenerator } from "../../server/id_generator.ts";
+import { ProtoWriter } from "../../wal/proto_wire.ts";
 
 const enc = new TextEncoder();
 
@@ -132,4 +133,82 @@ Deno.test("membership records are told from their field tags, as decoding would 
     assertEquals(isMembershipRecord(data), membership, JSON.stringify(Object.keys(decoded)));
   }
   assertEquals(reqs.map((r) => isMembershipRecord(encodeRequest(r))), [false, false, true, true, true]);
+});
+
+/** Entries 3 and 4 of a WAL Debian's etcd 3.4.23 wrote: its publish and the cluster version, bare v2 Requests. */
+const ETCD_PUBLISH = hex(
+  "08 82 d2 cd 9f b2 c9 a8 d7 43 12 03 50 55 54 1a 26 2f 30 2f 6d 65 6d 62 65 72 73 2f 39 64 31 34 38 35 65 63 33 61 " +
+    "66 34 34 33 61 65 2f 61 74 74 72 69 62 75 74 65 73 22 3a 7b 22 6e 61 6d 65 22 3a 22 64 65 66 61 75 6c 74 22 2c " +
+    "22 63 6c 69 65 6e 74 55 52 4c 73 22 3a 5b 22 68 74 74 70 3a 2f 2f 31 32 37 2e 30 2e 30 2e 31 3a 32 33 37 39 36 " +
+    "22 5d 7d 28 00 32 00 38 00 48 00 50 00 58 00 60 00 68 00 70 00 78 00 80 01 00",
+);
+const ETCD_VERSION = hex(
+  "08 84 d2 cd 9f b2 c9 a8 d7 43 12 03 50 55 54 1a 0a 2f 30 2f 76 65 72 73 69 6f 6e 22 05 33 2e 34 2e 30 28 00 32 00 " +
+    "38 00 48 00 50 00 58 00 60 00 68 00 70 00 78 00 80 01 00",
+);
+
+function hex(s: string): Uint8Array {
+  return Uint8Array.from(s.split(" ").map((b) => parseInt(b, 16)));
+}
+
+/** A bare v2 Request of etcd's: ID, Method, Path, Val. */
+function v2(id: bigint, method: string, path: string, val: string): Uint8Array {
+  const w = new ProtoWriter();
+  w.uvarint64Field(1, id);
+  w.bytesField(2, enc.encode(method));
+  w.bytesField(3, enc.encode(path));
+  w.bytesField(4, enc.encode(val));
+  return w.view();
+}
+
+Deno.test("etcd 3.4's membership records (bare v2 PUTs) decode to the requests detcd applies, and are told apart", () => {
+  const publish = decodeRequest(ETCD_PUBLISH);
+  assertEquals(publish.clusterMemberAttrSet?.memberID, 0x9d1485ec3af443aen);
+  assertEquals(publish.clusterMemberAttrSet?.memberAttributes?.name, "default");
+  assertEquals(publish.clusterMemberAttrSet?.memberAttributes?.clientUrls, ["http://127.0.0.1:23796"]);
+  assertEquals(decodeRequest(ETCD_VERSION).clusterVersionSet?.ver, "3.4.0");
+  assertEquals([isMembershipRecord(ETCD_PUBLISH), isMembershipRecord(ETCD_VERSION)], [true, true]);
+  // what else a v2 Request may hold applies as nothing: its ID alone
+  for (const other of [v2(9n, "SYNC", "", ""), v2(10n, "PUT", "/1/foo", "bar"), v2(11n, "DELETE", "/0/version", "")]) {
+    const req = decodeRequest(other);
+    assertEquals(Object.keys(req).filter((k) => (req as unknown as Record<string, unknown>)[k] !== undefined).sort(), [
+      "$typeName",
+      "ID",
+    ]);
+    assertEquals(isMembershipRecord(other), false);
+  }
+});
+
+Deno.test("detcd logs its membership records as etcd 3.4 does, so an etcd member can apply them", () => {
+  const attr = create(InternalRaftRequestSchema, {
+    ID: 0x4d2n,
+    clusterMemberAttrSet: create(ClusterMemberAttrSetRequestSchema, {
+      memberID: 0x9d1485ec3af443aen,
+      memberAttributes: create(MemberAttributesSchema, { name: "default", clientUrls: ["http://127.0.0.1:23796"] }),
+    }),
+  });
+  assertEquals(
+    encodeRequest(attr),
+    v2(
+      0x4d2n,
+      "PUT",
+      "/0/members/9d1485ec3af443ae/attributes",
+      '{"name":"default","clientURLs":["http://127.0.0.1:23796"]}',
+    ),
+  );
+  // etcd's Attributes leave out an empty name and no client URLs (omitempty)
+  const bare = create(InternalRaftRequestSchema, {
+    ID: 1n,
+    clusterMemberAttrSet: create(ClusterMemberAttrSetRequestSchema, { memberID: 0xabn }),
+  });
+  assertEquals(encodeRequest(bare), v2(1n, "PUT", "/0/members/ab/attributes", "{}"));
+  const version = create(InternalRaftRequestSchema, {
+    ID: 2n,
+    clusterVersionSet: create(ClusterVersionSetRequestSchema, { ver: "3.4.0" }),
+  });
+  assertEquals(encodeRequest(version), v2(2n, "PUT", "/0/version", "3.4.0"));
+  // detcd's earlier records (etcd 3.5's fields) still decode
+  const old = toBinary(InternalRaftRequestSchema, version);
+  assertEquals(decodeRequest(old).clusterVersionSet?.ver, "3.4.0");
+  assertEquals(isMembershipRecord(old), true);
 });
