@@ -80,8 +80,25 @@ function idFromJSON(v: string | number): NodeId {
 
 /** etcd's v2 store as its snapshots save it (store.Save): a tree of nodes, values as strings. */
 interface V2Node {
+  Path?: string;
+  CreatedIndex?: number;
+  ModifiedIndex?: number;
+  ExpireTime?: string;
   Value?: string;
+  /** A directory's (possibly empty); null for a value. */
   Children?: Record<string, V2Node> | null;
+}
+
+/** A node as etcd's store.Save writes one: a value (`children` undefined) or a directory. */
+function v2Node(path: string, value?: string, children?: Record<string, V2Node>): V2Node {
+  return {
+    Path: path,
+    CreatedIndex: 0,
+    ModifiedIndex: 0,
+    ExpireTime: "0001-01-01T00:00:00Z",
+    Value: value ?? "",
+    Children: children ?? null,
+  };
 }
 interface V2Store {
   Root: V2Node;
@@ -276,27 +293,48 @@ export class RaftCluster {
     return this.list().filter((m) => !m.isLearner).map((m) => m.id);
   }
 
-  /** What a raft snapshot holds of the membership (its data): the cluster as JSON. */
+  /**
+   * What a raft snapshot holds of the membership (its data), as etcd 3.4 writes it: its v2 store's JSON (see
+   * clusterOfV2Store), so that an etcd member takes a detcd leader's snapshot and etcd reads detcd's snapshot files.
+   */
   snapshotData(): Uint8Array {
-    return new TextEncoder().encode(JSON.stringify(this.toJSON()));
+    const members: Record<string, V2Node> = {};
+    for (const m of this.list()) {
+      const dir = `/0/members/${m.id.toString(16)}`;
+      const raft: { peerURLs: string[]; isLearner?: boolean } = { peerURLs: m.peerUrls };
+      if (m.isLearner) raft.isLearner = true;
+      const children: Record<string, V2Node> = {
+        raftAttributes: v2Node(`${dir}/raftAttributes`, JSON.stringify(raft)),
+      };
+      // a member that has not published has no attributes (etcd's omitempty fields)
+      if (m.name !== "" || m.clientUrls.length > 0) {
+        const attrs: { name?: string; clientURLs?: string[] } = {};
+        if (m.name !== "") attrs.name = m.name;
+        if (m.clientUrls.length > 0) attrs.clientURLs = m.clientUrls;
+        children.attributes = v2Node(`${dir}/attributes`, JSON.stringify(attrs));
+      }
+      members[m.id.toString(16)] = v2Node(dir, undefined, children);
+    }
+    const removed: Record<string, V2Node> = {};
+    for (const id of [...this.removed].sort(compareIds)) {
+      removed[id.toString(16)] = v2Node(`/0/removed_members/${id.toString(16)}`, "");
+    }
+    const zero: Record<string, V2Node> = {
+      members: v2Node("/0/members", undefined, members),
+      removed_members: v2Node("/0/removed_members", undefined, removed),
+    };
+    if (this.version !== "") zero.version = v2Node("/0/version", this.version);
+    const root = v2Node("/", undefined, { "0": v2Node("/0", undefined, zero), "1": v2Node("/1", undefined, {}) });
+    return new TextEncoder().encode(JSON.stringify({ Root: root }));
   }
 
   /**
-   * The cluster a raft snapshot's data holds: detcd's (see snapshotData), or etcd's v2 store, which an etcd member's
-   * snapshots and `etcdctl snapshot restore` write and which has no cluster ID (the WAL's metadata has it: `clusterId`).
+   * The cluster a raft snapshot's data holds: etcd's v2 store (see snapshotData), which has no cluster ID (the WAL's
+   * metadata has it: `clusterId`), or the JSON detcd wrote before.
    */
   static parseSnapshotData(data: Uint8Array, clusterId: NodeId): ClusterJSON {
     const j = JSON.parse(new TextDecoder().decode(data));
     return "Root" in j ? clusterOfV2Store(j as V2Store, clusterId) : j;
-  }
-
-  toJSON(): ClusterJSON {
-    return {
-      clusterId: this.clusterId.toString(16),
-      version: this.version,
-      members: this.list().map((m) => ({ ...m, id: m.id.toString(16) })),
-      removed: [...this.removed].sort(compareIds).map((id) => id.toString(16)),
-    };
   }
 
   /** Takes the members and version of a snapshot's membership in place of its own. */
