@@ -108,6 +108,8 @@ import {
 } from "./lease/lease_http.ts";
 import {
   acceptPeerRequest,
+  boltSnapshotBody,
+  fileSnapshotBody,
   MEMBER_REMOVED,
   pipelineHandler,
   probingHandler,
@@ -266,6 +268,7 @@ export class EtcdServer {
       clusterId: () => this.cluster.clusterId,
       receive: (m: Message) => this.receive(m),
       isRemoved: (id: NodeId) => this.cluster.removed.has(id),
+      notePeer: (id: NodeId, detcd: boolean) => this.transport.notePeer(id, detcd),
       metrics: metrics.peer,
       logger,
     };
@@ -1370,13 +1373,16 @@ export class EtcdServer {
   /**
    * etcd's createMergedSnapshotMessage and sendMergedSnap: the backend as it stands between two applies (committed,
    * its file's length taken) and a raft snapshot of the applied index, the membership as its data, streamed to the
-   * follower while applying goes on. Raft hears how it went.
+   * follower while applying goes on. Raft hears how it went. A detcd follower gets the backend's log file; an etcd
+   * one (or one not heard from yet) a bbolt file made from it, as etcd's backend is.
    */
   private async sendMergedSnapshot(m: Message): Promise<void> {
     await this.storeReady.promise;
     const index = this.appliedIndex;
     await this.b.store.commit();
-    const db = await this.b.backend.snapshotFile();
+    const db = this.transport.takesDetcdBackend(m.to)
+      ? fileSnapshotBody(await this.b.backend.snapshotFile())
+      : boltSnapshotBody(this.b.backend.boltImage());
     const snapshot: Snapshot = {
       metadata: { index, term: this.b.storage.term(index), confState: this.confState },
       data: this.cluster.snapshotData(),

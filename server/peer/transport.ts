@@ -14,7 +14,8 @@ import { MessageType } from "../../raft/types.ts";
 import { decodeMessage, encodeMessage } from "../../wal/raft_codec.ts";
 import type { Logger } from "../logger.ts";
 import type { PeerMetrics } from "../metrics.ts";
-import { ETCD_SERVER_VERSION } from "../version.ts";
+import { DETCD_VERSION, ETCD_SERVER_VERSION } from "../version.ts";
+import type { BoltImage } from "../../mvcc/bolt_image.ts";
 import type { LinkFaults } from "./link_faults.ts";
 import { ownEntries, StreamEncoder, StreamReader, type StreamType, StreamWriter } from "./stream.ts";
 
@@ -74,6 +75,8 @@ export class Transport {
   readonly #queues = new Map<string, Message[]>();
   readonly #sending = new Set<string>();
   readonly #snapshotsInFlight = new Set<AbortController>();
+  /** Peers by whether they are detcd, as their latest request said (see takesDetcdBackend). */
+  readonly #detcdPeers = new Map<NodeId, boolean>();
   /** Since when (Date.now()) each peer has answered without a failure in between (etcd's ActiveSince). */
   readonly #activeSince = new Map<NodeId, number>();
   readonly #streams = new Map<NodeId, PeerStreams>();
@@ -298,11 +301,10 @@ export class Transport {
   }
 
   /**
-   * Streams a snapshot message and the backend `db` (the first `size` bytes of `file`, which this closes) to the
-   * message's peer; resolves true once the peer has stepped it into raft (etcd's snapshotSender.send). Not queued:
-   * raft sends a peer one snapshot at a time.
+   * Streams a snapshot message and the backend `db` (closed after) to the message's peer; resolves true once the peer
+   * has stepped it into raft (etcd's snapshotSender.send). Not queued: raft sends a peer one snapshot at a time.
    */
-  async sendSnapshot(m: Message, db: { file: Deno.FsFile; size: number }): Promise<boolean> {
+  async sendSnapshot(m: Message, db: SnapshotBody): Promise<boolean> {
     const urls = this.opts.peerUrls(m.to);
     const hex = m.to.toString(16);
     const fields = {
@@ -317,17 +319,12 @@ export class Transport {
       this.opts.logger.info("sending database snapshot", fields);
       // the message as the message stream frames it (etcd's messageEncoder), then the backend
       const prefix = new StreamEncoder("message").encode([m]);
-      let sent = 0;
       const body = new ReadableStream<Uint8Array>({
         start: (c) => c.enqueue(prefix),
         pull: async (c) => {
-          if (sent === db.size) return c.close();
-          const buf = new Uint8Array(Math.min(SNAPSHOT_CHUNK, db.size - sent));
-          await db.file.seek(sent, Deno.SeekMode.Start);
-          const n = await db.file.read(buf);
-          if (n === null) return c.error(new Error("the backend file ended before its snapshot size"));
-          sent += n;
-          c.enqueue(buf.subarray(0, n));
+          const chunk = await db.next();
+          if (chunk === null) c.close();
+          else c.enqueue(chunk);
         },
       });
       const res = await fetch(new URL(RAFT_SNAPSHOT_PREFIX, urls[0]), {
@@ -352,14 +349,28 @@ export class Transport {
       return false;
     } finally {
       this.#snapshotsInFlight.delete(abort);
-      db.file.close();
+      db.close();
     }
   }
 
-  /** The headers of every request to a peer (etcd's createPostRequest). */
+  /**
+   * Whether a peer reads detcd's own backend in a snapshot: it said so (X-Detcd-Version) on its latest request to
+   * this member. One not heard from yet, or an etcd member, gets etcd's bbolt file, which detcd reads too.
+   */
+  takesDetcdBackend(id: NodeId): boolean {
+    return this.#detcdPeers.get(id) === true;
+  }
+
+  /** Notes what a peer's request said of it (see takesDetcdBackend). */
+  notePeer(id: NodeId, detcd: boolean): void {
+    this.#detcdPeers.set(id, detcd);
+  }
+
+  /** The headers of every request to a peer (etcd's createPostRequest), and detcd's version, which etcd ignores. */
   #headers(contentType: string): Record<string, string> {
     return {
       "content-type": contentType,
+      "x-detcd-version": DETCD_VERSION,
       "x-server-from": this.opts.localId.toString(16),
       "x-server-version": ETCD_SERVER_VERSION,
       "x-min-cluster-version": MIN_CLUSTER_VERSION,
@@ -448,6 +459,8 @@ interface PeerHandlerOptions {
   receive: (m: Message) => void;
   /** Whether a member ID was removed from the cluster: its traffic is refused with 410. */
   isRemoved: (id: NodeId) => boolean;
+  /** Told of every request accepted: its member, and whether it is detcd (see Transport.takesDetcdBackend). */
+  notePeer?: (id: NodeId, detcd: boolean) => void;
   metrics: PeerMetrics;
   logger: Logger;
 }
@@ -459,7 +472,7 @@ interface PeerHandlerOptions {
 export function acceptPeerRequest(
   req: PeerRequest,
   res: PeerResponse,
-  opts: Pick<PeerHandlerOptions, "clusterId" | "isRemoved" | "logger">,
+  opts: Pick<PeerHandlerOptions, "clusterId" | "isRemoved" | "logger" | "notePeer">,
   method = "POST",
 ): boolean {
   res.setHeader("X-Etcd-Cluster-ID", opts.clusterId().toString(16));
@@ -503,7 +516,60 @@ export function acceptPeerRequest(
     plainError(res, 410, MEMBER_REMOVED);
     return false;
   }
+  opts.notePeer?.(from, req.headers["x-detcd-version"] !== undefined);
   return true;
+}
+
+/** A snapshot's backend as it goes to a peer: pieces of at most 1 MiB in order, null at the end. */
+export interface SnapshotBody {
+  readonly size: number;
+  next(): Promise<Uint8Array | null>;
+  close(): void;
+}
+
+/** The first `size` bytes of a backend log file (see Backend.snapshotFile), which close() closes. */
+export function fileSnapshotBody(db: { file: Deno.FsFile; size: number }): SnapshotBody {
+  let sent = 0;
+  return {
+    size: db.size,
+    next: async () => {
+      if (sent === db.size) return null;
+      const buf = new Uint8Array(Math.min(SNAPSHOT_CHUNK, db.size - sent));
+      await db.file.seek(sent, Deno.SeekMode.Start);
+      const n = await db.file.read(buf);
+      if (n === null) throw new Error("the backend file ended before its snapshot size");
+      sent += n;
+      return buf.subarray(0, n);
+    },
+    close: () => db.file.close(),
+  };
+}
+
+/** A bbolt file (etcd's backend, see BoltImage), its pages gathered into pieces as they are asked for. */
+export function boltSnapshotBody(image: BoltImage): SnapshotBody {
+  const pages = image.chunks();
+  let page: Uint8Array | undefined, at = 0;
+  return {
+    size: image.size,
+    next: () => {
+      const buf = new Uint8Array(SNAPSHOT_CHUNK);
+      let filled = 0;
+      while (filled < buf.length) {
+        if (page === undefined || at === page.length) {
+          const r = pages.next();
+          if (r.done) break;
+          page = r.value;
+          at = 0;
+        }
+        const n = Math.min(buf.length - filled, page.length - at);
+        buf.set(page.subarray(at, at + n), filled);
+        filled += n;
+        at += n;
+      }
+      return Promise.resolve(filled === 0 ? null : buf.subarray(0, filled));
+    },
+    close: () => void pages.return(undefined),
+  };
 }
 
 /** `GET /raft/probing` (etcd's prober handler): answers that this member is up. */

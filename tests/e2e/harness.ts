@@ -328,3 +328,21 @@ export async function watchersAre(endpoint: string, n: number): Promise<void> {
     () => `${n} watchers on ${endpoint}`,
   );
 }
+
+/** Puts prefix0..prefix(n-1) (values 0..n-1) through the JSON gateway, 16 requests at a time. */
+export async function putMany(endpoint: string, prefix: string, n: number): Promise<void> {
+  const b64 = (t: string) => btoa(t);
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      const r = await fetch(`http://${endpoint}/v3/kv/put`, {
+        method: "POST",
+        body: JSON.stringify({ key: b64(`${prefix}${i}`), value: b64(String(i)) }),
+      });
+      if (r.status !== 200) throw new Error(`put ${prefix}${i}: ${r.status} ${await r.text()}`);
+      await r.body?.cancel();
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+}
