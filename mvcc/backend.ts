@@ -16,6 +16,7 @@ import { BTree } from "./btree.ts";
 import { failpoint } from "./failpoints.ts";
 import { latin1 } from "./bytes.ts";
 import { crc32cUpdate } from "../wal/crc32c.ts";
+import { fsyncDir, writeAll } from "../wal/fs_util.ts";
 import { MAGIC, OP_CREATE_BUCKET, OP_DROP_BUCKET, type OpSink, RecordWriter, replayLog } from "./backend_log.ts";
 import { ReplayedRevisions } from "./replayed_revisions.ts";
 
@@ -201,7 +202,7 @@ export class Backend {
       await file.seek(0, Deno.SeekMode.Start);
       await writeAll(file, MAGIC);
       await file.syncData();
-      await syncDir(parentDir(this.path));
+      await fsyncDir(parentDir(this.path));
       end = MAGIC.length;
     } else if (end < total) {
       await file.truncate(end);
@@ -488,7 +489,7 @@ export class Backend {
         f.close();
       }
       await Deno.rename(tmp, this.path);
-      await syncDir(parentDir(this.path));
+      await fsyncDir(parentDir(this.path));
       this.#file.close();
       this.#file = await Deno.open(this.path, { read: true, write: true });
       await this.#file.seek(size, Deno.SeekMode.Start);
@@ -678,20 +679,6 @@ function newBucket(name: string): BucketContent {
 
 function treeOf(b: BucketContent): BTree<Uint8Array> {
   return b instanceof ReplayedRevisions ? b.toBTree() : b;
-}
-
-async function writeAll(f: Deno.FsFile, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.length) off += await f.write(data.subarray(off));
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const d = await Deno.open(dir, { read: true });
-  try {
-    await d.sync();
-  } finally {
-    d.close();
-  }
 }
 
 function parentDir(path: string): string {
