@@ -438,8 +438,8 @@ export class Backend {
   }
 
   /**
-   * Every bucket as it is now, as a bbolt file to stream to a client (etcd's backend.Snapshot for Maintenance.Snapshot):
-   * the owner's pre-commit writes (the consistent index) are made first, and writes not yet committed are in it, as
+   * Every bucket as it is now, as a bbolt file to stream to a client (etcd's backend.Snapshot for
+   * Maintenance.Snapshot): the owner's pre-commit writes (the consistent index) are made first, and writes not yet committed are in it, as
    * etcd commits them before it reads. The entries are taken by reference; none is changed in place later.
    */
   boltImage(): BoltImage {

@@ -72,7 +72,7 @@ export async function listenClientUrl(url: URL, tlsFiles?: TlsFiles): Promise<Cl
   });
 }
 
-/** What makes a TLS server socket of an accepted connection, with the certificate read now (a bad file fails the start). */
+/** Wraps an accepted connection in TLS; the certificate is read here, so a bad file fails the start. */
 async function tlsWrapper(url: URL, files: TlsFiles | undefined): Promise<(socket: net.Socket) => net.Socket> {
   if (files === undefined) throw new Error(`rpc: ${url.href}: an https:// client URL needs a certificate and key`);
   const tls = await import("node:tls");

@@ -166,7 +166,7 @@ function encodePutResponse(msg: unknown): Buffer | undefined {
   return w.buf;
 }
 
-/** A backup's blobs (Maintenance.Snapshot), 32 KiB each: built in the shared buffer, not by protobuf-es's growing one. */
+/** A backup's 32 KiB blobs (Maintenance.Snapshot): built in the shared buffer, not in protobuf-es's growing one. */
 function encodeSnapshotResponse(msg: unknown): Buffer | undefined {
   const r = msg as SnapshotResponse;
   if (hasUnknown(r) || r.header !== undefined) return undefined;

@@ -1,6 +1,6 @@
-// One --listen-client-urls URL: a TCP listener (TLS on https://, see client_listen.ts) whose connections are sniffed - the HTTP/2 client preface goes to
-// our HTTP/2 server (rpc/h2: gRPC fast path, node-style request/response objects for everything else), anything
-// else to our HTTP/1.1 server (rpc/h1). Nothing listens but the configured URL.
+// One --listen-client-urls URL: a TCP listener (TLS on https://, see client_listen.ts) whose connections are sniffed -
+// the HTTP/2 client preface goes to our HTTP/2 server (rpc/h2: gRPC fast path, node-style request/response objects for
+// everything else), anything else to our HTTP/1.1 server (rpc/h1). Nothing listens but the configured URL.
 
 import { Buffer } from "node:buffer";
 import net from "node:net";
