@@ -60,12 +60,16 @@ async function joinMixed(founders: Kind, newcomer: Kind, puts = 50, snapshotCoun
 
     // --strict-reconfig-check (on by default) refuses a member until the founders have been connected for 5 s
     const add = ["member", "add", c.name, `--peer-urls=http://127.0.0.1:${c.peer}`];
-    await waitUntil(async () => {
-      const r = await etcdctl(ep(a), add);
-      if (r.code !== 0 && !r.stderr.includes("unhealthy cluster")) throw new Error(r.stderr);
-      if (r.code !== 0) await new Promise((res) => setTimeout(res, 100));
-      return r.code === 0;
-    }, () => "the founders to take a new member");
+    await waitUntil(
+      async () => {
+        const r = await etcdctl(ep(a), add);
+        if (r.code !== 0 && !r.stderr.includes("unhealthy cluster")) throw new Error(r.stderr);
+        if (r.code !== 0) await new Promise((res) => setTimeout(res, 100));
+        return r.code === 0;
+      },
+      () => "the founders to take a new member",
+      40_000,
+    );
     const three = initialCluster([a, b, c]);
     running.push(await start(newcomer, c, [...clusterFlags(c, three, TOKEN), "--initial-cluster-state=existing"]));
     const last = `k${puts - 1}`;
