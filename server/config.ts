@@ -372,6 +372,13 @@ export function validateConfig(cfg: EtcdConfig): void {
       );
     }
   }
+  for (const u of cfg.listenMetricsUrls) {
+    if (u.protocol === "https:" && cfg.certFile === "" && cfg.keyFile === "") {
+      throw new Error(
+        `TLS key/cert (--cert-file, --key-file) must be provided for metrics url ${urlString(u)} with HTTPS scheme`,
+      );
+    }
+  }
   if ((cfg.certFile === "") !== (cfg.keyFile === "")) {
     throw new Error("--cert-file and --key-file must be given together");
   }

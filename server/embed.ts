@@ -82,7 +82,7 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger, abort?: AbortSi
       clients.push(await listenClientUrl(url, { certFile: cfg.certFile, keyFile: cfg.keyFile }));
     }
     for (const url of cfg.listenMetricsUrls) {
-      metricsListeners.push(await listenHttp(url, endpointHandler(() => box.endpoints), "metrics"));
+      metricsListeners.push(await listenMetrics(url, endpointHandler(() => box.endpoints), cfg));
       logger.info("serving metrics", { address: urlString(url) });
     }
     loaded = await loadServer();
@@ -140,15 +140,30 @@ export async function startEtcd(cfg: EtcdConfig, logger: Logger, abort?: AbortSi
   }
 }
 
-function listenHttp(url: URL, handler: (req: IncomingMessage, res: ServerResponse) => void, what: string) {
-  if (url.protocol !== "http:") {
-    return Promise.reject(
-      new Error(`${what} URL ${url.href}: only http:// is supported yet (no TLS, no unix sockets)`),
-    );
+/** A metrics URL: plain HTTP, or HTTPS with the client URLs' certificate (--cert-file, --key-file), as etcd serves it. */
+async function listenMetrics(
+  url: URL,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  cfg: EtcdConfig,
+): Promise<Server> {
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new Error(`metrics URL ${url.href}: only http:// and https:// are supported (no unix sockets)`);
   }
-  return new Promise<Server>((resolve, reject) => {
-    const srv = createServer(handler);
-    srv.once("error", (err) => reject(new Error(`listen ${what} URL ${url.href}: ${err.message}`)));
+  let srv: Server;
+  if (url.protocol === "https:") {
+    const { createServer: createHttpsServer } = await import("node:https");
+    let cert: string, key: string;
+    try {
+      [cert, key] = await Promise.all([Deno.readTextFile(cfg.certFile), Deno.readTextFile(cfg.keyFile)]);
+    } catch (err) {
+      throw new Error(`metrics URL ${url.href}: cannot load TLS key/cert: ${(err as Error).message}`);
+    }
+    srv = createHttpsServer({ cert, key }, handler) as unknown as Server;
+  } else {
+    srv = createServer(handler);
+  }
+  return await new Promise<Server>((resolve, reject) => {
+    srv.once("error", (err) => reject(new Error(`listen metrics URL ${url.href}: ${err.message}`)));
     srv.listen(Number(url.port || 80), url.hostname.replace(/^\[|\]$/g, ""), () => resolve(srv));
   });
 }

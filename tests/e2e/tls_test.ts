@@ -39,8 +39,11 @@ Deno.test({
     "tls: an https:// client URL serves etcdctl, watches, the gateway and /health over TLS; plain text gets nothing",
   ...opts,
   fn: async () => {
-    const client = await freePort();
-    const member = await startMember({ clientPort: client, args: await flags(client, CERT) });
+    const [client, metrics] = [await freePort(), await freePort()];
+    const member = await startMember({
+      clientPort: client,
+      args: await flags(client, [...CERT, `--listen-metrics-urls=https://127.0.0.1:${metrics}`]),
+    });
     const ep = `https://127.0.0.1:${client}`;
     const https = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(CA)] });
     const http1 = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(CA)], http2: false });
@@ -58,6 +61,9 @@ Deno.test({
       assertEquals([health.status, await health.json()], [200, { health: "true" }]);
       const range = await fetch(`${ep}/v3/kv/range`, { client: http1, method: "POST", body: '{"key":"aw=="}' });
       assertEquals((await range.json()).kvs[0].value, btoa("v"));
+      // the metrics URL serves TLS with the same certificate
+      const scrape = await (await fetch(`https://127.0.0.1:${metrics}/metrics`, { client: http1 })).text();
+      assertMatch(scrape, /^etcd_server_has_leader 1$/m);
 
       // plain text to the TLS port: no answer, and the server goes on
       const plain = await etcdctl(`127.0.0.1:${client}`, [
@@ -99,5 +105,16 @@ Deno.test({
     });
     assertEquals(await missing.stop(), 1);
     assertMatch(missing.log(), /cannot load TLS key\/cert/);
+    // a metrics URL over https:// needs them too
+    const metrics = await startMember({
+      clientPort: client,
+      args: [
+        ...(await flags(client, [])).map((f) => f.replace("https://", "http://")),
+        `--listen-metrics-urls=https://127.0.0.1:${client + 1}`,
+      ],
+      expectExit: true,
+    });
+    assertEquals(await metrics.stop(), 1);
+    assertMatch(metrics.log(), /TLS key\/cert \(--cert-file, --key-file\) must be provided for metrics url https:\/\//);
   },
 });
