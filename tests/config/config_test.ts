@@ -312,6 +312,10 @@ Deno.test("unsupported etcd flags: harmless ones warn, surprising ones are refus
       /^TLS key\/cert \(--cert-file, --key-file\) must be provided for client url https:\/\/127\.0\.0\.1:2379 with HTTPS scheme$/,
     ],
     [
+      "--listen-metrics-urls=https://127.0.0.1:2381",
+      /^TLS key\/cert \(--cert-file, --key-file\) must be provided for metrics url https:\/\/127\.0\.0\.1:2381 with HTTPS scheme$/,
+    ],
+    [
       "--client-cert-auth",
       /^--client-cert-auth is not supported: client certificate authentication is not implemented/,
     ],
