@@ -13,6 +13,7 @@ import {
   tempDir,
   waitUntil,
 } from "./harness.ts";
+import * as reference from "./reference.ts";
 
 const opts = { ignore: noEtcdctl, sanitizeResources: false, sanitizeOps: false };
 const FIXTURES = `${repoRoot}tests/e2e/fixtures/tls`;
@@ -116,5 +117,40 @@ Deno.test({
     });
     assertEquals(await metrics.stop(), 1);
     assertMatch(metrics.log(), /TLS key\/cert \(--cert-file, --key-file\) must be provided for metrics url https:\/\//);
+  },
+});
+
+Deno.test({
+  name: "tls differential: the same etcdctl session over TLS against Debian's etcd and detcd answers the same",
+  ...opts,
+  ignore: opts.ignore || reference.opts.ignore,
+  fn: async () => {
+    // both with the same certificate, and the same advertised peer URL (neither listens on it): the same IDs
+    const args = async (client: number) => [
+      ...(await flags(client, CERT)).filter((f) => !/^--(initial-advertise-peer-urls|initial-cluster)=/.test(f)),
+      "--initial-advertise-peer-urls=http://localhost:2380",
+      "--initial-cluster=m1=http://localhost:2380",
+    ];
+    const [refClient, mineClient] = [await freePort(), await freePort()];
+    const [ref, mine] = [`https://127.0.0.1:${refClient}`, `https://127.0.0.1:${mineClient}`];
+    const stopRef = reference.startReferenceMember(await args(refClient));
+    const member = await startMember({ clientPort: mineClient, args: await args(mineClient) });
+    try {
+      await waitUntil(
+        async () => (await etcdctl(ref, [`--cacert=${CA}`, "endpoint", "health"])).code === 0,
+        () => "the reference etcd to serve over TLS",
+      );
+      for (const [step, input] of reference.ETCDCTL_SESSION.slice(0, 34)) {
+        const args = [`--cacert=${CA}`, ...step];
+        assertEquals(
+          await reference.observe(mine, args, input),
+          await reference.observe(ref, args, input),
+          `etcdctl ${step.join(" ")}`,
+        );
+      }
+    } finally {
+      await stopRef();
+      await member.stop();
+    }
   },
 });
