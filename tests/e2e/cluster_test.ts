@@ -8,6 +8,7 @@ import { newMessage } from "../../raft/util.ts";
 import { StreamEncoder } from "../../server/peer/stream.ts";
 import { decodeKeyValue, storedValue } from "../../mvcc/kv_codec.ts";
 import {
+  assertOneHashKV,
   clusterFlags,
   ctl,
   etcdctl,
@@ -175,9 +176,7 @@ Deno.test({
         async () => (await ctl(ep(leader), "get", "m19", "--consistency=s", "--print-value-only")) === "19\n",
         () => "the restarted member to catch up",
       );
-      const hashes = await Promise.all(nodes.map((n) => ctl(ep(n), "endpoint", "hashkv", "-w", "json")));
-      const hash = (t: string) => /"hash":(\d+)/.exec(t)![1];
-      assertEquals(new Set(hashes.map(hash)).size, 1, hashes.join("\n"));
+      await assertOneHashKV(nodes.map(ep));
 
       // move-leader: etcdctl finds the leader, which hands over to the member asked for
       const all = nodes.map(ep).join(",");
@@ -714,8 +713,7 @@ Deno.test({
         () => "the promoted member to take writes",
       );
       assertMatch(await ctl(ep(nodes[0]), "member", "list"), new RegExp(`${id5}, started, n5, .*, false`));
-      const hashes = await Promise.all([...nodes, n4, n5].map((n) => ctl(ep(n), "endpoint", "hashkv", "-w", "json")));
-      assertEquals(new Set(hashes.map((t) => /"hash":(\d+)/.exec(t)![1])).size, 1, hashes.join("\n"));
+      await assertOneHashKV([...nodes, n4, n5].map(ep));
 
       // a member that was never added cannot join
       const stray: Node = {
@@ -1210,8 +1208,7 @@ Deno.test({
       );
       assertEquals(await ctl(ep(c), "get", "k0", "--consistency=s", "--print-value-only"), "0\n");
       await assertAllStarted(nodes, c);
-      const hashes = await Promise.all(nodes.map((n) => ctl(ep(n), "endpoint", "hashkv", "-w", "json")));
-      assertEquals(new Set(hashes.map((t) => /"hash":(\d+)/.exec(t)![1])).size, 1, hashes.join("\n"));
+      await assertOneHashKV(nodes.map(ep));
     } finally {
       await Promise.all(nodes.map((n) => n.member?.stop()));
     }
@@ -1257,8 +1254,7 @@ Deno.test({
         );
         assertEquals(await ctl(ep(n), "get", "k199", "--consistency=s", "--print-value-only"), "v199\n");
       }
-      const hashes = await Promise.all(nodes.map((n) => ctl(ep(n), "endpoint", "hashkv", "-w", "json")));
-      assertEquals(new Set(hashes.map((t) => /"hash":(\d+)/.exec(t)![1])).size, 1, hashes.join("\n"));
+      await assertOneHashKV(nodes.map(ep));
     } finally {
       await Promise.all(nodes.map((n) => n.member?.stop()));
     }

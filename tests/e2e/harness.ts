@@ -346,3 +346,10 @@ export async function putMany(endpoint: string, prefix: string, n: number): Prom
   };
   await Promise.all(Array.from({ length: 16 }, worker));
 }
+
+/** Every endpoint answers `endpoint hashkv` with one hash: their members hold the same history. */
+export async function assertOneHashKV(endpoints: string[]): Promise<void> {
+  const texts = await Promise.all(endpoints.map((e) => ctl(e, "endpoint", "hashkv", "-w", "json")));
+  const hashes = new Set(texts.map((t) => /"hash":(\d+)/.exec(t)![1]));
+  if (hashes.size !== 1) throw new Error(`HashKV differs across members:\n${texts.join("\n")}`);
+}

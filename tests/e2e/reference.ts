@@ -1,6 +1,6 @@
 // The reference for differential tests: Debian's etcd 3.4 started beside a detcd member, both fresh and with
 // revisions in step, and what may legitimately differ between their answers masked.
-import { etcdctl, freePort, installed, noEtcdctl, startMember, tempDir } from "./harness.ts";
+import { ctl, etcdctl, freePort, installed, noEtcdctl, startMember, tempDir } from "./harness.ts";
 
 const etcdPath = installed("/usr/bin/etcd", "/usr/local/bin/etcd");
 const required = Deno.env.get("REQUIRE_ETCD") === "1";
@@ -186,6 +186,19 @@ export async function firstLine(endpoint: string, path: string, body: string): P
   }
   ac.abort();
   return { status: r.status, json: mask(JSON.parse(text.split("\n")[0])) };
+}
+
+/**
+ * What two servers holding the same data must answer alike, through etcdctl: every key, lease 1234 and its keys, the
+ * history's hash, and the error for `compacted`, a revision compacted away (raft terms and TTLs left masked).
+ */
+export async function dataAnswers(ep: string, compacted: number): Promise<string[]> {
+  return [
+    await ctl(ep, "get", "", "--from-key", "-w", "json"),
+    await ctl(ep, "lease", "timetolive", "1234", "--keys"),
+    await ctl(ep, "endpoint", "hashkv", "-w", "json"),
+    (await etcdctl(ep, ["get", "k5", `--rev=${compacted}`])).stderr,
+  ].map((t) => normalize(t, ep).replace(/"raft_term":\d+/g, '"raft_term":T').replace(/remaining\(\d+s\)/, "R"));
 }
 
 /** Masks what may differ between two correct servers: ids, sizes, timing, addresses. */

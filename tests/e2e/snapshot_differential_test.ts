@@ -3,7 +3,7 @@
 // dir serves the same keys, revisions, leases and HashKV: a detcd backup is an etcd backup.
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { ctl, etcdctl, freePort, startMember, tempDir, waitUntil } from "./harness.ts";
-import { normalize, opts, post, startReferenceMember, withBoth } from "./reference.ts";
+import { dataAnswers, opts, post, startReferenceMember, withBoth } from "./reference.ts";
 
 /** The same writes on each server: overwrites, a delete, a leased key (a lease of the same ID), a compaction. */
 async function history(ep: string): Promise<void> {
@@ -51,16 +51,6 @@ async function restored(file: string, server: "etcd" | "detcd" = "etcd") {
   return { endpoint, stop };
 }
 
-/** What a restored server answers: every key, the leases, the hash of its history, its compaction revision. */
-async function contents(ep: string): Promise<string[]> {
-  return [
-    await ctl(ep, "get", "", "--from-key", "-w", "json"),
-    await ctl(ep, "lease", "timetolive", "1234", "--keys"),
-    await ctl(ep, "endpoint", "hashkv", "-w", "json"),
-    (await etcdctl(ep, ["get", "k5", "--rev=99"])).stderr,
-  ].map((t) => normalize(t, ep).replace(/"raft_term":\d+/g, '"raft_term":T').replace(/remaining\(\d+s\)/, "R"));
-}
-
 Deno.test({
   name:
     "differential snapshot: save from each, status, restore, and etcd and detcd on each restored dir answer the same",
@@ -79,7 +69,7 @@ Deno.test({
         for (const on of ["etcd", "detcd"] as const) {
           const server = await restored(file, on);
           try {
-            answers.push({ revision: status.revision, contents: await contents(server.endpoint) });
+            answers.push({ revision: status.revision, contents: await dataAnswers(server.endpoint, 99) });
             // the restored history hashes as the server it was saved from
             const hash = JSON.parse(await ctl(server.endpoint, "endpoint", "hashkv", "-w", "json"))[0];
             assertEquals(hash.HashKV.hash, hashkv.HashKV.hash, `${name}'s backup on ${on}`);
