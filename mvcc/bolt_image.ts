@@ -224,6 +224,25 @@ export class BoltImage {
     for (const t of this.#trees) if (t !== null) yield* t.pageBytes();
   }
 
+  /** The file in pieces of `size` bytes (the last one shorter), each in a buffer of its own, as a transport sends them. */
+  *pieces(size: number): Generator<Uint8Array> {
+    let piece = new Uint8Array(size), filled = 0;
+    for (const page of this.chunks()) {
+      for (let at = 0; at < page.length;) {
+        const n = Math.min(size - filled, page.length - at);
+        piece.set(page.subarray(at, at + n), filled);
+        filled += n;
+        at += n;
+        if (filled === size) {
+          yield piece;
+          piece = new Uint8Array(size);
+          filled = 0;
+        }
+      }
+    }
+    if (filled > 0) yield piece.subarray(0, filled);
+  }
+
   #meta(id: number): Uint8Array {
     const buf = new Uint8Array(BOLT_PAGE_SIZE);
     const view = new DataView(buf.buffer);

@@ -21,22 +21,10 @@ export async function* snapshot(backend: Backend, logger: Logger): AsyncGenerato
   logger.info("sending database snapshot to client", { "total-bytes": total, size: humanBytes(total) });
   const sha = createHash("sha256");
   let sent = 0;
-  let blob = new Uint8Array(SEND_BUFFER_BYTES), filled = 0;
-  for (const page of image.chunks()) {
-    for (let at = 0; at < page.length;) {
-      const n = Math.min(blob.length - filled, page.length - at);
-      blob.set(page.subarray(at, at + n), filled);
-      filled += n;
-      at += n;
-      if (filled === blob.length || sent + filled === total) {
-        sent += filled;
-        sha.update(blob.subarray(0, filled));
-        yield { remainingBytes: BigInt(total - sent), blob: blob.subarray(0, filled) };
-        // a fresh buffer: a transport may still hold the last one
-        blob = new Uint8Array(SEND_BUFFER_BYTES);
-        filled = 0;
-      }
-    }
+  for (const blob of image.pieces(SEND_BUFFER_BYTES)) {
+    sent += blob.length;
+    sha.update(blob);
+    yield { remainingBytes: BigInt(total - sent), blob };
   }
   const digest = sha.digest();
   logger.info("sending database sha256 checksum to client", { "total-bytes": total, "checksum-size": digest.length });

@@ -547,28 +547,14 @@ export function fileSnapshotBody(db: { file: Deno.FsFile; size: number }): Snaps
 
 /** A bbolt file (etcd's backend, see BoltImage), its pages gathered into pieces as they are asked for. */
 export function boltSnapshotBody(image: BoltImage): SnapshotBody {
-  const pages = image.chunks();
-  let page: Uint8Array | undefined, at = 0;
+  const pieces = image.pieces(SNAPSHOT_CHUNK);
   return {
     size: image.size,
     next: () => {
-      const buf = new Uint8Array(SNAPSHOT_CHUNK);
-      let filled = 0;
-      while (filled < buf.length) {
-        if (page === undefined || at === page.length) {
-          const r = pages.next();
-          if (r.done) break;
-          page = r.value;
-          at = 0;
-        }
-        const n = Math.min(buf.length - filled, page.length - at);
-        buf.set(page.subarray(at, at + n), filled);
-        filled += n;
-        at += n;
-      }
-      return Promise.resolve(filled === 0 ? null : buf.subarray(0, filled));
+      const r = pieces.next();
+      return Promise.resolve(r.done ? null : r.value);
     },
-    close: () => void pages.return(undefined),
+    close: () => void pieces.return(undefined),
   };
 }
 

@@ -146,3 +146,18 @@ Deno.test("bolt image: buckets or keys out of order are refused before anything 
   assertThrows(() => boltImage([kv(["a", "a"])]), (e) => /keys out of order or repeated/.test(String(e)));
   assertThrows(() => boltImage([kv([]), kv([])]), (e) => /buckets out of order/.test(String(e)));
 });
+
+Deno.test("bolt image: its pieces of any size are the pages' bytes in order", () => {
+  const image = boltImage(etcdBuckets(3000));
+  const whole = new Uint8Array(image.size);
+  let at = 0;
+  for (const page of image.chunks()) {
+    whole.set(page, at);
+    at += page.length;
+  }
+  for (const size of [32 * 1024, 1024 * 1024, 5000]) {
+    const pieces = [...image.pieces(size)];
+    assert(pieces.slice(0, -1).every((p) => p.length === size), `${size}`);
+    assertEquals(Uint8Array.from(pieces.flatMap((p) => [...p])), whole);
+  }
+});
