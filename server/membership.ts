@@ -78,6 +78,14 @@ function idFromJSON(v: string | number): NodeId {
   return typeof v === "number" ? BigInt(v) : BigInt(`0x${v}`);
 }
 
+/** etcd's membership.Attributes as JSON (omitempty fields), in its v2 store and in the v2 PUT that publishes them. */
+export function attributesJSON(name: string, clientUrls: string[]): string {
+  const a: { name?: string; clientURLs?: string[] } = {};
+  if (name !== "") a.name = name;
+  if (clientUrls.length > 0) a.clientURLs = clientUrls;
+  return JSON.stringify(a);
+}
+
 /** etcd's v2 store as its snapshots save it (store.Save): a tree of nodes, values as strings. */
 interface V2Node {
   Path?: string;
@@ -306,12 +314,9 @@ export class RaftCluster {
       const children: Record<string, V2Node> = {
         raftAttributes: v2Node(`${dir}/raftAttributes`, JSON.stringify(raft)),
       };
-      // a member that has not published has no attributes (etcd's omitempty fields)
+      // a member that has not published has no attributes
       if (m.name !== "" || m.clientUrls.length > 0) {
-        const attrs: { name?: string; clientURLs?: string[] } = {};
-        if (m.name !== "") attrs.name = m.name;
-        if (m.clientUrls.length > 0) attrs.clientURLs = m.clientUrls;
-        children.attributes = v2Node(`${dir}/attributes`, JSON.stringify(attrs));
+        children.attributes = v2Node(`${dir}/attributes`, attributesJSON(m.name, m.clientUrls));
       }
       members[m.id.toString(16)] = v2Node(dir, undefined, children);
     }

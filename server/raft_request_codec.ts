@@ -12,6 +12,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type InternalRaftRequest, InternalRaftRequestSchema } from "../rpc/gen/etcdserverpb/raft_internal_pb.ts";
 import type { PutRequest } from "../rpc/gen/etcdserverpb/rpc_pb.ts";
 import { EMPTY_BYTES } from "../mvcc/bytes.ts";
+import { attributesJSON } from "./membership.ts";
 import {
   bytesFieldSize,
   decodeOrStepAside,
@@ -31,11 +32,8 @@ export function encodeRequest(req: InternalRaftRequest): Uint8Array {
   if (put !== undefined && put.lease === 0n && isOnly(req, "put")) return encodePut(req.ID, put);
   const attr = req.clusterMemberAttrSet;
   if (attr !== undefined && isOnly(req, "clusterMemberAttrSet")) {
-    // etcd's membership.Attributes as JSON: omitempty fields
-    const a: { name?: string; clientURLs?: string[] } = {};
-    if (attr.memberAttributes?.name) a.name = attr.memberAttributes.name;
-    if (attr.memberAttributes?.clientUrls.length) a.clientURLs = attr.memberAttributes.clientUrls;
-    return encodeV2Put(req.ID, `/0/members/${attr.memberID.toString(16)}/attributes`, JSON.stringify(a));
+    const json = attributesJSON(attr.memberAttributes?.name ?? "", attr.memberAttributes?.clientUrls ?? []);
+    return encodeV2Put(req.ID, `/0/members/${attr.memberID.toString(16)}/attributes`, json);
   }
   const version = req.clusterVersionSet;
   if (version !== undefined && isOnly(req, "clusterVersionSet")) return encodeV2Put(req.ID, VERSION_PATH, version.ver);
